@@ -1,0 +1,10 @@
+"""One module per spec tag; one function per operationId (see rasa_messaging/resolver.py)."""
+
+from flask import current_app
+
+from store import Store
+
+
+def store() -> Store:
+    """The store of the app serving this request."""
+    return current_app.extensions["store"]

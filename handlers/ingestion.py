@@ -1,0 +1,11 @@
+"""Operations tagged `Ingestion` (extension): getting Rasa events in."""
+
+from store import prepare
+
+from . import store
+
+
+def ingest_events(sender_id, body):
+    events = body if isinstance(body, list) else [body]
+    result = store().ingest(prepare(sender_id, events))
+    return {"stored": result.stored, "duplicates": result.duplicates}

@@ -1,0 +1,87 @@
+"""Operations tagged `Messages`: conversations, their messages and events, flags."""
+
+from connexion import NoContent
+
+from store import ConversationFilter
+from store.events import normalise_policy
+
+from . import store
+
+
+def _values(comma_separated: str | None) -> tuple:
+    return tuple(v.strip() for v in (comma_separated or "").split(",") if v.strip())
+
+
+def get_conversations(intent=None, entity=None, action=None, text=None, start=None, until=None,
+                      policies=None, maximum_confidence=None, minimum_user_messages=None,
+                      in_training_data=None, sort_by_confidence=True,
+                      sort_by_latest_event_time=True, is_flagged=False, limit=None, offset=0):
+    filters = ConversationFilter(
+        intents=_values(intent),
+        entities=_values(entity),
+        actions=_values(action),
+        policies=tuple(normalise_policy(p) for p in _values(policies)),
+        text=text or None,
+        start=start,
+        until=until,
+        maximum_confidence=maximum_confidence,
+        minimum_user_messages=minimum_user_messages,
+        in_training_data=in_training_data,
+        is_flagged=is_flagged,
+    )
+    total, page = store().conversations(
+        filters, sort_by_confidence=sort_by_confidence,
+        sort_by_latest_event_time=sort_by_latest_event_time, limit=limit, offset=offset,
+    )
+    return page, 200, {"X-Total-Count": str(total)}
+
+
+def get_client_conversation(sender_id):
+    return [store().conversation(sender_id)]
+
+
+def get_unique_actions():
+    return store().unique_terms("action")
+
+
+def get_unique_entities():
+    return store().unique_terms("entity")
+
+
+def get_unique_intents():
+    return store().unique_terms("intent")
+
+
+def get_unique_policies():
+    return store().unique_terms("policy")
+
+
+def get_messages(sender_id, until=None, use_history=True):
+    return store().messages(sender_id, until=until, use_history=use_history)
+
+
+def get_events(sender_id, until=None, use_history=True):
+    return store().events(sender_id, until=until, use_history=use_history)
+
+
+def flag_message(sender_id, message_timestamp):
+    store().flag(sender_id, message_timestamp)
+    return NoContent, 201
+
+
+def delete_flag_from_conversation(sender_id, message_timestamp):
+    store().unflag(sender_id, message_timestamp)
+    return NoContent, 200
+
+
+def download_debug_dump_json(sender_id, until=None, use_history=True):
+    return _not_yet("The JSON debug dump")
+
+
+def download_debug_dump_markdown(sender_id, until=None, use_history=True):
+    return _not_yet("The Markdown debug dump")
+
+
+def _not_yet(what: str):
+    from connexion.problem import problem
+    return problem(501, "Not Implemented", f"{what} is not built yet.")

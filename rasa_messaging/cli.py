@@ -1,0 +1,72 @@
+"""`rasa-messaging`: serve the API, import Rasa files."""
+
+import sys
+
+import click
+
+from store import Store
+from store.importer import ImportSummary, import_source
+from store.sources import Source
+
+DB_OPTION = click.option(
+    "--db", "db_path", default="rasa-messaging.db", show_default=True, envvar="RASA_MESSAGING_DB",
+    show_envvar=True, type=click.Path(dir_okay=False), help="SQLite file holding the conversations (created if missing).",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli():
+    """Review what users said to your Rasa bot: the Rasa Platform Messaging API over one SQLite file."""
+
+
+@cli.command()
+@DB_OPTION
+@click.option("--host", default="127.0.0.1", show_default=True, envvar="RASA_MESSAGING_HOST",
+              show_envvar=True, help="Address to listen on.")
+@click.option("--port", default=5005, show_default=True, type=click.IntRange(0, 65535),
+              envvar="RASA_MESSAGING_PORT", show_envvar=True, help="Port to listen on.")
+def serve(db_path, host, port):
+    """Serve the API under /core (Swagger UI at /core/ui/)."""
+    import warnings
+
+    import uvicorn
+
+    # connexion imports starlette's test client, which warns about its httpx dependency.
+    warnings.filterwarnings("ignore", message=".*httpx.*", category=DeprecationWarning)
+    from .app import create_app
+
+    app = create_app(db_path)
+    click.echo(f"rasa-messaging: serving {db_path} on http://{host}:{port}/core/ui/", err=True)
+    uvicorn.run(app, host=host, port=port, log_level="info")
+
+
+@cli.command("import")
+@DB_OPTION
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+def import_files(db_path, files):
+    """Import Rasa tracker dumps, broker event streams and SQL tracker stores.
+
+    FILES may be tracker dump JSON (as Rasa's GET /conversations/<id>/tracker returns it), a JSON
+    array of dumps, JSON Lines of broker events (each with sender_id), or the SQLite file of
+    Rasa's SQL tracker store or SQL event broker; the format is detected from the content.
+    Importing the same file again stores nothing twice. Exits 1 if any record was rejected.
+    """
+    store = Store(db_path)
+    summary = ImportSummary()
+    for path in files:
+        source = Source(path)
+        with click.progressbar(length=source.total, label=f"{path} ({source.kind})", file=sys.stderr,
+                               show_pos=True) as bar:
+            import_source(store, source, summary, on_record=lambda: bar.update(1))
+    for file, location, reason in summary.rejected:
+        click.echo(f"rejected: {file}: {location}: {reason}", err=True)
+    result = summary.result
+    click.echo(
+        f"{summary.conversations} conversations, {result.stored} events stored, "
+        f"{result.duplicates} duplicates skipped, {len(summary.rejected)} rejected"
+    )
+    sys.exit(1 if summary.rejected else 0)
+
+
+def main():
+    cli(prog_name="rasa-messaging")

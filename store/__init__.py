@@ -1,0 +1,35 @@
+"""The store: one SQLite file holding Rasa events and what is derived from them.
+
+All SQL of the project lives in this package. `Store` reads like the data model; its methods
+return plain dicts and lists a handler can return as they are.
+"""
+
+from .conversations import TERM_KINDS, ConversationFilter, ConversationQueries
+from .database import Connections
+from .errors import ConversationNotFound, InvalidEvent, MessageNotFound, StoreError
+from .flags import FlagsMixin
+from .ingest import IngestMixin, IngestResult, prepare
+from .schema import schema_version
+
+
+class Store(IngestMixin, ConversationQueries, FlagsMixin):
+    def __init__(self, path):
+        self.path = path
+        self._connections = Connections(path)
+
+    @property
+    def db(self):
+        """This thread's connection."""
+        return self._connections.db
+
+    def transaction(self):
+        return self._connections.transaction()
+
+    def schema_version(self) -> list[str]:
+        return schema_version(self.db)
+
+
+__all__ = [
+    "Store", "ConversationFilter", "TERM_KINDS", "IngestResult", "prepare",
+    "StoreError", "ConversationNotFound", "MessageNotFound", "InvalidEvent",
+]

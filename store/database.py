@@ -1,0 +1,54 @@
+"""Opening the SQLite file: one connection per thread, WAL, and explicit write transactions."""
+
+import contextlib
+import sqlite3
+import threading
+
+from sqlite_utils import Database
+
+from .schema import migrate
+
+BUSY_TIMEOUT_MS = 30_000
+
+
+def connect(path) -> Database:
+    """A connection in autocommit mode, so that `transaction()` alone decides what is atomic."""
+    conn = sqlite3.connect(str(path), isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000,
+                           check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    return Database(conn)
+
+
+class Connections:
+    """Hands each thread its own connection: sqlite3 connections must not be shared while in use,
+    and the server answers requests on a pool of threads."""
+
+    def __init__(self, path):
+        self.path = path
+        self._local = threading.local()
+        first = connect(path)
+        first.execute("PRAGMA journal_mode = WAL")
+        migrate(first)
+        self._local.db = first
+
+    @property
+    def db(self) -> Database:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = self._local.db = connect(self.path)
+        return db
+
+    @contextlib.contextmanager
+    def transaction(self):
+        """A write transaction: taken with BEGIN IMMEDIATE so that two writers wait for each
+        other at the start (bounded by the busy timeout) instead of failing half-way."""
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")

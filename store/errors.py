@@ -1,0 +1,35 @@
+"""Named domain errors. The store raises them; the app maps each to one HTTP status."""
+
+
+class StoreError(Exception):
+    """Base class: `status` and `title` become the problem+json response."""
+
+    status = 500
+    title = "Store error"
+
+    def __init__(self, detail: str):
+        super().__init__(detail)
+        self.detail = detail
+
+
+class ConversationNotFound(StoreError):
+    status = 404
+    title = "Conversation not found"
+
+    def __init__(self, sender_id: str):
+        super().__init__(f"No conversation with sender_id {sender_id!r}.")
+
+
+class MessageNotFound(StoreError):
+    status = 404
+    title = "Message not found"
+
+    def __init__(self, sender_id: str, timestamp: float):
+        super().__init__(
+            f"Conversation {sender_id!r} has no user or bot message at timestamp {timestamp!r}."
+        )
+
+
+class InvalidEvent(StoreError):
+    status = 400
+    title = "Invalid event"

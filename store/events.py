@@ -1,0 +1,121 @@
+"""What the store derives from one Rasa event: validation, identity and the indexed columns.
+
+Events are kept verbatim as JSON; the columns derived here exist only so that filters and
+per-conversation metadata need not parse that JSON again.
+"""
+
+import hashlib
+import json
+import math
+import re
+import time
+from dataclasses import dataclass
+
+from .errors import InvalidEvent
+
+MEMORISING_POLICIES = frozenset({"MemoizationPolicy", "AugmentedMemoizationPolicy", "RulePolicy"})
+MESSAGE_TYPES = ("user", "bot")
+# Annotations this server adds to events it returns; stripped on the way in so that a debug
+# dump imported back is recognised as the events it came from.
+SERVER_ANNOTATIONS = ("is_flagged",)
+
+_POLICY_PREFIX = re.compile(r"^policy_\d+_")
+
+
+def normalise_policy(policy):
+    """`policy_1_TEDPolicy` → `TEDPolicy`: Rasa 1.x/2.x prefix the policy's ensemble position."""
+    if not isinstance(policy, str) or not policy:
+        return None
+    return _POLICY_PREFIX.sub("", policy)
+
+
+def validate_event(event, *, received_at=None) -> dict:
+    """Return the event as it will be stored, or raise `InvalidEvent` saying what is wrong.
+
+    A missing timestamp gets the receive time; a present one must be a finite number, since
+    every query orders and bins by it.
+    """
+    if not isinstance(event, dict):
+        raise InvalidEvent(f"an event must be a JSON object, not {type(event).__name__}")
+    kind = event.get("event")
+    if not isinstance(kind, str) or not kind:
+        raise InvalidEvent("an event needs an 'event' field naming its type (a non-empty string)")
+    stored = {k: v for k, v in event.items() if k not in SERVER_ANNOTATIONS}
+    if "timestamp" not in stored or stored["timestamp"] is None:
+        stored["timestamp"] = time.time() if received_at is None else received_at
+    timestamp = stored["timestamp"]
+    if isinstance(timestamp, bool) or not isinstance(timestamp, (int, float)):
+        raise InvalidEvent(f"'timestamp' must be a number of Unix seconds, not {timestamp!r}")
+    if not math.isfinite(timestamp):
+        raise InvalidEvent(f"'timestamp' must be finite, not {timestamp!r}")
+    if not -1e11 < timestamp < 1e11:
+        raise InvalidEvent(f"'timestamp' {timestamp!r} is not a plausible Unix time in seconds")
+    return stored
+
+
+@dataclass(frozen=True)
+class EventRow:
+    """One event as the `events` table holds it."""
+
+    sender_id: str
+    type: str
+    timestamp: float
+    fingerprint: str
+    data: str
+    intent: str | None = None
+    entities: tuple = ()
+    action: str | None = None
+    policy: str | None = None
+    confidence: float | None = None
+    input_channel: str | None = None
+    search_text: str | None = None
+
+    def as_params(self) -> tuple:
+        return (
+            self.sender_id, self.type, self.timestamp, self.fingerprint, self.data,
+            self.intent, self.action, self.policy, self.confidence, self.search_text,
+        )
+
+
+def event_row(sender_id: str, event: dict) -> EventRow:
+    """Derive the stored row of a validated event.
+
+    The fingerprint is the identity used for de-duplication: the sender plus the event's whole
+    content, so the same event delivered twice (a re-import, a broker redelivery) is stored once.
+    A `sender_id` inside the event is left out of it: broker events carry one, tracker dumps not.
+    """
+    content = {k: v for k, v in event.items() if k != "sender_id"}
+    try:
+        data = json.dumps(event, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        canonical = json.dumps([sender_id, content], sort_keys=True, ensure_ascii=False)
+        fingerprint = hashlib.blake2b(canonical.encode("utf-8"), digest_size=16).hexdigest()
+    except ValueError as error:  # NaN/Infinity, or text that is not valid Unicode
+        raise InvalidEvent(f"the event cannot be stored as JSON text: {error}") from None
+    kind = event["event"]
+    fields = {}
+    if kind == "user":
+        parse_data = event.get("parse_data") if isinstance(event.get("parse_data"), dict) else {}
+        intent = parse_data.get("intent")
+        intent_name = intent.get("name") if isinstance(intent, dict) else None
+        entities = parse_data.get("entities")
+        text = event.get("text")
+        fields = dict(
+            intent=intent_name if isinstance(intent_name, str) and intent_name else None,
+            entities=tuple(sorted({
+                e["entity"] for e in entities or ()
+                if isinstance(e, dict) and isinstance(e.get("entity"), str) and e["entity"]
+            })) if isinstance(entities, list) else (),
+            input_channel=event.get("input_channel") if isinstance(event.get("input_channel"), str) else None,
+            search_text=text.casefold() if isinstance(text, str) else None,
+        )
+    elif kind == "action":
+        name = event.get("name")
+        confidence = event.get("confidence")
+        fields = dict(
+            action=name if isinstance(name, str) and name else None,
+            policy=normalise_policy(event.get("policy")),
+            confidence=float(confidence)
+            if isinstance(confidence, (int, float)) and not isinstance(confidence, bool)
+            and math.isfinite(confidence) else None,
+        )
+    return EventRow(sender_id, kind, float(event["timestamp"]), fingerprint, data, **fields)

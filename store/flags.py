@@ -1,0 +1,50 @@
+"""Flags on messages: kept apart from events, so that no re-import can lose or rewrite one."""
+
+import time
+
+from .errors import MessageNotFound
+
+# Rasa X showed flagged timestamps cut to 4 decimals; a timestamp that close still names the message.
+TIMESTAMP_TOLERANCE = 1e-4
+
+
+class FlagsMixin:
+    def flag(self, sender_id: str, timestamp: float) -> float:
+        """Flag the user or bot message of `sender_id` at `timestamp`; return its exact timestamp.
+        Raises `ConversationNotFound` or `MessageNotFound`."""
+        with self.transaction() as db:
+            exact = self._message_timestamp(db, sender_id, timestamp)
+            db.execute(
+                "INSERT INTO flags (sender_id, timestamp, flagged, updated_at) VALUES (?, ?, 1, ?) "
+                "ON CONFLICT (sender_id, timestamp) DO UPDATE SET flagged = 1, updated_at = excluded.updated_at",
+                [sender_id, exact, time.time()],
+            )
+        return exact
+
+    def unflag(self, sender_id: str, timestamp: float) -> float:
+        """Remove the flag of that message; a message that was never flagged stays as it is.
+        Raises `ConversationNotFound` or `MessageNotFound`."""
+        with self.transaction() as db:
+            exact = self._message_timestamp(db, sender_id, timestamp)
+            db.execute(
+                "UPDATE flags SET flagged = 0, updated_at = ? "
+                "WHERE sender_id = ? AND timestamp = ? AND flagged = 1",
+                [time.time(), sender_id, exact],
+            )
+        return exact
+
+    def flagged_timestamps(self, sender_id: str) -> list[float]:
+        return [ts for (ts,) in self.db.execute(
+            "SELECT timestamp FROM flags WHERE sender_id = ? AND flagged = 1 ORDER BY timestamp", [sender_id]
+        )]
+
+    def _message_timestamp(self, db, sender_id: str, timestamp: float) -> float:
+        self._require(sender_id)
+        row = db.execute(
+            "SELECT timestamp FROM events WHERE sender_id = ? AND type IN ('user', 'bot') "
+            "AND timestamp BETWEEN ? AND ? ORDER BY abs(timestamp - ?), id LIMIT 1",
+            [sender_id, timestamp - TIMESTAMP_TOLERANCE, timestamp + TIMESTAMP_TOLERANCE, timestamp],
+        ).fetchone()
+        if row is None:
+            raise MessageNotFound(sender_id, timestamp)
+        return row[0]

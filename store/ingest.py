@@ -1,0 +1,148 @@
+"""The one write path for events: HTTP, file imports and (later) brokers all come through here."""
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from .errors import InvalidEvent
+from .events import MEMORISING_POLICIES, EventRow, event_row, validate_event
+
+# Large IN lists are split so that no statement exceeds SQLite's variable limit.
+_CHUNK = 500
+
+
+@dataclass
+class IngestResult:
+    stored: int = 0
+    duplicates: int = 0
+    senders: set = field(default_factory=set)
+
+    def add(self, other: "IngestResult") -> None:
+        self.stored += other.stored
+        self.duplicates += other.duplicates
+        self.senders |= other.senders
+
+
+@dataclass
+class _Delta:
+    """What a batch of new events adds to one conversation's metadata."""
+
+    latest_event_time: float = float("-inf")
+    latest_user_time: float | None = None
+    latest_input_channel: str | None = None
+    minimum_action_confidence: float = 1.0
+    n_off_training_actions: int = 0
+    n_user_messages: int = 0
+    n_events: int = 0
+    terms: set = field(default_factory=set)
+
+    def add(self, row: EventRow) -> None:
+        self.n_events += 1
+        self.latest_event_time = max(self.latest_event_time, row.timestamp)
+        if row.type == "user":
+            self.n_user_messages += 1
+            if self.latest_user_time is None or row.timestamp >= self.latest_user_time:
+                self.latest_user_time = row.timestamp
+                self.latest_input_channel = row.input_channel
+            if row.intent:
+                self.terms.add(("intent", row.intent))
+            self.terms.update(("entity", entity) for entity in row.entities)
+        elif row.type == "action":
+            if row.confidence is not None:
+                self.minimum_action_confidence = min(self.minimum_action_confidence, row.confidence)
+            if row.action:
+                self.terms.add(("action", row.action))
+            if row.policy:
+                self.terms.add(("policy", row.policy))
+                if row.policy not in MEMORISING_POLICIES:
+                    self.n_off_training_actions += 1
+
+
+_UPSERT_CONVERSATION = """
+INSERT INTO conversations (sender_id, latest_event_time, latest_user_time, latest_input_channel,
+    minimum_action_confidence, n_off_training_actions, n_user_messages, n_events)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (sender_id) DO UPDATE SET
+    latest_event_time = max(latest_event_time, excluded.latest_event_time),
+    latest_input_channel = CASE
+        WHEN excluded.latest_user_time IS NOT NULL
+         AND (latest_user_time IS NULL OR excluded.latest_user_time >= latest_user_time)
+        THEN excluded.latest_input_channel ELSE latest_input_channel END,
+    latest_user_time = CASE
+        WHEN latest_user_time IS NULL THEN excluded.latest_user_time
+        WHEN excluded.latest_user_time IS NULL THEN latest_user_time
+        ELSE max(latest_user_time, excluded.latest_user_time) END,
+    minimum_action_confidence = min(minimum_action_confidence, excluded.minimum_action_confidence),
+    n_off_training_actions = n_off_training_actions + excluded.n_off_training_actions,
+    n_user_messages = n_user_messages + excluded.n_user_messages,
+    n_events = n_events + excluded.n_events
+"""
+
+_INSERT_EVENT = """
+INSERT INTO events (sender_id, type, timestamp, fingerprint, data, intent, action, policy,
+    confidence, search_text)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+
+
+def prepare(sender_id: str, events, *, received_at=None) -> list[EventRow]:
+    """Validate and derive every event first, so that one invalid event stores nothing.
+
+    Raises `InvalidEvent` naming the position of the first bad event when there are several.
+    """
+    received_at = time.time() if received_at is None else received_at
+    rows = []
+    for position, event in enumerate(events):
+        try:
+            if isinstance(event, dict) and event.get("sender_id", sender_id) != sender_id:
+                raise InvalidEvent(f"the event's sender_id {event['sender_id']!r} is not {sender_id!r}")
+            rows.append(event_row(sender_id, validate_event(event, received_at=received_at)))
+        except InvalidEvent as error:
+            if len(events) == 1:
+                raise
+            raise InvalidEvent(f"event {position}: {error.detail}") from None
+    return rows
+
+
+class IngestMixin:
+    def ingest(self, rows: list[EventRow]) -> IngestResult:
+        """Store prepared rows in one transaction; rows already stored count as duplicates."""
+        result = IngestResult(senders={row.sender_id for row in rows})
+        with self.transaction() as db:
+            new_rows = self._new_rows(db, rows)
+            result.stored = len(new_rows)
+            result.duplicates = len(rows) - len(new_rows)
+            if new_rows:
+                db.conn.executemany(_INSERT_EVENT, [row.as_params() for row in new_rows])
+                self._update_metadata(db, new_rows)
+        return result
+
+    @staticmethod
+    def _new_rows(db, rows: list[EventRow]) -> list[EventRow]:
+        unique = {}
+        for row in rows:
+            unique.setdefault(row.fingerprint, row)
+        fingerprints = list(unique)
+        for start in range(0, len(fingerprints), _CHUNK):
+            chunk = fingerprints[start:start + _CHUNK]
+            placeholders = ",".join("?" * len(chunk))
+            for (existing,) in db.execute(
+                f"SELECT fingerprint FROM events WHERE fingerprint IN ({placeholders})", chunk
+            ):
+                del unique[existing]
+        return list(unique.values())
+
+    @staticmethod
+    def _update_metadata(db, new_rows: list[EventRow]) -> None:
+        deltas = defaultdict(_Delta)
+        for row in new_rows:
+            deltas[row.sender_id].add(row)
+        db.conn.executemany(_UPSERT_CONVERSATION, [
+            (sender_id, d.latest_event_time, d.latest_user_time, d.latest_input_channel,
+             d.minimum_action_confidence, d.n_off_training_actions, d.n_user_messages, d.n_events)
+            for sender_id, d in deltas.items()
+        ])
+        db.conn.executemany(
+            "INSERT OR IGNORE INTO conversation_terms (kind, value, sender_id) VALUES (?, ?, ?)",
+            [(kind, value, sender_id) for sender_id, d in deltas.items() for kind, value in d.terms],
+        )

@@ -1,0 +1,69 @@
+"""The database schema, as ordered, named migrations run at start-up.
+
+A database made by an older version opens with a newer one: only the migrations it has not
+seen are applied. The applied names are recorded in `_sqlite_migrations` (the schema version).
+"""
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("rasa_messaging")
+
+
+@migrations()
+def m001_events_conversations_flags(db: Database):
+    # Every event verbatim (`data`), plus the columns queries filter and order on.
+    db["events"].create(
+        {
+            "id": int, "sender_id": str, "type": str, "timestamp": float, "fingerprint": str,
+            "data": str, "intent": str, "action": str, "policy": str, "confidence": float,
+            "search_text": str,
+        },
+        pk="id",
+        not_null={"sender_id", "type", "timestamp", "fingerprint", "data"},
+    )
+    db["events"].create_index(["fingerprint"], unique=True)
+    db["events"].create_index(["sender_id", "timestamp", "id"])
+    db["events"].create_index(["sender_id", "type", "timestamp"])
+
+    # Per-conversation metadata, kept current by every ingest (see store/ingest.py).
+    db["conversations"].create(
+        {
+            "sender_id": str,
+            "latest_event_time": float,
+            "latest_user_time": float,
+            "latest_input_channel": str,
+            "minimum_action_confidence": float,
+            "n_off_training_actions": int,
+            "n_user_messages": int,
+            "n_events": int,
+        },
+        pk="sender_id",
+        not_null={"latest_event_time", "minimum_action_confidence",
+                  "n_off_training_actions", "n_user_messages", "n_events"},
+    )
+    db["conversations"].create_index(["latest_event_time"])
+    db["conversations"].create_index(["minimum_action_confidence"])
+
+    # Which intents, entities, actions and policies occur in which conversation: the any-of
+    # filters and the unique-value lists read this instead of the events.
+    db["conversation_terms"].create(
+        {"kind": str, "value": str, "sender_id": str},
+        pk=("kind", "value", "sender_id"),
+    )
+    db["conversation_terms"].create_index(["sender_id"])
+
+    # Flags live apart from events, so re-importing events never touches them.
+    db["flags"].create(
+        {"sender_id": str, "timestamp": float, "flagged": int, "updated_at": float},
+        pk=("sender_id", "timestamp"),
+        not_null={"flagged", "updated_at"},
+    )
+
+
+def migrate(db: Database) -> None:
+    migrations.apply(db)
+
+
+def schema_version(db: Database) -> list[str]:
+    return [m.name for m in migrations.applied(db)]

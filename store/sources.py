@@ -1,0 +1,155 @@
+"""The files Rasa users already have, read as a stream of events.
+
+Formats, detected from the content rather than the file name:
+- a tracker dump `{"sender_id", "events": [...]}` (Rasa's `GET /conversations/{id}/tracker`),
+- a JSON array of such dumps (or of broker events),
+- JSON Lines, each line a broker event carrying `sender_id` (Rasa's brokers, `rasa export`)
+  or a whole dump,
+- SQLite files of Rasa's SQL tracker store (`events: id, sender_id, type_name, timestamp,
+  intent_name, action_name, data`) and SQL event broker (`events: id, sender_id, data`).
+Anything unusable becomes a `Rejected` item naming where it is and why; nothing is skipped silently.
+"""
+
+import contextlib
+import json
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+@dataclass(frozen=True)
+class SourceEvent:
+    location: str
+    sender_id: str
+    event: object
+
+
+@dataclass(frozen=True)
+class Rejected:
+    location: str
+    reason: str
+
+
+class Source:
+    """One input file: `total` records to expect (for progress) and its `records()`."""
+
+    def __init__(self, path):
+        self.path = Path(path)
+        with open(self.path, "rb") as f:
+            head = f.read(len(SQLITE_MAGIC))
+        if head == SQLITE_MAGIC:
+            self.kind = "sqlite"
+            self.total = self._count_rows()
+        elif self._first_line_is_json_object():
+            self.kind = "jsonl"
+            with open(self.path, "rb") as f:
+                self.total = sum(1 for line in f if line.strip())
+        else:
+            self.kind = "json"
+            self._document = self._load_document()
+            self.total = len(self._document) if isinstance(self._document, list) else 1
+
+    def records(self):
+        """Yield, for each record of the file (a line, a row, an array item), its items:
+        `SourceEvent`s and `Rejected`s."""
+        reader = {"sqlite": self._sqlite_records, "jsonl": self._jsonl_records, "json": self._json_records}
+        yield from reader[self.kind]()
+
+    def _first_line_is_json_object(self) -> bool:
+        with open(self.path, "rb") as f:
+            for line in f:
+                if line.strip():
+                    try:
+                        return isinstance(json.loads(line), dict)
+                    except ValueError:
+                        return False
+        return False
+
+    def _load_document(self):
+        try:
+            with open(self.path, encoding="utf-8") as f:
+                return json.load(f)
+        except UnicodeDecodeError as error:
+            return Rejected("file", f"not UTF-8 text: {error}")
+        except ValueError as error:
+            return Rejected("file", f"invalid JSON: {error}")
+
+    def _json_records(self):
+        document = self._document
+        if isinstance(document, Rejected):
+            yield [document]
+        elif isinstance(document, list):
+            for index, record in enumerate(document):
+                yield list(_record_items(f"item {index}", record))
+        else:
+            yield list(_record_items("file", document))
+
+    def _jsonl_records(self):
+        with open(self.path, "rb") as f:
+            for number, raw in enumerate(f, start=1):
+                if not raw.strip():
+                    continue
+                location = f"line {number}"
+                try:
+                    record = json.loads(raw.decode("utf-8"))
+                except UnicodeDecodeError as error:
+                    yield [Rejected(location, f"not UTF-8 text: {error}")]
+                except ValueError as error:
+                    yield [Rejected(location, f"invalid JSON: {error}")]
+                else:
+                    yield list(_record_items(location, record))
+
+    def _count_rows(self) -> int:
+        try:
+            with _read_only(self.path) as conn:
+                return conn.execute("SELECT count(*) FROM events").fetchone()[0]
+        except sqlite3.DatabaseError:
+            return 1
+
+    def _sqlite_records(self):
+        try:
+            with _read_only(self.path) as conn:
+                columns = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
+                if not {"id", "sender_id", "data"} <= columns:
+                    yield [Rejected("file", "a SQLite file without Rasa's `events(id, sender_id, data)` table")]
+                    return
+                for row_id, sender_id, data in conn.execute(
+                    "SELECT id, sender_id, data FROM events ORDER BY id"
+                ):
+                    yield [_row_item(f"row id {row_id}", sender_id, data)]
+        except sqlite3.DatabaseError as error:
+            yield [Rejected("file", f"unreadable SQLite file: {error}")]
+
+
+def _row_item(location, sender_id, data):
+    if not isinstance(sender_id, str) or not sender_id:
+        return Rejected(location, "no sender_id")
+    try:
+        return SourceEvent(location, sender_id, json.loads(data))
+    except (TypeError, ValueError) as error:
+        return Rejected(location, f"invalid JSON in `data`: {error}")
+
+
+def _record_items(location: str, record):
+    """A tracker dump gives its events; a broker event gives itself."""
+    if isinstance(record, dict) and isinstance(record.get("events"), list):
+        sender_id = record.get("sender_id")
+        if not isinstance(sender_id, str) or not sender_id:
+            yield Rejected(location, "a tracker dump without a sender_id")
+            return
+        for index, event in enumerate(record["events"]):
+            yield SourceEvent(f"{location}, event {index}", sender_id, event)
+    elif isinstance(record, dict) and "event" in record:
+        sender_id = record.get("sender_id")
+        if not isinstance(sender_id, str) or not sender_id:
+            yield Rejected(location, "an event without a sender_id (broker events carry one)")
+            return
+        yield SourceEvent(location, sender_id, record)
+    else:
+        yield Rejected(location, "neither a tracker dump ({sender_id, events}) nor an event with sender_id")
+
+
+def _read_only(path):
+    return contextlib.closing(sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True))
