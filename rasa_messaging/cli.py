@@ -4,7 +4,7 @@ import sys
 
 import click
 
-from store import Store
+from store import NotOurDatabase, Store
 from store.importer import ImportSummary, import_source
 from store.sources import Source
 
@@ -35,6 +35,7 @@ def serve(db_path, host, port):
     warnings.filterwarnings("ignore", message=".*httpx.*", category=DeprecationWarning)
     from .app import create_app
 
+    open_store(db_path)  # refuses a foreign file before the server starts
     app = create_app(db_path)
     click.echo(f"rasa-messaging: serving {db_path} on http://{host}:{port}/core/ui/", err=True)
     uvicorn.run(app, host=host, port=port, log_level="info")
@@ -51,7 +52,7 @@ def import_files(db_path, files):
     Rasa's SQL tracker store or SQL event broker; the format is detected from the content.
     Importing the same file again stores nothing twice. Exits 1 if any record was rejected.
     """
-    store = Store(db_path)
+    store = open_store(db_path)
     summary = ImportSummary()
     for path in files:
         source = Source(path)
@@ -66,6 +67,13 @@ def import_files(db_path, files):
         f"{result.duplicates} duplicates skipped, {len(summary.rejected)} rejected"
     )
     sys.exit(1 if summary.rejected else 0)
+
+
+def open_store(db_path) -> Store:
+    try:
+        return Store(db_path)
+    except NotOurDatabase as error:
+        raise click.UsageError(error.detail) from None
 
 
 def main():

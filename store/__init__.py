@@ -6,7 +6,7 @@ return plain dicts and lists a handler can return as they are.
 
 from .conversations import TERM_KINDS, ConversationFilter, ConversationQueries
 from .database import Connections
-from .errors import ConversationNotFound, InvalidEvent, MessageNotFound, StoreError
+from .errors import ConversationNotFound, InvalidEvent, MessageNotFound, NotOurDatabase, StoreError
 from .flags import FlagsMixin
 from .ingest import IngestMixin, IngestResult, prepare
 from .schema import schema_version
@@ -31,5 +31,5 @@ class Store(IngestMixin, ConversationQueries, FlagsMixin):
 
 __all__ = [
     "Store", "ConversationFilter", "TERM_KINDS", "IngestResult", "prepare",
-    "StoreError", "ConversationNotFound", "MessageNotFound", "InvalidEvent",
+    "StoreError", "NotOurDatabase", "ConversationNotFound", "MessageNotFound", "InvalidEvent",
 ]

@@ -30,7 +30,7 @@ class Connections:
         self._local = threading.local()
         first = connect(path)
         first.execute("PRAGMA journal_mode = WAL")
-        migrate(first)
+        migrate(first, path)
         self._local.db = first
 
     @property

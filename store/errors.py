@@ -33,3 +33,14 @@ class MessageNotFound(StoreError):
 class InvalidEvent(StoreError):
     status = 400
     title = "Invalid event"
+
+
+class NotOurDatabase(StoreError):
+    title = "Not a rasa-messaging database"
+
+    def __init__(self, path):
+        super().__init__(
+            f"{path} is not a rasa-messaging database (it has tables of another program). "
+            "To import a Rasa tracker store or event broker file, name it as a FILE of "
+            "`rasa-messaging import`, and give --db a new or rasa-messaging file."
+        )

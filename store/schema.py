@@ -7,6 +7,8 @@ seen are applied. The applied names are recorded in `_sqlite_migrations` (the sc
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
+from .errors import NotOurDatabase
+
 migrations = Migrations("rasa_messaging")
 
 
@@ -61,7 +63,10 @@ def m001_events_conversations_flags(db: Database):
     )
 
 
-def migrate(db: Database) -> None:
+def migrate(db: Database, path) -> None:
+    """Bring the schema up to date. Raises `NotOurDatabase` for a file of another program."""
+    if db.table_names() and migrations.migrations_table not in db.table_names():
+        raise NotOurDatabase(path)
     migrations.apply(db)
 
 

@@ -1,0 +1,52 @@
+"""Brute-force computations from raw events, written from SEMANTICS.md and sharing no code with
+the store: what the server's incrementally maintained answers must equal."""
+
+import json
+
+MEMO = {"MemoizationPolicy", "AugmentedMemoizationPolicy", "RulePolicy"}
+
+
+def _policy(name):
+    if not name:
+        return None
+    parts = name.split("_", 2)
+    return parts[2] if len(parts) == 3 and parts[0] == "policy" and parts[1].isdigit() else name
+
+
+def unique_events(trackers):
+    """Per sender, each distinct event once (what idempotent ingest keeps), in arrival order."""
+    by_sender = {}
+    for tracker in trackers:
+        seen = by_sender.setdefault(tracker["sender_id"], {})
+        for event in tracker["events"]:
+            key = json.dumps({k: v for k, v in event.items() if k not in ("sender_id", "is_flagged")}, sort_keys=True)
+            seen.setdefault(key, event)
+    return {sender: list(events.values()) for sender, events in by_sender.items()}
+
+
+def metadata(sender_id, events):
+    users = [e for e in events if e["event"] == "user"]
+    actions = [e for e in events if e["event"] == "action"]
+    latest_user = max(users, key=lambda e: e["timestamp"], default=None)
+    policies = [_policy(a.get("policy")) for a in actions if a.get("policy")]
+    return {
+        "sender_id": sender_id,
+        "latest_event_time": max(e["timestamp"] for e in events),
+        "latest_input_channel": latest_user.get("input_channel") if latest_user else None,
+        "intents": sorted({u["parse_data"]["intent"]["name"] for u in users
+                           if (u.get("parse_data") or {}).get("intent", {}).get("name")}),
+        "entities": sorted({x["entity"] for u in users for x in (u.get("parse_data") or {}).get("entities", [])}),
+        "actions": sorted({a["name"] for a in actions}),
+        "policies": sorted(set(policies)),
+        "minimum_action_confidence": min([a["confidence"] for a in actions if a.get("confidence") is not None] + [1.0]),
+        "in_training_data": all(p in MEMO for p in policies),
+        "n_user_messages": len(users),
+    }
+
+
+def all_metadata(trackers):
+    return {sender: metadata(sender, events) for sender, events in unique_events(trackers).items()}
+
+
+def user_texts(events):
+    return [e.get("text") or "" for e in events if e["event"] == "user"]

@@ -1,0 +1,158 @@
+"""`rasa-messaging import`: every file format Rasa users have, idempotent, nothing dropped silently."""
+
+import json
+import sqlite3
+
+import pytest
+from click.testing import CliRunner
+
+from rasa_messaging.cli import cli
+from store import ConversationFilter, Store
+
+from . import reference
+from .conftest import REAL_TRACKER_FILES, load_tracker
+from .story_trackers import generated_trackers
+
+
+def run_import(db_path, *files):
+    return CliRunner().invoke(cli, ["import", "--db", str(db_path), *map(str, files)])
+
+
+def snapshot(db_path):
+    """Everything a user can see, as a comparable value."""
+    store = Store(db_path)
+    _, conversations = store.conversations(ConversationFilter(), sort_by_latest_event_time=False)
+    return conversations, {c["sender_id"]: store.events(c["sender_id"]) for c in conversations}
+
+
+def without_annotations(events):
+    return [{k: v for k, v in e.items() if k not in ("is_flagged", "sender_id")} for e in events]
+
+
+@pytest.fixture
+def trackers():
+    return [load_tracker(p) for p in REAL_TRACKER_FILES] + generated_trackers()
+
+
+@pytest.fixture
+def dump_files(tmp_path, trackers):
+    paths = []
+    for number, tracker in enumerate(trackers):
+        path = tmp_path / f"tracker-{number}.json"
+        path.write_text(json.dumps(tracker, indent=2))
+        paths.append(path)
+    return paths
+
+
+def broker_events(trackers):
+    return [{**event, "sender_id": t["sender_id"]} for t in trackers for event in t["events"]]
+
+
+def test_importing_the_real_tracker_dumps_gives_the_reference_metadata(tmp_path):
+    db = tmp_path / "real.db"
+    result = run_import(db, *REAL_TRACKER_FILES)
+    trackers = [load_tracker(p) for p in REAL_TRACKER_FILES]
+    unique = reference.unique_events(trackers)
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[-1] == (
+        f"{len(unique)} conversations, {sum(map(len, unique.values()))} events stored, "
+        f"{sum(len(t['events']) for t in trackers) - sum(map(len, unique.values()))} duplicates skipped, 0 rejected"
+    )
+    conversations, _ = snapshot(db)
+    expected = reference.all_metadata(trackers)
+    assert [{k: c[k] for k in expected[c["sender_id"]]} for c in conversations] == \
+        [expected[sender] for sender in sorted(expected)]
+
+
+def test_every_input_format_gives_the_same_store(tmp_path, trackers, dump_files):
+    array = tmp_path / "array.json"
+    array.write_text(json.dumps(trackers))
+    jsonl = tmp_path / "events.jsonl"
+    jsonl.write_text("\n".join(json.dumps(e) for e in broker_events(trackers)) + "\n")
+    tracker_store = tmp_path / "tracker_store.db"
+    with sqlite3.connect(tracker_store) as conn:  # Rasa's SQLTrackerStore table
+        conn.execute("CREATE TABLE events (id INTEGER PRIMARY KEY, sender_id VARCHAR(255) NOT NULL, type_name "
+                     "VARCHAR(255) NOT NULL, timestamp FLOAT, intent_name VARCHAR(255), action_name VARCHAR(255), data TEXT)")
+        conn.executemany("INSERT INTO events (sender_id, type_name, timestamp, intent_name, action_name, data) "
+                         "VALUES (?, ?, ?, ?, ?, ?)",
+                         [(t["sender_id"], e["event"], e["timestamp"], None, e.get("name"), json.dumps(e))
+                          for t in trackers for e in t["events"]])
+    event_broker = tmp_path / "event_broker.db"
+    with sqlite3.connect(event_broker) as conn:  # Rasa's SQLEventBroker table
+        conn.execute("CREATE TABLE events (id INTEGER PRIMARY KEY, sender_id VARCHAR(255), data TEXT)")
+        conn.executemany("INSERT INTO events (sender_id, data) VALUES (?, ?)",
+                         [(e["sender_id"], json.dumps(e)) for e in broker_events(trackers)])
+
+    stores = {}
+    for name, files in {"dumps": dump_files, "array": [array], "jsonl": [jsonl],
+                        "tracker_store": [tracker_store], "event_broker": [event_broker]}.items():
+        result = run_import(tmp_path / f"{name}-imported.db", *files)
+        assert result.exit_code == 0, result.output
+        conversations, events = snapshot(tmp_path / f"{name}-imported.db")
+        stores[name] = (conversations, {s: without_annotations(e) for s, e in events.items()})
+    assert len(stores["dumps"][0]) == len(reference.unique_events(trackers))
+    for name, contents in stores.items():
+        assert contents == stores["dumps"], name
+
+
+def test_reimporting_the_same_files_changes_nothing(tmp_path, dump_files):
+    db = tmp_path / "again.db"
+    run_import(db, *dump_files)
+    before = snapshot(db)
+    result = run_import(db, *dump_files)
+    assert result.exit_code == 0
+    assert ", 0 events stored," in result.output
+    assert snapshot(db) == before
+
+
+def test_a_flag_survives_a_reimport(tmp_path, dump_files):
+    db = tmp_path / "flags.db"
+    run_import(db, *dump_files)
+    store = Store(db)
+    sender = "greet-bye-path-0"
+    message = next(e for e in store.events(sender) if e["event"] == "user")
+    store.flag(sender, message["timestamp"])
+    run_import(db, *dump_files)
+    assert store.flagged_timestamps(sender) == [message["timestamp"]]
+
+
+def test_a_corrupt_line_is_reported_with_its_number_and_the_good_lines_are_stored(tmp_path, trackers):
+    lines = [json.dumps(e) for e in broker_events(trackers[-2:])]
+    lines[4] = lines[4][:25]  # truncated mid-object
+    lines[7] = json.dumps({"event": "user", "timestamp": "noon", "sender_id": "x"})
+    lines[9] = json.dumps({"event": "user", "timestamp": 1.0})  # no sender_id
+    path = tmp_path / "mixed.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    result = run_import(tmp_path / "mixed.db", path)
+    assert result.exit_code == 1
+    assert f"rejected: {path}: line 5: invalid JSON" in result.output
+    assert f"rejected: {path}: line 8: 'timestamp' must be a number" in result.output
+    assert f"rejected: {path}: line 10: an event without a sender_id" in result.output
+    assert f"{len(lines) - 3} events stored" in result.output
+    assert "3 rejected" in result.output
+
+
+def test_a_file_that_is_not_rasa_data_is_rejected_not_ignored(tmp_path):
+    path = tmp_path / "notes.json"
+    path.write_text('{\n  "hello": "world"\n}')
+    result = run_import(tmp_path / "x.db", path)
+    assert result.exit_code == 1
+    assert "neither a tracker dump" in result.output
+
+
+def test_import_shows_progress_and_help_documents_every_option():
+    help_text = CliRunner().invoke(cli, ["import", "--help"]).output
+    assert "--db" in help_text and "RASA_MESSAGING_DB" in help_text
+    serve_help = CliRunner().invoke(cli, ["serve", "--help"]).output
+    for option in ("--db", "--host", "--port", "RASA_MESSAGING_HOST", "RASA_MESSAGING_PORT"):
+        assert option in serve_help
+
+
+def test_a_database_that_is_not_ours_is_refused_with_a_clear_message(tmp_path):
+    foreign = tmp_path / "rasa_tracker_store.db"
+    with sqlite3.connect(foreign) as conn:
+        conn.execute("CREATE TABLE events (id INTEGER PRIMARY KEY, sender_id TEXT, data TEXT)")
+    result = run_import(foreign, *REAL_TRACKER_FILES[:1])
+    assert result.exit_code == 2
+    assert "not a rasa-messaging database" in result.output
+    assert "Traceback" not in result.output
