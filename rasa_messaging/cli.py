@@ -78,3 +78,7 @@ def open_store(db_path) -> Store:
 
 def main():
     cli(prog_name="rasa-messaging")
+
+
+if __name__ == "__main__":
+    main()
