@@ -113,6 +113,11 @@ def test_text_filter_treats_sql_wildcards_literally(client, store):
     assert senders(client, text="_") == []
 
 
+def test_text_filter_folds_unicode_case(client, store):
+    ingest_trackers(store, [{"sender_id": "de", "events": [{"event": "user", "timestamp": 1.0, "text": "Hauptstraße 5"}]}])
+    assert senders(client, text="STRASSE") == ["de"]
+
+
 def test_default_order_is_newest_first(client, loaded):
     conversations = listing(client).json()
     assert [c["sender_id"] for c in conversations] == [
