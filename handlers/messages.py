@@ -2,6 +2,7 @@
 
 from connexion import NoContent
 
+from rasa_messaging.dumps import attachment, markdown_story, yaml_story
 from store import ConversationFilter
 from store.events import normalise_policy
 
@@ -75,13 +76,21 @@ def delete_flag_from_conversation(sender_id, message_timestamp):
 
 
 def download_debug_dump_json(sender_id, until=None, use_history=True):
-    return _not_yet("The JSON debug dump")
+    state = store().conversation(sender_id, until=until, use_history=use_history)
+    return state, 200, {"Content-Disposition": attachment(f"{sender_id}-dump.json")}
 
 
 def download_debug_dump_markdown(sender_id, until=None, use_history=True):
-    return _not_yet("The Markdown debug dump")
+    events = store().events(sender_id, until=until, use_history=use_history)
+    return markdown_story(sender_id, events), 200, {
+        "Content-Type": "text/markdown",
+        "Content-Disposition": attachment(f"{sender_id}-story.md"),
+    }
 
 
-def _not_yet(what: str):
-    from connexion.problem import problem
-    return problem(501, "Not Implemented", f"{what} is not built yet.")
+def download_debug_dump_yaml(sender_id, until=None, use_history=True):
+    events = store().events(sender_id, until=until, use_history=use_history)
+    return yaml_story(sender_id, events), 200, {
+        "Content-Type": "application/yaml",
+        "Content-Disposition": attachment(f"{sender_id}-story.yml"),
+    }

@@ -1,7 +1,7 @@
 """Operations tagged `Statistics`."""
 
-from connexion.problem import problem
+from . import store
 
 
-def get_conversation_statistics():
-    return problem(501, "Not Implemented", "Conversation statistics are not built yet.")
+def get_conversation_statistics(limit=10):
+    return store().statistics(limit=limit)

@@ -32,7 +32,7 @@ def serve(db_path, host, port):
     import uvicorn
 
     # connexion imports starlette's test client, which warns about its httpx dependency.
-    warnings.filterwarnings("ignore", message=".*httpx.*", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", message=".*httpx.*")
     from .app import create_app
 
     open_store(db_path)  # refuses a foreign file before the server starts

@@ -1,9 +1,12 @@
-"""Route `number` path parameters by segment, and leave the number check to the spec.
+"""Make connexion's router match every path the spec describes.
 
-connexion compiles a `type: number` path parameter into a route that only matches digits, so
-`PUT .../messages/abc` would be a 404 "no such route". The seed promises a 400 for a
-`message_timestamp` that is not a float: with these converters the route matches any segment,
-and the spec's parameter validation answers 400 problem+json.
+- connexion compiles a `type: number` path parameter into a route that only matches digits, so
+  `PUT .../messages/abc` would be a 404 "no such route". The seed promises a 400 for a
+  `message_timestamp` that is not a float: with these converters the route matches any segment,
+  and the spec's parameter validation answers 400 problem+json.
+- The API is mounted under /core with starlette's `path` convertor, whose `.*` stops at a line
+  break: a sender id with a newline (`%0A`) would miss the API and reach the app unrouted. Sender
+  ids are whatever the bot's channel sent, so the mount matches across line breaks.
 """
 
 import starlette.convertors
@@ -20,10 +23,15 @@ class AnySegmentConverter(werkzeug.routing.BaseConverter):
     pass
 
 
+class MultilinePathConvertor(starlette.convertors.PathConvertor):
+    regex = "(?s:.*)"
+
+
 class AnyNumberRoutingMiddleware(RoutingMiddleware):
     def __init__(self, app):
         super().__init__(app)
         starlette.convertors.register_url_convertor("float", AnySegmentConvertor())
+        starlette.convertors.register_url_convertor("path", MultilinePathConvertor())
 
 
 def middlewares() -> list:

@@ -10,9 +10,10 @@ from .errors import ConversationNotFound, InvalidEvent, MessageNotFound, NotOurD
 from .flags import FlagsMixin
 from .ingest import IngestMixin, IngestResult, prepare
 from .schema import schema_version
+from .statistics import StatisticsMixin
 
 
-class Store(IngestMixin, ConversationQueries, FlagsMixin):
+class Store(IngestMixin, ConversationQueries, FlagsMixin, StatisticsMixin):
     def __init__(self, path):
         self.path = path
         self._connections = Connections(path)

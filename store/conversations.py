@@ -143,9 +143,10 @@ class ConversationQueries:
     def messages(self, sender_id: str, *, until=None, use_history=True) -> list[dict]:
         return self.events(sender_id, until=until, use_history=use_history, types=MESSAGE_EVENT_TYPES)
 
-    def conversation(self, sender_id: str) -> dict:
-        """The Rasa tracker state of `sender_id`. Raises `ConversationNotFound`."""
-        events = self.events(sender_id)
+    def conversation(self, sender_id: str, *, until=None, use_history=True) -> dict:
+        """The Rasa tracker state of `sender_id`, replayed from its events as `events()` selects
+        them. Raises `ConversationNotFound`."""
+        events = self.events(sender_id, until=until, use_history=use_history)
         flagged = [event["timestamp"] for event in events if event.get("is_flagged")]
         return tracker_state(sender_id, events, flagged)
 

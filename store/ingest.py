@@ -1,11 +1,11 @@
 """The one write path for events: HTTP, file imports and (later) brokers all come through here."""
 
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from .errors import InvalidEvent
-from .events import MEMORISING_POLICIES, EventRow, event_row, validate_event
+from .events import MEMORISING_POLICIES, MESSAGE_TYPES, EventRow, event_row, validate_event
 
 # Large IN lists are split so that no statement exceeds SQLite's variable limit.
 _CHUNK = 500
@@ -35,12 +35,18 @@ class _Delta:
     n_user_messages: int = 0
     n_events: int = 0
     terms: set = field(default_factory=set)
+    counts: Counter = field(default_factory=Counter)  # (kind, name) → occurrences, for /statistics
 
     def add(self, row: EventRow) -> None:
         self.n_events += 1
         self.latest_event_time = max(self.latest_event_time, row.timestamp)
+        if row.type in MESSAGE_TYPES:
+            self.counts["message", row.type] += 1
         if row.type == "user":
             self.n_user_messages += 1
+            if row.intent:
+                self.counts["intent", row.intent] += 1
+            self.counts.update(("entity", entity) for entity in row.entities)
             if self.latest_user_time is None or row.timestamp >= self.latest_user_time:
                 self.latest_user_time = row.timestamp
                 self.latest_input_channel = row.input_channel
@@ -52,8 +58,11 @@ class _Delta:
                 self.minimum_action_confidence = min(self.minimum_action_confidence, row.confidence)
             if row.action:
                 self.terms.add(("action", row.action))
+                if row.action != "action_listen":
+                    self.counts["action", row.action] += 1
             if row.policy:
                 self.terms.add(("policy", row.policy))
+                self.counts["policy", row.policy] += 1
                 if row.policy not in MEMORISING_POLICIES:
                     self.n_off_training_actions += 1
 
@@ -145,4 +154,10 @@ class IngestMixin:
         db.conn.executemany(
             "INSERT OR IGNORE INTO conversation_terms (kind, value, sender_id) VALUES (?, ?, ?)",
             [(kind, value, sender_id) for sender_id, d in deltas.items() for kind, value in d.terms],
+        )
+        counts = sum((d.counts for d in deltas.values()), Counter())
+        db.conn.executemany(
+            "INSERT INTO statistics (kind, name, count) VALUES (?, ?, ?) "
+            "ON CONFLICT (kind, name) DO UPDATE SET count = count + excluded.count",
+            [(kind, name, count) for (kind, name), count in counts.items()],
         )

@@ -50,3 +50,30 @@ def all_metadata(trackers):
 
 def user_texts(events):
     return [e.get("text") or "" for e in events if e["event"] == "user"]
+
+
+def statistics(trackers, limit=10):
+    """GET /statistics recomputed from the raw events of `trackers` (each distinct event once)."""
+    from collections import Counter
+    counts = {kind: Counter() for kind in ("intent", "entity", "action", "policy")}
+    messages = Counter()
+    for events in unique_events(trackers).values():
+        for e in events:
+            messages[e["event"]] += 1
+            if e["event"] == "user":
+                parse_data = e.get("parse_data") or {}
+                if (parse_data.get("intent") or {}).get("name"):
+                    counts["intent"][parse_data["intent"]["name"]] += 1
+                counts["entity"].update({x["entity"] for x in parse_data.get("entities") or []})
+            elif e["event"] == "action":
+                if e.get("name") and e["name"] != "action_listen":
+                    counts["action"][e["name"]] += 1
+                if e.get("policy"):
+                    counts["policy"][_policy(e["policy"])] += 1
+
+    def top(counter):
+        return [{"name": n, "count": c} for n, c in sorted(counter.items(), key=lambda nc: (-nc[1], nc[0]))[:limit]]
+
+    return {"user_messages": messages["user"], "bot_messages": messages["bot"],
+            "top_intents": top(counts["intent"]), "top_entities": top(counts["entity"]),
+            "top_actions": top(counts["action"]), "top_policies": top(counts["policy"])}

@@ -31,8 +31,9 @@ def parse_annotated(text: str):
     for match in _ANNOTATION.finditer(text):
         plain += text[cursor:match.start()]
         value = match.group(1)
-        if match.group(2):
-            entity, entity_value = match.group(2), value
+        if match.group(2):  # (entity) or Rasa 1's (entity:synonym)
+            entity, _, synonym = match.group(2).partition(":")
+            entity_value = synonym or value
         else:
             spec = json.loads(match.group(3))
             entity, entity_value = spec["entity"], spec.get("value", value)

@@ -1,0 +1,108 @@
+"""Debug dumps: one conversation as a download, in the formats Rasa users paste or load back.
+
+- Markdown: a Rasa 1.x story (`* intent{entities}`, `    - action`, `    - slot{...}`), as
+  Rasa X's debug dump gave it.
+- YAML: a Rasa 2/3 story (`stories: - story: ... steps:`), to paste into training data.
+`action_listen`, bot utterances and `session_started` are not story steps and are left out.
+"""
+
+import json
+import re
+import urllib.parse
+
+import yaml
+
+_UNSAFE_NAME = re.compile(r"[\s{}\[\]()*]+")
+_LOOP_EVENTS = ("form", "active_loop")
+# Events written as a bare `    - <event>` line in a Markdown story.
+_MARKDOWN_BARE_EVENTS = ("restart", "reset_slots", "pause", "resume")
+
+
+def attachment(filename: str) -> str:
+    """A Content-Disposition header for any file name (RFC 6266): an ASCII `filename` that no
+    quote, slash or line break can break, plus `filename*` with the exact UTF-8 name."""
+    fallback = re.sub(r"[^A-Za-z0-9._-]", "_", filename)
+    if fallback == filename:
+        return f'attachment; filename="{filename}"'
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{urllib.parse.quote(filename, safe='')}"
+
+
+def _name(value) -> str:
+    """An intent or action name that cannot break a story line."""
+    return _UNSAFE_NAME.sub("_", str(value)) if value not in (None, "") else "None"
+
+
+def _intent(event: dict):
+    intent = (event.get("parse_data") or {}).get("intent") or {}
+    return intent.get("name") if isinstance(intent, dict) else None
+
+
+def _entities(event: dict) -> list[dict]:
+    entities = (event.get("parse_data") or {}).get("entities") or []
+    return [e for e in entities if isinstance(e, dict) and isinstance(e.get("entity"), str)]
+
+
+def _json(value) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def markdown_story(sender_id: str, events: list[dict]) -> str:
+    lines = [f"## {' '.join(str(sender_id).split()) or '_'}"]
+    for event in events:
+        kind = event.get("event")
+        if kind == "user":
+            entities = {e["entity"]: e.get("value") for e in _entities(event)}
+            lines.append(f"* {_name(_intent(event))}{_json(entities) if entities else ''}")
+        elif kind == "action" and event.get("name") != "action_listen":
+            lines.append(f"    - {_name(event.get('name'))}")
+        elif kind == "slot":
+            lines.append(f"    - slot{_json({str(event.get('name')): event.get('value')})}")
+        elif kind in _LOOP_EVENTS:
+            lines.append(f"    - form{_json({'name': event.get('name')})}")
+        elif kind == "followup":
+            lines.append(f"    - followup{_json({'name': event.get('name')})}")
+        elif kind in _MARKDOWN_BARE_EVENTS:
+            lines.append(f"    - {kind}")
+    return "\n".join(lines) + "\n"
+
+
+def _annotated(text: str, entities: list[dict]):
+    """The user text with entities marked up as Rasa's YAML reader reads them, or None if an
+    entity has no usable position in the text."""
+    pieces, cursor = [], 0
+    for entity in sorted(entities, key=lambda e: e.get("start") if isinstance(e.get("start"), int) else -1):
+        start, end = entity.get("start"), entity.get("end")
+        if not (isinstance(start, int) and isinstance(end, int) and cursor <= start < end <= len(text)):
+            return None
+        surface, value = text[start:end], entity.get("value")
+        markup = f"({entity['entity']})" if value == surface else _json({"entity": entity["entity"], "value": value})
+        pieces += [text[cursor:start], f"[{surface}]{markup}"]
+        cursor = end
+    return "".join(pieces) + text[cursor:]
+
+
+def _user_step(event: dict) -> dict:
+    step = {"intent": _intent(event)}
+    text, entities = event.get("text"), _entities(event)
+    annotated = _annotated(text, entities) if isinstance(text, str) and text and not text.startswith("/") else None
+    if annotated is not None:
+        step["user"] = annotated
+    elif entities:
+        step["entities"] = [{e["entity"]: e.get("value")} for e in entities]
+    return step
+
+
+def yaml_story(sender_id: str, events: list[dict]) -> str:
+    steps = []
+    for event in events:
+        kind = event.get("event")
+        if kind == "user":
+            steps.append(_user_step(event))
+        elif kind == "action" and event.get("name") != "action_listen":
+            steps.append({"action": event.get("name")})
+        elif kind == "slot":
+            steps.append({"slot_was_set": [{event.get("name"): event.get("value")}]})
+        elif kind in _LOOP_EVENTS:
+            steps.append({"active_loop": event.get("name")})
+    document = {"version": "3.1", "stories": [{"story": str(sender_id), "steps": steps}]}
+    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, default_flow_style=False)
