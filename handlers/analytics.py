@@ -1,7 +1,13 @@
 """Operations tagged `Analytics`."""
 
-from connexion.problem import problem
+from rasa_messaging.periods import analytics
+from store import AnalyticsNotFound
+
+from . import store
 
 
 def user_analytics(start=None, end=None, window=None):
-    return problem(501, "Not Implemented", "Analytics are not built yet.")
+    try:
+        return analytics(store(), start, end, window)
+    except AnalyticsNotFound as error:  # the seed's own schema for this 404
+        return {"exception": AnalyticsNotFound.__name__, "reasons": error.detail}, 404

@@ -43,4 +43,4 @@ def load_spec() -> dict:
 
 
 def _store_error(request, error: StoreError):
-    return problem(status=error.status, title=error.title, detail=error.detail)
+    return problem(status=error.status, title=error.title, detail=error.detail, ext=error.extra or None)

@@ -1,6 +1,7 @@
 """`rasa-messaging`: serve the API, import Rasa files."""
 
 import sys
+from datetime import datetime, timezone
 
 import click
 
@@ -67,6 +68,33 @@ def import_files(db_path, files):
         f"{result.duplicates} duplicates skipped, {len(summary.rejected)} rejected"
     )
     sys.exit(1 if summary.rejected else 0)
+
+
+@cli.command("analytics")
+@DB_OPTION
+@click.option("--start", help="Start time: ISO-8601 (naive = UTC) or Unix seconds. Default: the earliest session.")
+@click.option("--end", help="End time, as --start. Default: the latest event.")
+@click.option("--window", help="Bin width: 1d, 2h30m, 90 minutes, 3600 or P1D. Default: 10 equal bins.")
+def analytics_table(db_path, start, end, window):
+    """Print GET /analytics as a table: a column per time bin (its start, UTC), a row per metric."""
+    from .periods import analytics
+    from store import METRICS, AnalyticsNotFound, StoreError
+
+    try:
+        result = analytics(open_store(db_path), start, end, window)
+    except AnalyticsNotFound as error:
+        raise click.ClickException(error.detail) from None
+    except StoreError as error:
+        raise click.UsageError(error.detail) from None
+    half = result["bin_width"] / 2
+    header = ["bin start (UTC)"] + [
+        datetime.fromtimestamp(center - half, timezone.utc).strftime("%Y-%m-%d %H:%M") for center in result["bin_centers"]]
+    rows = [header] + [[metric] + [f"{v:.2f}".rstrip("0").rstrip(".") if isinstance(v, float) else str(v)
+                                   for v in result[metric]] for metric in METRICS]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    for row in rows:
+        click.echo("  ".join(cell.ljust(width) if i == 0 else cell.rjust(width)
+                             for i, (cell, width) in enumerate(zip(row, widths))))
 
 
 def open_store(db_path) -> Store:

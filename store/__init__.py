@@ -4,6 +4,7 @@ All SQL of the project lives in this package. `Store` reads like the data model;
 return plain dicts and lists a handler can return as they are.
 """
 
+from .analytics import METRICS, AnalyticsMixin, AnalyticsNotFound, Bins
 from .conversations import TERM_KINDS, ConversationFilter, ConversationQueries
 from .database import Connections
 from .errors import ConversationNotFound, InvalidEvent, MessageNotFound, NotOurDatabase, StoreError
@@ -13,7 +14,7 @@ from .schema import schema_version
 from .statistics import StatisticsMixin
 
 
-class Store(IngestMixin, ConversationQueries, FlagsMixin, StatisticsMixin):
+class Store(IngestMixin, ConversationQueries, FlagsMixin, StatisticsMixin, AnalyticsMixin):
     def __init__(self, path):
         self.path = path
         self._connections = Connections(path)
@@ -31,6 +32,6 @@ class Store(IngestMixin, ConversationQueries, FlagsMixin, StatisticsMixin):
 
 
 __all__ = [
-    "Store", "ConversationFilter", "TERM_KINDS", "IngestResult", "prepare",
+    "Store", "Bins", "METRICS", "AnalyticsNotFound", "ConversationFilter", "TERM_KINDS", "IngestResult", "prepare",
     "StoreError", "NotOurDatabase", "ConversationNotFound", "MessageNotFound", "InvalidEvent",
 ]

@@ -6,6 +6,7 @@ class StoreError(Exception):
 
     status = 500
     title = "Store error"
+    extra: dict = {}  # more members of the problem+json body
 
     def __init__(self, detail: str):
         super().__init__(detail)

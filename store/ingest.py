@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from .errors import InvalidEvent
 from .events import MEMORISING_POLICIES, MESSAGE_TYPES, EventRow, event_row, validate_event
+from .sessions import refresh_sessions
 
 # Large IN lists are split so that no statement exceeds SQLite's variable limit.
 _CHUNK = 500
@@ -28,6 +29,7 @@ class _Delta:
     """What a batch of new events adds to one conversation's metadata."""
 
     latest_event_time: float = float("-inf")
+    earliest_event_time: float = float("inf")
     latest_user_time: float | None = None
     latest_input_channel: str | None = None
     minimum_action_confidence: float = 1.0
@@ -40,6 +42,7 @@ class _Delta:
     def add(self, row: EventRow) -> None:
         self.n_events += 1
         self.latest_event_time = max(self.latest_event_time, row.timestamp)
+        self.earliest_event_time = min(self.earliest_event_time, row.timestamp)
         if row.type in MESSAGE_TYPES:
             self.counts["message", row.type] += 1
         if row.type == "user":
@@ -155,6 +158,8 @@ class IngestMixin:
             "INSERT OR IGNORE INTO conversation_terms (kind, value, sender_id) VALUES (?, ?, ?)",
             [(kind, value, sender_id) for sender_id, d in deltas.items() for kind, value in d.terms],
         )
+        for sender_id, d in deltas.items():
+            refresh_sessions(db, sender_id, d.earliest_event_time)
         counts = sum((d.counts for d in deltas.values()), Counter())
         db.conn.executemany(
             "INSERT INTO statistics (kind, name, count) VALUES (?, ?, ?) "

@@ -91,6 +91,21 @@ def m002_statistics(db: Database):
     """)
 
 
+@migrations()
+def m003_sessions(db: Database):
+    # Sessions behind GET /analytics, kept current by every ingest (store/sessions.py).
+    db["sessions"].create(
+        {"sender_id": str, "start": float, "start_event_id": int, "end": float,
+         "n_user_messages": int, "n_bot_messages": int, "is_new_user": int},
+        pk=("sender_id", "start_event_id"),
+        not_null={"start", "end", "n_user_messages", "n_bot_messages", "is_new_user"},
+    )
+    db["sessions"].create_index(["start"])
+    from .sessions import refresh_sessions  # a database made before: split what it holds
+    for (sender_id,) in db.execute("SELECT sender_id FROM conversations").fetchall():
+        refresh_sessions(db, sender_id, float("-inf"))
+
+
 def migrate(db: Database, path) -> None:
     """Bring the schema up to date. Raises `NotOurDatabase` for a file of another program."""
     if db.table_names() and migrations.migrations_table not in db.table_names():

@@ -77,3 +77,54 @@ def statistics(trackers, limit=10):
     return {"user_messages": messages["user"], "bot_messages": messages["bot"],
             "top_intents": top(counts["intent"]), "top_entities": top(counts["entity"]),
             "top_actions": top(counts["action"]), "top_policies": top(counts["policy"])}
+
+
+def sessions(trackers):
+    """Every session per SEMANTICS.md, split by brute force: (sender, start, end, users, bots, new).
+    A splitting session_started takes the action_session_start just before it into its session."""
+    result = []
+    for sender, events in unique_events(trackers).items():
+        ordered = sorted(events, key=lambda e: e["timestamp"])  # stable: arrival order on ties
+        groups = [[]]
+        for event in ordered:
+            current = groups[-1]
+            if event["event"] == "session_started" and any(e["event"] in ("user", "bot") for e in current):
+                moved = [current.pop()] if current[-1].get("name") == "action_session_start" and len(current) > 1 else []
+                groups.append(moved)
+            groups[-1].append(event)
+        for number, group in enumerate(g for g in groups if g):
+            result.append({"sender": sender, "start": group[0]["timestamp"],
+                           "end": max(e["timestamp"] for e in group),
+                           "user": sum(e["event"] == "user" for e in group),
+                           "bot": sum(e["event"] == "bot" for e in group), "new": number == 0})
+    return result
+
+
+def analytics(trackers, start=None, end=None, window=None):
+    import math
+    found = sessions(trackers)
+    start = min(s["start"] for s in found) if start is None else start
+    end = max(s["end"] for s in found) if end is None else end
+    width = window or max(1, math.ceil((end - start) / 10))
+    count = 10 if window is None else max(1, math.ceil((end - start) / window))
+    bins = [[] for _ in range(count)]
+    for s in found:
+        if start <= s["start"] <= end:
+            bins[min(int((s["start"] - start) // width), count - 1)].append(s)
+
+    def mean(values):
+        return sum(values) / len(values) if values else 0
+
+    senders = [len({s["sender"] for s in b}) for b in bins]
+    return {
+        "newUsers": [sum(s["new"] for s in b) for b in bins],
+        "conversations": senders,
+        "user_messages": [sum(s["user"] for s in b) for b in bins],
+        "bot_messages": [sum(s["bot"] for s in b) for b in bins],
+        "total_messages": [sum(s["user"] + s["bot"] for s in b) for b in bins],
+        "sessions_per_user": [len(b) / n if n else 0 for b, n in zip(bins, senders)],
+        "conversation_length": [mean([s["end"] - s["start"] for s in b]) for b in bins],
+        "conversation_steps": [mean([s["user"] for s in b]) for b in bins],
+        "bin_centers": [start + width * (i + 0.5) for i in range(count)],
+        "bin_width": width,
+    }

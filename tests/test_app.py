@@ -68,7 +68,3 @@ def test_the_cli_server_serves_imported_data_and_swagger_ui(tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=10)
-
-
-def test_analytics_not_built_yet_answers_a_501_problem(client):
-    assert_problem(client.get("/core/analytics"), 501)

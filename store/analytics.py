@@ -1,0 +1,53 @@
+"""GET /analytics: the metrics of each time bin, one grouped query over the sessions table."""
+
+from dataclasses import dataclass
+
+from .errors import StoreError
+
+METRICS = ("newUsers", "conversations", "user_messages", "bot_messages", "total_messages",
+           "sessions_per_user", "conversation_length", "conversation_steps")
+
+
+class AnalyticsNotFound(StoreError):
+    status = 404
+    title = "Analytics not found"
+
+
+@dataclass(frozen=True)
+class Bins:
+    """`count` bins of `width` seconds from `start`; a session starting exactly at `end` goes
+    into the last bin."""
+
+    start: float
+    end: float
+    width: float
+    count: int
+
+    @property
+    def centers(self) -> list[float]:
+        return [self.start + self.width * (i + 0.5) for i in range(self.count)]
+
+
+class AnalyticsMixin:
+    def data_range(self) -> tuple[float, float] | None:
+        """(start of the earliest session, time of the latest event), or None for an empty store."""
+        start, end = self.db.execute("SELECT min(start), max(end) FROM sessions").fetchone()
+        return None if start is None else (start, end)
+
+    def analytics(self, bins: Bins) -> dict:
+        """Each metric of SEMANTICS.md "GET /analytics", one value per bin (zeros when empty)."""
+        result = {metric: [0] * bins.count for metric in METRICS}
+        rows = self.db.execute(
+            """
+            SELECT min(CAST((start - :start) / :width AS INTEGER), :count - 1) AS bin,
+                   sum(is_new_user), count(DISTINCT sender_id), sum(n_user_messages),
+                   sum(n_bot_messages), count(*), avg("end" - start), avg(n_user_messages)
+            FROM sessions WHERE start BETWEEN :start AND :end GROUP BY bin
+            """,
+            {"start": bins.start, "end": bins.end, "width": bins.width, "count": bins.count},
+        )
+        for index, new_users, senders, user, bot, sessions, length, steps in rows:
+            for metric, value in zip(METRICS, (new_users, senders, user, bot, user + bot,
+                                               sessions / senders, length, steps)):
+                result[metric][index] = value
+        return {**result, "bin_centers": bins.centers, "bin_width": bins.width}

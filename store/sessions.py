@@ -1,0 +1,79 @@
+"""Sessions: a sender's events split where Rasa started a new session, kept current at ingest.
+
+A session starts at a sender's first event and at every `session_started` that follows a user or
+bot message in the current session (Rasa writes `action_session_start`, `session_started`,
+`action_listen` at the top of each session; one that comes before anything was said continues
+the session it is in). The `action_session_start` just before such a `session_started` opens
+the new session with it, so a session's length never spans the idle time before the user came
+back. Its start is its first event's time, its end its last event's time; it is a new user's
+session if it is the sender's first.
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass
+class Session:
+    start: float
+    start_event_id: int
+    end: float
+    n_user_messages: int = 0
+    n_bot_messages: int = 0
+
+
+
+def split_sessions(events) -> list[Session]:
+    """`events`: (id, type, timestamp, action name) in timestamp order (ties by id)."""
+    events = list(events)
+    starts = [0] if events else []
+    user_or_bot_since_start = False
+    for index, (_, kind, _, _) in enumerate(events):
+        if kind == "session_started" and user_or_bot_since_start:
+            opener = index - 1
+            starts.append(opener if opener > starts[-1] and _is_session_start_action(events[opener]) else index)
+            user_or_bot_since_start = False
+        user_or_bot_since_start |= kind in ("user", "bot")
+    sessions = []
+    for start, stop in zip(starts, starts[1:] + [len(events)]):
+        members = events[start:stop]
+        kinds = [kind for _, kind, _, _ in members]
+        sessions.append(Session(start=members[0][2], start_event_id=members[0][0],
+                                end=max(timestamp for _, _, timestamp, _ in members),
+                                n_user_messages=kinds.count("user"), n_bot_messages=kinds.count("bot")))
+    return sessions
+
+
+def _is_session_start_action(event) -> bool:
+    return event[1] == "action" and event[3] == "action_session_start"
+
+
+def refresh_sessions(db, sender_id: str, earliest_new: float) -> None:
+    """Re-split `sender_id`'s sessions after events at or after `earliest_new` arrived.
+
+    Only the session that holds the earliest new event, and those after it, can change (a late
+    message can make a `session_started` split, or a late `session_started` split a session), so
+    only they are split again. Runs inside the caller's transaction.
+    """
+    anchor = db.execute(
+        "SELECT start, start_event_id FROM sessions WHERE sender_id = ? AND start <= ? "
+        "ORDER BY start DESC, start_event_id DESC LIMIT 1", [sender_id, earliest_new]
+    ).fetchone()
+    if anchor is None:  # before every known session: split them all
+        db.execute("DELETE FROM sessions WHERE sender_id = ?", [sender_id])
+        events = db.execute("SELECT id, type, timestamp, action FROM events WHERE sender_id = ? "
+                            "ORDER BY timestamp, id", [sender_id])
+    else:
+        start, start_id = anchor
+        db.execute("DELETE FROM sessions WHERE sender_id = ? "
+                   "AND (start > ? OR (start = ? AND start_event_id >= ?))", [sender_id, start, start, start_id])
+        events = db.execute("SELECT id, type, timestamp, action FROM events WHERE sender_id = ? "
+                            "AND (timestamp > ? OR (timestamp = ? AND id >= ?)) ORDER BY timestamp, id",
+                            [sender_id, start, start, start_id])
+    sessions = split_sessions(events)
+    has_earlier = db.execute("SELECT 1 FROM sessions WHERE sender_id = ? LIMIT 1", [sender_id]).fetchone()
+    db.conn.executemany(
+        "INSERT INTO sessions (sender_id, start, start_event_id, end, n_user_messages, n_bot_messages, is_new_user) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(sender_id, s.start, s.start_event_id, s.end, s.n_user_messages, s.n_bot_messages,
+          int(not has_earlier and i == 0)) for i, s in enumerate(sessions)],
+    )

@@ -1,0 +1,191 @@
+"""GET /analytics and `rasa-messaging analytics`: sessions, bins and metrics."""
+
+from datetime import datetime, timezone
+
+import pytest
+from click.testing import CliRunner
+
+from rasa_messaging.cli import cli
+
+from . import reference
+from .conftest import REAL_TRACKER_FILES, assert_problem, ingest_trackers, load_tracker
+from .story_trackers import generated_trackers
+
+T0 = 1_600_000_000.0
+
+
+def session_start(at):
+    return [{"event": "action", "timestamp": T0 + at, "name": "action_session_start"},
+            {"event": "session_started", "timestamp": T0 + at + 0.1},
+            {"event": "action", "timestamp": T0 + at + 0.2, "name": "action_listen"}]
+
+
+def said(kind, at):
+    return {"event": kind, "timestamp": T0 + at, "text": f"{kind} at {at}"}
+
+
+# Ana: a session at 0 s (2 user, 2 bot messages, 21 s long), and a second one at 500 s.
+# Ben: one session at 250 s; its second session_started comes before anything was said, so it
+#      continues the session (50 s long).
+# Cem: one user message exactly at the end of the range (1000 s).
+CRAFTED = [
+    {"sender_id": "ana", "events": [*session_start(0), said("user", 10), said("bot", 11), said("user", 20),
+                                    said("bot", 21), *session_start(500), said("user", 505), said("bot", 506)]},
+    {"sender_id": "ben", "events": [*session_start(250), *session_start(255), said("user", 260), said("bot", 300)]},
+    {"sender_id": "cem", "events": [said("user", 1000)]},
+]
+
+
+@pytest.fixture
+def crafted(store):
+    ingest_trackers(store, CRAFTED)
+
+
+def get(client, **params):
+    response = client.get("/core/analytics", params=params)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_default_ten_bins_computed_by_hand(client, crafted):
+    assert get(client) == {
+        "newUsers":            [1, 0, 1, 0, 0, 0, 0, 0, 0, 1],  # ana's return at 500 s is no new user
+        "conversations":       [1, 0, 1, 0, 0, 1, 0, 0, 0, 1],
+        "user_messages":       [2, 0, 1, 0, 0, 1, 0, 0, 0, 1],
+        "bot_messages":        [2, 0, 1, 0, 0, 1, 0, 0, 0, 0],
+        "total_messages":      [4, 0, 2, 0, 0, 2, 0, 0, 0, 1],
+        "sessions_per_user":   [1, 0, 1, 0, 0, 1, 0, 0, 0, 1],
+        "conversation_length": [21, 0, 50, 0, 0, 6, 0, 0, 0, 0],
+        "conversation_steps":  [2, 0, 1, 0, 0, 1, 0, 0, 0, 1],  # cem at exactly `end`: the last bin
+        "bin_centers": [T0 + 50 + 100 * i for i in range(10)],
+        "bin_width": 100,
+    }
+
+
+def test_a_window_that_does_not_divide_the_range(client, crafted):
+    result = get(client, window="300")  # 1000 s → 4 bins of 300 s, the last one reaching past `end`
+    assert {k: result[k] for k in ("newUsers", "conversations", "user_messages", "bot_messages",
+                                   "sessions_per_user", "conversation_length", "conversation_steps")} == {
+        "newUsers": [2, 0, 0, 1], "conversations": [2, 1, 0, 1], "user_messages": [3, 1, 0, 1],
+        "bot_messages": [3, 1, 0, 0], "sessions_per_user": [1, 1, 0, 1],
+        "conversation_length": [35.5, 6, 0, 0], "conversation_steps": [1.5, 1, 0, 1]}
+    assert result["bin_width"] == 300 and result["bin_centers"] == [T0 + 150, T0 + 450, T0 + 750, T0 + 1050]
+
+
+def test_several_sessions_of_one_user_in_a_bin(client, crafted):
+    result = get(client, window="10m")  # 600 s: ana twice and ben once in the first bin
+    assert result["sessions_per_user"] == [1.5, 1] and result["conversations"] == [2, 1]
+
+
+def test_an_explicit_range_counts_only_sessions_starting_in_it(client, crafted):
+    result = get(client, start=str(T0 + 100), end=str(T0 + 600), window="250")
+    assert result["newUsers"] == [1, 0] and result["conversations"] == [1, 1]
+
+
+def test_an_empty_range_gives_zeros(client, crafted):
+    result = get(client, start="2030-01-01", end="2030-01-02")
+    assert all(value == 0 for metric in reference.analytics(CRAFTED) if metric.startswith(("new", "conv", "user"))
+               for value in result[metric])
+
+
+def test_no_data_and_no_range_is_the_seeds_404(client):
+    response = client.get("/core/analytics")
+    assert response.status_code == 404
+    assert set(response.json()) == {"exception", "reasons"}
+    assert get(client, start="0", end="100")["newUsers"] == [0] * 10  # an explicit range answers
+
+
+def test_out_of_order_events_land_in_the_right_sessions(client, store, tmp_path):
+    from store import Store
+    in_order = Store(tmp_path / "ordered.db")
+    ingest_trackers(in_order, CRAFTED)
+    for tracker in CRAFTED:
+        for event in reversed(tracker["events"]):  # one request per event, newest first
+            client.post(f"/core/conversations/{tracker['sender_id']}/events", json=event)
+    sessions = "SELECT sender_id, start, \"end\", n_user_messages, n_bot_messages, is_new_user FROM sessions ORDER BY 1, 2"
+    assert store.db.execute(sessions).fetchall() == in_order.db.execute(sessions).fetchall()
+    assert len(store.db.execute(sessions).fetchall()) == 4
+
+
+def test_a_late_message_makes_a_later_session_started_split(client, store):
+    ingest_trackers(store, [{"sender_id": "dan", "events": [*session_start(0), *session_start(100), said("user", 150)]}])
+    assert get(client, window="1000")["newUsers"] == [1]
+    assert store.db.execute("SELECT count(*) FROM sessions").fetchone()[0] == 1
+    client.post("/core/conversations/dan/events", json=said("user", 50))  # now the session at 100 s splits
+    assert store.db.execute("SELECT start FROM sessions ORDER BY start").fetchall() == [(T0,), (T0 + 100,)]
+
+
+def test_real_trackers_equal_a_brute_force_computation(client, store):
+    trackers = [load_tracker(p) for p in REAL_TRACKER_FILES] + generated_trackers()
+    ingest_trackers(store, trackers)
+    start, end = T0 + 86_400 * 30, T0 + 86_400 * 120
+    for params, expected in (({}, reference.analytics(trackers)),
+                             ({"window": "1d"}, reference.analytics(trackers, window=86_400)),
+                             ({"start": str(start), "end": str(end), "window": "1w"},
+                              reference.analytics(trackers, start=start, end=end, window=604_800))):
+        actual = get(client, **params)
+        assert actual.keys() == expected.keys()
+        for metric, values in expected.items():
+            assert actual[metric] == pytest.approx(values), metric
+        assert sum(expected["newUsers"]) > 20
+
+
+@pytest.mark.parametrize("value, seconds", [
+    ("2020-09-13T12:26:40", T0), ("2020-09-13T12:26:40.5", T0 + 0.5), ("2020-09-13T14:26:40+02:00", T0),
+    ("2020-09-13T12:26:40Z", T0), ("2020-09-13", T0 - 44_800), ("1600000000", T0), ("1600000000.25", T0 + 0.25),
+])
+def test_start_and_end_accept_iso_8601_and_unix_seconds(client, crafted, value, seconds):
+    assert get(client, start=value, end=str(T0 + 5000), window="5000")["bin_centers"][0] == seconds + 2500
+    assert get(client, start="0", end=value, window=str(T0 * 2))["bin_centers"][0] == T0
+
+
+@pytest.mark.parametrize("window, seconds", [
+    ("1d", 86_400), ("2h30m", 9_000), ("90 minutes", 5_400), ("3600", 3_600), ("1.5s", 1.5),
+    ("P1D", 86_400), ("PT1H", 3_600), ("P1DT2H30M", 95_400), ("P1W", 604_800), ("PT0.5S", 0.5),
+])
+def test_window_accepts_pytimeparse_and_iso_8601_durations(client, crafted, window, seconds):
+    assert get(client, window=window, start="0", end="100")["bin_width"] == seconds
+
+
+@pytest.mark.parametrize("params, parameter", [
+    ({"start": "yesterday"}, "start"), ({"start": "2020-13-01"}, "start"), ({"end": "nan"}, "end"),
+    ({"end": "inf"}, "end"),
+    ({"start": "2020-02-01", "end": "2020-01-01"}, "end"), ({"window": "abc"}, "window"),
+    ({"window": "0"}, "window"), ({"window": "-1d"}, "window"), ({"window": "P1M"}, "window"),
+    ({"window": "P"}, "window"), ({"window": "1s", "start": "0", "end": "20000"}, "window"),
+    ({"window": "1e-300"}, "window"), ({"start": "-1e308", "end": "1e308"}, "end"),
+])
+def test_each_bad_parameter_is_a_400_naming_it(client, crafted, params, parameter):
+    body = assert_problem(client.get("/core/analytics", params=params), 400)
+    assert body["parameter"] == parameter and body["detail"].startswith(f"{parameter}: ")
+
+
+def test_the_cli_prints_the_same_table(db_path, store, crafted):
+    output = CliRunner().invoke(cli, ["analytics", "--db", str(db_path), "--window", "300"]).output.splitlines()
+    starts = [datetime.fromtimestamp(T0 + 300 * i, timezone.utc).strftime("%Y-%m-%d %H:%M") for i in range(4)]
+    assert output[0].split("  ")[0] == "bin start (UTC)" and [c for c in output[0].split("  ")[1:] if c] == starts
+    rows = {line.split()[0]: line.split()[1:] for line in output[1:]}
+    assert rows["newUsers"] == ["2", "0", "0", "1"]
+    assert rows["conversation_length"] == ["35.5", "6", "0", "0"]
+    assert rows["sessions_per_user"] == ["1", "1", "0", "1"]
+
+
+def test_the_cli_reports_bad_input_and_no_data(tmp_path):
+    empty = CliRunner().invoke(cli, ["analytics", "--db", str(tmp_path / "empty.db")])
+    assert empty.exit_code == 1 and "no conversations yet" in empty.output
+    bad = CliRunner().invoke(cli, ["analytics", "--db", str(tmp_path / "empty.db"), "--window", "soon"])
+    assert bad.exit_code == 2 and "window:" in bad.output
+
+
+def test_a_database_from_before_sessions_gets_them_split_when_opened(tmp_path):
+    import sqlite3
+
+    from store import Store
+    path = tmp_path / "old.db"
+    ingest_trackers(Store(path), CRAFTED)
+    before = Store(path).db.execute("SELECT * FROM sessions ORDER BY sender_id, start").fetchall()
+    with sqlite3.connect(path) as conn:  # as a database of the version before sessions looked
+        conn.execute("DROP TABLE sessions")
+        conn.execute("DELETE FROM _sqlite_migrations WHERE name = 'm003_sessions'")
+    assert Store(path).db.execute("SELECT * FROM sessions ORDER BY sender_id, start").fetchall() == before
+    assert len(before) == 4
