@@ -4,25 +4,35 @@ from pathlib import Path
 
 import yaml
 from connexion import FlaskApp
+from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 from connexion.problem import problem
 from flask import redirect
 
 from store import Store, StoreError
 
-from .resolver import TagResolver
+from .auth import ProvideTokens, Tokens, without_security
+from .limits import DEFAULT_MAX_BODY_BYTES, BodySizeLimit
+from .resolver import TagResolver, route_pattern
 from .routing import install_flask_converter, middlewares
 
 SPEC = Path(__file__).resolve().parent.parent / "openapi" / "openapi.yaml"
 BASE_PATH = "/core"
+HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 
 
-def create_app(db_path, *, validate_responses: bool = False) -> FlaskApp:
+def create_app(db_path, *, validate_responses: bool = False, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+               token: str | None = None, review_token: str | None = None) -> FlaskApp:
     """Open (and migrate) the store at `db_path` and serve the spec over it.
 
     `validate_responses` checks every response against the spec; the tests turn it on.
+    `max_body_bytes` bounds request bodies (larger ones are a 413). With `token` and/or
+    `review_token`, every API route needs one of them (see rasa_messaging/auth.py).
     """
     spec = load_spec()
+    tokens = Tokens(spec, full=token, review=review_token)
+    if not tokens:
+        spec = without_security(spec)
     app = FlaskApp(__name__, middlewares=middlewares())
     install_flask_converter(app.app)
     app.app.extensions["store"] = Store(db_path)
@@ -34,6 +44,11 @@ def create_app(db_path, *, validate_responses: bool = False) -> FlaskApp:
         swagger_ui_options=SwaggerUIOptions(swagger_ui_path="/ui"),
     )
     app.add_error_handler(StoreError, _store_error)
+    app.add_error_handler(UnicodeDecodeError, _undecodable_body)
+    app.add_error_handler(RecursionError, _too_deeply_nested)
+    app.add_error_handler(405, MethodNotAllowed(spec))
+    app.add_middleware(BodySizeLimit, position=MiddlewarePosition.BEFORE_EXCEPTION, max_body_bytes=max_body_bytes)
+    app.add_middleware(ProvideTokens, position=MiddlewarePosition.BEFORE_EXCEPTION, tokens=tokens)
     app.add_url_rule("/", "swagger_ui_redirect", lambda: redirect(f"{BASE_PATH}/ui/"))
     return app
 
@@ -44,3 +59,25 @@ def load_spec() -> dict:
 
 def _store_error(request, error: StoreError):
     return problem(status=error.status, title=error.title, detail=error.detail, ext=error.extra or None)
+
+
+def _undecodable_body(request, error):
+    return problem(400, "Bad Request", "The request body is not valid UTF-8 text.")
+
+
+def _too_deeply_nested(request, error):
+    return problem(400, "Bad Request", "The request body is JSON nested too deeply to read.")
+
+
+class MethodNotAllowed:
+    """405 with the `Allow` header HTTP asks for, listing the methods the spec gives the path."""
+
+    def __init__(self, spec: dict):
+        self.routes = [(route_pattern(BASE_PATH, path), ", ".join(sorted(m.upper() for m in item if m in HTTP_METHODS)))
+                       for path, item in spec["paths"].items()]
+
+    def __call__(self, request, error):
+        path = request.url.path
+        allowed = next((methods for pattern, methods in self.routes if pattern.match(path)), "")
+        return problem(405, "Method Not Allowed", f"{request.method} is not served at this path; "
+                       f"it serves {allowed or 'no method'}.", headers={"Allow": allowed})

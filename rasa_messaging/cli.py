@@ -1,11 +1,14 @@
 """`rasa-messaging`: serve the API, import Rasa files."""
 
+import ipaddress
 import sys
 from datetime import datetime, timezone
 
 import click
 
 from store import NotOurDatabase, Store
+
+from .limits import DEFAULT_MAX_BODY_BYTES
 from store.importer import ImportSummary, import_source
 from store.sources import Source
 
@@ -23,10 +26,18 @@ def cli():
 @cli.command()
 @DB_OPTION
 @click.option("--host", default="127.0.0.1", show_default=True, envvar="RASA_MESSAGING_HOST",
-              show_envvar=True, help="Address to listen on.")
+              show_envvar=True, help="Address to listen on. Another than loopback wants a --token.")
 @click.option("--port", default=5005, show_default=True, type=click.IntRange(0, 65535),
               envvar="RASA_MESSAGING_PORT", show_envvar=True, help="Port to listen on.")
-def serve(db_path, host, port):
+@click.option("--token", envvar="RASA_MESSAGING_TOKEN", show_envvar=True,
+              help="Require this token (Authorization: Bearer <token>, or ?token=) for every API call. "
+                   "It may do everything, ingestion included.")
+@click.option("--review-token", envvar="RASA_MESSAGING_REVIEW_TOKEN", show_envvar=True,
+              help="Also accept this token for reading and flagging, but not for ingesting events.")
+@click.option("--max-body-size", default=DEFAULT_MAX_BODY_BYTES, show_default=True, type=click.IntRange(1),
+              envvar="RASA_MESSAGING_MAX_BODY_SIZE", show_envvar=True,
+              help="Largest request body in bytes; a larger one is refused with 413.")
+def serve(db_path, host, port, token, review_token, max_body_size):
     """Serve the API under /core (Swagger UI at /core/ui/)."""
     import warnings
 
@@ -37,9 +48,19 @@ def serve(db_path, host, port):
     from .app import create_app
 
     open_store(db_path)  # refuses a foreign file before the server starts
-    app = create_app(db_path)
+    app = create_app(db_path, token=token, review_token=review_token, max_body_bytes=max_body_size)
+    if not (token or review_token) and not _is_loopback(host):
+        click.echo(f"rasa-messaging: WARNING: serving {host} without a token: anyone who can reach it can "
+                   "read and change every conversation. Set --token (RASA_MESSAGING_TOKEN).", err=True)
     click.echo(f"rasa-messaging: serving {db_path} on http://{host}:{port}/core/ui/", err=True)
     uvicorn.run(app, host=host, port=port, log_level="info")
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 @cli.command("import")

@@ -22,6 +22,11 @@ def handler_name(tags: list, operation_id: str) -> str:
     return f"handlers.{snake_case(tags[0])}.{snake_case(operation_id)}"
 
 
+def route_pattern(base_path: str, template: str) -> re.Pattern:
+    """The request paths a spec path template matches: `{name}` is one path segment."""
+    return re.compile("^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(base_path + template)) + "$")
+
+
 def spec_operations(spec: dict):
     """Yield (path, method, operation) for every operation of `spec`."""
     for path, item in spec["paths"].items():

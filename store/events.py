@@ -48,7 +48,7 @@ def validate_event(event, *, received_at=None) -> dict:
         raise InvalidEvent(f"'timestamp' must be a number of Unix seconds, not {timestamp!r}")
     if not math.isfinite(timestamp):
         raise InvalidEvent(f"'timestamp' must be finite, not {timestamp!r}")
-    if not -1e11 < timestamp < 1e11:
+    if not -1e11 <= timestamp <= 1e11:
         raise InvalidEvent(f"'timestamp' {timestamp!r} is not a plausible Unix time in seconds")
     return stored
 

@@ -5,11 +5,11 @@ by error handlers and middleware (400s, 404s), and checks status codes and conte
 """
 
 import json
-import re
 
 from openapi_schema_validator import OAS30Validator
 
 from rasa_messaging.app import BASE_PATH
+from rasa_messaging.resolver import route_pattern
 
 
 def _resolve(node, root):
@@ -30,8 +30,7 @@ class SpecContract:
         self.spec = _resolve(spec, spec)
         self.routes = []
         for template, item in self.spec["paths"].items():
-            pattern = re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(BASE_PATH + template))
-            self.routes.append((template.count("{"), re.compile(f"^{pattern}$"), template, item))
+            self.routes.append((template.count("{"), route_pattern(BASE_PATH, template), template, item))
         self.routes.sort(key=lambda route: route[0])
 
     def operation(self, method: str, path: str):

@@ -1,0 +1,125 @@
+"""Token auth, the warning for an open non-loopback bind, and SQL never built from input."""
+
+import ast
+import warnings
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from rasa_messaging.app import create_app
+
+from .contract import CheckedClient
+from .conftest import assert_problem
+
+FULL, REVIEW = "full-secret-token", "review-secret-token"
+EVENT = {"event": "user", "timestamp": 1.0, "text": "hi"}
+
+
+@pytest.fixture
+def secured(db_path, contract):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        app = create_app(db_path, validate_responses=True, token=FULL, review_token=REVIEW)
+    return CheckedClient(app.test_client(), contract)
+
+
+def bearer(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.mark.parametrize("path", ["/core/conversations", "/core/statistics", "/core/analytics?start=0&end=1",
+                                  "/core/conversationIntents", "/core/conversations/x/events"])
+def test_every_api_route_needs_a_token(secured, path):
+    assert_problem(secured.get(path), 401)
+    assert_problem(secured.get(path, headers=bearer("wrong")), 401)
+    assert_problem(secured.get(path, headers={"Authorization": "Basic dXNlcjpwYXNz"}), 401)
+
+
+def test_swagger_ui_and_the_spec_stay_open(secured):
+    assert secured.get("/core/ui/").status_code == 200
+    spec = secured.get("/core/openapi.json").json()
+    assert set(spec["components"]["securitySchemes"]) == {"bearerAuth", "tokenQuery"}
+    assert spec["security"] == [{"bearerAuth": []}, {"tokenQuery": []}]
+
+
+def test_the_full_token_may_ingest_read_and_flag(secured):
+    assert secured.post("/core/conversations/a/events", json=EVENT, headers=bearer(FULL)).status_code == 200
+    assert secured.get("/core/conversations", headers=bearer(FULL)).json()[0]["sender_id"] == "a"
+    assert secured.put("/core/conversations/a/messages/1.0", headers=bearer(FULL)).status_code == 201
+
+
+def test_the_token_may_come_as_a_query_parameter(secured):
+    assert secured.post(f"/core/conversations/a/events?token={FULL}", json=EVENT).status_code == 200
+    assert secured.get(f"/core/conversations?token={REVIEW}").status_code == 200
+    assert_problem(secured.get("/core/conversations?token=nope"), 401)
+
+
+def test_the_review_token_may_read_and_flag_but_not_ingest(secured, store):
+    secured.post("/core/conversations/a/events", json=EVENT, headers=bearer(FULL))
+    assert secured.get("/core/conversations/a/messages", headers=bearer(REVIEW)).status_code == 200
+    assert secured.put("/core/conversations/a/messages/1.0", headers=bearer(REVIEW)).status_code == 201
+    assert secured.delete("/core/conversations/a/messages/1.0", headers=bearer(REVIEW)).status_code == 200
+    before = store.db.execute("SELECT count(*) FROM events").fetchone()
+    assert_problem(secured.post("/core/conversations/b/events", json={**EVENT, "timestamp": 2.0},
+                                headers=bearer(REVIEW)), 403)
+    assert store.db.execute("SELECT count(*) FROM events").fetchone() == before
+
+
+def test_without_a_token_the_spec_declares_no_requirement(client):
+    spec = client.get("/core/openapi.json").json()
+    assert "security" not in spec
+    assert all("security" not in op for item in spec["paths"].values() for op in item.values() if isinstance(op, dict))
+
+
+def test_tokens_are_compared_in_constant_time():
+    source = (Path(__file__).parents[1] / "rasa_messaging" / "auth.py").read_text()
+    assert "hmac.compare_digest" in source and "== known" not in source
+
+
+def test_binding_beyond_loopback_without_a_token_warns(monkeypatch, tmp_path):
+    import uvicorn
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: None)
+    from rasa_messaging.cli import cli
+    db = str(tmp_path / "x.db")
+    exposed = CliRunner().invoke(cli, ["serve", "--db", db, "--host", "0.0.0.0"])
+    assert "WARNING" in exposed.output and "--token" in exposed.output
+    with_token = CliRunner().invoke(cli, ["serve", "--db", db, "--host", "0.0.0.0", "--token", "s3cret"])
+    local = CliRunner().invoke(cli, ["serve", "--db", db])
+    assert "WARNING" not in with_token.output and "WARNING" not in local.output
+
+
+def _sql_calls(tree):
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in (
+                "execute", "executemany", "query") and node.args:
+            yield node.args[0]
+
+
+# Every piece of SQL text the store formats in: clause lists and placeholders it builds from
+# constants, never a value a request brought (values are always bound with `?`).
+SAFE_SQL_FRAGMENTS = {"where", "order", "placeholders", "' AND '.join(clauses)", "','.join('?' * len(types))",
+                      "BUSY_TIMEOUT_MS"}
+
+
+def test_no_sql_is_formatted_from_request_values():
+    formatted = set()
+    for path in (Path(__file__).parents[1] / "store").glob("*.py"):
+        for sql in _sql_calls(ast.parse(path.read_text())):
+            if isinstance(sql, ast.JoinedStr):
+                formatted |= {ast.unparse(part.value) for part in sql.values if isinstance(part, ast.FormattedValue)}
+            else:
+                assert isinstance(sql, (ast.Constant, ast.Name)), f"{path.name}: {ast.unparse(sql)}"
+    assert formatted and formatted <= SAFE_SQL_FRAGMENTS, formatted - SAFE_SQL_FRAGMENTS
+
+
+def test_an_operation_the_tokens_do_not_know_needs_the_full_token(contract):
+    from connexion.exceptions import OAuthScopeProblem
+
+    from rasa_messaging.app import load_spec
+    from rasa_messaging.auth import Tokens
+    tokens = Tokens(load_spec(), full=FULL, review=REVIEW)
+    assert tokens.token_info(FULL, "handlers.unknown.operation")["sub"] == "full"
+    with pytest.raises(OAuthScopeProblem):
+        tokens.token_info(REVIEW, "handlers.unknown.operation")
+    assert tokens.token_info(REVIEW, "handlers.messages.get_conversations")["sub"] == "review"
