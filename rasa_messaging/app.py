@@ -14,7 +14,7 @@ from store import Store, StoreError
 from .auth import ProvideTokens, Tokens, without_security
 from .limits import DEFAULT_MAX_BODY_BYTES, BodySizeLimit
 from .resolver import TagResolver, route_pattern
-from .routing import install_flask_converter, middlewares
+from .routing import configure_flask_routing, middlewares
 
 SPEC = Path(__file__).resolve().parent.parent / "openapi" / "openapi.yaml"
 BASE_PATH = "/core"
@@ -34,7 +34,7 @@ def create_app(db_path, *, validate_responses: bool = False, max_body_bytes: int
     if not tokens:
         spec = without_security(spec)
     app = FlaskApp(__name__, middlewares=middlewares())
-    install_flask_converter(app.app)
+    configure_flask_routing(app.app)
     app.app.extensions["store"] = Store(db_path)
     app.add_api(
         spec,

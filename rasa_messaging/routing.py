@@ -39,5 +39,8 @@ def middlewares() -> list:
             for m in ConnexionMiddleware.default_middlewares]
 
 
-def install_flask_converter(flask_app) -> None:
+def configure_flask_routing(flask_app) -> None:
+    """Flask routes every request connexion routed, and must see the same paths: any segment for
+    a number, and no merging of `//` (which would turn an empty sender id into another route)."""
     flask_app.url_map.converters["float"] = AnySegmentConverter
+    flask_app.url_map.merge_slashes = False

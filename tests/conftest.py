@@ -1,6 +1,15 @@
+import contextlib
+import hashlib
 import json
+import os
+import socket
+import subprocess
+import sys
+import time
 import warnings
 from pathlib import Path
+
+import httpx
 
 import pytest
 
@@ -58,3 +67,42 @@ def load_tracker(path) -> dict:
 def ingest_trackers(store, trackers) -> None:
     for tracker in trackers:
         store.ingest(prepare(tracker["sender_id"], tracker["events"]))
+
+
+def store_digest(store) -> str:
+    """A hash of everything the store holds: equal digests mean nothing was stored or changed."""
+    digest = hashlib.sha256()
+    for table in sorted(store.db.table_names()):
+        for row in store.db.execute(f'SELECT * FROM "{table}" ORDER BY 1, 2'):
+            digest.update(repr(row).encode())
+    return digest.hexdigest()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def live_server(db_path, *args, env=None):
+    """`rasa-messaging serve` in a subprocess, as users run it; yields its base URL."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "rasa_messaging.cli", "serve", "--db", str(db_path), "--port", str(port), *args],
+        cwd=Path(__file__).resolve().parents[1], env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{base}/core/openapi.json")
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline and server.poll() is None, server.stdout.read().decode()
+                time.sleep(0.1)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

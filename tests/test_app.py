@@ -1,18 +1,12 @@
 """The served app: Swagger UI, the redirect, not-yet-built operations, unknown routes, the real server."""
 
-import os
-import socket
 import subprocess
 import sys
-import time
-from pathlib import Path
 
 import httpx
 import pytest
 
-from .conftest import REAL_TRACKER_FILES, assert_problem
-
-ROOT = Path(__file__).resolve().parents[1]
+from .conftest import REAL_TRACKER_FILES, assert_problem, live_server
 
 
 def test_root_redirects_to_swagger_ui(client):
@@ -38,33 +32,13 @@ def test_unsupported_methods_are_405_problems(client):
     assert response.headers["content-type"].startswith("application/problem+json")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_the_cli_server_serves_imported_data_and_swagger_ui(tmp_path):
     """What a new user does: import a tracker, serve, list conversations, open Swagger UI."""
-    cli = [sys.executable, "-m", "rasa_messaging.cli"]
     db = tmp_path / "served.db"
-    subprocess.run([*cli, "import", "--db", str(db), *map(str, REAL_TRACKER_FILES)], check=True, capture_output=True)
-    port = free_port()
-    env = {**os.environ, "RASA_MESSAGING_DB": str(db), "RASA_MESSAGING_PORT": str(port)}
-    server = subprocess.Popen([*cli, "serve"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                ui = httpx.get(f"{base}/core/ui/")
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline and server.poll() is None, server.stdout.read().decode()
-                time.sleep(0.2)
+    subprocess.run([sys.executable, "-m", "rasa_messaging.cli", "import", "--db", str(db), *map(str, REAL_TRACKER_FILES)],
+                   check=True, capture_output=True)
+    with live_server(db) as base:
+        ui = httpx.get(f"{base}/core/ui/")
         assert ui.status_code == 200 and "swagger-ui" in ui.text
         conversations = httpx.get(f"{base}/core/conversations").json()
         assert {c["sender_id"] for c in conversations} == {"mysender", "someone"}
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
