@@ -44,7 +44,8 @@ class AnalyticsMixin:
                    sum(n_bot_messages), count(*), avg("end" - start), avg(n_user_messages)
             FROM sessions WHERE start BETWEEN :start AND :end GROUP BY bin
             """,
-            {"start": bins.start, "end": bins.end, "width": bins.width, "count": bins.count},
+            # float(): a width of whole seconds over a huge range is an int too large for SQLite.
+            {"start": bins.start, "end": bins.end, "width": float(bins.width), "count": bins.count},
         )
         for index, new_users, senders, user, bot, sessions, length, steps in rows:
             for metric, value in zip(METRICS, (new_users, senders, user, bot, user + bot,

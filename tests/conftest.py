@@ -86,12 +86,14 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def live_server(db_path, *args, env=None):
-    """`rasa-messaging serve` in a subprocess, as users run it; yields its base URL."""
+    """`rasa-messaging serve` in a subprocess, as users run it; yields its base URL. Its log goes
+    to a file beside the database (a pipe nobody reads would fill up and stall the server)."""
     port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "rasa_messaging.cli", "serve", "--db", str(db_path), "--port", str(port), *args],
-        cwd=Path(__file__).resolve().parents[1], env={**os.environ, **(env or {})},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    log_path = Path(f"{db_path}.server.log")
+    with open(log_path, "wb") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "rasa_messaging.cli", "serve", "--db", str(db_path), "--port", str(port), *args],
+            cwd=Path(__file__).resolve().parents[1], env={**os.environ, **(env or {})}, stdout=log, stderr=log)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -100,9 +102,13 @@ def live_server(db_path, *args, env=None):
                 httpx.get(f"{base}/core/openapi.json")
                 break
             except httpx.TransportError:
-                assert time.monotonic() < deadline and server.poll() is None, server.stdout.read().decode()
+                assert time.monotonic() < deadline and server.poll() is None, log_path.read_text()
                 time.sleep(0.1)
         yield base
     finally:
         server.terminate()
-        server.wait(timeout=10)
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()

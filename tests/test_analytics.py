@@ -82,6 +82,12 @@ def test_an_explicit_range_counts_only_sessions_starting_in_it(client, crafted):
     assert result["newUsers"] == [1, 0] and result["conversations"] == [1, 1]
 
 
+def test_a_huge_range_with_default_bins_is_answered(client, crafted):
+    result = get(client, end="1e100")
+    assert len(result["bin_centers"]) == 10 and result["bin_width"] > 1e98
+    assert sum(result["newUsers"]) == 3  # every session lands in the first bin
+
+
 def test_an_empty_range_gives_zeros(client, crafted):
     result = get(client, start="2030-01-01", end="2030-01-02")
     assert all(value == 0 for metric in reference.analytics(CRAFTED) if metric.startswith(("new", "conv", "user"))

@@ -1,0 +1,82 @@
+"""kill -9 in the middle of a large import: the store stays consistent and a re-run completes it."""
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+from store import ConversationFilter, Store
+
+from . import reference
+from .conftest import REAL_TRACKER_FILES, ingest_trackers, load_tracker
+from .story_trackers import generated_trackers
+
+COPIES = 150  # ≈ 165,000 events
+
+
+def big_import_file(path):
+    trackers = []
+    for copy in range(COPIES):
+        for tracker in generated_trackers(seed=copy):
+            trackers.append({"sender_id": f"{tracker['sender_id']}-copy{copy}", "events": tracker["events"]})
+    with open(path, "w") as f:
+        for tracker in trackers:
+            for event in tracker["events"]:
+                f.write(json.dumps({**event, "sender_id": tracker["sender_id"]}) + "\n")
+    return trackers
+
+
+def stored_events(db_path) -> int:
+    with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as conn:
+        try:
+            return conn.execute("SELECT count(*) FROM events").fetchone()[0]
+        except sqlite3.OperationalError:  # not created yet
+            return 0
+
+
+def test_an_import_killed_half_way_is_completed_by_running_it_again(tmp_path, db_path):
+    real = [load_tracker(p) for p in REAL_TRACKER_FILES]
+    store = Store(db_path)
+    ingest_trackers(store, real)
+    flagged = next(e["timestamp"] for e in store.events("mysender") if e["event"] == "user")
+    store.flag("mysender", flagged)
+    before = stored_events(db_path)
+
+    source = tmp_path / "big.jsonl"
+    trackers = big_import_file(source)
+    command = [sys.executable, "-m", "rasa_messaging.cli", "import", "--db", str(db_path), str(source)]
+    importer = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while stored_events(db_path) < before + 20_000:
+        assert importer.poll() is None, "the import finished before it could be killed"
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    os.kill(importer.pid, signal.SIGKILL)
+    importer.wait()
+    killed_at = stored_events(db_path)
+
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    rerun = subprocess.run(command, capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr
+    print(f"\nkilled after {killed_at - before} of {sum(len(t['events']) for t in trackers)} events; re-run: "
+          f"{rerun.stdout.strip()}")
+
+    everything = real + trackers
+    expected = reference.unique_events(everything)
+    store = Store(db_path)
+    with sqlite3.connect(db_path) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+    assert stored_events(db_path) == sum(map(len, expected.values()))
+    assert store.flagged_timestamps("mysender") == [flagged]
+    _, conversations = store.conversations(ConversationFilter())
+    assert len(conversations) == len(expected)
+    for conversation in conversations:
+        wanted = reference.metadata(conversation["sender_id"], expected[conversation["sender_id"]])
+        assert {k: conversation[k] for k in wanted} == wanted
+    assert store.statistics(limit=1000) == reference.statistics(everything, limit=1000)
+    sessions = store.db.execute("SELECT count(*) FROM sessions").fetchone()[0]
+    assert sessions == len(reference.sessions(everything))
