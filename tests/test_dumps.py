@@ -1,9 +1,7 @@
 """Debug dumps: JSON tracker state, Markdown (Rasa 1.x) and YAML (Rasa 2/3) stories."""
 
-import json
 import re
 import urllib.parse
-from pathlib import Path
 
 import pytest
 import yaml

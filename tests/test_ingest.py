@@ -1,6 +1,5 @@
 """Getting events in over HTTP: idempotent, all-or-nothing, every event kept as received."""
 
-import json
 
 import pytest
 
