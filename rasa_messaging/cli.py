@@ -1,7 +1,10 @@
 """`rasa-messaging`: serve the API, import Rasa files."""
 
 import ipaddress
+import logging
+import signal
 import sys
+import threading
 from datetime import datetime, timezone
 
 import click
@@ -37,7 +40,10 @@ def cli():
 @click.option("--max-body-size", default=DEFAULT_MAX_BODY_BYTES, show_default=True, type=click.IntRange(1),
               envvar="RASA_MESSAGING_MAX_BODY_SIZE", show_envvar=True,
               help="Largest request body in bytes; a larger one is refused with 413.")
-def serve(db_path, host, port, token, review_token, max_body_size):
+@click.option("--consume", "consume_urls", multiple=True, envvar="RASA_MESSAGING_CONSUME", show_envvar=True,
+              help="Also consume an event broker in this process: amqp://user:pass@host:5672 (RabbitMQ, queue "
+                   "rasa_core_events) or sqlite:///path / postgresql://... (SQL event broker). Repeatable.")
+def serve(db_path, host, port, token, review_token, max_body_size, consume_urls):
     """Serve the API under /core (Swagger UI at /core/ui/)."""
     import warnings
 
@@ -52,8 +58,28 @@ def serve(db_path, host, port, token, review_token, max_body_size):
     if not (token or review_token) and not _is_loopback(host):
         click.echo(f"rasa-messaging: WARNING: serving {host} without a token: anyone who can reach it can "
                    "read and change every conversation. Set --token (RASA_MESSAGING_TOKEN).", err=True)
+    stop = threading.Event()
+    consumers = [threading.Thread(target=_consumer_for(open_store(db_path), url).run, args=(stop,), daemon=True,
+                                  name=f"consume {url}") for url in consume_urls]
+    for consumer in consumers:
+        consumer.start()
     click.echo(f"rasa-messaging: serving {db_path} on http://{host}:{port}/core/ui/", err=True)
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="info")
+    finally:
+        stop.set()
+        for consumer in consumers:
+            consumer.join(timeout=10)
+
+
+def _consumer_for(store, url: str):
+    from .brokers import RabbitConsumer, SqlFollower
+
+    if url.startswith(("amqp://", "amqps://")):
+        return RabbitConsumer(store, url)
+    if url.startswith(("sqlite:", "postgres")):
+        return SqlFollower(store, url)
+    raise click.BadParameter(f"{url!r} is neither amqp://, sqlite:/// nor postgresql://", param_hint="--consume")
 
 
 def _is_loopback(host: str) -> bool:
@@ -116,6 +142,59 @@ def analytics_table(db_path, start, end, window):
     for row in rows:
         click.echo("  ".join(cell.ljust(width) if i == 0 else cell.rjust(width)
                              for i, (cell, width) in enumerate(zip(row, widths))))
+
+
+@cli.group()
+def consume():
+    """Store events live from a Rasa event broker (runs until SIGTERM or Ctrl-C)."""
+
+
+@consume.command("rabbitmq")
+@DB_OPTION
+@click.option("--url", default="amqp://guest:guest@127.0.0.1:5672", show_default=True,
+              envvar="RASA_MESSAGING_RABBITMQ_URL", show_envvar=True, help="RabbitMQ URL (as in endpoints.yml).")
+@click.option("--queue", default="rasa_core_events", show_default=True, help="Queue to consume (endpoints.yml `queues`).")
+@click.option("--exchange", default="rasa-exchange", show_default=True, help="Fanout exchange the queue is bound to.")
+@click.option("--batch-size", default=500, show_default=True, type=click.IntRange(1),
+              help="Events stored (and acknowledged) per transaction at most.")
+def consume_rabbitmq(db_path, url, queue, exchange, batch_size):
+    """Consume the queue Rasa's pika event broker publishes to. A message is acknowledged only
+    after it is stored; one that is not a Rasa event is parked (table parked_messages)."""
+    from .brokers import RabbitConsumer
+
+    _run_until_signalled(RabbitConsumer(open_store(db_path), url, queue=queue, exchange=exchange,
+                                        batch_size=batch_size))
+
+
+@consume.command("sql")
+@DB_OPTION
+@click.option("--url", "source_url", required=True, envvar="RASA_MESSAGING_SQL_BROKER_URL", show_envvar=True,
+              help="sqlite:///path/to/events.db or postgresql://user@host/db of Rasa's SQL event broker.")
+@click.option("--batch-size", default=1000, show_default=True, type=click.IntRange(1), help="Rows per transaction.")
+@click.option("--poll-seconds", default=1.0, show_default=True, type=click.FloatRange(0.01),
+              help="Pause when the table has nothing new.")
+@click.option("--until-caught-up", is_flag=True, help="Stop when every row is stored, instead of following.")
+def consume_sql(db_path, source_url, batch_size, poll_seconds, until_caught_up):
+    """Follow the events(id, sender_id, data) table of Rasa's SQL event broker. The last id stored
+    is remembered with the events, so a restart continues where it stopped."""
+    from .brokers import SqlFollower
+
+    follower = SqlFollower(open_store(db_path), source_url, batch_size=batch_size, poll_seconds=poll_seconds)
+    _run_until_signalled(follower, until_caught_up=until_caught_up)
+
+
+def _run_until_signalled(consumer, **options) -> None:
+    """Run `consumer` until SIGTERM/SIGINT, printing its progress every few seconds."""
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    logging.basicConfig(level=logging.WARNING, format="rasa-messaging: %(message)s")
+    worker = threading.Thread(target=consumer.run, args=(stop,), kwargs=options, name="consumer")
+    worker.start()
+    while worker.is_alive():
+        worker.join(timeout=5)
+        click.echo(f"rasa-messaging: {consumer.progress.line()}", err=True)
+    click.echo(f"rasa-messaging: stopped; {consumer.progress.line()}", err=True)
 
 
 def open_store(db_path) -> Store:

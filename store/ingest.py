@@ -1,5 +1,6 @@
 """The one write path for events: HTTP, file imports and (later) brokers all come through here."""
 
+import hashlib
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -117,8 +118,13 @@ def prepare(sender_id: str, events, *, received_at=None) -> list[EventRow]:
 
 
 class IngestMixin:
-    def ingest(self, rows: list[EventRow]) -> IngestResult:
-        """Store prepared rows in one transaction; rows already stored count as duplicates."""
+    def ingest(self, rows: list[EventRow], *, parked=(), position: tuple[str, int] | None = None) -> IngestResult:
+        """Store prepared rows in one transaction; rows already stored count as duplicates.
+
+        A broker consumer passes, for the same transaction, the messages it could not read
+        (`parked`: (source, body, reason)) and how far it has read its source (`position`:
+        (source, last id)), so that what it acknowledges or remembers is exactly what is stored.
+        """
         result = IngestResult(senders={row.sender_id for row in rows})
         with self.transaction() as db:
             new_rows = self._new_rows(db, rows)
@@ -127,7 +133,22 @@ class IngestMixin:
             if new_rows:
                 db.conn.executemany(_INSERT_EVENT, [row.as_params() for row in new_rows])
                 self._update_metadata(db, new_rows)
+            db.conn.executemany(
+                "INSERT OR IGNORE INTO parked_messages (source, received_at, body, reason, fingerprint) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(source, time.time(), body, reason,
+                  hashlib.blake2b(f"{source}\n{body}".encode("utf-8", "replace"), digest_size=16).hexdigest())
+                 for source, body, reason in parked],
+            )
+            if position is not None:
+                db.execute("INSERT INTO follow_positions (source, last_id) VALUES (?, ?) "
+                           "ON CONFLICT (source) DO UPDATE SET last_id = excluded.last_id", list(position))
         return result
+
+    def follow_position(self, source: str) -> int:
+        """The last id of `source` that was stored (0 before the first)."""
+        row = self.db.execute("SELECT last_id FROM follow_positions WHERE source = ?", [source]).fetchone()
+        return row[0] if row else 0
 
     @staticmethod
     def _new_rows(db, rows: list[EventRow]) -> list[EventRow]:

@@ -106,6 +106,20 @@ def m003_sessions(db: Database):
         refresh_sessions(db, sender_id, float("-inf"))
 
 
+@migrations()
+def m004_brokers(db: Database):
+    # Broker messages that are not Rasa events: kept (never retried forever, never dropped
+    # silently) for someone to look at.
+    db["parked_messages"].create(
+        {"id": int, "source": str, "received_at": float, "body": str, "reason": str, "fingerprint": str},
+        pk="id", not_null={"source", "received_at", "body", "reason", "fingerprint"},
+    )
+    db["parked_messages"].create_index(["fingerprint"], unique=True)  # a redelivery is parked once
+    # How far each followed SQL event broker table has been stored, written in the same
+    # transaction as its events, so a restart continues exactly there.
+    db["follow_positions"].create({"source": str, "last_id": int}, pk="source", not_null={"last_id"})
+
+
 def migrate(db: Database, path) -> None:
     """Bring the schema up to date. Raises `NotOurDatabase` for a file of another program."""
     if db.table_names() and migrations.migrations_table not in db.table_names():

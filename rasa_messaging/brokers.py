@@ -1,0 +1,252 @@
+"""Live ingestion from Rasa's event brokers, through the same ingest path as HTTP and imports.
+
+- `RabbitConsumer` consumes what Rasa's pika event broker publishes: JSON events carrying
+  `sender_id`, on a fanout exchange (`rasa-exchange`) with a durable queue (`rasa_core_events`),
+  declared exactly as Rasa declares them so a stock `endpoints.yml` works unchanged. A batch is
+  acknowledged only after it is committed: at-least-once delivery plus idempotent ingest stores
+  every event exactly once. A message that is not a Rasa event is parked in the store and
+  acknowledged, so it never blocks the queue or comes back.
+- `SqlFollower` follows the `events(id, sender_id, data)` table of Rasa's SQL event broker
+  (SQLite or PostgreSQL), storing the last id it read in the same transaction as the events.
+Both stop cleanly when their `stop` event is set, and back off and reconnect when the source goes
+away.
+"""
+
+import json
+import logging
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+from store import InvalidEvent, Store
+from store.events import event_row, validate_event
+
+logger = logging.getLogger("rasa_messaging.brokers")
+
+RABBITMQ_EXCHANGE = "rasa-exchange"
+RABBITMQ_QUEUE = "rasa_core_events"
+MAX_BACKOFF_SECONDS = 30.0
+
+
+@dataclass
+class Progress:
+    stored: int = 0
+    duplicates: int = 0
+    parked: int = 0
+    batches: int = 0
+    reconnects: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    def line(self) -> str:
+        seconds = time.monotonic() - self.started
+        return (f"{self.stored} events stored, {self.duplicates} duplicates, {self.parked} parked, "
+                f"{self.reconnects} reconnects, {self.stored / seconds if seconds else 0:.0f} events/s")
+
+
+def read_message(body, sender_id: str | None = None) -> tuple:
+    """A broker message → (EventRow, None), or (None, why it is not a Rasa event). `sender_id`
+    is the sender a SQL broker row names, for an event that does not carry its own."""
+    try:
+        event = json.loads(body)
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
+        return None, f"not JSON: {error}"
+    if not isinstance(event, dict):
+        return None, "not a JSON object"
+    carried = event.get("sender_id")
+    if sender_id and carried not in (None, sender_id):
+        return None, f"the event's sender_id {carried!r} is not the row's {sender_id!r}"
+    sender_id = carried or sender_id
+    if not isinstance(sender_id, str) or not sender_id:
+        return None, "no sender_id"
+    try:
+        return event_row(sender_id, validate_event(event)), None
+    except InvalidEvent as error:
+        return None, error.detail
+
+
+def _text(body) -> str:
+    return body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
+
+
+class _Backoff:
+    def __init__(self):
+        self.delay = 0.5
+
+    def wait(self, stop: threading.Event) -> None:
+        stop.wait(self.delay)
+        self.delay = min(self.delay * 2, MAX_BACKOFF_SECONDS)
+
+    def reset(self) -> None:
+        self.delay = 0.5
+
+
+class RabbitConsumer:
+    def __init__(self, store: Store, url: str, *, queue: str = RABBITMQ_QUEUE, exchange: str = RABBITMQ_EXCHANGE,
+                 batch_size: int = 500, batch_seconds: float = 0.5):
+        self.store, self.url, self.queue, self.exchange = store, url, queue, exchange
+        self.batch_size, self.batch_seconds = batch_size, batch_seconds
+        self.progress = Progress()
+        self.source = f"rabbitmq:{queue}"
+
+    def run(self, stop: threading.Event) -> None:
+        import pika
+        import pika.exceptions
+
+        backoff = _Backoff()
+        while not stop.is_set():
+            try:
+                connection = pika.BlockingConnection(pika.URLParameters(self.url))
+            except pika.exceptions.AMQPError as error:
+                logger.warning("RabbitMQ at %s unreachable (%s); retrying in %.1fs", _safe(self.url), error, backoff.delay)
+                backoff.wait(stop)
+                continue
+            try:
+                backoff.reset()
+                self._consume(connection, stop)
+            except (pika.exceptions.AMQPError, OSError) as error:
+                self.progress.reconnects += 1
+                logger.warning("RabbitMQ connection lost (%s); reconnecting in %.1fs", error, backoff.delay)
+                backoff.wait(stop)
+            finally:
+                if connection.is_open:
+                    try:
+                        connection.close()
+                    except Exception:  # closing a broken connection may fail; nothing is lost
+                        pass
+
+    def _consume(self, connection, stop: threading.Event) -> None:
+        channel = connection.channel()
+        # As Rasa's PikaEventBroker declares them (re-declaring with other options would fail).
+        channel.exchange_declare(self.exchange, exchange_type="fanout")
+        channel.queue_declare(self.queue, durable=True)
+        channel.queue_bind(self.queue, self.exchange, routing_key="")
+        channel.basic_qos(prefetch_count=self.batch_size * 2)
+        pending = []  # (delivery tag, body)
+        deadline = None
+        for method, _properties, body in channel.consume(self.queue, inactivity_timeout=min(self.batch_seconds, 0.2)):
+            if method is not None:
+                pending.append((method.delivery_tag, body))
+                deadline = deadline or time.monotonic() + self.batch_seconds
+            due = pending and (len(pending) >= self.batch_size or time.monotonic() >= deadline)
+            if due or (stop.is_set() and pending):
+                self._store_batch(channel, pending)
+                pending, deadline = [], None
+            if stop.is_set():
+                channel.cancel()
+                return
+
+    def _store_batch(self, channel, pending) -> None:
+        rows, parked = [], []
+        for _, body in pending:
+            row, reason = read_message(body)
+            if row is None:
+                logger.warning("parked a message that is not a Rasa event (%s)", reason)
+                parked.append((self.source, _text(body), reason))
+            else:
+                rows.append(row)
+        result = self.store.ingest(rows, parked=parked)
+        channel.basic_ack(delivery_tag=pending[-1][0], multiple=True)  # only after the commit
+        self.progress.stored += result.stored
+        self.progress.duplicates += result.duplicates
+        self.progress.parked += len(parked)
+        self.progress.batches += 1
+
+
+class SqlFollower:
+    """Follows Rasa's SQL event broker table in a SQLite file or a PostgreSQL database."""
+
+    def __init__(self, store: Store, url: str, *, batch_size: int = 1000, poll_seconds: float = 1.0):
+        self.store, self.url = store, url
+        self.batch_size, self.poll_seconds = batch_size, poll_seconds
+        self.source = f"sql:{_safe(url)}"
+        self.progress = Progress()
+
+    def run(self, stop: threading.Event, *, until_caught_up: bool = False) -> None:
+        backoff = _Backoff()
+        while not stop.is_set():
+            try:
+                with self._connect() as read:
+                    backoff.reset()
+                    while not stop.is_set():
+                        if not self._store_next_batch(read) and until_caught_up:
+                            return
+            except (sqlite3.Error, OSError, _PostgresError) as error:
+                if until_caught_up:
+                    raise
+                self.progress.reconnects += 1
+                logger.warning("event broker table at %s unreadable (%s); retrying in %.1fs",
+                               _safe(self.url), error, backoff.delay)
+                backoff.wait(stop)
+
+    def _store_next_batch(self, read) -> bool:
+        """Store the rows after the remembered id; False (after a pause) when there were none."""
+        rows = read(self.store.follow_position(self.source), self.batch_size)
+        if not rows:
+            time.sleep(self.poll_seconds)
+            return False
+        events, parked = [], []
+        for row_id, sender_id, data in rows:
+            row, reason = read_message(bytes(data) if isinstance(data, memoryview) else data, sender_id)
+            if row is None:
+                parked.append((self.source, _text(data), f"row {row_id}: {reason}"))
+            else:
+                events.append(row)
+        result = self.store.ingest(events, parked=parked, position=(self.source, rows[-1][0]))
+        self.progress.stored += result.stored
+        self.progress.duplicates += result.duplicates
+        self.progress.parked += len(parked)
+        self.progress.batches += 1
+        return True
+
+    def _connect(self):
+        parsed = urlparse(self.url)
+        if self.url.startswith("sqlite:///"):  # SQLAlchemy's form, as Rasa's endpoints.yml writes it:
+            return _SqliteReader(self.url.removeprefix("sqlite:///"))  # sqlite:////abs/path, sqlite:///rel
+        if parsed.scheme.startswith("postgres"):
+            return _PostgresReader(self.url)
+        raise ValueError(f"not a sqlite:///path or postgresql:// URL: {_safe(self.url)}")
+
+
+_SELECT_AFTER = "SELECT id, sender_id, data FROM events WHERE id > {p} ORDER BY id LIMIT {p}"
+
+
+class _SqliteReader:
+    def __init__(self, path):
+        self.path = path
+
+    def __enter__(self):
+        self.conn = sqlite3.connect(f"file:{Path(self.path).resolve()}?mode=ro", uri=True, timeout=30)
+        return lambda last_id, limit: self.conn.execute(_SELECT_AFTER.format(p="?"), [last_id, limit]).fetchall()
+
+    def __exit__(self, *exc):
+        self.conn.close()
+
+
+try:
+    import psycopg
+    _PostgresError = psycopg.Error
+except ImportError:  # pragma: no cover - psycopg is a dependency; this keeps the name defined
+    _PostgresError = OSError
+
+
+class _PostgresReader:
+    def __init__(self, url):
+        self.url = url
+
+    def __enter__(self):
+        self.conn = psycopg.connect(self.url, autocommit=True)
+        return lambda last_id, limit: self.conn.execute(_SELECT_AFTER.format(p="%s"), [last_id, limit]).fetchall()
+
+    def __exit__(self, *exc):
+        self.conn.close()
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, for logs and names."""
+    parsed = urlparse(url)
+    if parsed.password:
+        return url.replace(f":{parsed.password}@", ":***@")
+    return url

@@ -1,0 +1,271 @@
+"""Live ingestion against the real RabbitMQ and PostgreSQL of this machine (and CI's)."""
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import pika
+import pika.exceptions
+import psycopg
+import pytest
+
+from rasa_messaging.brokers import RabbitConsumer, SqlFollower
+from store import Store
+
+from . import reference
+from .story_trackers import generated_trackers
+
+RABBITMQ = "amqp://guest:guest@127.0.0.1:5672/%2F"
+POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
+MALFORMED = [b"{this is not json", b'{"hello": "no event, no sender"}', b'{"event": "user", "sender_id": "x", "timestamp": "noon"}']
+
+
+def broker_events(copies=1, seed=5):
+    """Events as Rasa's brokers publish them: each a JSON event carrying its sender_id."""
+    events = []
+    for copy in range(copies):
+        for tracker in generated_trackers(seed=seed + copy):
+            sender = f"{tracker['sender_id']}-{copy}"
+            events += [{**event, "sender_id": sender} for event in tracker["events"]]
+    return events
+
+
+def as_trackers(events):
+    by_sender = {}
+    for event in events:
+        by_sender.setdefault(event["sender_id"], []).append(event)
+    return [{"sender_id": s, "events": e} for s, e in by_sender.items()]
+
+
+def assert_stored_exactly_once(store, events):
+    expected = reference.unique_events(as_trackers(events))
+    assert store.db.execute("SELECT count(*) FROM events").fetchone()[0] == sum(map(len, expected.values()))
+    assert store.statistics(limit=1000) == reference.statistics(as_trackers(events), limit=1000)
+
+
+def stored(db_path) -> int:
+    if not os.path.exists(db_path):
+        return 0
+    with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as conn:
+        try:
+            return conn.execute("SELECT count(*) FROM events").fetchone()[0]
+        except sqlite3.OperationalError:
+            return 0
+
+
+def wait_for(condition, seconds=60, what="condition"):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+# --- RabbitMQ -----------------------------------------------------------------------------------
+
+@pytest.fixture
+def rabbit():
+    """A fresh exchange and queue, declared as Rasa's PikaEventBroker declares them; removed after."""
+    names = {"exchange": f"test-exchange-{uuid.uuid4().hex[:8]}", "queue": f"test-queue-{uuid.uuid4().hex[:8]}"}
+    connection = pika.BlockingConnection(pika.URLParameters(RABBITMQ))
+    channel = connection.channel()
+    channel.exchange_declare(names["exchange"], exchange_type="fanout")
+    channel.queue_declare(names["queue"], durable=True)
+    channel.queue_bind(names["queue"], names["exchange"], routing_key="")
+
+    def publish(bodies):
+        for body in bodies:
+            channel.basic_publish(names["exchange"], "", body if isinstance(body, bytes) else json.dumps(body).encode(),
+                                  pika.BasicProperties(delivery_mode=2))  # persistent, as Rasa publishes
+
+    names["publish"] = publish
+    yield names
+    try:
+        connection.close()
+    except pika.exceptions.AMQPError:
+        pass  # a test closed it from the server side; pika only notices now
+    cleanup = pika.BlockingConnection(pika.URLParameters(RABBITMQ))  # the test may have had ours closed
+    cleanup.channel().queue_delete(names["queue"])
+    cleanup.channel().exchange_delete(names["exchange"])
+    cleanup.close()
+
+
+def consumer_process(db_path, rabbit):
+    return subprocess.Popen([sys.executable, "-m", "rasa_messaging.cli", "consume", "rabbitmq", "--db", str(db_path),
+                             "--url", RABBITMQ, "--queue", rabbit["queue"], "--exchange", rabbit["exchange"]],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def test_consumed_events_are_stored_exactly_once_and_malformed_ones_parked(db_path, rabbit):
+    events = broker_events()
+    rabbit["publish"](events[:1000] + MALFORMED + events[1000:] + events[:200])  # and 200 redelivered
+    consumer = consumer_process(db_path, rabbit)
+    wait_for(lambda: stored(db_path) == len(events), what="every event")
+    time.sleep(1)  # give a wrongly doubled event time to show
+    consumer.send_signal(signal.SIGTERM)
+    assert consumer.wait(timeout=20) == 0, consumer.stderr.read()
+    store = Store(db_path)
+    assert_stored_exactly_once(store, events)
+    parked = store.db.execute("SELECT body, reason FROM parked_messages ORDER BY id").fetchall()
+    assert [body.encode() for body, _ in parked] == MALFORMED
+    assert [reason.split(":")[0] for _, reason in parked] == ["not JSON", "no sender_id", "'timestamp' must be a number of Unix seconds, not 'noon'"]
+    assert "stopped;" in consumer.stderr.read()
+
+
+def test_a_consumer_killed_mid_stream_loses_and_doubles_nothing(db_path, rabbit):
+    events = broker_events(copies=3)
+    rabbit["publish"](events + MALFORMED)
+    consumer = consumer_process(db_path, rabbit)
+    wait_for(lambda: stored(db_path) > 500, what="a first batch")
+    os.kill(consumer.pid, signal.SIGKILL)
+    consumer.wait()
+    assert stored(db_path) < len(events), "killed too late to test anything"
+    restarted = consumer_process(db_path, rabbit)
+    wait_for(lambda: stored(db_path) == len(events), what="every event after the restart")
+    time.sleep(1)
+    restarted.send_signal(signal.SIGTERM)
+    assert restarted.wait(timeout=20) == 0
+    store = Store(db_path)
+    assert_stored_exactly_once(store, events)
+    assert store.db.execute("SELECT count(*) FROM parked_messages").fetchone()[0] == len(MALFORMED)
+
+
+def test_the_consumer_reconnects_when_the_broker_closes_its_connection(db_path, rabbit):
+    store = Store(db_path)
+    consumer = RabbitConsumer(store, RABBITMQ, queue=rabbit["queue"], exchange=rabbit["exchange"], batch_seconds=0.1)
+    stop = threading.Event()
+    worker = threading.Thread(target=consumer.run, args=(stop,))
+    worker.start()
+    try:
+        events = broker_events()
+        rabbit["publish"](events[:500])
+        wait_for(lambda: stored(db_path) == 500, what="the first 500")
+        closed = subprocess.run(["rabbitmqctl", "close_all_connections", "test: server-side close"],
+                                capture_output=True, text=True, timeout=60)
+        assert closed.returncode == 0, closed.stderr
+        wait_for(lambda: consumer.progress.reconnects >= 1, what="the consumer to notice")
+        # the test's own publishing connection was closed too: publish on a new one
+        connection = pika.BlockingConnection(pika.URLParameters(RABBITMQ))
+        channel = connection.channel()
+        for event in events[500:]:
+            channel.basic_publish(rabbit["exchange"], "", json.dumps(event).encode(), pika.BasicProperties(delivery_mode=2))
+        connection.close()
+        wait_for(lambda: stored(db_path) == len(events), what="the events sent after the reconnect")
+    finally:
+        stop.set()
+        worker.join(timeout=20)
+    assert not worker.is_alive()
+    assert_stored_exactly_once(store, events)
+
+
+def test_a_wrong_port_is_retried_until_stopped(db_path):
+    consumer = RabbitConsumer(Store(db_path), "amqp://guest:guest@127.0.0.1:1/%2F")
+    stop = threading.Event()
+    worker = threading.Thread(target=consumer.run, args=(stop,))
+    worker.start()
+    time.sleep(1.5)
+    stop.set()
+    worker.join(timeout=10)
+    assert not worker.is_alive()
+
+
+def test_consumer_throughput(db_path, rabbit):
+    events = broker_events(copies=20)
+    rabbit["publish"](events)
+    consumer = RabbitConsumer(Store(db_path), RABBITMQ, queue=rabbit["queue"], exchange=rabbit["exchange"])
+    stop = threading.Event()
+    worker = threading.Thread(target=consumer.run, args=(stop,))
+    started = time.monotonic()
+    worker.start()
+    wait_for(lambda: stored(db_path) == len(events), seconds=120, what="every event")
+    seconds = time.monotonic() - started
+    stop.set()
+    worker.join(timeout=20)
+    print(f"\nRabbitMQ consumer: {len(events)} events in {seconds:.1f} s = {len(events) / seconds:.0f} events/s")
+
+
+# --- SQL event broker -----------------------------------------------------------------------------
+
+def write_sql_broker_rows(execute, events, placeholder):
+    execute(f"INSERT INTO events (sender_id, data) VALUES ({placeholder}, {placeholder})",
+            [(e.get("sender_id"), json.dumps(e)) for e in events])
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def sql_broker(request, tmp_path):
+    """Rasa's SQLEventBroker table, in a SQLite file or in its own PostgreSQL schema."""
+    if request.param == "sqlite":
+        path = tmp_path / "rasa_events.db"
+        conn = sqlite3.connect(path, isolation_level=None)
+        conn.execute("CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, sender_id VARCHAR(255), data TEXT)")
+        yield f"sqlite:///{path}", lambda events: write_sql_broker_rows(conn.executemany, events, "?")
+        conn.close()
+    else:
+        schema = f"test_{uuid.uuid4().hex[:8]}"
+        conn = psycopg.connect(POSTGRES, autocommit=True)
+        conn.execute(f"CREATE SCHEMA {schema}")
+        conn.execute(f"CREATE TABLE {schema}.events (id SERIAL PRIMARY KEY, sender_id VARCHAR(255), data TEXT)")
+        insert = lambda events: write_sql_broker_rows(
+            lambda sql, rows: conn.cursor().executemany(sql.replace("INTO events", f"INTO {schema}.events"), rows), events, "%s")
+        yield f"{POSTGRES}?options=-csearch_path%3D{schema}", insert
+        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+        conn.close()
+
+
+def follow(db_path, url):
+    follower = SqlFollower(Store(db_path), url, poll_seconds=0.01, batch_size=300)
+    follower.run(threading.Event(), until_caught_up=True)
+    return follower.progress
+
+
+def test_the_sql_follower_stores_every_row_and_continues_where_it_stopped(db_path, sql_broker):
+    url, insert = sql_broker
+    events = broker_events(copies=2)
+    half = len(events) // 2
+    insert(events[:half])
+    first = follow(db_path, url)
+    assert first.stored == sum(map(len, reference.unique_events(as_trackers(events[:half])).values()))
+    insert(events[half:] + [{"no": "event"}])
+    second = follow(db_path, url)  # a restart: only the new rows are read
+    assert second.duplicates == 0 and second.parked == 1
+    assert first.stored + second.stored == stored(db_path)
+    assert_stored_exactly_once(Store(db_path), events)
+
+
+def test_the_sql_follower_killed_mid_way_resumes_exactly(db_path, tmp_path):
+    source = tmp_path / "rasa_events.db"
+    conn = sqlite3.connect(source)
+    conn.execute("CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, sender_id VARCHAR(255), data TEXT)")
+    events = broker_events(copies=8)
+    write_sql_broker_rows(conn.executemany, events, "?")
+    conn.commit()
+    command = [sys.executable, "-m", "rasa_messaging.cli", "consume", "sql", "--db", str(db_path),
+               "--url", f"sqlite:///{source}", "--batch-size", "200", "--until-caught-up"]
+    follower = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(lambda: stored(db_path) > 1000, what="some rows")
+    os.kill(follower.pid, signal.SIGKILL)
+    follower.wait()
+    assert stored(db_path) < len(events)
+    assert subprocess.run(command, capture_output=True).returncode == 0
+    store = Store(db_path)
+    assert_stored_exactly_once(store, events)
+    assert store.follow_position(f"sql:sqlite:///{source}") == len(events)
+
+
+def test_serve_consumes_in_the_server_process(db_path, tmp_path):
+    from .conftest import live_server
+    import httpx
+    source = tmp_path / "rasa_events.db"
+    conn = sqlite3.connect(source)
+    conn.execute("CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, sender_id VARCHAR(255), data TEXT)")
+    events = broker_events()
+    write_sql_broker_rows(conn.executemany, events, "?")
+    conn.commit()
+    with live_server(db_path, "--consume", f"sqlite:///{source}") as base:
+        wait_for(lambda: stored(db_path) == len(events), what="the served store to fill")
+        assert len(httpx.get(f"{base}/core/conversations").json()) == len(as_trackers(events))
