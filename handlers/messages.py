@@ -13,11 +13,11 @@ def _values(comma_separated: str | None) -> tuple:
     return tuple(v.strip() for v in (comma_separated or "").split(",") if v.strip())
 
 
-def get_conversations(intent=None, entity=None, action=None, text=None, start=None, until=None,
-                      policies=None, maximum_confidence=None, minimum_user_messages=None,
-                      in_training_data=None, sort_by_confidence=True,
-                      sort_by_latest_event_time=True, is_flagged=False, limit=None, offset=0):
-    filters = ConversationFilter(
+def conversation_filter(intent=None, entity=None, action=None, text=None, start=None, until=None, policies=None,
+                        maximum_confidence=None, minimum_user_messages=None, in_training_data=None,
+                        is_flagged=False, reviewed=None, tags=None) -> ConversationFilter:
+    """The filters of getConversations (and of exportConversations), from the spec's parameters."""
+    return ConversationFilter(
         intents=_values(intent),
         entities=_values(entity),
         actions=_values(action),
@@ -29,7 +29,17 @@ def get_conversations(intent=None, entity=None, action=None, text=None, start=No
         minimum_user_messages=minimum_user_messages,
         in_training_data=in_training_data,
         is_flagged=is_flagged,
+        reviewed=reviewed,
+        tags=_values(tags),
     )
+
+
+def get_conversations(intent=None, entity=None, action=None, text=None, start=None, until=None, policies=None,
+                      maximum_confidence=None, minimum_user_messages=None, in_training_data=None,
+                      sort_by_confidence=True, sort_by_latest_event_time=True, is_flagged=False, limit=None,
+                      offset=0, reviewed=None, tags=None):
+    filters = conversation_filter(intent, entity, action, text, start, until, policies, maximum_confidence,
+                                  minimum_user_messages, in_training_data, is_flagged, reviewed, tags)
     total, page = store().conversations(
         filters, sort_by_confidence=sort_by_confidence,
         sort_by_latest_event_time=sort_by_latest_event_time, limit=limit, offset=offset,
@@ -57,16 +67,20 @@ def get_unique_policies():
     return store().unique_terms("policy")
 
 
-def get_messages(sender_id, until=None, use_history=True):
-    return store().messages(sender_id, until=until, use_history=use_history)
+def get_messages(sender_id, until=None, use_history=True, limit=None):
+    total, messages = store().messages(sender_id, until=until, use_history=use_history, limit=limit)
+    return messages, 200, {"X-Total-Count": str(total)}
 
 
-def get_events(sender_id, until=None, use_history=True):
-    return store().events(sender_id, until=until, use_history=use_history)
+def get_events(sender_id, until=None, use_history=True, limit=None):
+    total, events = store().last_events(sender_id, until=until, use_history=use_history, limit=limit)
+    return events, 200, {"X-Total-Count": str(total)}
 
 
-def flag_message(sender_id, message_timestamp):
-    store().flag(sender_id, message_timestamp)
+def flag_message(sender_id, message_timestamp, body=None):
+    # The seed's clients send no body (connexion then hands over raw bytes): no note.
+    note = body.get("note") if isinstance(body, dict) else None
+    store().flag(sender_id, message_timestamp, note=note)
     return NoContent, 201
 
 

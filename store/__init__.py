@@ -10,11 +10,12 @@ from .database import Connections
 from .errors import ConversationNotFound, InvalidEvent, MessageNotFound, NotOurDatabase, StoreError
 from .flags import FlagsMixin
 from .ingest import IngestMixin, IngestResult, prepare
+from .review import ReviewMixin, message_rows
 from .schema import schema_version
 from .statistics import StatisticsMixin
 
 
-class Store(IngestMixin, ConversationQueries, FlagsMixin, StatisticsMixin, AnalyticsMixin):
+class Store(IngestMixin, ConversationQueries, FlagsMixin, StatisticsMixin, AnalyticsMixin, ReviewMixin):
     def __init__(self, path):
         self.path = path
         self._connections = Connections(path)
@@ -32,6 +33,6 @@ class Store(IngestMixin, ConversationQueries, FlagsMixin, StatisticsMixin, Analy
 
 
 __all__ = [
-    "Store", "Bins", "METRICS", "AnalyticsNotFound", "ConversationFilter", "TERM_KINDS", "IngestResult", "prepare",
+    "Store", "Bins", "message_rows", "METRICS", "AnalyticsNotFound", "ConversationFilter", "TERM_KINDS", "IngestResult", "prepare",
     "StoreError", "NotOurDatabase", "ConversationNotFound", "MessageNotFound", "InvalidEvent",
 ]

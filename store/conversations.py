@@ -32,6 +32,8 @@ class ConversationFilter:
     minimum_user_messages: float | None = None
     in_training_data: bool | None = None
     is_flagged: bool = False
+    reviewed: bool | None = None
+    tags: tuple = ()
 
     def where(self) -> tuple[str, list]:
         clauses, params = [], []
@@ -61,6 +63,12 @@ class ConversationFilter:
             params.append(self.in_training_data)
         if self.is_flagged:
             clauses.append("EXISTS (SELECT 1 FROM flags f WHERE f.sender_id = c.sender_id AND f.flagged = 1)")
+        if self.reviewed is not None:
+            clauses.append("(c.sender_id IN (SELECT sender_id FROM reviews)) = ?")
+            params.append(self.reviewed)
+        if self.tags:
+            clauses.append(f"c.sender_id IN (SELECT sender_id FROM tags WHERE tag IN ({','.join('?' * len(self.tags))}))")
+            params += list(self.tags)
         return (" AND ".join(clauses) or "1"), params
 
 
@@ -99,7 +107,15 @@ class ConversationQueries:
                 "ORDER BY timestamp", senders
             ):
                 flags[sender_id][0 if flagged else 1].append(timestamp)
-        return [_metadata(row, terms[row["sender_id"]], *flags[row["sender_id"]]) for row in rows]
+            reviewed = dict(self.db.execute(
+                f"SELECT sender_id, reviewed_at FROM reviews WHERE sender_id IN ({placeholders})", senders).fetchall())
+            for sender_id, tag in self.db.execute(
+                f"SELECT sender_id, tag FROM tags WHERE sender_id IN ({placeholders}) ORDER BY tag", senders
+            ):
+                terms[sender_id]["tag"].append(tag)
+        return [{**_metadata(row, terms[row["sender_id"]], *flags[row["sender_id"]]),
+                 "reviewed": row["sender_id"] in reviewed, "reviewed_at": reviewed.get(row["sender_id"]),
+                 "tags": terms[row["sender_id"]].get("tag", [])} for row in rows]
 
     def unique_terms(self, kind: str) -> list[str]:
         """Every distinct intent / entity / action / policy over all conversations, sorted."""
@@ -112,6 +128,12 @@ class ConversationQueries:
         """The events of `sender_id` in timestamp order (arrival order for equal timestamps),
         those after `until` left out, and with `use_history=False` only those after the last
         restart. User and bot events carry `is_flagged`. Raises `ConversationNotFound`."""
+        return self.last_events(sender_id, until=until, use_history=use_history, types=types)[1]
+
+    def last_events(self, sender_id: str, *, until=None, use_history=True, types=None,
+                    limit=None) -> tuple[int, list[dict]]:
+        """(how many events `events()` would return, the last `limit` of them in timestamp
+        order): a long transcript is read from its end, page by page backwards with `until`."""
         self._require(sender_id)
         clauses, params = ["sender_id = ?"], [sender_id]
         if until is not None:
@@ -128,20 +150,23 @@ class ConversationQueries:
         if types:
             clauses.append(f"type IN ({','.join('?' * len(types))})")
             params += list(types)
+        where = " AND ".join(clauses)
+        total = self.db.execute(f"SELECT count(*) FROM events WHERE {where}", params).fetchone()[0]
+        rows = self.db.execute(
+            f"SELECT type, data, timestamp FROM events WHERE {where} ORDER BY timestamp DESC, id DESC LIMIT ?",
+            [*params, -1 if limit is None else limit]).fetchall()
         flagged = set(self.flagged_timestamps(sender_id))
         events = []
-        for kind, data, timestamp in self.db.execute(
-            f"SELECT type, data, timestamp FROM events WHERE {' AND '.join(clauses)} "
-            "ORDER BY timestamp, id", params
-        ):
+        for kind, data, timestamp in reversed(rows):
             event = json.loads(data)
             if kind in MESSAGE_TYPES:
                 event["is_flagged"] = timestamp in flagged
             events.append(event)
-        return events
+        return total, events
 
-    def messages(self, sender_id: str, *, until=None, use_history=True) -> list[dict]:
-        return self.events(sender_id, until=until, use_history=use_history, types=MESSAGE_EVENT_TYPES)
+    def messages(self, sender_id: str, *, until=None, use_history=True, limit=None) -> tuple[int, list[dict]]:
+        return self.last_events(sender_id, until=until, use_history=use_history, types=MESSAGE_EVENT_TYPES,
+                                limit=limit)
 
     def conversation(self, sender_id: str, *, until=None, use_history=True) -> dict:
         """The Rasa tracker state of `sender_id`, replayed from its events as `events()` selects

@@ -9,15 +9,17 @@ TIMESTAMP_TOLERANCE = 1e-4
 
 
 class FlagsMixin:
-    def flag(self, sender_id: str, timestamp: float) -> float:
-        """Flag the user or bot message of `sender_id` at `timestamp`; return its exact timestamp.
+    def flag(self, sender_id: str, timestamp: float, *, note: str | None = None) -> float:
+        """Flag the user or bot message of `sender_id` at `timestamp` (with a `note`, which
+        replaces an earlier one; without, an earlier note stays); return its exact timestamp.
         Raises `ConversationNotFound` or `MessageNotFound`."""
         with self.transaction() as db:
             exact = self._message_timestamp(db, sender_id, timestamp)
             db.execute(
-                "INSERT INTO flags (sender_id, timestamp, flagged, updated_at) VALUES (?, ?, 1, ?) "
-                "ON CONFLICT (sender_id, timestamp) DO UPDATE SET flagged = 1, updated_at = excluded.updated_at",
-                [sender_id, exact, time.time()],
+                "INSERT INTO flags (sender_id, timestamp, flagged, updated_at, note) VALUES (?, ?, 1, ?, ?) "
+                "ON CONFLICT (sender_id, timestamp) DO UPDATE SET flagged = 1, updated_at = excluded.updated_at, "
+                "note = coalesce(excluded.note, note)",
+                [sender_id, exact, time.time(), note],
             )
         return exact
 

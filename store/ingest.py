@@ -98,6 +98,14 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 """
 
 
+def deltas_of(rows: list[EventRow]) -> dict:
+    """What `rows` add to each conversation's metadata and to the statistics, by sender."""
+    deltas = defaultdict(_Delta)
+    for row in rows:
+        deltas[row.sender_id].add(row)
+    return deltas
+
+
 def prepare(sender_id: str, events, *, received_at=None) -> list[EventRow]:
     """Validate and derive every event first, so that one invalid event stores nothing.
 
@@ -167,9 +175,7 @@ class IngestMixin:
 
     @staticmethod
     def _update_metadata(db, new_rows: list[EventRow]) -> None:
-        deltas = defaultdict(_Delta)
-        for row in new_rows:
-            deltas[row.sender_id].add(row)
+        deltas = deltas_of(new_rows)
         db.conn.executemany(_UPSERT_CONVERSATION, [
             (sender_id, d.latest_event_time, d.latest_user_time, d.latest_input_channel,
              d.minimum_action_confidence, d.n_off_training_actions, d.n_user_messages, d.n_events)
@@ -181,6 +187,8 @@ class IngestMixin:
         )
         for sender_id, d in deltas.items():
             refresh_sessions(db, sender_id, d.earliest_event_time)
+        # A reviewer must see what changed: new events take the review mark away.
+        db.conn.executemany("DELETE FROM reviews WHERE sender_id = ?", [(sender_id,) for sender_id in deltas])
         counts = sum((d.counts for d in deltas.values()), Counter())
         db.conn.executemany(
             "INSERT INTO statistics (kind, name, count) VALUES (?, ?, ?) "

@@ -120,6 +120,16 @@ def m004_brokers(db: Database):
     db["follow_positions"].create({"source": str, "last_id": int}, pk="source", not_null={"last_id"})
 
 
+@migrations()
+def m005_review(db: Database):
+    # Review marks; any new event of the conversation removes its mark (store/ingest.py).
+    db["reviews"].create({"sender_id": str, "reviewed_at": float}, pk="sender_id", not_null={"reviewed_at"})
+    db["tags"].create({"sender_id": str, "tag": str}, pk=("sender_id", "tag"))
+    db["tags"].create_index(["tag"])
+    db["flags"].add_column("note", str)
+    db["flags"].create_index(["flagged", "updated_at"])
+
+
 def migrate(db: Database, path) -> None:
     """Bring the schema up to date. Raises `NotOurDatabase` for a file of another program."""
     if db.table_names() and migrations.migrations_table not in db.table_names():

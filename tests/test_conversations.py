@@ -46,6 +46,9 @@ def test_moodbot_metadata_computed_by_hand(client, store):
         "n_user_messages": 2,
         "flagged_messages": [],
         "unflagged_messages": [],
+        "reviewed": False,
+        "reviewed_at": None,
+        "tags": [],
     }]
 
 

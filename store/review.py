@@ -1,0 +1,126 @@
+"""The review workflow: reviewed marks, tags, the flag queue, erasure and retention, export."""
+
+import json
+import time
+
+from .errors import ConversationNotFound
+from .events import MESSAGE_TYPES, event_row
+from .ingest import deltas_of
+
+# Every table that holds something of a conversation: erasure empties each of them.
+CONVERSATION_TABLES = ("events", "conversations", "conversation_terms", "flags", "sessions", "reviews", "tags")
+
+
+class ReviewMixin:
+    def review_status(self, sender_id: str) -> dict:
+        self._require(sender_id)
+        row = self.db.execute("SELECT reviewed_at FROM reviews WHERE sender_id = ?", [sender_id]).fetchone()
+        return {"sender_id": sender_id, "reviewed": row is not None, "reviewed_at": row[0] if row else None}
+
+    def mark_reviewed(self, sender_id: str) -> dict:
+        """Reviewed until a new event of the conversation arrives. Raises `ConversationNotFound`."""
+        with self.transaction() as db:
+            self._require(sender_id)
+            db.execute("INSERT INTO reviews (sender_id, reviewed_at) VALUES (?, ?) "
+                       "ON CONFLICT (sender_id) DO UPDATE SET reviewed_at = excluded.reviewed_at", [sender_id, time.time()])
+        return self.review_status(sender_id)
+
+    def unmark_reviewed(self, sender_id: str) -> dict:
+        with self.transaction() as db:
+            self._require(sender_id)
+            db.execute("DELETE FROM reviews WHERE sender_id = ?", [sender_id])
+        return self.review_status(sender_id)
+
+    def add_tag(self, sender_id: str, tag: str) -> list[str]:
+        with self.transaction() as db:
+            self._require(sender_id)
+            db.execute("INSERT OR IGNORE INTO tags (sender_id, tag) VALUES (?, ?)", [sender_id, tag])
+        return self.tags_of(sender_id)
+
+    def remove_tag(self, sender_id: str, tag: str) -> list[str]:
+        with self.transaction() as db:
+            self._require(sender_id)
+            db.execute("DELETE FROM tags WHERE sender_id = ? AND tag = ?", [sender_id, tag])
+        return self.tags_of(sender_id)
+
+    def tags_of(self, sender_id: str) -> list[str]:
+        return [tag for (tag,) in self.db.execute("SELECT tag FROM tags WHERE sender_id = ? ORDER BY tag", [sender_id])]
+
+    def all_tags(self) -> list[dict]:
+        return [{"name": tag, "count": count} for tag, count in
+                self.db.execute("SELECT tag, count(*) FROM tags GROUP BY tag ORDER BY tag")]
+
+    def flag_queue(self, *, limit=None, offset=0) -> tuple[int, list[dict]]:
+        """Flagged messages of every conversation, the newest flag first."""
+        total = self.db.execute("SELECT count(*) FROM flags WHERE flagged = 1").fetchone()[0]
+        rows = self.db.execute(
+            "SELECT f.sender_id, f.timestamp, f.note, f.updated_at, "
+            "(SELECT data FROM events e WHERE e.sender_id = f.sender_id AND e.timestamp = f.timestamp "
+            " AND e.type IN ('user', 'bot') ORDER BY e.id LIMIT 1) "
+            "FROM flags f WHERE f.flagged = 1 ORDER BY f.updated_at DESC, f.sender_id, f.timestamp LIMIT ? OFFSET ?",
+            [-1 if limit is None else limit, offset]).fetchall()
+        queue = []
+        for sender_id, timestamp, note, flagged_at, data in rows:
+            event = json.loads(data) if data else {}
+            intent = ((event.get("parse_data") or {}).get("intent") or {}) if event.get("event") == "user" else {}
+            queue.append({"sender_id": sender_id, "timestamp": timestamp, "event": event.get("event"),
+                          "text": event.get("text"), "intent": intent.get("name") if isinstance(intent, dict) else None,
+                          "note": note, "flagged_at": flagged_at})
+        return total, queue
+
+    def erase(self, sender_id: str) -> int:
+        """Remove everything of a conversation in one transaction, taking its events out of the
+        statistics counters (sessions go with it, so analytics stay exact). Returns how many
+        events were removed. Raises `ConversationNotFound`."""
+        with self.transaction() as db:
+            self._require(sender_id)
+            rows = [event_row(sender_id, json.loads(data))
+                    for (data,) in db.execute("SELECT data FROM events WHERE sender_id = ?", [sender_id])]
+            counts = deltas_of(rows)[sender_id].counts if rows else {}
+            db.conn.executemany("UPDATE statistics SET count = count - ? WHERE kind = ? AND name = ?",
+                                [(count, kind, name) for (kind, name), count in counts.items()])
+            db.execute("DELETE FROM statistics WHERE count <= 0")
+            for table in CONVERSATION_TABLES:
+                db.execute(f'DELETE FROM "{table}" WHERE sender_id = ?', [sender_id])
+        return len(rows)
+
+    def inactive_since(self, cutoff: float) -> list[tuple[str, float]]:
+        """(sender, latest event time) of every conversation with no event since `cutoff`."""
+        return self.db.execute("SELECT sender_id, latest_event_time FROM conversations "
+                               "WHERE latest_event_time < ? ORDER BY latest_event_time", [cutoff]).fetchall()
+
+    def vacuum(self) -> None:
+        """Give the space of erased conversations back to the file system."""
+        self.db.execute("VACUUM")
+
+    def export(self, filters, *, page_size: int = 200):
+        """Yield (metadata, events) of every matching conversation, one conversation in memory
+        at a time, in sender order (stable while the export runs)."""
+        offset = 0
+        while True:
+            _, page = self.conversations(filters, sort_by_latest_event_time=False, limit=page_size, offset=offset)
+            for metadata in page:
+                try:
+                    yield metadata, self.events(metadata["sender_id"])
+                except ConversationNotFound:  # erased while the export ran
+                    continue
+            if len(page) < page_size:
+                return
+            offset += page_size
+
+
+def message_rows(sender_id: str, events: list[dict]):
+    """One CSV row per user or bot message; a bot message names the action (and policy) that
+    uttered it, a user message its intent and confidence."""
+    action = None
+    for event in events:
+        kind = event.get("event")
+        if kind == "action":
+            action = event
+        elif kind in MESSAGE_TYPES:
+            intent = ((event.get("parse_data") or {}).get("intent") or {}) if kind == "user" else {}
+            yield {"sender_id": sender_id, "timestamp": event.get("timestamp"), "type": kind, "text": event.get("text"),
+                   "intent": intent.get("name"), "confidence": intent.get("confidence"),
+                   "action": action.get("name") if kind == "bot" and action else None,
+                   "policy": action.get("policy") if kind == "bot" and action else None,
+                   "flagged": bool(event.get("is_flagged"))}
