@@ -48,19 +48,24 @@ def delete_conversation(sender_id):
 
 def export_conversations(intent=None, entity=None, action=None, text=None, start=None, until=None, policies=None,
                          maximum_confidence=None, minimum_user_messages=None, in_training_data=None,
-                         is_flagged=False, reviewed=None, tags=None, format="ndjson"):
+                         is_flagged=False, reviewed=None, tags=None, format_="ndjson"):
+    """`format_`: connexion's name for the `format` parameter (it would shadow a builtin)."""
     conversations = store().export(conversation_filter(
         intent, entity, action, text, start, until, policies, maximum_confidence, minimum_user_messages,
         in_training_data, is_flagged, reviewed, tags))
-    if format == "csv":
-        body, mimetype = _csv(conversations), "text/csv"
-    else:
-        body, mimetype = (json.dumps({**meta, "events": events}) + "\n" for meta, events in conversations), "application/x-ndjson"
-    return Response(stream_with_context(body), mimetype=mimetype,
-                    headers={"Content-Disposition": attachment(f"conversations.{format}")})
+    body = csv_lines(conversations) if format_ == "csv" else ndjson_lines(conversations)
+    return Response(stream_with_context(body), mimetype="text/csv" if format_ == "csv" else "application/x-ndjson",
+                    headers={"Content-Disposition": attachment(f"conversations.{format_}")})
 
 
-def _csv(conversations):
+def ndjson_lines(conversations):
+    """A line per conversation: its metadata and `events`, as `rasa-messaging import` reads it."""
+    for metadata, events in conversations:
+        yield json.dumps({**metadata, "events": events}, ensure_ascii=False) + "\n"
+
+
+def csv_lines(conversations):
+    """A row per user or bot message (CSV_COLUMNS), written a conversation at a time."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, CSV_COLUMNS)
     writer.writeheader()

@@ -6,7 +6,9 @@ import yaml
 from connexion import FlaskApp
 from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
+from connexion.datastructures import MediaTypeDict
 from connexion.problem import problem
+from connexion.validators import VALIDATOR_MAP, TextResponseBodyValidator
 from flask import redirect
 
 from store import Store, StoreError
@@ -41,6 +43,7 @@ def create_app(db_path, *, validate_responses: bool = False, max_body_bytes: int
         resolver=TagResolver(spec),
         pythonic_params=True,
         validate_responses=validate_responses,
+        validator_map={"response": RESPONSE_VALIDATORS},
         swagger_ui_options=SwaggerUIOptions(swagger_ui_path="/ui"),
     )
     app.add_error_handler(StoreError, _store_error)
@@ -51,6 +54,12 @@ def create_app(db_path, *, validate_responses: bool = False, max_body_bytes: int
     app.add_middleware(ProvideTokens, position=MiddlewarePosition.BEFORE_EXCEPTION, tokens=tokens)
     app.add_url_rule("/", "swagger_ui_redirect", lambda: redirect(f"{BASE_PATH}/ui/"))
     return app
+
+
+# connexion's response validators, plus: NDJSON and CSV are text (connexion's `*/*json` rule would
+# parse a whole NDJSON export as one JSON document).
+RESPONSE_VALIDATORS = MediaTypeDict({**VALIDATOR_MAP["response"], "application/x-ndjson": TextResponseBodyValidator,
+                                     "text/csv": TextResponseBodyValidator})
 
 
 def load_spec() -> dict:

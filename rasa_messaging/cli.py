@@ -1,10 +1,12 @@
 """`rasa-messaging`: serve the API, import Rasa files."""
 
 import ipaddress
+import os
 import logging
 import signal
 import sys
 import threading
+import time
 from datetime import datetime, timezone
 
 import click
@@ -195,6 +197,79 @@ def _run_until_signalled(consumer, **options) -> None:
         worker.join(timeout=5)
         click.echo(f"rasa-messaging: {consumer.progress.line()}", err=True)
     click.echo(f"rasa-messaging: stopped; {consumer.progress.line()}", err=True)
+
+
+@cli.command()
+@DB_OPTION
+@click.argument("sender_ids", nargs=-1, required=True)
+def erase(db_path, sender_ids):
+    """Erase conversations completely (events, flags, tags, review marks, sessions), keeping
+    statistics and analytics exact. Exits 1 if a SENDER_ID is unknown."""
+    from store import ConversationNotFound
+
+    store, unknown = open_store(db_path), []
+    for sender_id in sender_ids:
+        try:
+            click.echo(f"erased {sender_id!r}: {store.erase(sender_id)} events")
+        except ConversationNotFound:
+            unknown.append(sender_id)
+            click.echo(f"no conversation {sender_id!r}", err=True)
+    sys.exit(1 if unknown else 0)
+
+
+@cli.command()
+@DB_OPTION
+@click.option("--older-than", required=True, help="Erase conversations with no event for this long: 90d, 12w, P90D.")
+@click.option("--yes", is_flag=True, help="Erase them. Without it, only list what would be erased (dry run).")
+def prune(db_path, older_than, yes):
+    """Retention: erase every conversation whose latest event is older than --older-than."""
+    from .periods import parse_window
+    from store import StoreError
+
+    try:
+        cutoff = time.time() - parse_window(older_than, "--older-than")
+    except StoreError as error:
+        raise click.BadParameter(error.detail, param_hint="--older-than") from None
+    store = open_store(db_path)
+    stale = store.inactive_since(cutoff)
+    for sender_id, latest in stale:
+        events = store.erase(sender_id) if yes else None
+        when = datetime.fromtimestamp(latest, timezone.utc).strftime("%Y-%m-%d %H:%M")
+        click.echo(f"{'erased' if yes else 'would erase'} {sender_id!r} (latest event {when} UTC"
+                   f"{f', {events} events' if yes else ''})")
+    click.echo(f"{len(stale)} conversations {'erased' if yes else 'would be erased (dry run: add --yes)'}")
+
+
+@cli.command()
+@DB_OPTION
+def vacuum(db_path):
+    """Give the space of erased conversations back to the file system (rewrites the file)."""
+    before = os.path.getsize(db_path)
+    open_store(db_path).vacuum()
+    click.echo(f"{before} → {os.path.getsize(db_path)} bytes")
+
+
+@cli.command()
+@DB_OPTION
+@click.option("--format", "output_format", type=click.Choice(["ndjson", "csv"]), default="ndjson", show_default=True,
+              help="ndjson: a line per conversation (metadata and events; imports back); csv: a row per message.")
+@click.option("--intent", help="Comma-separated intents (any of).")
+@click.option("--entity", help="Comma-separated entities (any of).")
+@click.option("--action", help="Comma-separated actions (any of).")
+@click.option("--policies", help="Comma-separated policies (any of).")
+@click.option("--text", help="Substring of a user message.")
+@click.option("--tags", help="Comma-separated tags (any of).")
+@click.option("--flagged", is_flag=True, help="Only conversations with a flagged message.")
+def export(db_path, output_format, intent, entity, action, policies, text, tags, flagged):
+    """Write conversations to standard output, one at a time (constant memory)."""
+    from handlers.messages import conversation_filter
+    from handlers.review import csv_lines, ndjson_lines
+
+    filters = conversation_filter(intent=intent, entity=entity, action=action, policies=policies, text=text,
+                                  tags=tags, is_flagged=flagged)
+    conversations = open_store(db_path).export(filters)
+    for chunk in (csv_lines if output_format == "csv" else ndjson_lines)(conversations):
+        sys.stdout.write(chunk)
 
 
 def open_store(db_path) -> Store:

@@ -49,7 +49,7 @@ def parse_time(parameter: str, value: str) -> float:
         raise InvalidParameter(parameter, f"{value!r} is neither ISO-8601 (2018-01-01T11:03:01) nor Unix seconds") from None
 
 
-def parse_window(value: str) -> float:
+def parse_window(value: str, parameter: str = "window") -> float:
     """Seconds (`3600`), what pytimeparse reads (`1d`, `2h30m`, `90 minutes`), or an ISO-8601
     duration (`P1D`, `PT1H30M`; years and months are not a fixed length and are refused)."""
     text = value.strip()
@@ -59,9 +59,9 @@ def parse_window(value: str) -> float:
     if seconds is None and (match := _ISO_DURATION.match(text.upper())) and text.upper() not in ("P", "PT"):
         seconds = sum(float(amount) * _SECONDS[unit] for unit, amount in match.groupdict().items() if amount)
     if seconds is None:
-        raise InvalidParameter("window", f"{value!r} is not a duration (try 1d, 2h30m, 90 minutes, 3600 or P1D)")
+        raise InvalidParameter(parameter, f"{value!r} is not a duration (try 1d, 2h30m, 90 minutes, 3600 or P1D)")
     if seconds <= 0:
-        raise InvalidParameter("window", f"{value!r} is not a positive duration")
+        raise InvalidParameter(parameter, f"{value!r} is not a positive duration")
     return float(seconds)
 
 

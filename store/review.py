@@ -92,6 +92,7 @@ class ReviewMixin:
     def vacuum(self) -> None:
         """Give the space of erased conversations back to the file system."""
         self.db.execute("VACUUM")
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the rewritten pages sit in the WAL until then
 
     def export(self, filters, *, page_size: int = 200):
         """Yield (metadata, events) of every matching conversation, one conversation in memory

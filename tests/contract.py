@@ -57,7 +57,7 @@ class SpecContract:
         media_type = response.headers.get("content-type", "").split(";")[0].strip()
         assert media_type in content, f"{where}: content type {media_type!r} not declared ({list(content)})"
         schema = content[media_type].get("schema")
-        if schema and "json" in media_type:
+        if schema and (media_type == "application/json" or media_type.endswith("+json")):
             OAS30Validator(schema).validate(json.loads(response.content))
 
 

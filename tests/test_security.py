@@ -124,3 +124,12 @@ def test_an_operation_the_tokens_do_not_know_needs_the_full_token(contract):
     with pytest.raises(OAuthScopeProblem):
         tokens.token_info(REVIEW, "handlers.unknown.operation")
     assert tokens.token_info(REVIEW, "handlers.messages.get_conversations")["sub"] == "review"
+
+
+def test_the_review_token_may_review_but_not_erase(secured, store):
+    secured.post("/core/conversations/a/events", json=EVENT, headers=bearer(FULL))
+    assert secured.put("/core/conversations/a/reviewed", headers=bearer(REVIEW)).status_code == 200
+    assert secured.put("/core/conversations/a/tags/checked", headers=bearer(REVIEW)).status_code == 200
+    assert secured.get("/core/flags", headers=bearer(REVIEW)).status_code == 200
+    assert_problem(secured.delete("/core/conversations/a", headers=bearer(REVIEW)), 403)
+    assert secured.delete("/core/conversations/a", headers=bearer(FULL)).status_code == 204

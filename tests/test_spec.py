@@ -5,6 +5,7 @@ import inspect
 
 import pytest
 import yaml
+from connexion.decorators.parameter import pythonic
 from openapi_spec_validator import validate
 
 from rasa_messaging.app import load_spec
@@ -68,6 +69,6 @@ def test_every_operation_resolves_to_a_function_taking_its_parameters(spec):
         accepted = set(inspect.signature(function).parameters)
         for parameter in op.get("parameters", []):
             name = parameter.get("name") or spec["components"]["parameters"][parameter["$ref"].rsplit("/", 1)[-1]]["name"]
-            assert snake_case(name) in accepted, f"{function_name} does not take {name}"
+            assert pythonic(name) in accepted, f"{function_name} does not take {name} (as {pythonic(name)})"
         if "requestBody" in op:
             assert "body" in accepted
