@@ -38,6 +38,20 @@ def store(db_path):
 
 
 @pytest.fixture
+def trackers():
+    """The real tracker dumps and the conversations generated from the real conversation tests."""
+    from .story_trackers import generated_trackers
+    return [load_tracker(p) for p in REAL_TRACKER_FILES] + generated_trackers()
+
+
+@pytest.fixture
+def stored_trackers(store, trackers):
+    """`trackers`, ingested into `store`."""
+    ingest_trackers(store, trackers)
+    return trackers
+
+
+@pytest.fixture
 def app(db_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)

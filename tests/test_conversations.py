@@ -4,20 +4,13 @@ import pytest
 
 from . import reference
 from .conftest import REAL_TRACKER_FILES, ingest_trackers, load_tracker
-from .story_trackers import generated_trackers
 
 MOODBOT = [p for p in REAL_TRACKER_FILES if p.name == "tracker_moodbot.json"][0]
 
 
 @pytest.fixture
-def trackers():
-    return [load_tracker(p) for p in REAL_TRACKER_FILES] + generated_trackers()
-
-
-@pytest.fixture
-def loaded(store, trackers):
-    ingest_trackers(store, trackers)
-    return reference.unique_events(trackers)
+def loaded(stored_trackers):
+    return reference.unique_events(stored_trackers)
 
 
 def listing(client, **params):

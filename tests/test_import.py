@@ -11,7 +11,6 @@ from store import ConversationFilter, Store
 
 from . import reference
 from .conftest import REAL_TRACKER_FILES, load_tracker
-from .story_trackers import generated_trackers
 
 
 def run_import(db_path, *files):
@@ -27,11 +26,6 @@ def snapshot(db_path):
 
 def without_annotations(events):
     return [{k: v for k, v in e.items() if k not in ("is_flagged", "sender_id")} for e in events]
-
-
-@pytest.fixture
-def trackers():
-    return [load_tracker(p) for p in REAL_TRACKER_FILES] + generated_trackers()
 
 
 @pytest.fixture

@@ -13,19 +13,12 @@ from rasa_messaging.cli import cli
 from store import ConversationFilter, Store
 
 from . import reference
-from .conftest import REAL_TRACKER_FILES, assert_problem, ingest_trackers, load_tracker, store_digest
-from .story_trackers import generated_trackers
+from .conftest import assert_problem, ingest_trackers, store_digest
 
 
 @pytest.fixture
-def trackers():
-    return [load_tracker(p) for p in REAL_TRACKER_FILES] + generated_trackers()
-
-
-@pytest.fixture
-def loaded(store, trackers):
-    ingest_trackers(store, trackers)
-    return trackers
+def loaded(stored_trackers):
+    return stored_trackers
 
 
 def senders(client, **params):
