@@ -102,7 +102,7 @@ def consumer_process(db_path, rabbit):
 
 
 def test_consumed_events_are_stored_exactly_once_and_malformed_ones_parked(db_path, rabbit):
-    events = broker_events()
+    events = broker_events(copies=3)  # ≈ 3,300 events
     rabbit["publish"](events[:1000] + MALFORMED + events[1000:] + events[:200])  # and 200 redelivered
     consumer = consumer_process(db_path, rabbit)
     wait_for(lambda: stored(db_path) == len(events), what="every event")
