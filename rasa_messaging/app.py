@@ -4,9 +4,9 @@ from pathlib import Path
 
 import yaml
 from connexion import FlaskApp
+from connexion.datastructures import MediaTypeDict
 from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
-from connexion.datastructures import MediaTypeDict
 from connexion.problem import problem
 from connexion.validators import VALIDATOR_MAP, TextResponseBodyValidator
 from flask import redirect
@@ -19,7 +19,7 @@ from .resolver import TagResolver, route_pattern
 from .routing import configure_flask_routing, middlewares
 
 SPEC = Path(__file__).resolve().parent.parent / "openapi" / "openapi.yaml"
-BASE_PATH = "/core"
+BASE_PATH = "/core"  # the spec's server URL: where connexion mounts the API
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 
 

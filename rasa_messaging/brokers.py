@@ -14,14 +14,13 @@ away.
 
 import json
 import logging
-import sqlite3
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from urllib.parse import urlparse
 
 from store import InvalidEvent, Store
+from store.broker_tables import BROKER_TABLE_ERRORS, open_broker_table
 from store.events import event_row, validate_event
 
 logger = logging.getLogger("rasa_messaging.brokers")
@@ -173,7 +172,7 @@ class SqlFollower:
                     while not stop.is_set():
                         if not self._store_next_batch(read) and until_caught_up:
                             return
-            except (sqlite3.Error, OSError, _PostgresError) as error:
+            except BROKER_TABLE_ERRORS as error:
                 if until_caught_up:
                     raise
                 self.progress.reconnects += 1
@@ -202,46 +201,7 @@ class SqlFollower:
         return True
 
     def _connect(self):
-        parsed = urlparse(self.url)
-        if self.url.startswith("sqlite:///"):  # SQLAlchemy's form, as Rasa's endpoints.yml writes it:
-            return _SqliteReader(self.url.removeprefix("sqlite:///"))  # sqlite:////abs/path, sqlite:///rel
-        if parsed.scheme.startswith("postgres"):
-            return _PostgresReader(self.url)
-        raise ValueError(f"not a sqlite:///path or postgresql:// URL: {_safe(self.url)}")
-
-
-_SELECT_AFTER = "SELECT id, sender_id, data FROM events WHERE id > {p} ORDER BY id LIMIT {p}"
-
-
-class _SqliteReader:
-    def __init__(self, path):
-        self.path = path
-
-    def __enter__(self):
-        self.conn = sqlite3.connect(f"file:{Path(self.path).resolve()}?mode=ro", uri=True, timeout=30)
-        return lambda last_id, limit: self.conn.execute(_SELECT_AFTER.format(p="?"), [last_id, limit]).fetchall()
-
-    def __exit__(self, *exc):
-        self.conn.close()
-
-
-try:
-    import psycopg
-    _PostgresError = psycopg.Error
-except ImportError:  # pragma: no cover - psycopg is a dependency; this keeps the name defined
-    _PostgresError = OSError
-
-
-class _PostgresReader:
-    def __init__(self, url):
-        self.url = url
-
-    def __enter__(self):
-        self.conn = psycopg.connect(self.url, autocommit=True)
-        return lambda last_id, limit: self.conn.execute(_SELECT_AFTER.format(p="%s"), [last_id, limit]).fetchall()
-
-    def __exit__(self, *exc):
-        self.conn.close()
+        return open_broker_table(self.url)
 
 
 def _safe(url: str) -> str:

@@ -1,0 +1,48 @@
+"""Reading the events(id, sender_id, data) table of Rasa's SQL event broker, in a SQLite file or a
+PostgreSQL database: the rows after a given id, in id order."""
+
+import sqlite3
+from pathlib import Path
+from urllib.parse import urlparse
+
+import psycopg
+
+BROKER_TABLE_ERRORS = (sqlite3.Error, psycopg.Error, OSError)
+_SQLITE_AFTER = "SELECT id, sender_id, data FROM events WHERE id > ? ORDER BY id LIMIT ?"
+_POSTGRES_AFTER = "SELECT id, sender_id, data FROM events WHERE id > %s ORDER BY id LIMIT %s"
+
+
+def open_broker_table(url: str):
+    """A context manager giving `read(after_id, limit) -> [(id, sender_id, data)]`.
+
+    `url`: SQLAlchemy's form, as Rasa's endpoints.yml leads to it: `sqlite:////absolute/path`,
+    `sqlite:///relative/path`, or `postgresql://user:pass@host:port/db`."""
+    if url.startswith("sqlite:///"):
+        return _SqliteTable(url.removeprefix("sqlite:///"))
+    if urlparse(url).scheme.startswith("postgres"):
+        return _PostgresTable(url)
+    raise ValueError("not a sqlite:///path or postgresql:// URL")
+
+
+class _SqliteTable:
+    def __init__(self, path):
+        self.path = path
+
+    def __enter__(self):
+        self.conn = sqlite3.connect(f"file:{Path(self.path).resolve()}?mode=ro", uri=True, timeout=30)
+        return lambda after_id, limit: self.conn.execute(_SQLITE_AFTER, [after_id, limit]).fetchall()
+
+    def __exit__(self, *exc):
+        self.conn.close()
+
+
+class _PostgresTable:
+    def __init__(self, url):
+        self.url = url
+
+    def __enter__(self):
+        self.conn = psycopg.connect(self.url, autocommit=True)
+        return lambda after_id, limit: self.conn.execute(_POSTGRES_AFTER, [after_id, limit]).fetchall()
+
+    def __exit__(self, *exc):
+        self.conn.close()
