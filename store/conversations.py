@@ -61,8 +61,8 @@ class ConversationFilter:
         if self.in_training_data is not None:
             clauses.append("(c.n_off_training_actions = 0) = ?")
             params.append(self.in_training_data)
-        if self.is_flagged:
-            clauses.append("EXISTS (SELECT 1 FROM flags f WHERE f.sender_id = c.sender_id AND f.flagged = 1)")
+        if self.is_flagged:  # the flagged set once (a correlated EXISTS scanned every flag per conversation)
+            clauses.append("c.sender_id IN (SELECT sender_id FROM flags WHERE flagged = 1)")
         if self.reviewed is not None:
             clauses.append("(c.sender_id IN (SELECT sender_id FROM reviews)) = ?")
             params.append(self.reviewed)
