@@ -76,16 +76,6 @@ def wait_until_up(url, process):
             time.sleep(0.1)
 
 
-def list_sql(filters: ConversationFilter, db_name="main"):
-    """The SQL the store runs for a getConversations page (the raw-SQL floor and Datasette's query)."""
-    where, params = filters.where()
-    order = ("c.minimum_action_confidence DESC, c.sender_id" if filters.in_training_data is False
-             else "c.latest_event_time DESC, c.sender_id")
-    page = f"SELECT c.* FROM conversations c WHERE {where} ORDER BY {order} LIMIT 20"
-    count = f"SELECT count(*) FROM conversations c WHERE {where}"
-    return page, count, params
-
-
 def inline(sql, params):
     """The query with its parameters written in, for Datasette's ?sql= (our own constants only)."""
     for value in params:
@@ -148,11 +138,11 @@ def measure_size(conversations, repeat, workdir: Path):
                          f"{p50 / peer:.2f}× ({peer:.1f} ms)" if peer else ""))
 
         for name, (params, filters) in LIST_QUERIES.items():
-            page, count, values = list_sql(filters)
+            queries = store.conversation_queries(filters, limit=20)  # exactly what the server runs
             row(f"getConversations {name}, limit=20",
                 lambda params=params: http.get("/conversations", params={**params, "limit": 20}).raise_for_status(),
-                lambda: (raw.execute(page, values).fetchall(), raw.execute(count, values).fetchone()),
-                inline(page, values))
+                lambda queries=queries: [raw.execute(sql, values).fetchall() for sql, values in queries],
+                inline(*queries[-1]))
         stats_sql = "SELECT kind, name, count FROM statistics ORDER BY kind, count DESC, name"
         row("/statistics", lambda: http.get("/statistics").raise_for_status(),
             lambda: raw.execute(stats_sql).fetchall(), stats_sql)

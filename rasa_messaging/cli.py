@@ -93,8 +93,10 @@ def _is_loopback(host: str) -> bool:
 
 @cli.command("import")
 @DB_OPTION
+@click.option("--workers", type=click.IntRange(0), default=os.cpu_count() or 1, show_default="the number of CPUs",
+              help="Processes that parse the files while this one stores; 0 parses here.")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
-def import_files(db_path, files):
+def import_files(db_path, workers, files):
     """Import Rasa tracker dumps, broker event streams and SQL tracker stores.
 
     FILES may be tracker dump JSON (as Rasa's GET /conversations/<id>/tracker returns it), a JSON
@@ -108,7 +110,7 @@ def import_files(db_path, files):
         source = Source(path)
         with click.progressbar(length=source.total, label=f"{path} ({source.kind})", file=sys.stderr,
                                show_pos=True) as bar:
-            import_source(store, source, summary, on_record=lambda: bar.update(1))
+            import_source(store, source, summary, on_records=bar.update, workers=workers)
     for file, location, reason in summary.rejected:
         click.echo(f"rejected: {file}: {location}: {reason}", err=True)
     result = summary.result

@@ -31,17 +31,24 @@ class Bins:
 class AnalyticsMixin:
     def data_range(self) -> tuple[float, float] | None:
         """(start of the earliest session, time of the latest event), or None for an empty store."""
-        start, end = self.db.execute("SELECT min(start), max(end) FROM sessions").fetchone()
+        # The latest session end is the latest event, which the conversations index has first.
+        (start,), (end,) = (self.db.execute("SELECT min(start) FROM sessions").fetchone(),
+                            self.db.execute("SELECT max(latest_event_time) FROM conversations").fetchone())
         return None if start is None else (start, end)
 
     def analytics(self, bins: Bins) -> dict:
         """Each metric of SEMANTICS.md "GET /analytics", one value per bin (zeros when empty)."""
         result = {metric: [0] * bins.count for metric in METRICS}
+        # A sender counts in a bin once: at its first session there, the one whose previous
+        # session (if any) is in another bin.
         rows = self.db.execute(
             """
             SELECT min(CAST((start - :start) / :width AS INTEGER), :count - 1) AS bin,
-                   sum(is_new_user), count(DISTINCT sender_id), sum(n_user_messages),
-                   sum(n_bot_messages), count(*), avg("end" - start), avg(n_user_messages)
+                   sum(is_new_user),
+                   sum(previous_start IS NULL OR previous_start < :start
+                       OR min(CAST((previous_start - :start) / :width AS INTEGER), :count - 1)
+                          <> min(CAST((start - :start) / :width AS INTEGER), :count - 1)),
+                   sum(n_user_messages), sum(n_bot_messages), count(*), avg("end" - start), avg(n_user_messages)
             FROM sessions WHERE start BETWEEN :start AND :end GROUP BY bin
             """,
             # float(): a width of whole seconds over a huge range is an int too large for SQLite.

@@ -2,10 +2,11 @@
 
 import json
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .errors import ConversationNotFound
 from .events import MESSAGE_TYPES
+from .search import text_index_query
 from .tracker import tracker_state
 
 TERM_KINDS = ("intent", "entity", "action", "policy")
@@ -18,6 +19,24 @@ _ORDER_BY_SENDER = "c.sender_id"
 
 
 @dataclass(frozen=True)
+class _Membership:
+    """A filter that holds for the conversations of a set (those with an intent, the flagged ones).
+
+    It can be written two ways: `c.sender_id IN (set)` reads the set and looks each conversation
+    up (cheap when the set is small), the `probe` tests each conversation the query walks past
+    (cheap when walking conversations in page order and stopping after a page)."""
+
+    subquery: str  # selects sender_id
+    params: tuple
+    probe: str
+
+    @classmethod
+    def listed(cls, subquery: str, params=()) -> "_Membership":
+        """A set small enough to be listed once per query (`+` keeps SQLite from driving by it)."""
+        return cls(subquery, tuple(params), f"+c.sender_id IN ({subquery})")
+
+
+@dataclass(frozen=True)
 class ConversationFilter:
     """The filters of getConversations (see docs/semantics.md); all optional, ANDed."""
 
@@ -26,6 +45,8 @@ class ConversationFilter:
     actions: tuple = ()
     policies: tuple = ()
     text: str | None = None
+    # The senders `text` matches (a JSON array) once the store has read the text index for a request.
+    text_matches: str | None = None
     start: float | None = None
     until: float | None = None
     maximum_confidence: float | None = None
@@ -35,22 +56,39 @@ class ConversationFilter:
     reviewed: bool | None = None
     tags: tuple = ()
 
-    def where(self) -> tuple[str, list]:
-        clauses, params = [], []
+    def memberships(self) -> list[_Membership]:
+        """The set filters, the likely smallest set first."""
+        sets = []
+        if self.text_matches is not None:
+            sets.append(_Membership.listed("SELECT value AS sender_id FROM json_each(?)", [self.text_matches]))
+        elif self.text:  # shorter than the index answers: read the user messages
+            needle = self.text.casefold()
+            subquery = "SELECT e.sender_id FROM events e WHERE e.type = 'user' AND instr(e.search_text, ?) > 0"
+            sets.append(_Membership(subquery, (needle,), f"EXISTS ({subquery} AND e.sender_id = c.sender_id)"))
+        if self.tags:
+            sets.append(_Membership.listed(
+                f"SELECT sender_id FROM tags WHERE tag IN ({','.join('?' * len(self.tags))})", self.tags))
+        if self.is_flagged:
+            sets.append(_Membership.listed("SELECT sender_id FROM flags WHERE flagged = 1"))
         for kind, values in (("intent", self.intents), ("entity", self.entities),
                              ("action", self.actions), ("policy", self.policies)):
             if values:
-                clauses.append(
-                    "c.sender_id IN (SELECT sender_id FROM conversation_terms "
-                    f"WHERE kind = ? AND value IN ({','.join('?' * len(values))}))"
-                )
-                params += [kind, *values]
-        if self.text:
-            clauses.append(
-                "EXISTS (SELECT 1 FROM events e WHERE e.sender_id = c.sender_id "
-                "AND e.type = 'user' AND instr(e.search_text, ?) > 0)"
-            )
-            params.append(self.text.casefold())
+                # Probed with EXISTS: listing every TEDPolicy conversation costs more than probing.
+                where = f"t.kind = ? AND t.value IN ({','.join('?' * len(values))})"
+                sets.append(_Membership(f"SELECT t.sender_id FROM conversation_terms t WHERE {where}", (kind, *values),
+                                        f"EXISTS (SELECT 1 FROM conversation_terms t WHERE {where} "
+                                        "AND t.sender_id = c.sender_id)"))
+        if self.reviewed:
+            sets.append(_Membership.listed("SELECT sender_id FROM reviews"))
+        return sets
+
+    def where(self, *, drive: bool) -> tuple[str, list]:
+        """The WHERE clause over `conversations c`; with `drive`, the first set is read and its
+        conversations looked up, otherwise every set is probed."""
+        clauses, params = [], []
+        for position, membership in enumerate(self.memberships()):
+            clauses.append(f"c.sender_id IN ({membership.subquery})" if drive and position == 0 else membership.probe)
+            params += membership.params
         for clause, value in (("c.latest_event_time >= ?", self.start),
                               ("c.latest_event_time <= ?", self.until),
                               ("c.minimum_action_confidence <= ?", self.maximum_confidence),
@@ -58,38 +96,69 @@ class ConversationFilter:
             if value is not None:
                 clauses.append(clause)
                 params.append(value)
-        if self.in_training_data is not None:
-            clauses.append("(c.n_off_training_actions = 0) = ?")
-            params.append(self.in_training_data)
-        if self.is_flagged:  # the flagged set once (a correlated EXISTS scanned every flag per conversation)
-            clauses.append("c.sender_id IN (SELECT sender_id FROM flags WHERE flagged = 1)")
-        if self.reviewed is not None:
-            clauses.append("(c.sender_id IN (SELECT sender_id FROM reviews)) = ?")
-            params.append(self.reviewed)
-        if self.tags:
-            clauses.append(f"c.sender_id IN (SELECT sender_id FROM tags WHERE tag IN ({','.join('?' * len(self.tags))}))")
-            params += list(self.tags)
+        if self.in_training_data is not None:  # written so that the index answers it
+            clauses.append("c.n_off_training_actions = 0" if self.in_training_data else "c.n_off_training_actions > 0")
+        if self.reviewed is False:
+            clauses.append("c.sender_id NOT IN (SELECT sender_id FROM reviews)")
         return (" AND ".join(clauses) or "1"), params
+
+    def count_query(self) -> tuple[str, list]:
+        memberships = self.memberships()
+        only = memberships[0] if len(memberships) == 1 else None
+        if only and self.where(drive=False)[0] == only.probe:
+            # One set and nothing else: count the set, without looking up its conversations
+            # (every sender in a set has a conversation).
+            return f"SELECT count(DISTINCT sender_id) FROM ({only.subquery})", list(only.params)
+        where, params = self.where(drive=True)
+        return f"SELECT count(*) FROM conversations c WHERE {where}", params
 
 
 class ConversationQueries:
     def conversations(self, filters: ConversationFilter, *, sort_by_confidence=True,
                       sort_by_latest_event_time=True, limit=None, offset=0) -> tuple[int, list[dict]]:
         """Return (number of matches, the page of ConversationMetadata dicts)."""
-        where, params = filters.where()
+        filters, _ = self._read_text_index(filters)
+        total, (page_sql, page_params) = self._count_and_page(filters, sort_by_confidence, sort_by_latest_event_time,
+                                                              limit, offset)
+        return total, self._with_terms_and_flags(list(self.db.query(page_sql, page_params)))
+
+    def conversation_queries(self, filters: ConversationFilter, *, limit=None, offset=0) -> list[tuple[str, list]]:
+        """The queries (SQL, parameters) `conversations()` runs: the benchmark runs them as the
+        raw-SQL floor."""
+        filters, text_queries = self._read_text_index(filters)
+        return [*text_queries, filters.count_query(), self._count_and_page(filters, True, True, limit, offset)[1]]
+
+    def _read_text_index(self, filters: ConversationFilter):
+        """Read the text index once per request and hand its matches to the count and the page
+        (each would otherwise read it again); also returns the query, for the benchmark."""
+        query = text_index_query(filters.text) if filters.text else None
+        if query is None:
+            return filters, []
+        sql, params = query
+        matches = json.dumps([sender_id for (sender_id,) in self.db.execute(sql, params)])
+        return replace(filters, text_matches=matches), [query]
+
+    def _count_and_page(self, filters, sort_by_confidence, sort_by_latest_event_time, limit, offset):
+        """The number of matches, and the page query.
+
+        The page either walks conversations in page order, probing each, and stops after a page
+        (when many match), or reads the matching sets and sorts them (when few match): the count
+        says which. Walking meets about (offset + limit) × conversations / matches of them."""
         if filters.in_training_data is False and sort_by_confidence:
             order = _ORDER_BY_CONFIDENCE
         elif sort_by_latest_event_time:
             order = _ORDER_BY_LATEST
         else:
             order = _ORDER_BY_SENDER
-        db = self.db
-        total = db.execute(f"SELECT count(*) FROM conversations c WHERE {where}", params).fetchone()[0]
-        rows = list(db.query(
-            f"SELECT c.* FROM conversations c WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
-            [*params, -1 if limit is None else limit, offset],
-        ))
-        return total, self._with_terms_and_flags(rows)
+        count_sql, count_params = filters.count_query()
+        total = self.db.execute(count_sql, count_params).fetchone()[0]
+        drive = True
+        if limit is not None:
+            conversations = self.db.execute("SELECT max(rowid) FROM conversations").fetchone()[0] or 0
+            drive = total * total <= (offset + limit) * conversations
+        where, params = filters.where(drive=drive)
+        return total, (f"SELECT c.* FROM conversations c WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
+                       [*params, -1 if limit is None else limit, offset])
 
     def _with_terms_and_flags(self, rows: list[dict]) -> list[dict]:
         senders = [row["sender_id"] for row in rows]

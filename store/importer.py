@@ -2,16 +2,25 @@
 
 A batch is stored whole or not at all, and storing is idempotent, so an import that was killed
 half-way is finished by running the same import again.
+
+Parsing and deriving an event costs more than storing it, so with `workers` the records are
+parsed in worker processes while this process stores the batches, in file order.
 """
 
+import itertools
+import multiprocessing
+from collections import deque
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 from .errors import InvalidEvent
 from .events import event_row, validate_event
 from .ingest import IngestResult
-from .sources import Rejected, Source
+from .sources import Rejected, Source, items_of
 
 BATCH_SIZE = 5_000
+# Records per piece of work handed to a worker: large enough that the hand-over is cheap.
+CHUNK_SIZE = 2_000
 
 
 @dataclass
@@ -24,22 +33,55 @@ class ImportSummary:
         return len(self.result.senders)
 
 
-def import_source(store, source: Source, summary: ImportSummary, *, on_record=lambda: None,
-                  batch_size: int = BATCH_SIZE) -> None:
-    """Store every valid event of `source`; add what was stored and rejected to `summary`."""
-    batch = []
-    for items in source.records():
-        for item in items:
+def derive(raw_records: list) -> tuple[list, list, int]:
+    """(event rows, rejected (location, reason), number of records) of some raw records."""
+    rows, rejected = [], []
+    for raw in raw_records:
+        for item in items_of(raw):
             if isinstance(item, Rejected):
-                summary.rejected.append((str(source.path), item.location, item.reason))
+                rejected.append((item.location, item.reason))
                 continue
             try:
-                batch.append(event_row(item.sender_id, validate_event(item.event)))
+                rows.append(event_row(item.sender_id, validate_event(item.event)))
             except InvalidEvent as error:
-                summary.rejected.append((str(source.path), item.location, error.detail))
+                rejected.append((item.location, error.detail))
+    return rows, rejected, len(raw_records)
+
+
+def import_source(store, source: Source, summary: ImportSummary, *, on_records=lambda n: None,
+                  batch_size: int = BATCH_SIZE, workers: int = 0) -> None:
+    """Store every valid event of `source`; add what was stored and rejected to `summary`.
+
+    `on_records(n)` is told each time n more records were read; `workers` > 0 parses in that
+    many processes."""
+    batch = []
+    for rows, rejected, n_records in _derived_chunks(source, workers):
+        summary.rejected += [(str(source.path), location, reason) for location, reason in rejected]
+        batch += rows
         if len(batch) >= batch_size:
             summary.result.add(store.ingest(batch))
             batch = []
-        on_record()
+        on_records(n_records)
     if batch:
         summary.result.add(store.ingest(batch))
+
+
+def _derived_chunks(source: Source, workers: int):
+    chunks = _chunked(source.raw_records(), CHUNK_SIZE)
+    if not workers:
+        yield from map(derive, chunks)
+        return
+    # fork: the workers need nothing but this module; a few chunks in flight bound the memory.
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        pending = deque(pool.submit(derive, chunk) for chunk in itertools.islice(chunks, 2 * workers))
+        while pending:
+            done = pending.popleft().result()
+            for chunk in itertools.islice(chunks, 1):
+                pending.append(pool.submit(derive, chunk))
+            yield done
+
+
+def _chunked(iterable, size):
+    iterator = iter(iterable)
+    while chunk := list(itertools.islice(iterator, size)):
+        yield chunk

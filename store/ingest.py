@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from .errors import InvalidEvent
 from .events import MEMORISING_POLICIES, MESSAGE_TYPES, EventRow, event_row, validate_event
+from .search import index_events_after
 from .sessions import refresh_sessions
 
 # Large IN lists are split so that no statement exceeds SQLite's variable limit.
@@ -139,7 +140,9 @@ class IngestMixin:
             result.stored = len(new_rows)
             result.duplicates = len(rows) - len(new_rows)
             if new_rows:
+                last_id = db.execute("SELECT max(id) FROM events").fetchone()[0] or 0
                 db.conn.executemany(_INSERT_EVENT, [row.as_params() for row in new_rows])
+                index_events_after(db, last_id)
                 self._update_metadata(db, new_rows)
             db.conn.executemany(
                 "INSERT OR IGNORE INTO parked_messages (source, received_at, body, reason, fingerprint) "
@@ -160,17 +163,23 @@ class IngestMixin:
 
     @staticmethod
     def _new_rows(db, rows: list[EventRow]) -> list[EventRow]:
+        """The rows not stored yet, looked up sender by sender: the unique index is on
+        (sender_id, fingerprint), so that a batch touches its senders' pages, not pages all over
+        a random-keyed index (the import rate at 100k conversations depended on it)."""
         unique = {}
+        by_sender = defaultdict(list)
         for row in rows:
-            unique.setdefault(row.fingerprint, row)
-        fingerprints = list(unique)
-        for start in range(0, len(fingerprints), _CHUNK):
-            chunk = fingerprints[start:start + _CHUNK]
-            placeholders = ",".join("?" * len(chunk))
-            for (existing,) in db.execute(
-                f"SELECT fingerprint FROM events WHERE fingerprint IN ({placeholders})", chunk
-            ):
-                del unique[existing]
+            if row.fingerprint not in unique:
+                unique[row.fingerprint] = row
+                by_sender[row.sender_id].append(row.fingerprint)
+        for sender_id, fingerprints in by_sender.items():
+            for start in range(0, len(fingerprints), _CHUNK):
+                chunk = fingerprints[start:start + _CHUNK]
+                for (existing,) in db.execute(
+                    f"SELECT fingerprint FROM events WHERE sender_id = ? AND fingerprint IN ({','.join('?' * len(chunk))})",
+                    [sender_id, *chunk],
+                ):
+                    del unique[existing]
         return list(unique.values())
 
     @staticmethod
@@ -189,7 +198,9 @@ class IngestMixin:
             refresh_sessions(db, sender_id, d.earliest_event_time)
         # A reviewer must see what changed: new events take the review mark away.
         db.conn.executemany("DELETE FROM reviews WHERE sender_id = ?", [(sender_id,) for sender_id in deltas])
-        counts = sum((d.counts for d in deltas.values()), Counter())
+        counts = Counter()
+        for d in deltas.values():
+            counts.update(d.counts)
         db.conn.executemany(
             "INSERT INTO statistics (kind, name, count) VALUES (?, ?, ?) "
             "ON CONFLICT (kind, name) DO UPDATE SET count = count + excluded.count",

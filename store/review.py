@@ -6,6 +6,7 @@ import time
 from .errors import ConversationNotFound
 from .events import MESSAGE_TYPES, event_row
 from .ingest import deltas_of
+from .search import unindex_conversation
 
 # Every table that holds something of a conversation: erasure empties each of them.
 CONVERSATION_TABLES = ("events", "conversations", "conversation_terms", "flags", "sessions", "reviews", "tags")
@@ -80,6 +81,7 @@ class ReviewMixin:
             db.conn.executemany("UPDATE statistics SET count = count - ? WHERE kind = ? AND name = ?",
                                 [(count, kind, name) for (kind, name), count in counts.items()])
             db.execute("DELETE FROM statistics WHERE count <= 0")
+            unindex_conversation(db, sender_id)
             for table in CONVERSATION_TABLES:
                 db.execute(f'DELETE FROM "{table}" WHERE sender_id = ?', [sender_id])
         return len(rows)

@@ -100,10 +100,7 @@ def m003_sessions(db: Database):
         pk=("sender_id", "start_event_id"),
         not_null={"start", "end", "n_user_messages", "n_bot_messages", "is_new_user"},
     )
-    db["sessions"].create_index(["start"])
-    from .sessions import refresh_sessions  # a database made before: split what it holds
-    for (sender_id,) in db.execute("SELECT sender_id FROM conversations").fetchall():
-        refresh_sessions(db, sender_id, float("-inf"))
+    db["sessions"].create_index(["start"])  # a database made before gets its sessions in m008
 
 
 @migrations()
@@ -128,6 +125,48 @@ def m005_review(db: Database):
     db["tags"].create_index(["tag"])
     db["flags"].add_column("note", str)
     db["flags"].create_index(["flagged", "updated_at"])
+
+
+@migrations()
+def m006_fingerprints_by_sender(db: Database):
+    # Duplicates are looked up per sender (a fingerprint covers the sender anyway): inserts into a
+    # unique index keyed by a random hash touched a page anywhere in it for every event.
+    db["events"].create_index(["sender_id", "fingerprint"], unique=True)
+    db.execute("DROP INDEX idx_events_fingerprint")
+
+
+@migrations()
+def m007_list_indexes_and_text_search(db: Database):
+    # Page order in the index, ties included, so a page of a filtered list is read in order and
+    # stops after `limit` matches; the training-data flag answered by an index for the count.
+    db.execute("DROP INDEX idx_conversations_latest_event_time")
+    db.execute("DROP INDEX idx_conversations_minimum_action_confidence")
+    db.execute("CREATE INDEX conversations_by_latest ON conversations (latest_event_time DESC, sender_id)")
+    db.execute("CREATE INDEX conversations_by_confidence ON conversations (minimum_action_confidence DESC, sender_id)")
+    db["conversations"].create_index(["n_off_training_actions"])
+    db["flags"].create_index(["flagged", "sender_id"])
+    from .search import CREATE_INDEX, index_events_after
+    db.execute(CREATE_INDEX)
+    index_events_after(db, 0)
+
+
+@migrations()
+def m008_sessions_for_analytics(db: Database):
+    # The start of the sender's previous session: a session is its sender's first in a time bin
+    # iff the previous one started in an earlier bin, so a bin's senders are a sum, not a DISTINCT.
+    db["sessions"].add_column("previous_start", float)
+    if not db.execute("SELECT 1 FROM sessions LIMIT 1").fetchone():  # a database made before m003
+        from .sessions import refresh_sessions
+        for (sender_id,) in db.execute("SELECT sender_id FROM conversations").fetchall():
+            refresh_sessions(db, sender_id, float("-inf"))
+    else:
+            db.execute("UPDATE sessions SET previous_start = p.previous FROM (SELECT rowid AS id, lag(start) OVER "
+                   "(PARTITION BY sender_id ORDER BY start, start_event_id) AS previous FROM sessions) p "
+                   "WHERE sessions.rowid = p.id")
+    # Everything /analytics reads, in time order: the request never visits the table.
+    db.execute("DROP INDEX idx_sessions_start")
+    db.execute('CREATE INDEX sessions_for_analytics ON sessions (start, previous_start, is_new_user, '
+               'n_user_messages, n_bot_messages, "end")')
 
 
 def migrate(db: Database, path) -> None:

@@ -6,7 +6,8 @@ bot message in the current session (Rasa writes `action_session_start`, `session
 the session it is in). The `action_session_start` just before such a `session_started` opens
 the new session with it, so a session's length never spans the idle time before the user came
 back. Its start is its first event's time, its end its last event's time; it is a new user's
-session if it is the sender's first.
+session if it is the sender's first. Each session also keeps the start of the sender's previous
+one, so that analytics count the senders of a time bin without a DISTINCT (store/analytics.py).
 """
 
 from dataclasses import dataclass
@@ -70,10 +71,12 @@ def refresh_sessions(db, sender_id: str, earliest_new: float) -> None:
                             "AND (timestamp > ? OR (timestamp = ? AND id >= ?)) ORDER BY timestamp, id",
                             [sender_id, start, start, start_id])
     sessions = split_sessions(events)
-    has_earlier = db.execute("SELECT 1 FROM sessions WHERE sender_id = ? LIMIT 1", [sender_id]).fetchone()
+    earlier = db.execute("SELECT start FROM sessions WHERE sender_id = ? ORDER BY start DESC, start_event_id DESC "
+                         "LIMIT 1", [sender_id]).fetchone()
+    previous_starts = [earlier[0] if earlier else None] + [s.start for s in sessions[:-1]]
     db.conn.executemany(
-        "INSERT INTO sessions (sender_id, start, start_event_id, end, n_user_messages, n_bot_messages, is_new_user) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [(sender_id, s.start, s.start_event_id, s.end, s.n_user_messages, s.n_bot_messages,
-          int(not has_earlier and i == 0)) for i, s in enumerate(sessions)],
+        "INSERT INTO sessions (sender_id, start, start_event_id, end, n_user_messages, n_bot_messages, is_new_user, "
+        "previous_start) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [(sender_id, s.start, s.start_event_id, s.end, s.n_user_messages, s.n_bot_messages, int(previous is None),
+          previous) for s, previous in zip(sessions, previous_starts)],
     )

@@ -33,7 +33,7 @@ class Rejected:
 
 
 class Source:
-    """One input file: `total` records to expect (for progress) and its `records()`."""
+    """One input file: `total` records to expect (for progress) and its `raw_records()`."""
 
     def __init__(self, path):
         self.path = Path(path)
@@ -51,10 +51,10 @@ class Source:
             self._document = self._load_document()
             self.total = len(self._document) if isinstance(self._document, list) else 1
 
-    def records(self):
-        """Yield, for each record of the file (a line, a row, an array item), its items:
-        `SourceEvent`s and `Rejected`s."""
-        reader = {"sqlite": self._sqlite_records, "jsonl": self._jsonl_records, "json": self._json_records}
+    def raw_records(self):
+        """Yield each record of the file as read, before parsing: a small picklable tuple that
+        `items_of` turns into items, so that an import can parse in worker processes."""
+        reader = {"sqlite": self._sqlite_rows, "jsonl": self._jsonl_lines, "json": self._json_documents}
         yield from reader[self.kind]()
 
     def _first_line_is_json_object(self) -> bool:
@@ -76,30 +76,21 @@ class Source:
         except ValueError as error:
             return Rejected("file", f"invalid JSON: {error}")
 
-    def _json_records(self):
+    def _json_documents(self):
         document = self._document
         if isinstance(document, Rejected):
-            yield [document]
+            yield ("rejected", document)
         elif isinstance(document, list):
             for index, record in enumerate(document):
-                yield list(_record_items(f"item {index}", record))
+                yield ("parsed", f"item {index}", record)
         else:
-            yield list(_record_items("file", document))
+            yield ("parsed", "file", document)
 
-    def _jsonl_records(self):
+    def _jsonl_lines(self):
         with open(self.path, "rb") as f:
             for number, raw in enumerate(f, start=1):
-                if not raw.strip():
-                    continue
-                location = f"line {number}"
-                try:
-                    record = json.loads(raw.decode("utf-8"))
-                except UnicodeDecodeError as error:
-                    yield [Rejected(location, f"not UTF-8 text: {error}")]
-                except ValueError as error:
-                    yield [Rejected(location, f"invalid JSON: {error}")]
-                else:
-                    yield list(_record_items(location, record))
+                if raw.strip():
+                    yield ("line", number, raw)
 
     def _count_rows(self) -> int:
         try:
@@ -108,19 +99,40 @@ class Source:
         except sqlite3.DatabaseError:
             return 1
 
-    def _sqlite_records(self):
+    def _sqlite_rows(self):
         try:
             with _read_only(self.path) as conn:
                 columns = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
                 if not {"id", "sender_id", "data"} <= columns:
-                    yield [Rejected("file", "a SQLite file without Rasa's `events(id, sender_id, data)` table")]
+                    yield ("rejected", Rejected("file", "a SQLite file without Rasa's `events(id, sender_id, data)` table"))
                     return
                 for row_id, sender_id, data in conn.execute(
                     "SELECT id, sender_id, data FROM events ORDER BY id"
                 ):
-                    yield [_row_item(f"row id {row_id}", sender_id, data)]
+                    yield ("row", row_id, sender_id, data)
         except sqlite3.DatabaseError as error:
-            yield [Rejected("file", f"unreadable SQLite file: {error}")]
+            yield ("rejected", Rejected("file", f"unreadable SQLite file: {error}"))
+
+
+def items_of(raw) -> list:
+    """The items (`SourceEvent`s and `Rejected`s) of one record from `Source.raw_records`."""
+    kind = raw[0]
+    if kind == "line":
+        _, number, line = raw
+        location = f"line {number}"
+        try:
+            record = json.loads(line.decode("utf-8"))
+        except UnicodeDecodeError as error:
+            return [Rejected(location, f"not UTF-8 text: {error}")]
+        except ValueError as error:
+            return [Rejected(location, f"invalid JSON: {error}")]
+        return list(_record_items(location, record))
+    if kind == "row":
+        _, row_id, sender_id, data = raw
+        return [_row_item(f"row id {row_id}", sender_id, data)]
+    if kind == "parsed":
+        return list(_record_items(raw[1], raw[2]))
+    return [raw[1]]
 
 
 def _row_item(location, sender_id, data):

@@ -87,8 +87,8 @@ def store_digest(store) -> str:
     """A hash of everything the store holds: equal digests mean nothing was stored or changed."""
     digest = hashlib.sha256()
     for table in sorted(store.db.table_names()):
-        for row in store.db.execute(f'SELECT * FROM "{table}" ORDER BY 1, 2'):
-            digest.update(repr(row).encode())
+        for row in sorted(map(repr, store.db.execute(f'SELECT * FROM "{table}"'))):
+            digest.update(row.encode())
     return digest.hexdigest()
 
 

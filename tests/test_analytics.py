@@ -192,6 +192,6 @@ def test_a_database_from_before_sessions_gets_them_split_when_opened(tmp_path):
     before = Store(path).db.execute("SELECT * FROM sessions ORDER BY sender_id, start").fetchall()
     with sqlite3.connect(path) as conn:  # as a database of the version before sessions looked
         conn.execute("DROP TABLE sessions")
-        conn.execute("DELETE FROM _sqlite_migrations WHERE name = 'm003_sessions'")
+        conn.execute("DELETE FROM _sqlite_migrations WHERE name IN ('m003_sessions', 'm008_sessions_for_analytics')")
     assert Store(path).db.execute("SELECT * FROM sessions ORDER BY sender_id, start").fetchall() == before
     assert len(before) == 4

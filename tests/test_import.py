@@ -126,6 +126,29 @@ def test_a_corrupt_line_is_reported_with_its_number_and_the_good_lines_are_store
     assert "3 rejected" in result.output
 
 
+def test_parsing_in_worker_processes_stores_and_reports_exactly_what_parsing_here_does(tmp_path, trackers):
+    lines = [json.dumps(e) for e in broker_events(trackers)]
+    lines[3], lines[-2] = "{not json", json.dumps({"event": "user", "timestamp": "noon", "sender_id": "x"})
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    import store.importer
+    original, store.importer.CHUNK_SIZE = store.importer.CHUNK_SIZE, 7  # many chunks, out of order if mishandled
+    try:
+        here = CliRunner().invoke(cli, ["import", "--workers", "0", "--db", str(tmp_path / "a.db"), str(path)])
+        workers = CliRunner().invoke(cli, ["import", "--workers", "2", "--db", str(tmp_path / "b.db"), str(path)])
+    finally:
+        store.importer.CHUNK_SIZE = original
+    assert here.exit_code == workers.exit_code == 1
+    assert here.stdout == workers.stdout and "2 rejected" in here.stdout
+    assert [line for line in here.stderr.splitlines() if line.startswith("rejected")] == \
+        [line for line in workers.stderr.splitlines() if line.startswith("rejected")]
+    a, b = Store(tmp_path / "a.db"), Store(tmp_path / "b.db")
+    for table in set(a.db.table_names()) - {"_sqlite_migrations"}:  # that one holds when it was made
+        assert a.db.execute(f"SELECT * FROM {table}").fetchall() == b.db.execute(f"SELECT * FROM {table}").fetchall()
+    stored = a.db.execute("SELECT count(*) FROM events").fetchone()[0]
+    assert stored > 1000 and f"{stored} events stored, {len(lines) - 2 - stored} duplicates skipped" in here.stdout
+
+
 def test_a_file_that_is_not_rasa_data_is_rejected_not_ignored(tmp_path):
     path = tmp_path / "notes.json"
     path.write_text('{\n  "hello": "world"\n}')

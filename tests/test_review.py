@@ -150,6 +150,8 @@ def test_erasing_a_conversation_removes_everything_and_keeps_counts_exact(client
     for metric, values in expected.items():
         assert actual[metric] == pytest.approx(values), metric
     assert client.get("/core/flags").json() == [] and client.get("/core/tags").json() == []
+    assert client.get("/core/conversations", params={"text": message["text"]}).json() == []
+    store.db.execute("INSERT INTO user_text (user_text) VALUES ('integrity-check')")  # raises if the index is off
 
 
 def test_the_cli_erases_named_conversations(db_path, store, loaded):

@@ -98,7 +98,7 @@ def _sql_calls(tree):
 
 # Every piece of SQL text the store formats in: clause lists and placeholders it builds from
 # constants, never a value a request brought (values are always bound with `?`).
-SAFE_SQL_FRAGMENTS = {"where", "order", "placeholders", "' AND '.join(clauses)", "','.join('?' * len(types))",
+SAFE_SQL_FRAGMENTS = {"where", "order", "placeholders", "' AND '.join(clauses)", "','.join('?' * len(types))", "','.join('?' * len(chunk))",
                       "BUSY_TIMEOUT_MS",
                       "table"}  # store/review.py: each name of the constant CONVERSATION_TABLES
 

@@ -1,0 +1,40 @@
+"""Full-text search over user messages: an FTS5 trigram index on their case-folded text.
+
+The `text` filter is a case-insensitive substring match. A trigram index answers any substring of
+three or more characters exactly (its phrase query is a run of consecutive trigrams); shorter
+ones are matched by reading the messages. The index is contentless (the text is in `events`), so
+removing an event from it takes the indexed text: see `unindex_conversation`.
+"""
+
+TRIGRAM = 3
+
+CREATE_INDEX = ("CREATE VIRTUAL TABLE user_text USING fts5(text, content='', "
+                "tokenize='trigram case_sensitive 1')")
+
+
+def phrase(needle: str) -> str:
+    """An FTS5 query matching `needle` as a substring (quotes doubled inside the phrase)."""
+    return '"' + needle.replace('"', '""') + '"'
+
+
+def text_index_query(text: str) -> tuple[str, list] | None:
+    """The senders with a user message containing `text` (case-folded), or None when the index
+    cannot answer: `text` is shorter than a trigram, or holds a NUL (FTS5 reads its query as a C
+    string)."""
+    needle = text.casefold()
+    if len(needle) < TRIGRAM or "\x00" in needle:
+        return None
+    return ("SELECT DISTINCT e.sender_id FROM events e "
+            "WHERE e.id IN (SELECT rowid FROM user_text WHERE user_text MATCH ?)", [phrase(needle)])
+
+
+def index_events_after(db, event_id: int) -> None:
+    """Index the user messages stored after `event_id` (rowids grow, so they are the new ones)."""
+    db.execute("INSERT INTO user_text (rowid, text) SELECT id, search_text FROM events "
+               "WHERE id > ? AND type = 'user' AND search_text IS NOT NULL", [event_id])
+
+
+def unindex_conversation(db, sender_id: str) -> None:
+    """Take a conversation's messages out of the index; before its events are deleted."""
+    db.execute("INSERT INTO user_text (user_text, rowid, text) SELECT 'delete', id, search_text FROM events "
+               "WHERE sender_id = ? AND type = 'user' AND search_text IS NOT NULL", [sender_id])
