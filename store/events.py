@@ -54,7 +54,8 @@ def validate_event(event, *, received_at=None) -> dict:
 
 
 class EventRow(NamedTuple):
-    """One event as the `events` table holds it (a tuple: an import builds millions)."""
+    """One event as the `events` table holds it (a tuple: an import builds millions); its first
+    ten fields are the table's columns, in `_INSERT_EVENT`'s order (store/ingest.py)."""
 
     sender_id: str
     type: str
@@ -62,18 +63,12 @@ class EventRow(NamedTuple):
     fingerprint: str
     data: str
     intent: str | None = None
-    entities: tuple = ()
     action: str | None = None
     policy: str | None = None
     confidence: float | None = None
-    input_channel: str | None = None
     search_text: str | None = None
-
-    def as_params(self) -> tuple:
-        return (
-            self.sender_id, self.type, self.timestamp, self.fingerprint, self.data,
-            self.intent, self.action, self.policy, self.confidence, self.search_text,
-        )
+    entities: tuple = ()
+    input_channel: str | None = None
 
 
 def event_row(sender_id: str, event: dict) -> EventRow:

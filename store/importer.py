@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from .errors import InvalidEvent
 from .events import event_row, validate_event
-from .ingest import IngestResult
+from .ingest import IngestResult, deltas_of, merge_deltas
 from .sources import Rejected, Source, items_of
 
 BATCH_SIZE = 5_000
@@ -33,8 +33,9 @@ class ImportSummary:
         return len(self.result.senders)
 
 
-def derive(raw_records: list) -> tuple[list, list, int]:
-    """(event rows, rejected (location, reason), number of records) of some raw records."""
+def derive(raw_records: list) -> tuple[list, list, int, dict]:
+    """(event rows, rejected (location, reason), number of records, what the rows add to each
+    conversation) of some raw records."""
     rows, rejected = [], []
     for raw in raw_records:
         for item in items_of(raw):
@@ -45,7 +46,7 @@ def derive(raw_records: list) -> tuple[list, list, int]:
                 rows.append(event_row(item.sender_id, validate_event(item.event)))
             except InvalidEvent as error:
                 rejected.append((item.location, error.detail))
-    return rows, rejected, len(raw_records)
+    return rows, rejected, len(raw_records), deltas_of(rows)
 
 
 def import_source(store, source: Source, summary: ImportSummary, *, on_records=lambda n: None,
@@ -54,16 +55,17 @@ def import_source(store, source: Source, summary: ImportSummary, *, on_records=l
 
     `on_records(n)` is told each time n more records were read; `workers` > 0 parses in that
     many processes."""
-    batch = []
-    for rows, rejected, n_records in _derived_chunks(source, workers):
+    batch, deltas = [], {}
+    for rows, rejected, n_records, chunk_deltas in _derived_chunks(source, workers):
         summary.rejected += [(str(source.path), location, reason) for location, reason in rejected]
         batch += rows
+        merge_deltas(deltas, chunk_deltas)
         if len(batch) >= batch_size:
-            summary.result.add(store.ingest(batch))
-            batch = []
+            summary.result.add(store.ingest(batch, deltas=deltas))
+            batch, deltas = [], {}
         on_records(n_records)
     if batch:
-        summary.result.add(store.ingest(batch))
+        summary.result.add(store.ingest(batch, deltas=deltas))
 
 
 def _derived_chunks(source: Source, workers: int):

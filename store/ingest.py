@@ -71,6 +71,29 @@ class _Delta:
                 if row.policy not in MEMORISING_POLICIES:
                     self.n_off_training_actions += 1
 
+    def merge(self, other: "_Delta") -> None:
+        """Add what `other`, the rows that came after this delta's, adds."""
+        self.n_events += other.n_events
+        self.latest_event_time = max(self.latest_event_time, other.latest_event_time)
+        self.earliest_event_time = min(self.earliest_event_time, other.earliest_event_time)
+        if other.latest_user_time is not None and (
+                self.latest_user_time is None or other.latest_user_time >= self.latest_user_time):
+            self.latest_user_time = other.latest_user_time
+            self.latest_input_channel = other.latest_input_channel
+        self.minimum_action_confidence = min(self.minimum_action_confidence, other.minimum_action_confidence)
+        self.n_off_training_actions += other.n_off_training_actions
+        self.n_user_messages += other.n_user_messages
+        self.terms |= other.terms
+        self.counts.update(other.counts)
+
+
+def merge_deltas(deltas: dict, later: dict) -> None:
+    for sender_id, delta in later.items():
+        if sender_id in deltas:
+            deltas[sender_id].merge(delta)
+        else:
+            deltas[sender_id] = delta
+
 
 _UPSERT_CONVERSATION = """
 INSERT INTO conversations (sender_id, latest_event_time, latest_user_time, latest_input_channel,
@@ -126,13 +149,24 @@ def prepare(sender_id: str, events, *, received_at=None) -> list[EventRow]:
     return rows
 
 
+def conversation_ids(db, senders: list[str]) -> dict[str, int]:
+    ids = {}
+    for start in range(0, len(senders), _CHUNK):
+        chunk = senders[start:start + _CHUNK]
+        ids.update(db.execute(f"SELECT sender_id, id FROM conversations WHERE sender_id IN ({','.join('?' * len(chunk))})",
+                              chunk).fetchall())
+    return ids
+
+
 class IngestMixin:
-    def ingest(self, rows: list[EventRow], *, parked=(), position: tuple[str, int] | None = None) -> IngestResult:
+    def ingest(self, rows: list[EventRow], *, parked=(), position: tuple[str, int] | None = None,
+               deltas: dict | None = None) -> IngestResult:
         """Store prepared rows in one transaction; rows already stored count as duplicates.
 
         A broker consumer passes, for the same transaction, the messages it could not read
         (`parked`: (source, body, reason)) and how far it has read its source (`position`:
         (source, last id)), so that what it acknowledges or remembers is exactly what is stored.
+        An import passes `deltas_of(rows)`, computed by its workers: used when every row is new.
         """
         result = IngestResult(senders={row.sender_id for row in rows})
         with self.transaction() as db:
@@ -141,9 +175,10 @@ class IngestMixin:
             result.duplicates = len(rows) - len(new_rows)
             if new_rows:
                 last_id = db.execute("SELECT max(id) FROM events").fetchone()[0] or 0
-                db.conn.executemany(_INSERT_EVENT, [row.as_params() for row in new_rows])
+                db.conn.executemany(_INSERT_EVENT, [row[:10] for row in new_rows])
                 index_events_after(db, last_id)
-                self._update_metadata(db, new_rows)
+                self._update_metadata(db, deltas if deltas is not None and len(new_rows) == len(rows)
+                                      else deltas_of(new_rows))
             db.conn.executemany(
                 "INSERT OR IGNORE INTO parked_messages (source, received_at, body, reason, fingerprint) "
                 "VALUES (?, ?, ?, ?, ?)",
@@ -183,16 +218,16 @@ class IngestMixin:
         return list(unique.values())
 
     @staticmethod
-    def _update_metadata(db, new_rows: list[EventRow]) -> None:
-        deltas = deltas_of(new_rows)
+    def _update_metadata(db, deltas: dict) -> None:
         db.conn.executemany(_UPSERT_CONVERSATION, [
             (sender_id, d.latest_event_time, d.latest_user_time, d.latest_input_channel,
              d.minimum_action_confidence, d.n_off_training_actions, d.n_user_messages, d.n_events)
             for sender_id, d in deltas.items()
         ])
+        ids = conversation_ids(db, list(deltas))
         db.conn.executemany(
-            "INSERT OR IGNORE INTO conversation_terms (kind, value, sender_id) VALUES (?, ?, ?)",
-            [(kind, value, sender_id) for sender_id, d in deltas.items() for kind, value in d.terms],
+            "INSERT OR IGNORE INTO conversation_terms (kind, value, conversation_id) VALUES (?, ?, ?)",
+            [(kind, value, ids[sender_id]) for sender_id, d in deltas.items() for kind, value in d.terms],
         )
         for sender_id, d in deltas.items():
             refresh_sessions(db, sender_id, d.earliest_event_time)

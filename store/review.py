@@ -9,7 +9,8 @@ from .ingest import deltas_of
 from .search import unindex_conversation
 
 # Every table that holds something of a conversation: erasure empties each of them.
-CONVERSATION_TABLES = ("events", "conversations", "conversation_terms", "flags", "sessions", "reviews", "tags")
+# (conversation_terms holds the conversation's id: it goes first, by that id.)
+CONVERSATION_TABLES = ("events", "conversations", "flags", "sessions", "reviews", "tags")
 
 
 class ReviewMixin:
@@ -82,6 +83,8 @@ class ReviewMixin:
                                 [(count, kind, name) for (kind, name), count in counts.items()])
             db.execute("DELETE FROM statistics WHERE count <= 0")
             unindex_conversation(db, sender_id)
+            db.execute("DELETE FROM conversation_terms WHERE conversation_id = "
+                       "(SELECT id FROM conversations WHERE sender_id = ?)", [sender_id])
             for table in CONVERSATION_TABLES:
                 db.execute(f'DELETE FROM "{table}" WHERE sender_id = ?', [sender_id])
         return len(rows)

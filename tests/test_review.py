@@ -141,8 +141,10 @@ def test_erasing_a_conversation_removes_everything_and_keeps_counts_exact(client
     assert client.delete("/core/conversations/mysender").status_code == 204
     assert_problem(client.get("/core/conversations/mysender"), 404)
     assert_problem(client.delete("/core/conversations/mysender"), 404)
-    for table in ("events", "conversations", "conversation_terms", "flags", "sessions", "reviews", "tags"):
+    for table in ("events", "conversations", "flags", "sessions", "reviews", "tags"):
         assert store.db.execute(f"SELECT count(*) FROM {table} WHERE sender_id = 'mysender'").fetchone()[0] == 0
+    assert store.db.execute("SELECT count(*) FROM conversation_terms "
+                            "WHERE conversation_id NOT IN (SELECT id FROM conversations)").fetchone()[0] == 0
     remaining = [t for t in loaded if t["sender_id"] != "mysender"]
     assert client.get("/core/statistics", params={"limit": 1000}).json() == reference.statistics(remaining, limit=1000)
     actual = client.get("/core/analytics", params={"window": "1d"}).json()
