@@ -40,16 +40,16 @@ class AnalyticsMixin:
         """Each metric of SEMANTICS.md "GET /analytics", one value per bin (zeros when empty)."""
         result = {metric: [0] * bins.count for metric in METRICS}
         # A sender counts in a bin once: at its first session there, the one whose previous
-        # session (if any) is in another bin.
+        # session (if any) started before the bin (floor(y) < bin iff y < bin, for a whole bin).
         rows = self.db.execute(
             """
-            SELECT min(CAST((start - :start) / :width AS INTEGER), :count - 1) AS bin,
-                   sum(is_new_user),
-                   sum(previous_start IS NULL OR previous_start < :start
-                       OR min(CAST((previous_start - :start) / :width AS INTEGER), :count - 1)
-                          <> min(CAST((start - :start) / :width AS INTEGER), :count - 1)),
-                   sum(n_user_messages), sum(n_bot_messages), count(*), avg("end" - start), avg(n_user_messages)
-            FROM sessions WHERE start BETWEEN :start AND :end GROUP BY bin
+            SELECT bin, sum(is_new_user),
+                   sum(previous_start IS NULL OR (previous_start - :start) / :width < bin),
+                   sum(n_user_messages), sum(n_bot_messages), count(*), avg(length), avg(n_user_messages)
+            FROM (SELECT min(CAST((start - :start) / :width AS INTEGER), :count - 1) AS bin, is_new_user,
+                         previous_start, n_user_messages, n_bot_messages, "end" - start AS length
+                  FROM sessions WHERE start BETWEEN :start AND :end)
+            GROUP BY bin
             """,
             # float(): a width of whole seconds over a huge range is an int too large for SQLite.
             {"start": bins.start, "end": bins.end, "width": float(bins.width), "count": bins.count},
