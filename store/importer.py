@@ -9,6 +9,9 @@ parsed in worker processes while this process stores the batches, in file order.
 
 import itertools
 import multiprocessing
+import os
+import threading
+import time
 from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -74,13 +77,25 @@ def _derived_chunks(source: Source, workers: int):
         yield from map(derive, chunks)
         return
     # fork: the workers need nothing but this module; a few chunks in flight bound the memory.
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                             initializer=_exit_with_parent, initargs=(os.getpid(),)) as pool:
         pending = deque(pool.submit(derive, chunk) for chunk in itertools.islice(chunks, 2 * workers))
         while pending:
             done = pending.popleft().result()
-            for chunk in itertools.islice(chunks, 1):
+            chunk = next(chunks, None)
+            if chunk is not None:
                 pending.append(pool.submit(derive, chunk))
             yield done
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """A worker whose importer was killed outright (SIGKILL leaves it no chance to stop its pool)
+    exits too, instead of waiting for work forever."""
+    def watch():
+        while os.getppid() == parent_pid:
+            time.sleep(0.5)
+        os._exit(1)
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def _chunked(iterable, size):

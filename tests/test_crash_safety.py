@@ -7,6 +7,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from store import ConversationFilter, Store
 
@@ -37,6 +38,18 @@ def stored_events(db_path) -> int:
             return 0
 
 
+def children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:  # the parent pid, after the command name and the state
+            found.append(int(stat.parent.name))
+    return found
+
+
 def test_an_import_killed_half_way_is_completed_by_running_it_again(tmp_path, db_path):
     real = [load_tracker(p) for p in REAL_TRACKER_FILES]
     store = Store(db_path)
@@ -47,16 +60,22 @@ def test_an_import_killed_half_way_is_completed_by_running_it_again(tmp_path, db
 
     source = tmp_path / "big.jsonl"
     trackers = big_import_file(source)
-    command = [sys.executable, "-m", "rasa_messaging.cli", "import", "--db", str(db_path), str(source)]
-    importer = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    command = [sys.executable, "-m", "rasa_messaging.cli", "import", "--workers", "2", "--db", str(db_path), str(source)]
+    importer = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while stored_events(db_path) < before + 20_000:
         assert importer.poll() is None, "the import finished before it could be killed"
         assert time.monotonic() < deadline
         time.sleep(0.02)
+    workers = children(importer.pid)
+    assert len(workers) == 2
     os.kill(importer.pid, signal.SIGKILL)
     importer.wait()
     killed_at = stored_events(db_path)
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{pid}").exists() for pid in workers):  # parsing workers do not outlive it
+        assert time.monotonic() < deadline, "a parsing worker outlived the killed import"
+        time.sleep(0.1)
 
     with sqlite3.connect(db_path) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
