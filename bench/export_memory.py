@@ -8,7 +8,6 @@ to the peak RSS of a child that only opens the store, and the output size.
 """
 
 import argparse
-import json
 import random
 import resource
 import subprocess
@@ -17,10 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from store import Store, prepare  # noqa: E402
+from rasa_messaging.store import Store, prepare
 
 
 def fill(db_path: Path, conversations: int) -> int:
@@ -30,7 +26,7 @@ def fill(db_path: Path, conversations: int) -> int:
         clock = 1_600_000_000 + number * 37.0
         events = [{"event": "action", "timestamp": clock, "name": "action_session_start"},
                   {"event": "session_started", "timestamp": clock + 0.01}]
-        for turn in range(rng.randint(2, 8)):
+        for _turn in range(rng.randint(2, 8)):
             clock += rng.uniform(1, 60)
             text = " ".join(rng.choice(["I", "want", "to", "pay", "my", "card", "bill", "balance", "please"])
                             for _ in range(rng.randint(3, 12)))

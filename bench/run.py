@@ -1,6 +1,6 @@
 """The performance benchmark: our server, as users run it, beside its peers on the same data.
 
-For each size (default 1k, 10k, 100k conversations of bench/generate.py data) it
+For each size (default 1k, 10k, 100k conversations of rasa_messaging/generate.py data) it
 - imports the data with `rasa-messaging import` and, as the ingest peer, inserts the same rows with
   plain `executemany` into a bare table (events/s for both);
 - flags about 2% of user messages, starts `rasa-messaging serve` (uvicorn) and measures p50/p95 of
@@ -28,17 +28,15 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
-from generate import Generator  # noqa: E402
-from store import ConversationFilter, Store  # noqa: E402
+from rasa_messaging.generate import Generator
+from rasa_messaging.store import ConversationFilter, Store
 
 LIST_QUERIES = {  # name → (API parameters, the ConversationFilter the API builds from them)
     "no filter": ({}, ConversationFilter()),
-    "one intent": ({"intent": "intent_07"}, ConversationFilter(intents=("intent_07",))),
-    "intent+policy+maximumConfidence": ({"intent": "intent_07", "policies": "TEDPolicy", "maximumConfidence": 0.6},
-                                        ConversationFilter(intents=("intent_07",), policies=("TEDPolicy",),
+    "one intent": ({"intent": "transfer_money"}, ConversationFilter(intents=("transfer_money",))),
+    "intent+policy+maximumConfidence": ({"intent": "transfer_money", "policies": "TEDPolicy", "maximumConfidence": 0.6},
+                                        ConversationFilter(intents=("transfer_money",), policies=("TEDPolicy",),
                                                            maximum_confidence=0.6)),
     "text": ({"text": "transfer money"}, ConversationFilter(text="transfer money")),
     "in_training_data=false by confidence": ({"in_training_data": "false"}, ConversationFilter(in_training_data=False)),
@@ -72,7 +70,7 @@ def wait_until_up(url, process):
             return
         except httpx.TransportError:
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{url} did not come up")
+                raise RuntimeError(f"{url} did not come up") from None
             time.sleep(0.1)
 
 

@@ -2,7 +2,7 @@
 
 from flask import current_app
 
-from store import Store
+from rasa_messaging.store import Store
 
 
 def store() -> Store:

@@ -1,7 +1,7 @@
 """Operations tagged `Analytics`."""
 
 from rasa_messaging.periods import analytics
-from store import AnalyticsNotFound
+from rasa_messaging.store import AnalyticsNotFound
 
 from . import store
 

@@ -1,6 +1,6 @@
 """Operations tagged `Ingestion` (extension): getting Rasa events in."""
 
-from store import prepare
+from rasa_messaging.store import prepare
 
 from . import store
 

@@ -3,43 +3,19 @@
 from connexion import NoContent
 
 from rasa_messaging.dumps import attachment, markdown_story, yaml_story
-from store import ConversationFilter
-from store.events import normalise_policy
+from rasa_messaging.store import ConversationFilter
 
 from . import store
-
-
-def _values(comma_separated: str | None) -> tuple:
-    return tuple(v.strip() for v in (comma_separated or "").split(",") if v.strip())
-
-
-def conversation_filter(intent=None, entity=None, action=None, text=None, start=None, until=None, policies=None,
-                        maximum_confidence=None, minimum_user_messages=None, in_training_data=None,
-                        is_flagged=False, reviewed=None, tags=None) -> ConversationFilter:
-    """The filters of getConversations (and of exportConversations), from the spec's parameters."""
-    return ConversationFilter(
-        intents=_values(intent),
-        entities=_values(entity),
-        actions=_values(action),
-        policies=tuple(normalise_policy(p) for p in _values(policies)),
-        text=text or None,
-        start=start,
-        until=until,
-        maximum_confidence=maximum_confidence,
-        minimum_user_messages=minimum_user_messages,
-        in_training_data=in_training_data,
-        is_flagged=is_flagged,
-        reviewed=reviewed,
-        tags=_values(tags),
-    )
 
 
 def get_conversations(intent=None, entity=None, action=None, text=None, start=None, until=None, policies=None,
                       maximum_confidence=None, minimum_user_messages=None, in_training_data=None,
                       sort_by_confidence=True, sort_by_latest_event_time=True, is_flagged=False, limit=None,
                       offset=0, reviewed=None, tags=None):
-    filters = conversation_filter(intent, entity, action, text, start, until, policies, maximum_confidence,
-                                  minimum_user_messages, in_training_data, is_flagged, reviewed, tags)
+    filters = ConversationFilter.from_parameters(
+        intent=intent, entity=entity, action=action, text=text, start=start, until=until, policies=policies,
+        maximum_confidence=maximum_confidence, minimum_user_messages=minimum_user_messages,
+        in_training_data=in_training_data, is_flagged=is_flagged, reviewed=reviewed, tags=tags)
     total, page = store().conversations(
         filters, sort_by_confidence=sort_by_confidence,
         sort_by_latest_event_time=sort_by_latest_event_time, limit=limit, offset=offset,

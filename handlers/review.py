@@ -1,19 +1,13 @@
 """Operations tagged `Review` (extension): review marks, tags, the flag queue, erasure, export."""
 
-import csv
-import io
-import json
-
 from connexion import NoContent
 from flask import Response, stream_with_context
 
 from rasa_messaging.dumps import attachment
-from store import message_rows
+from rasa_messaging.exports import csv_lines, ndjson_lines
+from rasa_messaging.store import ConversationFilter
 
 from . import store
-from .messages import conversation_filter
-
-CSV_COLUMNS = ["sender_id", "timestamp", "type", "text", "intent", "confidence", "action", "policy", "flagged"]
 
 
 def mark_conversation_reviewed(sender_id):
@@ -50,28 +44,10 @@ def export_conversations(intent=None, entity=None, action=None, text=None, start
                          maximum_confidence=None, minimum_user_messages=None, in_training_data=None,
                          is_flagged=False, reviewed=None, tags=None, format_="ndjson"):
     """`format_`: connexion's name for the `format` parameter (it would shadow a builtin)."""
-    conversations = store().export(conversation_filter(
-        intent, entity, action, text, start, until, policies, maximum_confidence, minimum_user_messages,
-        in_training_data, is_flagged, reviewed, tags))
+    conversations = store().export(ConversationFilter.from_parameters(
+        intent=intent, entity=entity, action=action, text=text, start=start, until=until, policies=policies,
+        maximum_confidence=maximum_confidence, minimum_user_messages=minimum_user_messages,
+        in_training_data=in_training_data, is_flagged=is_flagged, reviewed=reviewed, tags=tags))
     body = csv_lines(conversations) if format_ == "csv" else ndjson_lines(conversations)
     return Response(stream_with_context(body), mimetype="text/csv" if format_ == "csv" else "application/x-ndjson",
                     headers={"Content-Disposition": attachment(f"conversations.{format_}")})
-
-
-def ndjson_lines(conversations):
-    """A line per conversation: its metadata and `events`, as `rasa-messaging import` reads it."""
-    for metadata, events in conversations:
-        yield json.dumps({**metadata, "events": events}, ensure_ascii=False) + "\n"
-
-
-def csv_lines(conversations):
-    """A row per user or bot message (CSV_COLUMNS), written a conversation at a time."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, CSV_COLUMNS)
-    writer.writeheader()
-    for metadata, events in conversations:
-        writer.writerows(message_rows(metadata["sender_id"], events))
-        yield buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-    yield buffer.getvalue()

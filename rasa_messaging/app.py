@@ -1,9 +1,16 @@
 """The app factory: the CLI and the tests build the server the same way, nothing at import time."""
 
-from pathlib import Path
+import warnings
+from importlib import resources
 
 import yaml
-from connexion import FlaskApp
+
+# connexion imports starlette's test client, which warns (a StarletteDeprecationWarning, a
+# UserWarning) that it wants httpx2: it concerns tests of connexion, not this server.
+warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient` is deprecated",
+                        category=UserWarning)
+
+from connexion import FlaskApp  # noqa: E402
 from connexion.datastructures import MediaTypeDict
 from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
@@ -11,25 +18,28 @@ from connexion.problem import problem
 from connexion.validators import VALIDATOR_MAP, TextResponseBodyValidator
 from flask import redirect
 
-from store import Store, StoreError
+from rasa_messaging.store import Store, StoreError
 
 from .auth import ProvideTokens, Tokens, without_security
+from .hosts import AllowedHosts
 from .limits import DEFAULT_MAX_BODY_BYTES, BodySizeLimit
 from .resolver import TagResolver, route_pattern
 from .routing import configure_flask_routing, middlewares
+from .validation import NamedParameterValidator, ReadableJSONBodyValidator
 
-SPEC = Path(__file__).resolve().parent.parent / "openapi" / "openapi.yaml"
 BASE_PATH = "/core"  # the spec's server URL: where connexion mounts the API
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
 
 
 def create_app(db_path, *, validate_responses: bool = False, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-               token: str | None = None, review_token: str | None = None) -> FlaskApp:
+               token: str | None = None, review_token: str | None = None,
+               allowed_hosts: frozenset | None = None) -> FlaskApp:
     """Open (and migrate) the store at `db_path` and serve the spec over it.
 
     `validate_responses` checks every response against the spec; the tests turn it on.
     `max_body_bytes` bounds request bodies (larger ones are a 413). With `token` and/or
-    `review_token`, every API route needs one of them (see rasa_messaging/auth.py).
+    `review_token`, every API route needs one of them (see rasa_messaging/auth.py). With
+    `allowed_hosts`, a request for another Host is refused (see rasa_messaging/hosts.py).
     """
     spec = load_spec()
     tokens = Tokens(spec, full=token, review=review_token)
@@ -43,39 +53,34 @@ def create_app(db_path, *, validate_responses: bool = False, max_body_bytes: int
         resolver=TagResolver(spec),
         pythonic_params=True,
         validate_responses=validate_responses,
-        validator_map={"response": RESPONSE_VALIDATORS},
+        strict_validation=True,  # an unknown query parameter is a 400, never silently ignored
+        validator_map={"parameter": NamedParameterValidator, "body": BODY_VALIDATORS, "response": RESPONSE_VALIDATORS},
         swagger_ui_options=SwaggerUIOptions(swagger_ui_path="/ui"),
     )
     app.add_error_handler(StoreError, _store_error)
-    app.add_error_handler(UnicodeDecodeError, _undecodable_body)
-    app.add_error_handler(RecursionError, _too_deeply_nested)
     app.add_error_handler(405, MethodNotAllowed(spec))
     app.add_middleware(BodySizeLimit, position=MiddlewarePosition.BEFORE_EXCEPTION, max_body_bytes=max_body_bytes)
     app.add_middleware(ProvideTokens, position=MiddlewarePosition.BEFORE_EXCEPTION, tokens=tokens)
+    if allowed_hosts is not None:
+        app.add_middleware(AllowedHosts, position=MiddlewarePosition.BEFORE_EXCEPTION, hosts=allowed_hosts)
     app.add_url_rule("/", "swagger_ui_redirect", lambda: redirect(f"{BASE_PATH}/ui/"))
     return app
 
 
 # connexion's response validators, plus: NDJSON and CSV are text (connexion's `*/*json` rule would
 # parse a whole NDJSON export as one JSON document).
+BODY_VALIDATORS = MediaTypeDict({**VALIDATOR_MAP["body"], "*/*json": ReadableJSONBodyValidator})
 RESPONSE_VALIDATORS = MediaTypeDict({**VALIDATOR_MAP["response"], "application/x-ndjson": TextResponseBodyValidator,
                                      "text/csv": TextResponseBodyValidator})
 
 
 def load_spec() -> dict:
-    return yaml.safe_load(SPEC.read_text(encoding="utf-8"))
+    """The served contract, shipped inside the package (openapi/ in the tree)."""
+    return yaml.safe_load((resources.files("rasa_messaging.openapi") / "openapi.yaml").read_text(encoding="utf-8"))
 
 
 def _store_error(request, error: StoreError):
     return problem(status=error.status, title=error.title, detail=error.detail, ext=error.extra or None)
-
-
-def _undecodable_body(request, error):
-    return problem(400, "Bad Request", "The request body is not valid UTF-8 text.")
-
-
-def _too_deeply_nested(request, error):
-    return problem(400, "Bad Request", "The request body is JSON nested too deeply to read.")
 
 
 class MethodNotAllowed:

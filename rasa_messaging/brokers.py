@@ -9,7 +9,9 @@
 - `SqlFollower` follows the `events(id, sender_id, data)` table of Rasa's SQL event broker
   (SQLite or PostgreSQL), storing the last id it read in the same transaction as the events.
 Both stop cleanly when their `stop` event is set, and back off and reconnect when the source goes
-away.
+away. A source that can never work (an unsupported URL, a missing SQLite file, wrong credentials,
+an exchange RabbitMQ already holds with other arguments) raises `SourceUnusable` instead: retrying
+it forever would only hide the mistake.
 """
 
 import json
@@ -19,15 +21,24 @@ import time
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
-from store import InvalidEvent, Store
-from store.broker_tables import BROKER_TABLE_ERRORS, open_broker_table
-from store.events import event_row, validate_event
+from rasa_messaging.store import InvalidEvent, Store
+from rasa_messaging.store.broker_tables import BROKER_TABLE_ERRORS, UnsupportedBrokerUrl, open_broker_table
+from rasa_messaging.store.events import event_row, validate_event
 
 logger = logging.getLogger("rasa_messaging.brokers")
 
 RABBITMQ_EXCHANGE = "rasa-exchange"
 RABBITMQ_QUEUE = "rasa_core_events"
+RABBITMQ_BATCH_SIZE = 500
+SQL_BATCH_SIZE = 1000
+SQL_POLL_SECONDS = 1.0
 MAX_BACKOFF_SECONDS = 30.0
+# AMQP reply codes that no retry can change: ACCESS_REFUSED, NOT_FOUND, PRECONDITION_FAILED.
+_PERMANENT_AMQP_CODES = {403, 404, 406}
+
+
+class SourceUnusable(Exception):
+    """The source cannot be consumed, now or after any retry: the message says why."""
 
 
 @dataclass
@@ -35,7 +46,6 @@ class Progress:
     stored: int = 0
     duplicates: int = 0
     parked: int = 0
-    batches: int = 0
     reconnects: int = 0
     started: float = field(default_factory=time.monotonic)
 
@@ -84,20 +94,28 @@ class _Backoff:
 
 class RabbitConsumer:
     def __init__(self, store: Store, url: str, *, queue: str = RABBITMQ_QUEUE, exchange: str = RABBITMQ_EXCHANGE,
-                 batch_size: int = 500, batch_seconds: float = 0.5):
+                 batch_size: int = RABBITMQ_BATCH_SIZE, batch_seconds: float = 0.5):
         self.store, self.url, self.queue, self.exchange = store, url, queue, exchange
         self.batch_size, self.batch_seconds = batch_size, batch_seconds
         self.progress = Progress()
         self.source = f"rabbitmq:{queue}"
 
     def run(self, stop: threading.Event) -> None:
+        """Consume until `stop` is set. Raises `SourceUnusable` for a URL, credentials or a queue
+        setup that no reconnect can fix."""
         import pika
         import pika.exceptions
 
+        try:
+            parameters = pika.URLParameters(self.url)
+        except ValueError as error:
+            raise SourceUnusable(f"{_safe(self.url)} is not a RabbitMQ URL: {error}") from None
         backoff = _Backoff()
         while not stop.is_set():
             try:
-                connection = pika.BlockingConnection(pika.URLParameters(self.url))
+                connection = pika.BlockingConnection(parameters)
+            except (pika.exceptions.ProbableAuthenticationError, pika.exceptions.ProbableAccessDeniedError) as error:
+                raise SourceUnusable(f"RabbitMQ at {_safe(self.url)} refused the credentials: {error!r}") from None
             except pika.exceptions.AMQPError as error:
                 logger.warning("RabbitMQ at %s unreachable (%s); retrying in %.1fs", _safe(self.url), error, backoff.delay)
                 backoff.wait(stop)
@@ -105,16 +123,25 @@ class RabbitConsumer:
             try:
                 backoff.reset()
                 self._consume(connection, stop)
+            except pika.exceptions.ChannelClosedByBroker as error:
+                if error.reply_code in _PERMANENT_AMQP_CODES:
+                    raise SourceUnusable(f"RabbitMQ refused queue {self.queue!r} on exchange {self.exchange!r}: "
+                                         f"{error.reply_text} (declare them as Rasa does, or name others with "
+                                         "--queue / --exchange)") from None
+                self._reconnect_after(error, backoff, stop)
             except (pika.exceptions.AMQPError, OSError) as error:
-                self.progress.reconnects += 1
-                logger.warning("RabbitMQ connection lost (%s); reconnecting in %.1fs", error, backoff.delay)
-                backoff.wait(stop)
+                self._reconnect_after(error, backoff, stop)
             finally:
                 if connection.is_open:
                     try:
                         connection.close()
                     except Exception:  # closing a broken connection may fail; nothing is lost
                         pass
+
+    def _reconnect_after(self, error, backoff: "_Backoff", stop: threading.Event) -> None:
+        self.progress.reconnects += 1
+        logger.warning("RabbitMQ connection lost (%s); reconnecting in %.1fs", error, backoff.delay)
+        backoff.wait(stop)
 
     def _consume(self, connection, stop: threading.Event) -> None:
         channel = connection.channel()
@@ -151,19 +178,23 @@ class RabbitConsumer:
         self.progress.stored += result.stored
         self.progress.duplicates += result.duplicates
         self.progress.parked += len(parked)
-        self.progress.batches += 1
 
 
 class SqlFollower:
     """Follows Rasa's SQL event broker table in a SQLite file or a PostgreSQL database."""
 
-    def __init__(self, store: Store, url: str, *, batch_size: int = 1000, poll_seconds: float = 1.0):
+    def __init__(self, store: Store, url: str, *, batch_size: int = SQL_BATCH_SIZE,
+                 poll_seconds: float = SQL_POLL_SECONDS):
         self.store, self.url = store, url
         self.batch_size, self.poll_seconds = batch_size, poll_seconds
         self.source = f"sql:{_safe(url)}"
         self.progress = Progress()
 
     def run(self, stop: threading.Event, *, until_caught_up: bool = False) -> None:
+        """Follow the table until `stop` is set (or, `until_caught_up`, until every row is stored).
+        Raises `SourceUnusable` for a URL or file that cannot be the broker's table; with
+        `until_caught_up`, also for a source that cannot be read now."""
+        check_broker_url(self.url)
         backoff = _Backoff()
         while not stop.is_set():
             try:
@@ -174,7 +205,7 @@ class SqlFollower:
                             return
             except BROKER_TABLE_ERRORS as error:
                 if until_caught_up:
-                    raise
+                    raise SourceUnusable(f"cannot read the event broker table at {_safe(self.url)}: {error}") from None
                 self.progress.reconnects += 1
                 logger.warning("event broker table at %s unreadable (%s); retrying in %.1fs",
                                _safe(self.url), error, backoff.delay)
@@ -197,11 +228,18 @@ class SqlFollower:
         self.progress.stored += result.stored
         self.progress.duplicates += result.duplicates
         self.progress.parked += len(parked)
-        self.progress.batches += 1
         return True
 
     def _connect(self):
         return open_broker_table(self.url)
+
+
+def check_broker_url(url: str) -> None:
+    """Raise `SourceUnusable` unless `url` names a SQL event broker table this can read."""
+    try:
+        open_broker_table(url)
+    except UnsupportedBrokerUrl as error:
+        raise SourceUnusable(f"{_safe(url)}: {error}") from None
 
 
 def _safe(url: str) -> str:

@@ -2,12 +2,12 @@
 
 import math
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from pytimeparse import parse as parse_duration_words
 
-from store import AnalyticsNotFound, Bins
-from store.errors import StoreError
+from rasa_messaging.store import AnalyticsNotFound, Bins
+from rasa_messaging.store.errors import StoreError
 
 MAX_BINS = 10_000
 DEFAULT_BINS = 10
@@ -43,7 +43,7 @@ def parse_time(parameter: str, value: str) -> float:
     try:
         moment = datetime.fromisoformat(value.strip())
         if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=timezone.utc)
+            moment = moment.replace(tzinfo=UTC)
         return moment.timestamp()
     except (ValueError, OverflowError):
         raise InvalidParameter(parameter, f"{value!r} is neither ISO-8601 (2018-01-01T11:03:01) nor Unix seconds") from None
@@ -63,6 +63,26 @@ def parse_window(value: str, parameter: str = "window") -> float:
     if seconds <= 0:
         raise InvalidParameter(parameter, f"{value!r} is not a positive duration")
     return float(seconds)
+
+
+def parse_duration_with_unit(value: str, parameter: str) -> float:
+    """As `parse_window`, but a bare number is refused: `--older-than 90` meant days to the user
+    who typed it, and read as seconds it would erase everything."""
+    if _number(value.strip()) is not None:
+        raise InvalidParameter(parameter, f"{value!r} has no unit: write 90d, 12w, 36h or P90D")
+    return parse_window(value, parameter)
+
+
+LABEL_FORMATS = ("%Y-%m-%d", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M:%S.%f")
+
+
+def bin_labels(starts: list[float]) -> list[str]:
+    """The bins' start times (UTC), as short as they can be while no two read the same."""
+    for fmt in LABEL_FORMATS:
+        labels = [datetime.fromtimestamp(start, UTC).strftime(fmt) for start in starts]
+        if len(set(labels)) == len(labels):
+            return labels
+    return labels
 
 
 def make_bins(start: float, end: float, window: float | None) -> Bins:

@@ -1,6 +1,6 @@
 """The spec is the router: an operation's first tag names the module, its operationId the function.
 
-`getConversations` tagged `Messages` → `handlers.messages.get_conversations`: a name you can grep.
+`getConversations` tagged `Messages` → `rasa_messaging.handlers.messages.get_conversations`: a name you can grep.
 """
 
 import functools
@@ -19,7 +19,7 @@ def snake_case(operation_id: str) -> str:
 
 
 def handler_name(tags: list, operation_id: str) -> str:
-    return f"handlers.{snake_case(tags[0])}.{snake_case(operation_id)}"
+    return f"rasa_messaging.handlers.{snake_case(tags[0])}.{snake_case(operation_id)}"
 
 
 def route_pattern(base_path: str, template: str) -> re.Pattern:

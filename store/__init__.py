@@ -5,34 +5,25 @@ return plain dicts and lists a handler can return as they are.
 """
 
 from .analytics import METRICS, AnalyticsMixin, AnalyticsNotFound, Bins
-from .conversations import TERM_KINDS, ConversationFilter, ConversationQueries
-from .database import Connections
-from .errors import ConversationNotFound, InvalidEvent, MessageNotFound, NotOurDatabase, StoreError
-from .flags import FlagsMixin
+from .conversations import TERM_KINDS, ConversationFilter
+from .errors import ConversationNotFound, InvalidEvent, MessageNotFound, NotOurDatabase, StoreError, StoreFull
 from .ingest import IngestMixin, IngestResult, prepare
-from .review import ReviewMixin, message_rows
-from .schema import schema_version
+from .review import ReviewMixin
 from .statistics import StatisticsMixin
 
 
-class Store(IngestMixin, ConversationQueries, FlagsMixin, StatisticsMixin, AnalyticsMixin, ReviewMixin):
-    def __init__(self, path):
-        self.path = path
-        self._connections = Connections(path)
+class Store(IngestMixin, ReviewMixin, StatisticsMixin, AnalyticsMixin):
+    def check_writable(self) -> None:
+        """Raise sqlite3.OperationalError (SQLITE_READONLY) if the file cannot be written."""
+        with self.transaction():
+            pass
 
-    @property
-    def db(self):
-        """This thread's connection."""
-        return self._connections.db
-
-    def transaction(self):
-        return self._connections.transaction()
-
-    def schema_version(self) -> list[str]:
-        return schema_version(self.db)
+    def close(self) -> None:
+        """Close this thread's connection (the store opens a new one if used again)."""
+        self._connections.close()
 
 
 __all__ = [
-    "Store", "Bins", "message_rows", "METRICS", "AnalyticsNotFound", "ConversationFilter", "TERM_KINDS", "IngestResult", "prepare",
-    "StoreError", "NotOurDatabase", "ConversationNotFound", "MessageNotFound", "InvalidEvent",
+    "Store", "Bins", "METRICS", "AnalyticsNotFound", "ConversationFilter", "TERM_KINDS", "IngestResult", "prepare",
+    "StoreError", "StoreFull", "NotOurDatabase", "ConversationNotFound", "MessageNotFound", "InvalidEvent",
 ]

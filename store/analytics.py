@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+from .base import StoreBase
 from .errors import StoreError
 
 METRICS = ("newUsers", "conversations", "user_messages", "bot_messages", "total_messages",
@@ -28,7 +29,7 @@ class Bins:
         return [self.start + self.width * (i + 0.5) for i in range(self.count)]
 
 
-class AnalyticsMixin:
+class AnalyticsMixin(StoreBase):
     def data_range(self) -> tuple[float, float] | None:
         """(start of the earliest session, time of the latest event), or None for an empty store."""
         # The latest session end is the latest event, which the conversations index has first.
@@ -56,6 +57,6 @@ class AnalyticsMixin:
         )
         for index, new_users, senders, user, bot, sessions, length, steps in rows:
             for metric, value in zip(METRICS, (new_users, senders, user, bot, user + bot,
-                                               sessions / senders, length, steps)):
+                                               sessions / senders, length, steps), strict=True):
                 result[metric][index] = value
         return {**result, "bin_centers": bins.centers, "bin_width": bins.width}

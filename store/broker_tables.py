@@ -12,16 +12,25 @@ _SQLITE_AFTER = "SELECT id, sender_id, data FROM events WHERE id > ? ORDER BY id
 _POSTGRES_AFTER = "SELECT id, sender_id, data FROM events WHERE id > %s ORDER BY id LIMIT %s"
 
 
+class UnsupportedBrokerUrl(ValueError):
+    """The URL cannot name a Rasa SQL event broker table (another scheme, or no such file)."""
+
+
 def open_broker_table(url: str):
     """A context manager giving `read(after_id, limit) -> [(id, sender_id, data)]`.
 
     `url`: SQLAlchemy's form, as Rasa's endpoints.yml leads to it: `sqlite:////absolute/path`,
-    `sqlite:///relative/path`, or `postgresql://user:pass@host:port/db`."""
+    `sqlite:///relative/path`, or `postgresql://user:pass@host:port/db`. Raises
+    `UnsupportedBrokerUrl` for any other URL, or a SQLite file that does not exist."""
     if url.startswith("sqlite:///"):
-        return _SqliteTable(url.removeprefix("sqlite:///"))
-    if urlparse(url).scheme.startswith("postgres"):
+        path = url.removeprefix("sqlite:///")
+        if not Path(path).is_file():
+            raise UnsupportedBrokerUrl(f"no SQLite file at {path}")
+        return _SqliteTable(path)
+    if urlparse(url).scheme in ("postgresql", "postgres"):
         return _PostgresTable(url)
-    raise ValueError("not a sqlite:///path or postgresql:// URL")
+    raise UnsupportedBrokerUrl("not a sqlite:///path or postgresql://user@host/db URL "
+                               "(the SQL event broker of Rasa writes to SQLite or PostgreSQL)")
 
 
 class _SqliteTable:

@@ -4,8 +4,8 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass, replace
 
-from .errors import ConversationNotFound
-from .events import MESSAGE_TYPES
+from .events import MESSAGE_TYPES, normalise_policy
+from .flags import FlagsMixin
 from .search import text_index_query
 from .tracker import tracker_state
 
@@ -41,6 +41,11 @@ class _Membership:
         return f"{self.key} IN ({self.subquery})"
 
 
+def _values(comma_separated: str | None) -> tuple:
+    """Trimmed, non-empty items of a comma-separated parameter."""
+    return tuple(v.strip() for v in (comma_separated or "").split(",") if v.strip())
+
+
 @dataclass(frozen=True)
 class ConversationFilter:
     """The filters of getConversations (see docs/semantics.md); all optional, ANDed."""
@@ -60,6 +65,18 @@ class ConversationFilter:
     is_flagged: bool = False
     reviewed: bool | None = None
     tags: tuple = ()
+
+    @classmethod
+    def from_parameters(cls, *, intent=None, entity=None, action=None, text=None, start=None, until=None, policies=None,
+                        maximum_confidence=None, minimum_user_messages=None, in_training_data=None, is_flagged=False,
+                        reviewed=None, tags=None) -> "ConversationFilter":
+        """The filter from getConversations' parameters (the API's and the CLI's export share
+        them): comma-separated lists, and Rasa's policy names (`policy_0_MemoizationPolicy`)."""
+        return cls(
+            intents=_values(intent), entities=_values(entity), actions=_values(action),
+            policies=tuple(normalise_policy(p) for p in _values(policies)), text=text or None, start=start,
+            until=until, maximum_confidence=maximum_confidence, minimum_user_messages=minimum_user_messages,
+            in_training_data=in_training_data, is_flagged=bool(is_flagged), reviewed=reviewed, tags=_values(tags))
 
     def memberships(self) -> list[_Membership]:
         """The set filters, the likely smallest set first."""
@@ -92,7 +109,8 @@ class ConversationFilter:
     def where(self, *, drive: bool) -> tuple[str, list]:
         """The WHERE clause over `conversations c`; with `drive`, the first set is read and its
         conversations looked up, otherwise every set is probed."""
-        clauses, params = [], []
+        clauses: list[str] = []
+        params: list = []
         for position, membership in enumerate(self.memberships()):
             clauses.append(membership.driver if drive and position == 0 else membership.probe)
             params += membership.params
@@ -120,7 +138,7 @@ class ConversationFilter:
         return f"SELECT count(*) FROM conversations c WHERE {where}", params
 
 
-class ConversationQueries:
+class ConversationQueries(FlagsMixin):
     def conversations(self, filters: ConversationFilter, *, sort_by_confidence=True,
                       sort_by_latest_event_time=True, limit=None, offset=0) -> tuple[int, list[dict]]:
         """Return (number of matches, the page of ConversationMetadata dicts)."""
@@ -173,8 +191,8 @@ class ConversationQueries:
     def _with_terms_and_flags(self, rows: list[dict]) -> list[dict]:
         senders = [row["sender_id"] for row in rows]
         sender_of = {row["id"]: row["sender_id"] for row in rows}
-        terms = defaultdict(lambda: defaultdict(list))
-        flags = defaultdict(lambda: ([], []))
+        terms: dict = defaultdict(lambda: defaultdict(list))
+        flags: dict = defaultdict(lambda: ([], []))
         if senders:
             placeholders = ",".join("?" * len(senders))
             for kind, value, conversation_id in self.db.execute(
@@ -255,9 +273,6 @@ class ConversationQueries:
         flagged = [event["timestamp"] for event in events if event.get("is_flagged")]
         return tracker_state(sender_id, events, flagged)
 
-    def _require(self, sender_id: str) -> None:
-        if not self.db.execute("SELECT 1 FROM conversations WHERE sender_id = ?", [sender_id]).fetchone():
-            raise ConversationNotFound(sender_id)
 
 
 def _metadata(row: dict, terms: dict, flagged: list, unflagged: list) -> dict:

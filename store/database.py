@@ -6,6 +6,7 @@ import threading
 
 from sqlite_utils import Database
 
+from .errors import StoreFull
 from .schema import migrate
 
 BUSY_TIMEOUT_MS = 30_000
@@ -43,15 +44,27 @@ class Connections:
             db = self._local.db = connect(self.path)
         return db
 
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.conn.close()
+            self._local.db = None
+
     @contextlib.contextmanager
     def transaction(self):
         """A write transaction: taken with BEGIN IMMEDIATE so that two writers wait for each
-        other at the start (bounded by the busy timeout) instead of failing half-way."""
+        other at the start (bounded by the busy timeout) instead of failing half-way. A full disk
+        raises `StoreFull`, after the rollback."""
         db = self.db
         db.execute("BEGIN IMMEDIATE")
         try:
             yield db
-        except BaseException:
-            db.execute("ROLLBACK")
+            db.execute("COMMIT")
+        except BaseException as error:
+            # SQLite may have rolled back by itself (a full disk, a failed COMMIT): a second ROLLBACK
+            # would fail with "no transaction is active" and hide the error that matters.
+            if db.conn.in_transaction:
+                db.conn.rollback()
+            if isinstance(error, sqlite3.OperationalError) and error.sqlite_errorname == "SQLITE_FULL":
+                raise StoreFull(str(error)) from error
             raise
-        db.execute("COMMIT")

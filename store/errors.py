@@ -36,6 +36,17 @@ class InvalidEvent(StoreError):
     title = "Invalid event"
 
 
+class StoreFull(StoreError):
+    """The disk (or the file system's quota) is full: nothing of the write was stored."""
+
+    status = 507
+    title = "Insufficient Storage"
+
+    def __init__(self, reason: str):
+        super().__init__(f"The store could not be written, and nothing of this request was stored: {reason}. "
+                         "Free disk space (or `rasa-messaging vacuum` after erasing) and send it again.")
+
+
 class NotOurDatabase(StoreError):
     title = "Not a rasa-messaging database"
 

@@ -15,6 +15,15 @@ from .errors import InvalidEvent
 
 MEMORISING_POLICIES = frozenset({"MemoizationPolicy", "AugmentedMemoizationPolicy", "RulePolicy"})
 MESSAGE_TYPES = ("user", "bot")
+# Every event type Rasa (1.x to 3.x, Pro's flow events included) records; anything else (a typo
+# such as "usr") is refused, since it would be stored but never shown as what it meant to be.
+RASA_EVENT_TYPES = (
+    "user", "bot", "action", "restart", "session_started", "slot", "reset_slots", "reminder", "cancel_reminder",
+    "pause", "resume", "followup", "export", "undo", "rewind", "user_featurization", "action_execution_rejected",
+    "active_loop", "form", "form_validation", "loop_interrupted", "agent", "entities", "topic", "wrong_utterance",
+    "wrong_action", "warning_predicted", "stack", "flow_started", "flow_interrupted", "flow_resumed",
+    "flow_completed", "flow_cancelled", "routing_session_ended", "session_ended",
+)
 # Annotations this server adds to events it returns; stripped on the way in so that a debug
 # dump imported back is recognised as the events it came from.
 SERVER_ANNOTATIONS = ("is_flagged",)
@@ -40,6 +49,8 @@ def validate_event(event, *, received_at=None) -> dict:
     kind = event.get("event")
     if not isinstance(kind, str) or not kind:
         raise InvalidEvent("an event needs an 'event' field naming its type (a non-empty string)")
+    if kind not in RASA_EVENT_TYPES:
+        raise InvalidEvent(f"'event' {kind!r} is not a Rasa event type (user, bot, action, slot, ...)")
     stored = {k: v for k, v in event.items() if k not in SERVER_ANNOTATIONS}
     if "timestamp" not in stored or stored["timestamp"] is None:
         stored["timestamp"] = time.time() if received_at is None else received_at
@@ -86,9 +97,9 @@ def event_row(sender_id: str, event: dict) -> EventRow:
     except ValueError as error:  # NaN/Infinity, or text that is not valid Unicode
         raise InvalidEvent(f"the event cannot be stored as JSON text: {error}") from None
     kind = event["event"]
-    fields = {}
+    fields: dict = {}
     if kind == "user":
-        parse_data = event.get("parse_data") if isinstance(event.get("parse_data"), dict) else {}
+        parse_data = event["parse_data"] if isinstance(event.get("parse_data"), dict) else {}
         intent = parse_data.get("intent")
         intent_name = intent.get("name") if isinstance(intent, dict) else None
         entities = parse_data.get("entities")

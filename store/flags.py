@@ -2,13 +2,14 @@
 
 import time
 
+from .base import StoreBase
 from .errors import MessageNotFound
 
 # Rasa X showed flagged timestamps cut to 4 decimals; a timestamp that close still names the message.
 TIMESTAMP_TOLERANCE = 1e-4
 
 
-class FlagsMixin:
+class FlagsMixin(StoreBase):
     def flag(self, sender_id: str, timestamp: float, *, note: str | None = None) -> float:
         """Flag the user or bot message of `sender_id` at `timestamp` (with a `note`, which
         replaces an earlier one; without, an earlier note stays); return its exact timestamp.

@@ -58,7 +58,8 @@ def import_source(store, source: Source, summary: ImportSummary, *, on_records=l
 
     `on_records(n)` is told each time n more records were read; `workers` > 0 parses in that
     many processes."""
-    batch, deltas = [], {}
+    batch: list = []
+    deltas: dict = {}
     for rows, rejected, n_records, chunk_deltas in _derived_chunks(source, workers):
         summary.rejected += [(str(source.path), location, reason) for location, reason in rejected]
         batch += rows

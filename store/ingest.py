@@ -1,10 +1,11 @@
-"""The one write path for events: HTTP, file imports and (later) brokers all come through here."""
+"""The one write path for events: HTTP, file imports and the broker consumers all come through here."""
 
 import hashlib
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
+from .base import StoreBase
 from .errors import InvalidEvent
 from .events import MEMORISING_POLICIES, MESSAGE_TYPES, EventRow, event_row, validate_event
 from .search import index_events_after
@@ -124,7 +125,7 @@ VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 
 def deltas_of(rows: list[EventRow]) -> dict:
     """What `rows` add to each conversation's metadata and to the statistics, by sender."""
-    deltas = defaultdict(_Delta)
+    deltas: dict[str, _Delta] = defaultdict(_Delta)
     for row in rows:
         deltas[row.sender_id].add(row)
     return deltas
@@ -158,7 +159,7 @@ def conversation_ids(db, senders: list[str]) -> dict[str, int]:
     return ids
 
 
-class IngestMixin:
+class IngestMixin(StoreBase):
     def ingest(self, rows: list[EventRow], *, parked=(), position: tuple[str, int] | None = None,
                deltas: dict | None = None) -> IngestResult:
         """Store prepared rows in one transaction; rows already stored count as duplicates.
@@ -233,7 +234,7 @@ class IngestMixin:
             refresh_sessions(db, sender_id, d.earliest_event_time)
         # A reviewer must see what changed: new events take the review mark away.
         db.conn.executemany("DELETE FROM reviews WHERE sender_id = ?", [(sender_id,) for sender_id in deltas])
-        counts = Counter()
+        counts: Counter = Counter()
         for d in deltas.values():
             counts.update(d.counts)
         db.conn.executemany(

@@ -3,8 +3,9 @@
 import json
 import time
 
+from .conversations import ConversationQueries
 from .errors import ConversationNotFound
-from .events import MESSAGE_TYPES, event_row
+from .events import event_row
 from .ingest import deltas_of
 from .search import unindex_conversation
 
@@ -13,7 +14,7 @@ from .search import unindex_conversation
 CONVERSATION_TABLES = ("events", "conversations", "flags", "sessions", "reviews", "tags")
 
 
-class ReviewMixin:
+class ReviewMixin(ConversationQueries):
     def review_status(self, sender_id: str) -> dict:
         self._require(sender_id)
         row = self.db.execute("SELECT reviewed_at FROM reviews WHERE sender_id = ?", [sender_id]).fetchone()
@@ -101,32 +102,20 @@ class ReviewMixin:
 
     def export(self, filters, *, page_size: int = 200):
         """Yield (metadata, events) of every matching conversation, one conversation in memory
-        at a time, in sender order (stable while the export runs)."""
-        offset = 0
+        at a time, in sender order. Pages are read by key (the senders after the last one sent),
+        so a conversation erased or added while the export runs shifts no other out of it, and
+        no page is counted again."""
+        filters, _ = self._read_text_index(filters)
+        where, params = filters.where(drive=False)
+        after = ""
         while True:
-            _, page = self.conversations(filters, sort_by_latest_event_time=False, limit=page_size, offset=offset)
-            for metadata in page:
+            rows = list(self.db.query(f"SELECT c.* FROM conversations c WHERE {where} AND c.sender_id > ? "
+                                      "ORDER BY c.sender_id LIMIT ?", [*params, after, page_size]))
+            for metadata in self._with_terms_and_flags(rows):
                 try:
                     yield metadata, self.events(metadata["sender_id"])
                 except ConversationNotFound:  # erased while the export ran
                     continue
-            if len(page) < page_size:
+            if len(rows) < page_size:
                 return
-            offset += page_size
-
-
-def message_rows(sender_id: str, events: list[dict]):
-    """One CSV row per user or bot message; a bot message names the action (and policy) that
-    uttered it, a user message its intent and confidence."""
-    action = None
-    for event in events:
-        kind = event.get("event")
-        if kind == "action":
-            action = event
-        elif kind in MESSAGE_TYPES:
-            intent = ((event.get("parse_data") or {}).get("intent") or {}) if kind == "user" else {}
-            yield {"sender_id": sender_id, "timestamp": event.get("timestamp"), "type": kind, "text": event.get("text"),
-                   "intent": intent.get("name"), "confidence": intent.get("confidence"),
-                   "action": action.get("name") if kind == "bot" and action else None,
-                   "policy": action.get("policy") if kind == "bot" and action else None,
-                   "flagged": bool(event.get("is_flagged"))}
+            after = rows[-1]["sender_id"]

@@ -5,6 +5,7 @@ seen are applied. The applied names are recorded in `_sqlite_migrations` (the sc
 """
 
 from sqlite_utils import Database
+from sqlite_utils.db import Table
 from sqlite_utils.migrations import Migrations
 
 from .errors import NotOurDatabase
@@ -15,7 +16,7 @@ migrations = Migrations("rasa_messaging")
 @migrations()
 def m001_events_conversations_flags(db: Database):
     # Every event verbatim (`data`), plus the columns queries filter and order on.
-    db["events"].create(
+    Table(db, "events").create(
         {
             "id": int, "sender_id": str, "type": str, "timestamp": float, "fingerprint": str,
             "data": str, "intent": str, "action": str, "policy": str, "confidence": float,
@@ -24,12 +25,12 @@ def m001_events_conversations_flags(db: Database):
         pk="id",
         not_null={"sender_id", "type", "timestamp", "fingerprint", "data"},
     )
-    db["events"].create_index(["fingerprint"], unique=True)
-    db["events"].create_index(["sender_id", "timestamp", "id"])
-    db["events"].create_index(["sender_id", "type", "timestamp"])
+    Table(db, "events").create_index(["fingerprint"], unique=True)
+    Table(db, "events").create_index(["sender_id", "timestamp", "id"])
+    Table(db, "events").create_index(["sender_id", "type", "timestamp"])
 
     # Per-conversation metadata, kept current by every ingest (see store/ingest.py).
-    db["conversations"].create(
+    Table(db, "conversations").create(
         {
             "sender_id": str,
             "latest_event_time": float,
@@ -44,19 +45,19 @@ def m001_events_conversations_flags(db: Database):
         not_null={"latest_event_time", "minimum_action_confidence",
                   "n_off_training_actions", "n_user_messages", "n_events"},
     )
-    db["conversations"].create_index(["latest_event_time"])
-    db["conversations"].create_index(["minimum_action_confidence"])
+    Table(db, "conversations").create_index(["latest_event_time"])
+    Table(db, "conversations").create_index(["minimum_action_confidence"])
 
     # Which intents, entities, actions and policies occur in which conversation: the any-of
     # filters and the unique-value lists read this instead of the events.
-    db["conversation_terms"].create(
+    Table(db, "conversation_terms").create(
         {"kind": str, "value": str, "sender_id": str},
         pk=("kind", "value", "sender_id"),
     )
-    db["conversation_terms"].create_index(["sender_id"])
+    Table(db, "conversation_terms").create_index(["sender_id"])
 
     # Flags live apart from events, so re-importing events never touches them.
-    db["flags"].create(
+    Table(db, "flags").create(
         {"sender_id": str, "timestamp": float, "flagged": int, "updated_at": float},
         pk=("sender_id", "timestamp"),
         not_null={"flagged", "updated_at"},
@@ -67,7 +68,7 @@ def m001_events_conversations_flags(db: Database):
 def m002_statistics(db: Database):
     # Counters behind GET /statistics, kept current by every ingest so that the request reads a
     # few rows instead of scanning events. kind: message (user/bot), intent, entity, action, policy.
-    db["statistics"].create({"kind": str, "name": str, "count": int}, pk=("kind", "name"),
+    Table(db, "statistics").create({"kind": str, "name": str, "count": int}, pk=("kind", "name"),
                             not_null={"count"})
     db.execute("CREATE INDEX statistics_top ON statistics (kind, count DESC, name)")
     # A database made before this migration: count what it already holds.
@@ -94,44 +95,44 @@ def m002_statistics(db: Database):
 @migrations()
 def m003_sessions(db: Database):
     # Sessions behind GET /analytics, kept current by every ingest (store/sessions.py).
-    db["sessions"].create(
+    Table(db, "sessions").create(
         {"sender_id": str, "start": float, "start_event_id": int, "end": float,
          "n_user_messages": int, "n_bot_messages": int, "is_new_user": int},
         pk=("sender_id", "start_event_id"),
         not_null={"start", "end", "n_user_messages", "n_bot_messages", "is_new_user"},
     )
-    db["sessions"].create_index(["start"])  # a database made before gets its sessions in m008
+    Table(db, "sessions").create_index(["start"])  # a database made before gets its sessions in m008
 
 
 @migrations()
 def m004_brokers(db: Database):
     # Broker messages that are not Rasa events: kept (never retried forever, never dropped
     # silently) for someone to look at.
-    db["parked_messages"].create(
+    Table(db, "parked_messages").create(
         {"id": int, "source": str, "received_at": float, "body": str, "reason": str, "fingerprint": str},
         pk="id", not_null={"source", "received_at", "body", "reason", "fingerprint"},
     )
-    db["parked_messages"].create_index(["fingerprint"], unique=True)  # a redelivery is parked once
+    Table(db, "parked_messages").create_index(["fingerprint"], unique=True)  # a redelivery is parked once
     # How far each followed SQL event broker table has been stored, written in the same
     # transaction as its events, so a restart continues exactly there.
-    db["follow_positions"].create({"source": str, "last_id": int}, pk="source", not_null={"last_id"})
+    Table(db, "follow_positions").create({"source": str, "last_id": int}, pk="source", not_null={"last_id"})
 
 
 @migrations()
 def m005_review(db: Database):
     # Review marks; any new event of the conversation removes its mark (store/ingest.py).
-    db["reviews"].create({"sender_id": str, "reviewed_at": float}, pk="sender_id", not_null={"reviewed_at"})
-    db["tags"].create({"sender_id": str, "tag": str}, pk=("sender_id", "tag"))
-    db["tags"].create_index(["tag"])
-    db["flags"].add_column("note", str)
-    db["flags"].create_index(["flagged", "updated_at"])
+    Table(db, "reviews").create({"sender_id": str, "reviewed_at": float}, pk="sender_id", not_null={"reviewed_at"})
+    Table(db, "tags").create({"sender_id": str, "tag": str}, pk=("sender_id", "tag"))
+    Table(db, "tags").create_index(["tag"])
+    Table(db, "flags").add_column("note", str)
+    Table(db, "flags").create_index(["flagged", "updated_at"])
 
 
 @migrations()
 def m006_fingerprints_by_sender(db: Database):
     # Duplicates are looked up per sender (a fingerprint covers the sender anyway): inserts into a
     # unique index keyed by a random hash touched a page anywhere in it for every event.
-    db["events"].create_index(["sender_id", "fingerprint"], unique=True)
+    Table(db, "events").create_index(["sender_id", "fingerprint"], unique=True)
     db.execute("DROP INDEX idx_events_fingerprint")
 
 
@@ -143,8 +144,8 @@ def m007_list_indexes_and_text_search(db: Database):
     db.execute("DROP INDEX idx_conversations_minimum_action_confidence")
     db.execute("CREATE INDEX conversations_by_latest ON conversations (latest_event_time DESC, sender_id)")
     db.execute("CREATE INDEX conversations_by_confidence ON conversations (minimum_action_confidence DESC, sender_id)")
-    db["conversations"].create_index(["n_off_training_actions"])
-    db["flags"].create_index(["flagged", "sender_id"])
+    Table(db, "conversations").create_index(["n_off_training_actions"])
+    Table(db, "flags").create_index(["flagged", "sender_id"])
     from .search import CREATE_INDEX, index_events_after
     db.execute(CREATE_INDEX)
     index_events_after(db, 0)
@@ -154,7 +155,7 @@ def m007_list_indexes_and_text_search(db: Database):
 def m008_sessions_for_analytics(db: Database):
     # The start of the sender's previous session: a session is its sender's first in a time bin
     # iff the previous one started in an earlier bin, so a bin's senders are a sum, not a DISTINCT.
-    db["sessions"].add_column("previous_start", float)
+    Table(db, "sessions").add_column("previous_start", float)
     if not db.execute("SELECT 1 FROM sessions LIMIT 1").fetchone():  # a database made before m003
         from .sessions import refresh_sessions
         for (sender_id,) in db.execute("SELECT sender_id FROM conversations").fetchall():
@@ -212,7 +213,3 @@ def migrate(db: Database, path) -> None:
     if db.table_names() and migrations.migrations_table not in db.table_names():
         raise NotOurDatabase(path)
     migrations.apply(db)
-
-
-def schema_version(db: Database) -> list[str]:
-    return [m.name for m in migrations.applied(db)]

@@ -35,7 +35,7 @@ def split_sessions(events) -> list[Session]:
             user_or_bot_since_start = False
         user_or_bot_since_start |= kind in ("user", "bot")
     sessions = []
-    for start, stop in zip(starts, starts[1:] + [len(events)]):
+    for start, stop in zip(starts, starts[1:] + [len(events)], strict=True):
         members = events[start:stop]
         kinds = [kind for _, kind, _, _ in members]
         sessions.append(Session(start=members[0][2], start_event_id=members[0][0],
@@ -78,5 +78,5 @@ def refresh_sessions(db, sender_id: str, earliest_new: float) -> None:
         "INSERT INTO sessions (sender_id, start, start_event_id, end, n_user_messages, n_bot_messages, is_new_user, "
         "previous_start) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         [(sender_id, s.start, s.start_event_id, s.end, s.n_user_messages, s.n_bot_messages, int(previous is None),
-          previous) for s, previous in zip(sessions, previous_starts)],
+          previous) for s, previous in zip(sessions, previous_starts, strict=True)],
     )

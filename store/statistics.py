@@ -1,9 +1,11 @@
 """GET /statistics, read from the counters that every ingest keeps current."""
 
+from .base import StoreBase
+
 TOP_KINDS = {"top_intents": "intent", "top_entities": "entity", "top_actions": "action", "top_policies": "policy"}
 
 
-class StatisticsMixin:
+class StatisticsMixin(StoreBase):
     def statistics(self, *, limit: int = 10) -> dict:
         """Message counts and the `limit` most frequent intents, entities, actions (without
         action_listen) and policies, by count high to low, ties by name."""

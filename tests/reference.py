@@ -122,7 +122,7 @@ def analytics(trackers, start=None, end=None, window=None):
         "user_messages": [sum(s["user"] for s in b) for b in bins],
         "bot_messages": [sum(s["bot"] for s in b) for b in bins],
         "total_messages": [sum(s["user"] + s["bot"] for s in b) for b in bins],
-        "sessions_per_user": [len(b) / n if n else 0 for b, n in zip(bins, senders)],
+        "sessions_per_user": [len(b) / n if n else 0 for b, n in zip(bins, senders, strict=True)],
         "conversation_length": [mean([s["end"] - s["start"] for s in b]) for b in bins],
         "conversation_steps": [mean([s["user"] for s in b]) for b in bins],
         "bin_centers": [start + width * (i + 0.5) for i in range(count)],

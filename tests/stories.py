@@ -11,11 +11,16 @@ import yaml
 from .conftest import RASA_DATA
 from .story_trackers import parse_annotated
 
-MARKDOWN_STORY_FILES = sorted(
+
+def _existing(paths) -> list:
+    return sorted(path for path in paths if path.is_file())
+
+
+MARKDOWN_STORY_FILES = _existing(
     [*RASA_DATA.glob("*@md/data/stories/*.md"), *RASA_DATA.glob("*@md/tests/*.md"),
      RASA_DATA / "rasa" / "examples" / "moodbot" / "data" / "stories.md",
      RASA_DATA / "rasa" / "data" / "test_evaluations" / "end_to_end_story.md"])
-YAML_STORY_FILES = sorted(
+YAML_STORY_FILES = _existing(
     [*RASA_DATA.glob("financial-demo/data/stories/*.yml"), *RASA_DATA.glob("*/tests/*.yml"),
      RASA_DATA / "helpdesk-assistant" / "data" / "stories.yml",
      RASA_DATA / "helpdesk-assistant" / "data" / "handoff.yml",

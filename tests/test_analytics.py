@@ -1,11 +1,13 @@
 """GET /analytics and `rasa-messaging analytics`: sessions, bins and metrics."""
 
-from datetime import datetime, timezone
+import re
+from datetime import UTC, datetime
 
 import pytest
 from click.testing import CliRunner
 
 from rasa_messaging.cli import cli
+from rasa_messaging.store import Store
 
 from . import reference
 from .conftest import REAL_TRACKER_FILES, assert_problem, ingest_trackers, load_tracker
@@ -102,7 +104,7 @@ def test_no_data_and_no_range_is_the_seeds_404(client):
 
 
 def test_out_of_order_events_land_in_the_right_sessions(client, store, tmp_path):
-    from store import Store
+    from rasa_messaging.store import Store
     in_order = Store(tmp_path / "ordered.db")
     ingest_trackers(in_order, CRAFTED)
     for tracker in CRAFTED:
@@ -121,6 +123,7 @@ def test_a_late_message_makes_a_later_session_started_split(client, store):
     assert store.db.execute("SELECT start FROM sessions ORDER BY start").fetchall() == [(T0,), (T0 + 100,)]
 
 
+@pytest.mark.real_data
 def test_real_trackers_equal_a_brute_force_computation(client, store):
     trackers = [load_tracker(p) for p in REAL_TRACKER_FILES] + generated_trackers()
     ingest_trackers(store, trackers)
@@ -166,17 +169,31 @@ def test_each_bad_parameter_is_a_400_naming_it(client, crafted, params, paramete
     assert body["parameter"] == parameter and body["detail"].startswith(f"{parameter}: ")
 
 
+def cli_table(*args) -> tuple[list[str], dict]:
+    """The analytics table the CLI prints: its bin labels, and each metric's cells by row label."""
+    lines = CliRunner().invoke(cli, ["analytics", *map(str, args)]).output.splitlines()
+    split = [re.split(r"  +", line.strip()) for line in lines]
+    assert split[0][0] == "bin start (UTC)", lines
+    return split[0][1:], {row[0]: row[1:] for row in split[1:]}
+
+
 def test_the_cli_prints_the_same_table(db_path, store, crafted):
-    output = CliRunner().invoke(cli, ["analytics", "--db", str(db_path), "--window", "300"]).output.splitlines()
-    starts = [datetime.fromtimestamp(T0 + 300 * i, timezone.utc).strftime("%Y-%m-%d %H:%M") for i in range(4)]
-    assert output[0].split("  ")[0] == "bin start (UTC)" and [c for c in output[0].split("  ")[1:] if c] == starts
-    rows = {line.split()[0]: line.split()[1:] for line in output[1:]}
-    assert rows["newUsers"] == ["2", "0", "0", "1"]
-    assert rows["conversation_length"] == ["35.5", "6", "0", "0"]
-    assert rows["sessions_per_user"] == ["1", "1", "0", "1"]
+    labels, rows = cli_table("--db", db_path, "--window", "300")
+    assert labels == [datetime.fromtimestamp(T0 + 300 * i, UTC).strftime("%Y-%m-%d %H:%M") for i in range(4)]
+    assert rows["new users"] == ["2", "0", "0", "1"]
+    assert rows["session length (s)"] == ["35.5", "6", "0", "0"]
+    assert rows["sessions per user"] == ["1", "1", "0", "1"]
+    assert all(label == label.lower() for label in rows), "one naming style for the rows"
+
+
+def test_the_cli_labels_tell_short_bins_apart(db_path, store, crafted):
+    labels, _ = cli_table("--db", db_path, "--start", T0, "--end", T0 + 100)  # 10 bins of 10 s
+    assert len(set(labels)) == len(labels) == 10
+    assert labels[1].endswith(datetime.fromtimestamp(T0 + 10, UTC).strftime("%H:%M:%S"))
 
 
 def test_the_cli_reports_bad_input_and_no_data(tmp_path):
+    Store(tmp_path / "empty.db")
     empty = CliRunner().invoke(cli, ["analytics", "--db", str(tmp_path / "empty.db")])
     assert empty.exit_code == 1 and "no conversations yet" in empty.output
     bad = CliRunner().invoke(cli, ["analytics", "--db", str(tmp_path / "empty.db"), "--window", "soon"])
@@ -186,7 +203,7 @@ def test_the_cli_reports_bad_input_and_no_data(tmp_path):
 def test_a_database_from_before_sessions_gets_them_split_when_opened(tmp_path):
     import sqlite3
 
-    from store import Store
+    from rasa_messaging.store import Store
     path = tmp_path / "old.db"
     ingest_trackers(Store(path), CRAFTED)
     before = Store(path).db.execute("SELECT * FROM sessions ORDER BY sender_id, start").fetchall()

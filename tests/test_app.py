@@ -32,6 +32,7 @@ def test_unsupported_methods_are_405_problems(client):
     assert response.headers["content-type"].startswith("application/problem+json")
 
 
+@pytest.mark.real_data
 def test_the_cli_server_serves_imported_data_and_swagger_ui(tmp_path):
     """What a new user does: import a tracker, serve, list conversations, open Swagger UI."""
     db = tmp_path / "served.db"

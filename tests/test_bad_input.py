@@ -119,10 +119,20 @@ def test_100k_events_in_one_request_are_stored_in_one_transaction(client, store)
     unchanged_and_serving(client, store, digest)
 
 
-def test_unknown_event_types_are_stored_and_duplicates_counted(client, store):
-    events = [{"event": "rasa_99_new_thing", "timestamp": 1.0, "x": {"y": [1, 2]}}] * 3
-    assert client.post("/core/conversations/new/events", json=events).json() == {"stored": 1, "duplicates": 2}
-    assert client.get("/core/conversations/new/events").json() == events[:1]
+def test_an_unknown_event_type_is_refused_naming_the_event_and_the_field(client, store, filled):
+    events = [{"event": "user", "timestamp": 1.0, "text": "hi"}, {"event": "usr", "timestamp": 1700000000}]
+    body = assert_problem(client.post("/core/conversations/new/events", json=events), 400)
+    assert body["detail"].startswith("event 1: 'event' must be one of user, bot, action")
+    assert "'usr'" in body["detail"]
+    assert_problem(client.post("/core/conversations/new/events", json=events[1]), 400, detail_contains="'usr'")
+    assert_problem(client.get("/core/conversations/new/events"), 404)
+    unchanged_and_serving(client, store, filled)
+
+
+def test_every_rasa_event_type_is_accepted(client):
+    from rasa_messaging.store.events import RASA_EVENT_TYPES
+    events = [{"event": kind, "timestamp": 1.0 + i} for i, kind in enumerate(RASA_EVENT_TYPES)]
+    assert client.post("/core/conversations/new/events", json=events).json() == {"stored": len(events), "duplicates": 0}
 
 
 SQL_METACHARACTERS = ["' OR '1'='1", "x'; DROP TABLE events; --", '"; DELETE FROM flags; --', "%", "_", "\\", "*",
@@ -169,17 +179,17 @@ def raw_request(base: str, head: bytes, chunks=(), timeout=20.0) -> bytes:
 def test_a_body_over_the_limit_is_a_413_before_it_is_read(db_path, store):
     digest = store_digest(store)
     with live_server(db_path, "--max-body-size", "1000000") as base:
-        declared = raw_request(base, b"POST /core/conversations/big/events HTTP/1.1\r\nHost: x\r\n"
+        declared = raw_request(base, b"POST /core/conversations/big/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                                      b"Content-Type: application/json\r\nContent-Length: 104857600\r\n\r\n")
         assert declared.startswith(b"HTTP/1.1 413") and b"application/problem+json" in declared
 
         megabyte = b" " * 1_048_576
-        streamed = raw_request(base, b"POST /core/conversations/big/events HTTP/1.1\r\nHost: x\r\n"
+        streamed = raw_request(base, b"POST /core/conversations/big/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                                      b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
                                (b"%x\r\n%s\r\n" % (len(megabyte), megabyte) for _ in range(100)))
         assert streamed.startswith(b"HTTP/1.1 413")
         event = json.dumps({"event": "user", "timestamp": 2.0, "text": "chunked"}).encode()
-        chunked = raw_request(base, b"POST /core/conversations/chunky/events HTTP/1.1\r\nHost: x\r\n"
+        chunked = raw_request(base, b"POST /core/conversations/chunky/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                                     b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
                               [b"%x\r\n%s\r\n" % (len(event), event), b"0\r\n\r\n"])
         assert chunked.startswith(b"HTTP/1.1 200"), chunked  # a small chunked body is taken whole

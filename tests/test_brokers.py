@@ -16,10 +16,10 @@ import psycopg
 import pytest
 
 from rasa_messaging.brokers import RabbitConsumer, SqlFollower
-from store import Store
+from rasa_messaging.generate import Generator
+from rasa_messaging.store import Store
 
 from . import reference
-from .story_trackers import generated_trackers
 
 RABBITMQ = "amqp://guest:guest@127.0.0.1:5672/%2F"
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
@@ -30,7 +30,7 @@ def broker_events(copies=1, seed=5):
     """Events as Rasa's brokers publish them: each a JSON event carrying its sender_id."""
     events = []
     for copy in range(copies):
-        for tracker in generated_trackers(seed=seed + copy):
+        for tracker in Generator(seed=seed + copy).trackers(45):
             sender = f"{tracker['sender_id']}-{copy}"
             events += [{**event, "sender_id": sender} for event in tracker["events"]]
     return events
@@ -258,8 +258,9 @@ def test_the_sql_follower_killed_mid_way_resumes_exactly(db_path, tmp_path):
 
 
 def test_serve_consumes_in_the_server_process(db_path, tmp_path):
-    from .conftest import live_server
     import httpx
+
+    from .conftest import live_server
     source = tmp_path / "rasa_events.db"
     conn = sqlite3.connect(source)
     conn.execute("CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, sender_id VARCHAR(255), data TEXT)")

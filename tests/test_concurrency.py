@@ -7,15 +7,16 @@ import time
 
 import httpx
 
+from rasa_messaging.generate import Generator
+
 from . import reference
 from .conftest import live_server
-from .story_trackers import generated_trackers
 
 WRITERS, READERS, SECONDS = 8, 8, 8.0
 
 
 def test_eight_writers_and_eight_readers_lose_and_double_nothing(db_path):
-    templates = generated_trackers(seed=3)
+    templates = Generator(seed=3).trackers(60)
     sent = {}  # sender → events sent (each at least once)
     flagged = {}  # sender → timestamps flagged last
     failures, served = [], [0]

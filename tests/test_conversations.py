@@ -3,9 +3,7 @@
 import pytest
 
 from . import reference
-from .conftest import REAL_TRACKER_FILES, ingest_trackers, load_tracker
-
-MOODBOT = [p for p in REAL_TRACKER_FILES if p.name == "tracker_moodbot.json"][0]
+from .conftest import MOODBOT, ingest_trackers, load_tracker
 
 
 @pytest.fixture
@@ -23,6 +21,7 @@ def senders(client, **params):
     return [c["sender_id"] for c in listing(client, **params).json()]
 
 
+@pytest.mark.real_data
 def test_moodbot_metadata_computed_by_hand(client, store):
     ingest_trackers(store, [load_tracker(MOODBOT)])
     assert listing(client).json() == [{

@@ -9,7 +9,9 @@ import sys
 import time
 from pathlib import Path
 
-from store import ConversationFilter, Store
+import pytest
+
+from rasa_messaging.store import ConversationFilter, Store
 
 from . import reference
 from .conftest import REAL_TRACKER_FILES, ingest_trackers, load_tracker
@@ -50,6 +52,7 @@ def children(pid: int) -> list[int]:
     return found
 
 
+@pytest.mark.real_data
 def test_an_import_killed_half_way_is_completed_by_running_it_again(tmp_path, db_path):
     real = [load_tracker(p) for p in REAL_TRACKER_FILES]
     store = Store(db_path)

@@ -62,6 +62,7 @@ def test_json_dump_applies_until_and_use_history(client, store):
     assert dump["latest_event_time"] == 104.6
 
 
+@pytest.mark.real_data
 def test_a_json_dump_loads_back_into_an_empty_store_as_the_same_conversation(client, store, tmp_path, app):
     trackers = [load_tracker(p) for p in REAL_TRACKER_FILES]
     ingest_trackers(store, trackers)
@@ -72,7 +73,7 @@ def test_a_json_dump_loads_back_into_an_empty_store_as_the_same_conversation(cli
 
     fresh_db = tmp_path / "fresh.db"
     assert CliRunner().invoke(cli, ["import", "--db", str(fresh_db), str(dump_file)]).exit_code == 0
-    from store import ConversationFilter, Store
+    from rasa_messaging.store import ConversationFilter, Store
     fresh, original = Store(fresh_db), store
     strip = lambda events: [{k: v for k, v in e.items() if k != "is_flagged"} for e in events]
     assert strip(fresh.events(sender)) == strip(original.events(sender))
@@ -152,6 +153,7 @@ def test_markdown_and_yaml_dumps_apply_until_and_use_history(client, store):
 
 # --- Round trips of the real stories -------------------------------------------------------------
 
+@pytest.mark.real_data
 def test_the_list_of_stories_that_cannot_round_trip_is_complete():
     reasons = {s.not_linear for s in MARKDOWN_STORIES + YAML_STORIES if s.not_linear}
     assert reasons == set(NOT_ROUND_TRIPPABLE)

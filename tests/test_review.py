@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from rasa_messaging.cli import cli
-from store import ConversationFilter, Store
+from rasa_messaging.store import ConversationFilter, Store
 
 from . import reference
 from .conftest import assert_problem, ingest_trackers, store_digest
@@ -31,6 +31,7 @@ def metadata(client, sender):
 
 # --- reviewed -----------------------------------------------------------------------------------
 
+@pytest.mark.real_data
 def test_a_review_mark_shows_filters_and_goes_away_when_new_events_arrive(client, loaded):
     marked = client.put("/core/conversations/mysender/reviewed").json()
     assert marked["reviewed"] is True and marked["reviewed_at"] > 0
@@ -42,12 +43,14 @@ def test_a_review_mark_shows_filters_and_goes_away_when_new_events_arrive(client
     assert senders(client, reviewed="true") == []
 
 
+@pytest.mark.real_data
 def test_reimporting_known_events_keeps_the_review_mark(client, store, loaded):
     client.put("/core/conversations/mysender/reviewed")
     ingest_trackers(store, loaded)  # nothing new
     assert metadata(client, "mysender")["reviewed"] is True
 
 
+@pytest.mark.real_data
 def test_unmarking_and_unknown_conversations(client, loaded):
     client.put("/core/conversations/mysender/reviewed")
     assert client.delete("/core/conversations/mysender/reviewed").json() == {
@@ -58,6 +61,7 @@ def test_unmarking_and_unknown_conversations(client, loaded):
 
 # --- tags ---------------------------------------------------------------------------------------
 
+@pytest.mark.real_data
 def test_tags_are_listed_counted_and_filtered_by_any_of(client, loaded):
     assert client.put("/core/conversations/mysender/tags/needs-nlu").json() == ["needs-nlu"]
     assert client.put("/core/conversations/mysender/tags/bug:42").json() == ["bug:42", "needs-nlu"]
@@ -86,6 +90,7 @@ def test_tagging_an_unknown_conversation_is_404(client, loaded):
 
 # --- flag notes and the review queue --------------------------------------------------------------
 
+@pytest.mark.real_data
 def test_the_flag_queue_lists_flags_newest_first_with_their_notes(client, store, loaded):
     first = next(e for e in store.events("mysender") if e["event"] == "user")
     bot = next(e for e in store.events("greet-bye-path-0") if e["event"] == "bot")
@@ -107,6 +112,7 @@ def test_the_flag_queue_lists_flags_newest_first_with_their_notes(client, store,
     assert [f["sender_id"] for f in client.get("/core/flags").json()] == ["greet-bye-path-0"]
 
 
+@pytest.mark.real_data
 def test_a_note_longer_than_2000_characters_is_400(client, store, loaded):
     first = next(e for e in store.events("mysender") if e["event"] == "user")
     assert_problem(client.put(f"/core/conversations/mysender/messages/{first['timestamp']}", json={"note": "x" * 2001}), 400)
@@ -133,6 +139,7 @@ def test_limit_returns_the_last_events_and_pages_backwards_with_until(client, st
 
 # --- erasure and retention ------------------------------------------------------------------------
 
+@pytest.mark.real_data
 def test_erasing_a_conversation_removes_everything_and_keeps_counts_exact(client, store, loaded):
     message = next(e for e in store.events("mysender") if e["event"] == "user")
     client.put(f"/core/conversations/mysender/messages/{message['timestamp']}", json={"note": "x"})
@@ -156,6 +163,7 @@ def test_erasing_a_conversation_removes_everything_and_keeps_counts_exact(client
     store.db.execute("INSERT INTO user_text (user_text) VALUES ('integrity-check')")  # raises if the index is off
 
 
+@pytest.mark.real_data
 def test_the_cli_erases_named_conversations(db_path, store, loaded):
     result = CliRunner().invoke(cli, ["erase", "--db", str(db_path), "mysender", "nobody"])
     assert result.exit_code == 1
@@ -163,6 +171,7 @@ def test_the_cli_erases_named_conversations(db_path, store, loaded):
     assert "mysender" not in [c["sender_id"] for c in store.conversations(ConversationFilter())[1]]
 
 
+@pytest.mark.real_data
 def test_prune_is_a_dry_run_unless_told_yes(db_path, store, loaded):
     before = store_digest(store)
     dry = CliRunner().invoke(cli, ["prune", "--db", str(db_path), "--older-than", "3000d"])
@@ -215,6 +224,7 @@ def test_the_http_export_streams_the_filtered_conversations(client, loaded):
     assert exported == senders(client, intent="greet")
 
 
+@pytest.mark.real_data
 def test_the_csv_export_has_a_row_per_message(client, store, loaded):
     response = client.get("/core/export", params={"format": "csv"})
     rows = list(csv.DictReader(io.StringIO(response.text)))

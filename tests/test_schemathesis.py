@@ -44,6 +44,7 @@ def summary(output: str) -> str:
                      if any(word in line for word in ("generated", "Selected", "Tested", "failures", "passed", "✅", "❌", "⏭")))
 
 
+@pytest.mark.real_data
 def test_schemathesis_finds_no_failure(prefilled, tmp_path):
     with live_server(prefilled) as base:
         result = run_schemathesis(base, tmp_path / "junit.xml")
@@ -53,6 +54,7 @@ def test_schemathesis_finds_no_failure(prefilled, tmp_path):
     assert f"Tested: {operations}" in result.stdout
 
 
+@pytest.mark.real_data
 def test_schemathesis_finds_no_failure_with_tokens(prefilled, tmp_path):
     """With auth on: the full token in the header, so every check (ignored auth included) runs."""
     with live_server(prefilled, "--token", "contract-test-token", "--review-token", "review-only") as base:

@@ -9,8 +9,8 @@ from click.testing import CliRunner
 
 from rasa_messaging.app import create_app
 
-from .contract import CheckedClient
 from .conftest import assert_problem
+from .contract import CheckedClient
 
 FULL, REVIEW = "full-secret-token", "review-secret-token"
 EVENT = {"event": "user", "timestamp": 1.0, "text": "hi"}
@@ -79,13 +79,13 @@ def test_tokens_are_compared_in_constant_time():
 
 def test_binding_beyond_loopback_without_a_token_warns(monkeypatch, tmp_path):
     import uvicorn
-    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: None)
+    monkeypatch.setattr(uvicorn.Server, "run", lambda *args, **kwargs: None)
     from rasa_messaging.cli import cli
     db = str(tmp_path / "x.db")
-    exposed = CliRunner().invoke(cli, ["serve", "--db", db, "--host", "0.0.0.0"])
+    exposed = CliRunner().invoke(cli, ["serve", "--db", db, "--host", "0.0.0.0", "--port", "0"])
     assert "WARNING" in exposed.output and "--token" in exposed.output
-    with_token = CliRunner().invoke(cli, ["serve", "--db", db, "--host", "0.0.0.0", "--token", "s3cret"])
-    local = CliRunner().invoke(cli, ["serve", "--db", db])
+    with_token = CliRunner().invoke(cli, ["serve", "--db", db, "--host", "0.0.0.0", "--port", "0", "--token", "s3cret"])
+    local = CliRunner().invoke(cli, ["serve", "--db", db, "--port", "0"])
     assert "WARNING" not in with_token.output and "WARNING" not in local.output
 
 
@@ -120,10 +120,10 @@ def test_an_operation_the_tokens_do_not_know_needs_the_full_token(contract):
     from rasa_messaging.app import load_spec
     from rasa_messaging.auth import Tokens
     tokens = Tokens(load_spec(), full=FULL, review=REVIEW)
-    assert tokens.token_info(FULL, "handlers.unknown.operation")["sub"] == "full"
+    assert tokens.token_info(FULL, "rasa_messaging.handlers.unknown.operation")["sub"] == "full"
     with pytest.raises(OAuthScopeProblem):
-        tokens.token_info(REVIEW, "handlers.unknown.operation")
-    assert tokens.token_info(REVIEW, "handlers.messages.get_conversations")["sub"] == "review"
+        tokens.token_info(REVIEW, "rasa_messaging.handlers.unknown.operation")
+    assert tokens.token_info(REVIEW, "rasa_messaging.handlers.messages.get_conversations")["sub"] == "review"
 
 
 def test_the_review_token_may_review_but_not_erase(secured, store):

@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from rasa_messaging.cli import cli
-from store import Store
+from rasa_messaging.store import Store
 
 from . import reference
 from .conftest import REAL_TRACKER_FILES, assert_problem, ingest_trackers, load_tracker
@@ -20,6 +20,7 @@ def test_an_empty_store_has_zero_statistics(client):
         "top_intents": [], "top_entities": [], "top_actions": [], "top_policies": []}
 
 
+@pytest.mark.real_data
 def test_moodbot_statistics_computed_by_hand(client, store):
     ingest_trackers(store, [load_tracker(p) for p in REAL_TRACKER_FILES if p.name == "tracker_moodbot.json"])
     assert client.get("/core/statistics").json() == {
@@ -31,6 +32,7 @@ def test_moodbot_statistics_computed_by_hand(client, store):
     }
 
 
+@pytest.mark.real_data
 def test_real_data_statistics_equal_counts_from_the_raw_files(client, store):
     trackers = [load_tracker(p) for p in REAL_TRACKER_FILES] + generated_trackers()
     ingest_trackers(store, trackers)
@@ -39,6 +41,7 @@ def test_real_data_statistics_equal_counts_from_the_raw_files(client, store):
     assert client.get("/core/statistics", params={"limit": 1000}).json() == reference.statistics(trackers, limit=1000)
 
 
+@pytest.mark.real_data
 def test_counters_stay_exact_through_imports_reimports_http_ingests_and_flags(client, store, db_path, tmp_path):
     trackers = generated_trackers(seed=11)
     first, second, third = trackers[:20], trackers[20:40], trackers[40:]
@@ -75,6 +78,7 @@ def test_a_bad_limit_is_a_400(client, limit):
     assert_problem(client.get("/core/statistics", params={"limit": limit}), 400)
 
 
+@pytest.mark.real_data
 def test_a_database_from_before_the_statistics_counters_gets_them_backfilled(tmp_path):
     """m002 counts what an m001-only database already holds."""
     path = tmp_path / "old.db"

@@ -1,0 +1,1 @@
+"""The served contract (`openapi.yaml`), shipped as package data of `rasa_messaging.openapi`."""

@@ -1,0 +1,132 @@
+"""Running `rasa-messaging serve`: everything is checked before the server listens (the tokens,
+the store, the port), so a mistake is one line and an exit, not a server that 500s. The access
+log never shows a token, and broker consumers can run in the same process.
+"""
+
+import logging
+import re
+import socket
+import sys
+import threading
+from dataclasses import dataclass
+
+from .demo import DEMO_CONVERSATIONS, ensure_demo_store
+from .hosts import allowed_hosts
+from .stores import open_or_create_store
+
+_TOKEN_IN_QUERY = re.compile(r"([?&]token=)[^&\s]*")
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    db_path: str
+    demo: bool
+    host: str
+    port: int
+    token: str | None
+    review_token: str | None
+    allowed_hosts: tuple
+    max_body_bytes: int
+    consume_urls: tuple
+
+
+def say(line: str) -> None:
+    print(f"rasa-messaging: {line}", file=sys.stderr, flush=True)
+
+
+def run_server(options: ServeOptions) -> None:
+    """Serve until interrupted. Raises `CannotServe` or `StoreNotUsable` (a one-line reason) for
+    tokens, a broker URL, a store or a port that cannot be served."""
+    check_tokens(options.token, options.review_token)
+    for url in options.consume_urls:
+        check_consume_url(url)
+    if options.demo and ensure_demo_store(options.db_path):
+        say(f"built the demo store {options.db_path} ({DEMO_CONVERSATIONS} generated conversations)")
+    store = open_or_create_store(options.db_path)  # refuses what cannot be a store before listening
+    listener = listening_socket(options.host, options.port)
+
+    import uvicorn
+
+    from .app import create_app
+
+    secured = bool(options.token or options.review_token)
+    app = create_app(options.db_path, token=options.token, review_token=options.review_token,
+                     max_body_bytes=options.max_body_bytes,
+                     allowed_hosts=None if secured else allowed_hosts(options.host, options.allowed_hosts))
+    if not secured and allowed_hosts(options.host) is None:
+        say(f"WARNING: serving {options.host} without a token: anyone who can reach it can read and change every "
+            "conversation. Set --token (RASA_MESSAGING_TOKEN).")
+    stop = threading.Event()
+    consumers = [threading.Thread(target=_consume, args=(store, url, stop), daemon=True, name=f"consume {url}")
+                 for url in options.consume_urls]
+    for consumer in consumers:
+        consumer.start()
+    base = f"http://{options.host}:{listener.getsockname()[1]}"
+    if options.demo:
+        say(f"serving the demo store {options.db_path}: generated conversations to try the page with. To serve "
+            "your own: rasa-messaging import --db mine.db FILE..., then rasa-messaging serve --db mine.db")
+    say(f"serving {options.db_path} on {base}/ (API: {base}/core, Swagger UI: {base}/core/ui/)")
+    config = uvicorn.Config(app, log_level="info")
+    logging.getLogger("uvicorn.access").addFilter(redact_tokens)
+    try:
+        uvicorn.Server(config).run(sockets=[listener])
+    finally:
+        stop.set()
+        for consumer in consumers:
+            consumer.join(timeout=10)
+
+
+class CannotServe(Exception):
+    """The server cannot start as asked; the message says why, in one line."""
+
+
+def check_tokens(token: str | None, review_token: str | None) -> None:
+    if token == "" or review_token == "":
+        raise CannotServe("an empty token would leave the API open: give --token / --review-token a value, "
+                             "or leave the option out")
+    if token and token == review_token:
+        raise CannotServe("--token and --review-token are the same: the token would be review-only. "
+                             "Give the review token a value of its own.")
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """Bind before anything is announced, so that a taken port is the only thing said."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+    except OSError as error:
+        listener.close()
+        raise CannotServe(f"cannot listen on {host}:{port}: {error.strerror} "
+                             "(is another server running there? choose another --port)") from None
+    listener.listen(2048)
+    return listener
+
+
+def check_consume_url(url: str) -> None:
+    from .brokers import SourceUnusable, check_broker_url
+
+    if url.startswith(("amqp://", "amqps://")):
+        return
+    try:
+        check_broker_url(url)
+    except SourceUnusable as error:
+        raise CannotServe(f"--consume {error}") from None
+
+
+def redact_tokens(record: logging.LogRecord) -> bool:
+    """An access-log filter: `?token=...` is logged as `?token=[redacted]` (the header is preferred)."""
+    if isinstance(record.args, tuple) and len(record.args) >= 3 and isinstance(record.args[2], str):
+        record.args = (*record.args[:2], _TOKEN_IN_QUERY.sub(r"\1[redacted]", record.args[2]), *record.args[3:])
+    return True
+
+
+def _consume(store, url: str, stop: threading.Event) -> None:
+    from .brokers import RabbitConsumer, SourceUnusable, SqlFollower
+
+    consumer = RabbitConsumer(store, url) if url.startswith(("amqp://", "amqps://")) else SqlFollower(store, url)
+    try:
+        consumer.run(stop)
+    except SourceUnusable as error:
+        say(f"not consuming {url}: {error}")

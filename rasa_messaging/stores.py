@@ -1,0 +1,55 @@
+"""Opening the store a command names with --db, or saying in one line why it cannot be used.
+
+Only the commands that fill a store (`serve`, `import`, `consume`) create one; the others refuse a
+path with no store, so that a mistyped --db is an error instead of an empty store that reports
+"no conversation". Paths that cannot hold a store (empty, `:memory:`, a missing directory, a file
+of another program, a read-only file) are refused before a server starts, not as a 500 on every
+request.
+"""
+
+import sqlite3
+from pathlib import Path
+
+from .store import NotOurDatabase, Store
+
+
+class StoreNotUsable(Exception):
+    """The --db path cannot be this command's store; the message says why, in one line."""
+
+
+def open_or_create_store(db_path) -> Store:
+    path = _file_path(db_path)
+    if not path.parent.is_dir():
+        raise StoreNotUsable(f"no directory {path.parent} to hold the store {path}")
+    return _open(path)
+
+
+def open_existing_store(db_path) -> Store:
+    path = _file_path(db_path)
+    if not path.is_file():
+        raise StoreNotUsable(f"no store at {path} (check --db or RASA_MESSAGING_DB; `serve`, `import` and "
+                             "`consume` create one)")
+    return _open(path)
+
+
+def _file_path(db_path) -> Path:
+    text = str(db_path)
+    if not text.strip() or text.startswith((":memory:", "file:")):
+        raise StoreNotUsable(f"--db {text!r} is not a file: the store is a SQLite file that outlives this process")
+    return Path(text)
+
+
+def _open(path: Path) -> Store:
+    try:
+        store = Store(path)
+        store.check_writable()
+    except NotOurDatabase as error:
+        raise StoreNotUsable(error.detail) from None
+    except sqlite3.OperationalError as error:
+        if getattr(error, "sqlite_errorname", "") == "SQLITE_READONLY":
+            raise StoreNotUsable(f"{path} is read-only: the server writes flags, review marks and events into it. "
+                                 "Make the file and its directory writable.") from None
+        raise StoreNotUsable(f"cannot open {path}: {error}") from None
+    except sqlite3.DatabaseError as error:
+        raise StoreNotUsable(f"{path} is not a SQLite store ({error})") from None
+    return store

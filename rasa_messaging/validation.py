@@ -1,0 +1,127 @@
+"""Request validation that says, in one sentence, which parameter or field is wrong and what it
+takes, instead of jsonschema's internals.
+
+- Query and path parameters: a 400 problem with a `parameter` member naming it; a query
+  parameter the operation does not have (a typo such as `intnet`) is a 400 too, never ignored
+  (a silently unfiltered list looks filtered); numbers must be finite (`nan`, `inf` are refused).
+- JSON bodies: bytes that are not UTF-8, JSON nested too deeply to read, and lone surrogates
+  (`"\\ud800"`, which no store can keep as text) are 400s, caught where the body is parsed; a
+  schema error names the event's position and the field ("event 0: 'timestamp' must be a number").
+"""
+
+import json
+import math
+import re
+
+from connexion.exceptions import BadRequestProblem, ProblemException
+from connexion.utils import is_null, is_nullable
+from connexion.validators import JSONRequestBodyValidator, ParameterValidator
+from jsonschema import Draft4Validator, ValidationError
+from jsonschema.exceptions import best_match
+
+_TYPE_WORDS = {"integer": "a whole number", "number": "a number", "string": "text", "boolean": "true or false",
+               "object": "a JSON object", "array": "a JSON array"}
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+FORMAT_CHECKER = Draft4Validator.FORMAT_CHECKER
+
+
+def expectation(error: ValidationError) -> str:
+    """What the value should have been, from the failed schema keyword."""
+    schema, keyword = error.schema, error.validator
+    if keyword == "enum":
+        values = list(error.validator_value)
+        shown = ", ".join(map(str, values[:12])) + (", …" if len(values) > 12 else "")
+        return f"one of {shown}"
+    if keyword in ("minimum", "maximum"):
+        low, high = schema.get("minimum"), schema.get("maximum")
+        kind = _TYPE_WORDS.get(schema.get("type"), "a number")
+        if low is not None and high is not None:
+            return f"{kind} from {low:g} to {high:g}"
+        return f"{kind} of at least {low:g}" if low is not None else f"{kind} of at most {high:g}"
+    if keyword in ("minLength", "maxLength"):
+        return f"text of {schema.get('minLength', 0)} to {schema.get('maxLength', '∞')} characters"
+    if keyword == "pattern":
+        return f"text matching {schema['pattern']}"
+    if keyword == "required":
+        return "an object with " + ", ".join(f"'{name}'" for name in schema["required"])
+    if keyword == "not":
+        return "another value"
+    return _TYPE_WORDS.get(schema.get("type"), "a valid value")
+
+
+def _problem(parameter: str, detail: str) -> ProblemException:
+    return ProblemException(status=400, title="Bad Request", detail=detail, ext={"parameter": parameter})
+
+
+class NamedParameterValidator(ParameterValidator):
+    def validate_request(self, request):
+        if self.strict_validation:
+            unknown = sorted(self.validate_query_parameter_list(request, security_params=self.security_query_params))
+            if unknown:
+                known = ", ".join(p["name"] for p in self.parameters.get("query", [])) or "none"
+                raise _problem(unknown[0], f"Unknown query parameter{'s' if len(unknown) > 1 else ''} "
+                                           f"{', '.join(map(repr, unknown))}; this operation takes: {known}.")
+        for location in ("query", "path", "header", "cookie"):
+            for parameter in self.parameters.get(location, []):
+                error = getattr(self, f"validate_{location}_parameter")(parameter, request)
+                if error:
+                    raise _problem(parameter["name"], error)
+
+    @staticmethod
+    def validate_parameter(parameter_type, value, param, param_name=None):
+        """None if `value` is acceptable, else a sentence saying what the parameter takes."""
+        name = param["name"]
+        if is_nullable(param) and is_null(value):
+            return None
+        if value is None:
+            return f"The {parameter_type} parameter '{name}' is required." if param.get("required") else None
+        if isinstance(value, float) and not math.isfinite(value):
+            return f"'{name}' must be a finite number, not {value!r}."
+        error = best_match(Draft4Validator(param.get("schema", param), format_checker=FORMAT_CHECKER).iter_errors(value))
+        return None if error is None else f"'{name}' must be {expectation(error)}, not {value!r}."
+
+
+class ReadableJSONBodyValidator(JSONRequestBodyValidator):
+    async def _parse(self, stream, scope):
+        raw = b"".join([message async for message in stream])
+        try:
+            text = raw.decode(self._encoding)
+        except UnicodeDecodeError:
+            raise BadRequestProblem(detail="The request body is not valid UTF-8 text.") from None
+        if not text:
+            return None
+        try:
+            body = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise BadRequestProblem(detail=f"The request body is not valid JSON: {error}.") from None
+        except RecursionError:
+            raise BadRequestProblem(detail="The request body is JSON nested too deeply to read.") from None
+        if _SURROGATE_ESCAPE.search(text):
+            try:
+                json.dumps(body, ensure_ascii=False).encode("utf-8")
+            except UnicodeEncodeError:
+                raise BadRequestProblem(detail="The request body holds a lone surrogate (such as \\ud800): "
+                                               "that is not Unicode text.") from None
+        return body
+
+    def _validate(self, body):
+        if body is None:
+            raise BadRequestProblem(detail="The request body is empty.")
+        error = best_match(self._validator.iter_errors(body))
+        if error is not None:
+            raise BadRequestProblem(detail=describe_body_error(error))
+        return None
+
+
+def describe_body_error(error: ValidationError) -> str:
+    """"event 2: 'timestamp' must be a number, not 'noon'": the position and the field."""
+    while error.context:  # a oneOf: the sub-error that goes deepest into the body
+        error = max(error.context, key=lambda e: len(e.absolute_path))
+    path = list(error.absolute_path)
+    where = f"event {path.pop(0)}: " if path and isinstance(path[0], int) else ""
+    if error.validator == "required":
+        missing = next(name for name in error.validator_value if name not in (error.instance or {}))
+        return f"{where}'{missing}' is required."
+    field = ".".join(str(part) for part in path)
+    subject = f"'{field}'" if field else "the body"
+    return f"{where}{subject} must be {expectation(error)}, not {error.instance!r}."[:1000]

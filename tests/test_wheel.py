@@ -1,0 +1,52 @@
+"""The package as a user gets it: a wheel built from this tree, installed in a fresh virtual
+environment outside the checkout, serves the API, Swagger UI and the spec it carries."""
+
+import os
+import subprocess
+import sys
+import time
+import zipfile
+from pathlib import Path
+
+import httpx
+
+from .conftest import free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_the_wheel_installs_one_package_and_serves_outside_the_checkout(tmp_path):
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--wheel-dir", str(tmp_path), str(ROOT)],
+                   check=True, capture_output=True)
+    [wheel] = tmp_path.glob("rasa_messaging-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert {name.split("/")[0] for name in names} == {"rasa_messaging", wheel.name.split("-py3")[0] + ".dist-info"}
+    assert "rasa_messaging/openapi/openapi.yaml" in names
+
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", str(wheel)], check=True, capture_output=True)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    port = free_port()
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("PYTHON", "VIRTUAL_ENV"))}
+    with open(elsewhere / "server.log", "wb") as log:
+        server = subprocess.Popen([str(venv / "bin" / "rasa-messaging"), "serve", "--db", "mine.db", "--port", str(port)],
+                                  cwd=elsewhere, env=env, stdout=log, stderr=log)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(f"{base}/core/openapi.json")
+                break
+            except httpx.TransportError:
+                assert server.poll() is None and time.monotonic() < deadline, (elsewhere / "server.log").read_text()
+                time.sleep(0.2)
+        for path in ("/core/openapi.json", "/core/ui/", "/core/conversations"):
+            assert httpx.get(f"{base}{path}").status_code == 200, path
+        assert httpx.get(f"{base}/core/conversations").json() == []
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    assert (elsewhere / "mine.db").is_file()
