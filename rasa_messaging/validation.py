@@ -36,8 +36,8 @@ def expectation(error: ValidationError) -> str:
         low, high = schema.get("minimum"), schema.get("maximum")
         kind = _TYPE_WORDS.get(schema.get("type"), "a number")
         if low is not None and high is not None:
-            return f"{kind} from {low:g} to {high:g}"
-        return f"{kind} of at least {low:g}" if low is not None else f"{kind} of at most {high:g}"
+            return f"{kind} from {_figure(low)} to {_figure(high)}"
+        return f"{kind} of at least {_figure(low)}" if low is not None else f"{kind} of at most {_figure(high)}"
     if keyword in ("minLength", "maxLength"):
         return f"text of {schema.get('minLength', 0)} to {schema.get('maxLength', '∞')} characters"
     if keyword == "pattern":
@@ -47,6 +47,11 @@ def expectation(error: ValidationError) -> str:
     if keyword == "not":
         return "another value"
     return _TYPE_WORDS.get(schema.get("type"), "a valid value")
+
+
+def _figure(number) -> str:
+    """1000000000 → `1,000,000,000`; 0.5 → `0.5`."""
+    return f"{int(number):,}" if float(number).is_integer() else f"{number:g}"
 
 
 def _problem(parameter: str, detail: str) -> ProblemException:

@@ -116,13 +116,14 @@ class ConversationFilter:
             params += membership.params
         for clause, value in (("c.latest_event_time >= ?", self.start),
                               ("c.latest_event_time <= ?", self.until),
-                              ("c.minimum_action_confidence <= ?", self.maximum_confidence),
+                              ("c.minimum_action_confidence <= ? AND c.n_scored_actions > 0", self.maximum_confidence),
                               ("c.n_user_messages >= ?", self.minimum_user_messages)):
             if value is not None:
                 clauses.append(clause)
                 params.append(value)
-        if self.in_training_data is not None:  # written so that the index answers it
-            clauses.append("c.n_off_training_actions = 0" if self.in_training_data else "c.n_off_training_actions > 0")
+        if self.in_training_data is not None:  # written so that the index answers the common part
+            clauses.append("c.n_off_training_actions = 0 AND c.n_predicted_actions > 0" if self.in_training_data
+                           else "(c.n_off_training_actions > 0 OR c.n_predicted_actions = 0)")
         if self.reviewed is False:
             clauses.append("c.sender_id NOT IN (SELECT sender_id FROM reviews)")
         return (" AND ".join(clauses) or "1"), params
@@ -284,9 +285,11 @@ def _metadata(row: dict, terms: dict, flagged: list, unflagged: list) -> dict:
         "entities": terms.get("entity", []),
         "actions": terms.get("action", []),
         "policies": terms.get("policy", []),
-        "minimum_action_confidence": row["minimum_action_confidence"],
-        "minimum_action_confdience": row["minimum_action_confidence"],
-        "in_training_data": row["n_off_training_actions"] == 0,
+        # No action with a confidence yet (only user messages): nothing to be unsure about, and
+        # nothing predicted from training data (docs/semantics.md).
+        "minimum_action_confidence": row["minimum_action_confidence"] if row["n_scored_actions"] else None,
+        "minimum_action_confdience": row["minimum_action_confidence"] if row["n_scored_actions"] else None,
+        "in_training_data": row["n_off_training_actions"] == 0 and row["n_predicted_actions"] > 0,
         "n_user_messages": row["n_user_messages"],
         "flagged_messages": flagged,
         "unflagged_messages": unflagged,

@@ -37,6 +37,8 @@ class _Delta:
     latest_input_channel: str | None = None
     minimum_action_confidence: float = 1.0
     n_off_training_actions: int = 0
+    n_scored_actions: int = 0  # actions with a confidence
+    n_predicted_actions: int = 0  # actions with a policy
     n_user_messages: int = 0
     n_events: int = 0
     terms: set = field(default_factory=set)
@@ -61,12 +63,14 @@ class _Delta:
             self.terms.update(("entity", entity) for entity in row.entities)
         elif row.type == "action":
             if row.confidence is not None:
+                self.n_scored_actions += 1
                 self.minimum_action_confidence = min(self.minimum_action_confidence, row.confidence)
             if row.action:
                 self.terms.add(("action", row.action))
                 if row.action != "action_listen":
                     self.counts["action", row.action] += 1
             if row.policy:
+                self.n_predicted_actions += 1
                 self.terms.add(("policy", row.policy))
                 self.counts["policy", row.policy] += 1
                 if row.policy not in MEMORISING_POLICIES:
@@ -83,6 +87,8 @@ class _Delta:
             self.latest_input_channel = other.latest_input_channel
         self.minimum_action_confidence = min(self.minimum_action_confidence, other.minimum_action_confidence)
         self.n_off_training_actions += other.n_off_training_actions
+        self.n_scored_actions += other.n_scored_actions
+        self.n_predicted_actions += other.n_predicted_actions
         self.n_user_messages += other.n_user_messages
         self.terms |= other.terms
         self.counts.update(other.counts)
@@ -98,8 +104,9 @@ def merge_deltas(deltas: dict, later: dict) -> None:
 
 _UPSERT_CONVERSATION = """
 INSERT INTO conversations (sender_id, latest_event_time, latest_user_time, latest_input_channel,
-    minimum_action_confidence, n_off_training_actions, n_user_messages, n_events)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+    minimum_action_confidence, n_off_training_actions, n_user_messages, n_events, n_scored_actions,
+    n_predicted_actions)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (sender_id) DO UPDATE SET
     latest_event_time = max(latest_event_time, excluded.latest_event_time),
     latest_input_channel = CASE
@@ -113,7 +120,9 @@ ON CONFLICT (sender_id) DO UPDATE SET
     minimum_action_confidence = min(minimum_action_confidence, excluded.minimum_action_confidence),
     n_off_training_actions = n_off_training_actions + excluded.n_off_training_actions,
     n_user_messages = n_user_messages + excluded.n_user_messages,
-    n_events = n_events + excluded.n_events
+    n_events = n_events + excluded.n_events,
+    n_scored_actions = n_scored_actions + excluded.n_scored_actions,
+    n_predicted_actions = n_predicted_actions + excluded.n_predicted_actions
 """
 
 _INSERT_EVENT = """
@@ -222,7 +231,8 @@ class IngestMixin(StoreBase):
     def _update_metadata(db, deltas: dict) -> None:
         db.conn.executemany(_UPSERT_CONVERSATION, [
             (sender_id, d.latest_event_time, d.latest_user_time, d.latest_input_channel,
-             d.minimum_action_confidence, d.n_off_training_actions, d.n_user_messages, d.n_events)
+             d.minimum_action_confidence, d.n_off_training_actions, d.n_user_messages, d.n_events,
+             d.n_scored_actions, d.n_predicted_actions)
             for sender_id, d in deltas.items()
         ])
         ids = conversation_ids(db, list(deltas))

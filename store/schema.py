@@ -208,6 +208,21 @@ def m010_fewer_event_indexes(db: Database):
     db.execute("DROP INDEX idx_events_sender_id_type_timestamp")
 
 
+@migrations()
+def m011_predicted_actions(db: Database):
+    # A conversation with no action yet (only user messages) has no action confidence and nothing
+    # predicted from training data: its metadata says so (null, false) instead of 1.0 and true.
+    Table(db, "conversations").add_column("n_scored_actions", int, not_null_default=0)
+    Table(db, "conversations").add_column("n_predicted_actions", int, not_null_default=0)
+    db.execute("""
+        UPDATE conversations SET
+            n_scored_actions = (SELECT count(*) FROM events e WHERE e.sender_id = conversations.sender_id
+                                AND e.type = 'action' AND e.confidence IS NOT NULL),
+            n_predicted_actions = (SELECT count(*) FROM events e WHERE e.sender_id = conversations.sender_id
+                                   AND e.type = 'action' AND e.policy IS NOT NULL)
+    """)
+
+
 def migrate(db: Database, path) -> None:
     """Bring the schema up to date. Raises `NotOurDatabase` for a file of another program."""
     if db.table_names() and migrations.migrations_table not in db.table_names():

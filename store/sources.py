@@ -70,7 +70,10 @@ class Source:
     def _load_document(self):
         try:
             with open(self.path, encoding="utf-8") as f:
-                return json.load(f)
+                text = f.read()
+            if not text.strip():
+                return Rejected("file", "empty file")
+            return json.loads(text)
         except UnicodeDecodeError as error:
             return Rejected("file", f"not UTF-8 text: {error}")
         except ValueError as error:

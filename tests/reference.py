@@ -38,8 +38,9 @@ def metadata(sender_id, events):
         "entities": sorted({x["entity"] for u in users for x in (u.get("parse_data") or {}).get("entities", [])}),
         "actions": sorted({a["name"] for a in actions}),
         "policies": sorted(set(policies)),
-        "minimum_action_confidence": min([a["confidence"] for a in actions if a.get("confidence") is not None] + [1.0]),
-        "in_training_data": all(p in MEMO for p in policies),
+        "minimum_action_confidence": min((a["confidence"] for a in actions if a.get("confidence") is not None),
+                                         default=None),
+        "in_training_data": bool(policies) and all(p in MEMO for p in policies),
         "n_user_messages": len(users),
     }
 

@@ -43,3 +43,27 @@ def test_the_cli_server_serves_imported_data_and_swagger_ui(tmp_path):
         assert ui.status_code == 200 and "swagger-ui" in ui.text
         conversations = httpx.get(f"{base}/core/conversations").json()
         assert {c["sender_id"] for c in conversations} == {"mysender", "someone"}
+
+def test_the_demo_store_is_built_once_with_what_reviewers_leave_and_never_touches_the_users_store(tmp_path):
+    from rasa_messaging.demo import ensure_demo_store
+    from rasa_messaging.store import Store
+
+    demo = tmp_path / "demo.db"
+    assert ensure_demo_store(demo, conversations=60) is True
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.db"]  # no WAL or half-built file left
+    store = Store(demo)
+    counts = {table: store.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+              for table in ("conversations", "tags", "reviews")}
+    assert counts["conversations"] == 60 and counts["tags"] > 0 and counts["reviews"] > 0
+    assert store.flag_queue()[0] > 0
+    assert any(s > 1 for (s,) in store.db.execute("SELECT count(*) FROM sessions GROUP BY sender_id"))
+    assert store.db.execute("SELECT count(*) FROM conversations WHERE minimum_action_confidence < 0.5").fetchone()[0]
+    assert ensure_demo_store(demo) is False
+
+
+def test_serve_demo_refuses_a_db_of_its_own(tmp_path):
+    from click.testing import CliRunner
+
+    from rasa_messaging.cli import cli
+    result = CliRunner().invoke(cli, ["serve", "--demo", "--db", str(tmp_path / "mine.db")])
+    assert result.exit_code == 2 and "--demo" in result.output and not (tmp_path / "mine.db").exists()

@@ -72,14 +72,15 @@ FILTERS = {
                                          lambda m, e: any("password" in t.lower() for t in reference.user_texts(e))),
     "start": ({"start": 1_600_000_000 + 86_400 * 90}, lambda m, e: m["latest_event_time"] >= 1_600_000_000 + 86_400 * 90),
     "until": ({"until": 1_600_000_000 + 86_400 * 30}, lambda m, e: m["latest_event_time"] <= 1_600_000_000 + 86_400 * 30),
-    "maximumConfidence": ({"maximumConfidence": 0.6}, lambda m, e: m["minimum_action_confidence"] <= 0.6),
+    "maximumConfidence": ({"maximumConfidence": 0.6}, lambda m, e: m["minimum_action_confidence"] is not None
+                          and m["minimum_action_confidence"] <= 0.6),
     "minimumUserMessages": ({"minimumUserMessages": 3}, lambda m, e: m["n_user_messages"] >= 3),
     "in training data": ({"in_training_data": "true"}, lambda m, e: m["in_training_data"]),
     "not in training data": ({"in_training_data": "false"}, lambda m, e: not m["in_training_data"]),
     "combined": ({"intent": "greet,check_balance,transfer_money", "policies": "TEDPolicy",
                   "maximumConfidence": 0.9, "minimumUserMessages": 1},
                  lambda m, e: {"greet", "check_balance", "transfer_money"} & set(m["intents"])
-                 and "TEDPolicy" in m["policies"] and m["minimum_action_confidence"] <= 0.9
+                 and "TEDPolicy" in m["policies"] and (m["minimum_action_confidence"] or 1) <= 0.9
                  and m["n_user_messages"] >= 1),
 }
 
@@ -148,7 +149,8 @@ def test_default_order_is_newest_first(client, loaded):
 
 def test_not_in_training_data_is_ordered_by_minimum_confidence_high_to_low(client, loaded):
     conversations = listing(client, in_training_data="false").json()
-    keys = [(-c["minimum_action_confidence"], c["sender_id"]) for c in conversations]
+    # no action confidence yet sorts as 1.0: nothing the bot was unsure about (docs/semantics.md)
+    keys = [(-(c["minimum_action_confidence"] or 1.0), c["sender_id"]) for c in conversations]
     assert keys == sorted(keys) and len(keys) > 3
 
 
@@ -205,3 +207,18 @@ def test_unique_lists_hold_every_value_of_every_conversation(client, loaded):
         expected = sorted({value for m in metadata for value in m[field]})
         assert client.get(f"/core/{route}").json() == expected, route
     assert "policy_0_MemoizationPolicy" not in client.get("/core/conversationPolicies").json()
+
+
+def test_a_conversation_of_user_messages_only_has_no_confidence_and_is_not_in_training_data(client):
+    events = [{"event": "user", "timestamp": 1.0 + i, "text": "hello?"} for i in range(3)]
+    client.post("/core/conversations/unanswered/events", json=events)
+    [metadata] = client.get("/core/conversations").json()
+    assert metadata["minimum_action_confidence"] is None and metadata["minimum_action_confdience"] is None
+    assert metadata["in_training_data"] is False
+    assert senders(client, in_training_data="false") == ["unanswered"]
+    assert senders(client, in_training_data="true") == []
+    assert senders(client, maximumConfidence=1.0) == []
+    client.post("/core/conversations/unanswered/events", json={"event": "action", "timestamp": 9.0, "name": "utter_greet",
+                                                               "policy": "RulePolicy", "confidence": 1.0})
+    [metadata] = client.get("/core/conversations").json()
+    assert metadata["minimum_action_confidence"] == 1.0 and metadata["in_training_data"] is True
