@@ -1,10 +1,11 @@
 """Operations tagged `Review` (extension): review marks, tags, the flag queue, erasure, export."""
 
 from connexion import NoContent
-from flask import Response, stream_with_context
+from flask import Response, request, stream_with_context
 
 from rasa_messaging.dumps import attachment
 from rasa_messaging.exports import csv_lines, ndjson_lines
+from rasa_messaging.limits import CLIENT_GONE_KEY
 from rasa_messaging.store import ConversationFilter
 
 from . import store
@@ -49,5 +50,14 @@ def export_conversations(intent=None, entity=None, action=None, text=None, start
         maximum_confidence=maximum_confidence, minimum_user_messages=minimum_user_messages,
         in_training_data=in_training_data, is_flagged=is_flagged, reviewed=reviewed, tags=tags))
     body = csv_lines(conversations) if format_ == "csv" else ndjson_lines(conversations)
-    return Response(stream_with_context(body), mimetype="text/csv" if format_ == "csv" else "application/x-ndjson",
+    return Response(stream_with_context(until_client_gone(body)), mimetype="text/csv" if format_ == "csv" else "application/x-ndjson",
                     headers={"Content-Disposition": attachment(f"conversations.{format_}")})
+
+
+def until_client_gone(chunks):
+    """Stop streaming once the client disconnected or stopped reading (rasa_messaging/limits.py)."""
+    gone = request.environ["asgi.scope"].get("extensions", {}).get(CLIENT_GONE_KEY)
+    for chunk in chunks:
+        if gone is not None and gone.is_set():
+            return
+        yield chunk

@@ -12,6 +12,7 @@ warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testcli
 
 from connexion import FlaskApp  # noqa: E402
 from connexion.datastructures import MediaTypeDict
+from connexion.exceptions import OAuthProblem
 from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 from connexion.problem import problem
@@ -22,9 +23,9 @@ from rasa_messaging.store import Store, StoreError
 
 from .auth import ProvideTokens, Tokens, without_security
 from .hosts import AllowedHosts
-from .limits import DEFAULT_MAX_BODY_BYTES, BodySizeLimit
+from .limits import DEFAULT_MAX_BODY_BYTES, BodySizeLimit, ExportSlots
 from .resolver import TagResolver, route_pattern
-from .routing import configure_flask_routing, middlewares
+from .routing import Utf8Paths, configure_flask_routing, middlewares
 from .validation import NamedParameterValidator, ReadableJSONBodyValidator
 
 BASE_PATH = "/core"  # the spec's server URL: where connexion mounts the API
@@ -59,7 +60,10 @@ def create_app(db_path, *, validate_responses: bool = False, max_body_bytes: int
     )
     app.add_error_handler(StoreError, _store_error)
     app.add_error_handler(405, MethodNotAllowed(spec))
+    app.add_error_handler(OAuthProblem, _unauthorized)
     app.add_middleware(BodySizeLimit, position=MiddlewarePosition.BEFORE_EXCEPTION, max_body_bytes=max_body_bytes)
+    app.add_middleware(Utf8Paths, position=MiddlewarePosition.BEFORE_EXCEPTION)
+    app.add_middleware(ExportSlots, position=MiddlewarePosition.BEFORE_EXCEPTION, path=f"{BASE_PATH}/export")
     app.add_middleware(ProvideTokens, position=MiddlewarePosition.BEFORE_EXCEPTION, tokens=tokens)
     if allowed_hosts is not None:
         app.add_middleware(AllowedHosts, position=MiddlewarePosition.BEFORE_EXCEPTION, hosts=allowed_hosts)
@@ -77,6 +81,11 @@ RESPONSE_VALIDATORS = MediaTypeDict({**VALIDATOR_MAP["response"], "application/x
 def load_spec() -> dict:
     """The served contract, shipped inside the package (openapi/ in the tree)."""
     return yaml.safe_load((resources.files("rasa_messaging.openapi") / "openapi.yaml").read_text(encoding="utf-8"))
+
+
+def _unauthorized(request, error: OAuthProblem):
+    """401 with the `WWW-Authenticate` challenge HTTP asks for."""
+    return problem(401, "Unauthorized", error.detail, headers={"WWW-Authenticate": 'Bearer realm="rasa-messaging"'})
 
 
 def _store_error(request, error: StoreError):

@@ -6,7 +6,7 @@ without a token answers only requests for its own address (and the names given w
 `--allowed-host`, for a proxy in front of it); anything else is a 400 problem naming the header.
 """
 
-import json
+from .problems import send_problem
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 
@@ -39,9 +39,5 @@ class AllowedHosts:
         return await self.app(scope, receive, send)
 
     async def _refuse(self, send, header: str):
-        body = json.dumps({"type": "about:blank", "title": "Bad Request", "status": 400, "parameter": "Host",
-                           "detail": f"This server does not serve the host {header[:200]!r}. Open it by its own address, "
-                                     "or start it with --allowed-host for a proxy's name."}).encode()
-        await send({"type": "http.response.start", "status": 400, "headers": [
-            (b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
+        await send_problem(send, 400, "Bad Request", f"This server does not serve the host {header[:200]!r}. Open it by "
+                           "its own address, or start it with --allowed-host for a proxy's name.", parameter="Host")

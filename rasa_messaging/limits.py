@@ -1,4 +1,6 @@
-"""Request bodies: bounded, and always with a length.
+"""Bounds on what one request may take: its body, and the threads and time of an export.
+
+Request bodies: bounded, and always with a length.
 
 An ASGI middleware outside connexion's stack:
 - a declared Content-Length over the limit is refused with 413 before any of the body is read;
@@ -7,9 +9,14 @@ An ASGI middleware outside connexion's stack:
   Content-Length, since connexion takes a request without one for a request without a body.
 """
 
-import json
+import asyncio
+import threading
 
-DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024
+from .problems import send_problem
+
+# A Rasa event with its parse data is 1-2 KB: 16 MiB holds a batch of MAX_EVENTS_PER_REQUEST.
+DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
+MAX_EVENTS_PER_REQUEST = 10_000
 
 
 class BodySizeLimit:
@@ -41,15 +48,9 @@ class BodySizeLimit:
         return await self.app(_with_length(scope, len(body)), _replay(bytes(body)), send)
 
     async def _refuse(self, send):
-        body = json.dumps({
-            "type": "about:blank", "title": "Request Entity Too Large", "status": 413,
-            "detail": f"The request body is larger than {self.max_body_bytes} bytes "
-                      "(--max-body-size / RASA_MESSAGING_MAX_BODY_SIZE).",
-        }).encode()
-        await send({"type": "http.response.start", "status": 413, "headers": [
-            (b"content-type", b"application/problem+json"), (b"content-length", str(len(body)).encode()),
-            (b"connection", b"close")]})
-        await send({"type": "http.response.body", "body": body})
+        await send_problem(send, 413, "Request Entity Too Large",
+                            f"The request body is larger than {self.max_body_bytes} bytes "
+                            "(--max-body-size / RASA_MESSAGING_MAX_BODY_SIZE).", headers=[(b"connection", b"close")])
 
 
 def _with_length(scope, length: int) -> dict:
@@ -68,3 +69,60 @@ def _replay(body: bytes):
         return {"type": "http.request", "body": body, "more_body": False}
 
     return receive
+
+
+MAX_CONCURRENT_EXPORTS = 2
+# A chunk the client has not taken in this long: a reader that stopped reading.
+EXPORT_STALL_SECONDS = 20.0
+CLIENT_GONE_KEY = "rasa_messaging.client_gone"
+
+
+class ExportSlots:
+    """Streaming exports may not starve the server.
+
+    The HTTP handlers run on a pool of 10 threads, and an export streams from one of them for as
+    long as its client reads. So: at most `limit` exports at once (beyond, a 503 problem with
+    `Retry-After`); and an export ends, giving its thread back, as soon as its client disconnects
+    or stops taking data for `stall_seconds`. The handler's stream sees that through the
+    `threading.Event` under CLIENT_GONE_KEY in the ASGI scope's extensions.
+    """
+
+    def __init__(self, app, path: str, limit: int = MAX_CONCURRENT_EXPORTS,
+                 stall_seconds: float = EXPORT_STALL_SECONDS):
+        self.app, self.path, self.limit, self.stall_seconds = app, path, limit, stall_seconds
+        self.running = 0
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["path"] != self.path:
+            return await self.app(scope, receive, send)
+        if self.running >= self.limit:
+            return await send_problem(send, 503, "Service Unavailable",
+                                       f"{self.limit} exports are running, the most this server runs at once; "
+                                       "try again in a moment.", headers=[(b"retry-after", b"10")])
+        self.running += 1
+        gone = threading.Event()
+        scope = {**scope, "extensions": {**scope.get("extensions", {}), CLIENT_GONE_KEY: gone}}
+        inbox: asyncio.Queue = asyncio.Queue()
+
+        async def watch():  # the only reader of `receive`: it hears the disconnect
+            while True:
+                message = await receive()
+                await inbox.put(message)
+                if message["type"] == "http.disconnect":
+                    gone.set()
+                    return
+
+        async def send_unless_gone(message):
+            if gone.is_set():
+                return
+            try:
+                await asyncio.wait_for(send(message), self.stall_seconds)
+            except TimeoutError:
+                gone.set()
+
+        watcher = asyncio.get_running_loop().create_task(watch())
+        try:
+            await self.app(scope, inbox.get, send_unless_gone)
+        finally:
+            watcher.cancel()
+            self.running -= 1

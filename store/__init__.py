@@ -14,9 +14,16 @@ from .statistics import StatisticsMixin
 
 class Store(IngestMixin, ReviewMixin, StatisticsMixin, AnalyticsMixin):
     def check_writable(self) -> None:
-        """Raise sqlite3.OperationalError (SQLITE_READONLY) if the file cannot be written."""
-        with self.transaction():
-            pass
+        """Raise sqlite3.OperationalError (SQLITE_READONLY) if the file cannot be written. A write
+        is tried and rolled back: taking the write lock alone succeeds on a read-only WAL store."""
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            version = int(db.execute("PRAGMA user_version").fetchone()[0])
+            db.execute(f"PRAGMA user_version = {version}")
+        finally:
+            if db.conn.in_transaction:
+                db.conn.rollback()
 
     def close(self) -> None:
         """Close this thread's connection (the store opens a new one if used again)."""

@@ -53,8 +53,12 @@ def refresh_sessions(db, sender_id: str, earliest_new: float) -> None:
 
     Only the session that holds the earliest new event, and those after it, can change (a late
     message can make a `session_started` split, or a late `session_started` split a session), so
-    only they are split again. Runs inside the caller's transaction.
+    only they are split again; events appended after the last session without a new
+    `session_started` only extend it, reading no more than the new events (a message appended to a
+    60,000-event conversation must not re-read it). Runs inside the caller's transaction.
     """
+    if _extend_last_session(db, sender_id, earliest_new):
+        return
     anchor = db.execute(
         "SELECT start, start_event_id FROM sessions WHERE sender_id = ? AND start <= ? "
         "ORDER BY start DESC, start_event_id DESC LIMIT 1", [sender_id, earliest_new]
@@ -80,3 +84,22 @@ def refresh_sessions(db, sender_id: str, earliest_new: float) -> None:
         [(sender_id, s.start, s.start_event_id, s.end, s.n_user_messages, s.n_bot_messages, int(previous is None),
           previous) for s, previous in zip(sessions, previous_starts, strict=True)],
     )
+
+
+def _extend_last_session(db, sender_id: str, earliest_new: float) -> bool:
+    """Add events that all came after the last session's end, and start no session, to it; False
+    (nothing done) when that is not the case."""
+    last = db.execute("SELECT rowid, end FROM sessions WHERE sender_id = ? ORDER BY start DESC, start_event_id DESC "
+                      "LIMIT 1", [sender_id]).fetchone()
+    if last is None or not earliest_new > last[1]:
+        return False
+    counts = dict(db.execute("SELECT type, count(*) FROM events WHERE sender_id = ? AND timestamp >= ? GROUP BY type",
+                             [sender_id, earliest_new]).fetchall())
+    if "session_started" in counts:
+        return False
+    latest = db.execute("SELECT max(timestamp) FROM events WHERE sender_id = ? AND timestamp >= ?",
+                        [sender_id, earliest_new]).fetchone()[0]
+    db.execute("UPDATE sessions SET end = ?, n_user_messages = n_user_messages + ?, n_bot_messages = n_bot_messages + ? "
+               "WHERE rowid = ?", [latest, counts.get("user", 0), counts.get("bot", 0), last[0]])
+    return True
+

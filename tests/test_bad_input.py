@@ -10,6 +10,8 @@ import urllib.parse
 import httpx
 import pytest
 
+from rasa_messaging.limits import MAX_EVENTS_PER_REQUEST
+
 from . import reference
 from .conftest import REAL_TRACKER_FILES, assert_problem, ingest_trackers, live_server, load_tracker, store_digest
 
@@ -97,7 +99,7 @@ def test_a_sender_id_with_a_slash_cannot_be_addressed_and_is_a_404(client, store
 def test_invalid_utf8(client, store, filled):
     assert_problem(post_raw(client, b'{"event": "user", "timestamp": 1.0, "text": "\xff\xfe"}'), 400)
     assert_problem(post_raw(client, b'{"event": "user", "timestamp": 1.0, "text": "\\udc80 lone"}'), 400)
-    assert_problem(client.get("/core/conversations/%FF%FE/events"), 404)
+    assert_problem(client.get("/core/conversations/%FF%FE/events"), 400, detail_contains="not UTF-8")
     unchanged_and_serving(client, store, filled)
 
 
@@ -108,14 +110,18 @@ def test_json_nested_10000_levels_deep(client, store, filled, body):
     unchanged_and_serving(client, store, filled)
 
 
-def test_100k_events_in_one_request_are_stored_in_one_transaction(client, store):
-    events = [{"event": "user", "timestamp": 1_600_000_000 + i / 1000, "text": f"m{i}"} for i in range(100_000)]
-    assert client.post("/core/conversations/bulk/events", json=events).json() == {"stored": 100_000, "duplicates": 0}
-    assert store.db.execute("SELECT count(*) FROM events").fetchone()[0] == 100_000
-    invalid = events[:50_000] + [{"event": "user", "timestamp": "late"}] + [
-        {**e, "timestamp": e["timestamp"] + 1000} for e in events[50_000:]]
+def test_the_largest_batch_is_stored_in_one_transaction_and_a_larger_one_is_a_413(client, store):
+    limit = MAX_EVENTS_PER_REQUEST
+    events = [{"event": "user", "timestamp": 1_600_000_000 + i / 1000, "text": f"m{i}"} for i in range(limit)]
+    assert client.post("/core/conversations/bulk/events", json=events).json() == {"stored": limit, "duplicates": 0}
+    assert store.db.execute("SELECT count(*) FROM events").fetchone()[0] == limit
+    invalid = events[:limit // 2] + [{"event": "user", "timestamp": "late"}] + [
+        {**e, "timestamp": e["timestamp"] + 1000} for e in events[limit // 2:]]
     digest = store_digest(store)
     assert_problem(client.post("/core/conversations/bulk/events", json=invalid), 400)
+    too_many = [{**e, "timestamp": e["timestamp"] + 2000} for e in events] + events[:1]
+    body = assert_problem(client.post("/core/conversations/bulk/events", json=too_many), 413)
+    assert body["parameter"] == "body" and f"at most {limit}" in body["detail"]
     unchanged_and_serving(client, store, digest)
 
 

@@ -100,7 +100,8 @@ def _sql_calls(tree):
 # constants, never a value a request brought (values are always bound with `?`).
 SAFE_SQL_FRAGMENTS = {"where", "order", "placeholders", "' AND '.join(clauses)", "','.join('?' * len(types))", "','.join('?' * len(chunk))",
                       "BUSY_TIMEOUT_MS",
-                      "table"}  # store/review.py: each name of the constant CONVERSATION_TABLES
+                      "table",  # store/review.py: each name of the constant CONVERSATION_TABLES
+                      "version"}  # store/__init__.py: the file's own user_version, an int (PRAGMA takes no `?`)
 
 
 def test_no_sql_is_formatted_from_request_values():
