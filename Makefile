@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 DB ?= $(wildcard rasa-messaging.db)
 PORT ?= 5005
 
-.PHONY: run test lint bench install clean
+.PHONY: run test lint browser-deps bench screenshots install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +26,15 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: lint
+# Debian's Chromium and axe-core (npm) for the browser tests: installed when missing.
+browser-deps:
+	bash .ci/browser-deps
+
+test: lint browser-deps
 	$(BIN)/pytest -q -n 2
+
+screenshots: $(STAMP) browser-deps
+	$(BIN)/python docs/screenshots.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

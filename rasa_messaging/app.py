@@ -17,7 +17,6 @@ from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 from connexion.problem import problem
 from connexion.validators import VALIDATOR_MAP, TextResponseBodyValidator
-from flask import redirect
 
 from rasa_messaging.store import Store, StoreError
 
@@ -67,8 +66,21 @@ def create_app(db_path, *, validate_responses: bool = False, max_body_bytes: int
     app.add_middleware(ProvideTokens, position=MiddlewarePosition.BEFORE_EXCEPTION, tokens=tokens)
     if allowed_hosts is not None:
         app.add_middleware(AllowedHosts, position=MiddlewarePosition.BEFORE_EXCEPTION, hosts=allowed_hosts)
-    app.add_url_rule("/", "swagger_ui_redirect", lambda: redirect(f"{BASE_PATH}/ui/"))
+    add_review_page(app.app)
     return app
+
+
+PAGE_ROUTES = ("/", "/flags", "/dashboard", "/conversations/<path:sender_id>")
+
+
+def add_review_page(flask_app) -> None:
+    """The review page: one HTML shell for each of its URLs (its scripts read the URL and call the
+    API under /core); its scripts and styles are the package's static files, under /static."""
+    def page(**_):
+        return flask_app.send_static_file("index.html")
+
+    for route in PAGE_ROUTES:
+        flask_app.add_url_rule(route, f"page {route}", page)
 
 
 # connexion's response validators, plus: NDJSON and CSV are text (connexion's `*/*json` rule would

@@ -65,18 +65,20 @@ class ConversationFilter:
     is_flagged: bool = False
     reviewed: bool | None = None
     tags: tuple = ()
+    sender_id: str | None = None
 
     @classmethod
     def from_parameters(cls, *, intent=None, entity=None, action=None, text=None, start=None, until=None, policies=None,
                         maximum_confidence=None, minimum_user_messages=None, in_training_data=None, is_flagged=False,
-                        reviewed=None, tags=None) -> "ConversationFilter":
+                        reviewed=None, tags=None, sender_id=None) -> "ConversationFilter":
         """The filter from getConversations' parameters (the API's and the CLI's export share
         them): comma-separated lists, and Rasa's policy names (`policy_0_MemoizationPolicy`)."""
         return cls(
             intents=_values(intent), entities=_values(entity), actions=_values(action),
             policies=tuple(normalise_policy(p) for p in _values(policies)), text=text or None, start=start,
             until=until, maximum_confidence=maximum_confidence, minimum_user_messages=minimum_user_messages,
-            in_training_data=in_training_data, is_flagged=bool(is_flagged), reviewed=reviewed, tags=_values(tags))
+            in_training_data=in_training_data, is_flagged=bool(is_flagged), reviewed=reviewed, tags=_values(tags),
+            sender_id=sender_id or None)
 
     def memberships(self) -> list[_Membership]:
         """The set filters, the likely smallest set first."""
@@ -117,7 +119,8 @@ class ConversationFilter:
         for clause, value in (("c.latest_event_time >= ?", self.start),
                               ("c.latest_event_time <= ?", self.until),
                               ("c.minimum_action_confidence <= ? AND c.n_scored_actions > 0", self.maximum_confidence),
-                              ("c.n_user_messages >= ?", self.minimum_user_messages)):
+                              ("c.n_user_messages >= ?", self.minimum_user_messages),
+                              ("c.sender_id = ?", self.sender_id)):
             if value is not None:
                 clauses.append(clause)
                 params.append(value)
@@ -281,6 +284,7 @@ def _metadata(row: dict, terms: dict, flagged: list, unflagged: list) -> dict:
         "sender_id": row["sender_id"],
         "latest_event_time": row["latest_event_time"],
         "latest_input_channel": row["latest_input_channel"],
+        "latest_message": row["latest_message"],
         "intents": terms.get("intent", []),
         "entities": terms.get("entity", []),
         "actions": terms.get("action", []),

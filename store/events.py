@@ -80,6 +80,7 @@ class EventRow(NamedTuple):
     search_text: str | None = None
     entities: tuple = ()
     input_channel: str | None = None
+    text: str | None = None  # a user message's text, as sent
 
 
 def event_row(sender_id: str, event: dict) -> EventRow:
@@ -112,6 +113,7 @@ def event_row(sender_id: str, event: dict) -> EventRow:
             })) if isinstance(entities, list) else (),
             input_channel=event.get("input_channel") if isinstance(event.get("input_channel"), str) else None,
             search_text=text.casefold() if isinstance(text, str) else None,
+            text=text if isinstance(text, str) else None,
         )
     elif kind == "action":
         name = event.get("name")

@@ -35,6 +35,7 @@ class _Delta:
     earliest_event_time: float = float("inf")
     latest_user_time: float | None = None
     latest_input_channel: str | None = None
+    latest_message: str | None = None
     minimum_action_confidence: float = 1.0
     n_off_training_actions: int = 0
     n_scored_actions: int = 0  # actions with a confidence
@@ -58,6 +59,7 @@ class _Delta:
             if self.latest_user_time is None or row.timestamp >= self.latest_user_time:
                 self.latest_user_time = row.timestamp
                 self.latest_input_channel = row.input_channel
+                self.latest_message = row.text
             if row.intent:
                 self.terms.add(("intent", row.intent))
             self.terms.update(("entity", entity) for entity in row.entities)
@@ -85,6 +87,7 @@ class _Delta:
                 self.latest_user_time is None or other.latest_user_time >= self.latest_user_time):
             self.latest_user_time = other.latest_user_time
             self.latest_input_channel = other.latest_input_channel
+            self.latest_message = other.latest_message
         self.minimum_action_confidence = min(self.minimum_action_confidence, other.minimum_action_confidence)
         self.n_off_training_actions += other.n_off_training_actions
         self.n_scored_actions += other.n_scored_actions
@@ -105,14 +108,18 @@ def merge_deltas(deltas: dict, later: dict) -> None:
 _UPSERT_CONVERSATION = """
 INSERT INTO conversations (sender_id, latest_event_time, latest_user_time, latest_input_channel,
     minimum_action_confidence, n_off_training_actions, n_user_messages, n_events, n_scored_actions,
-    n_predicted_actions)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    n_predicted_actions, latest_message)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (sender_id) DO UPDATE SET
     latest_event_time = max(latest_event_time, excluded.latest_event_time),
     latest_input_channel = CASE
         WHEN excluded.latest_user_time IS NOT NULL
          AND (latest_user_time IS NULL OR excluded.latest_user_time >= latest_user_time)
         THEN excluded.latest_input_channel ELSE latest_input_channel END,
+    latest_message = CASE
+        WHEN excluded.latest_user_time IS NOT NULL
+         AND (latest_user_time IS NULL OR excluded.latest_user_time >= latest_user_time)
+        THEN excluded.latest_message ELSE latest_message END,
     latest_user_time = CASE
         WHEN latest_user_time IS NULL THEN excluded.latest_user_time
         WHEN excluded.latest_user_time IS NULL THEN latest_user_time
@@ -232,7 +239,7 @@ class IngestMixin(StoreBase):
         db.conn.executemany(_UPSERT_CONVERSATION, [
             (sender_id, d.latest_event_time, d.latest_user_time, d.latest_input_channel,
              d.minimum_action_confidence, d.n_off_training_actions, d.n_user_messages, d.n_events,
-             d.n_scored_actions, d.n_predicted_actions)
+             d.n_scored_actions, d.n_predicted_actions, d.latest_message)
             for sender_id, d in deltas.items()
         ])
         ids = conversation_ids(db, list(deltas))

@@ -223,6 +223,18 @@ def m011_predicted_actions(db: Database):
     """)
 
 
+
+@migrations()
+def m012_latest_message(db: Database):
+    # The inbox shows each conversation's latest user message without reading its events.
+    Table(db, "conversations").add_column("latest_message", str)
+    db.execute("""
+        UPDATE conversations SET latest_message = (
+            SELECT json_extract(e.data, '$.text') FROM events e
+            WHERE e.sender_id = conversations.sender_id AND e.type = 'user' AND json_valid(e.data)
+            ORDER BY e.timestamp DESC, e.id DESC LIMIT 1)
+    """)
+
 def migrate(db: Database, path) -> None:
     """Bring the schema up to date. Raises `NotOurDatabase` for a file of another program."""
     if db.table_names() and migrations.migrations_table not in db.table_names():

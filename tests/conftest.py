@@ -122,6 +122,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def wait_until_serving(base: str, server: subprocess.Popen, log_path: Path, seconds: float = 30) -> None:
+    """Until `server` answers at `base`; fails with its log if it exits or takes too long."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            httpx.get(f"{base}/core/openapi.json")
+            return
+        except httpx.TransportError:
+            assert time.monotonic() < deadline and server.poll() is None, log_path.read_text()
+            time.sleep(0.1)
+
+
 @contextlib.contextmanager
 def live_server(db_path, *args, env=None):
     """`rasa-messaging serve` in a subprocess, as users run it; yields its base URL. Its log goes
@@ -134,14 +146,7 @@ def live_server(db_path, *args, env=None):
             cwd=Path(__file__).resolve().parents[1], env={**os.environ, **(env or {})}, stdout=log, stderr=log)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{base}/core/openapi.json")
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline and server.poll() is None, log_path.read_text()
-                time.sleep(0.1)
+        wait_until_serving(base, server, log_path)
         yield base
     finally:
         server.terminate()

@@ -33,6 +33,7 @@ def metadata(sender_id, events):
         "sender_id": sender_id,
         "latest_event_time": max(e["timestamp"] for e in events),
         "latest_input_channel": latest_user.get("input_channel") if latest_user else None,
+        "latest_message": latest_user.get("text") if latest_user else None,
         "intents": sorted({u["parse_data"]["intent"]["name"] for u in users
                            if (u.get("parse_data") or {}).get("intent", {}).get("name")}),
         "entities": sorted({x["entity"] for u in users for x in (u.get("parse_data") or {}).get("entities", [])}),

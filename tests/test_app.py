@@ -9,9 +9,16 @@ import pytest
 from .conftest import REAL_TRACKER_FILES, assert_problem, live_server
 
 
-def test_root_redirects_to_swagger_ui(client):
-    response = client.get("/", follow_redirects=False)
-    assert response.status_code == 302 and response.headers["location"] == "/core/ui/"
+@pytest.mark.parametrize("path", ["/", "/flags", "/dashboard", "/conversations/some%20one", "/conversations/a/b"])
+def test_every_url_of_the_review_page_serves_its_shell(client, path):
+    response = client.get(path)
+    assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")
+    assert '<script type="module" src="/static/js/app.js">' in response.text
+
+
+def test_the_pages_scripts_and_styles_are_served_from_the_package(client):
+    for path in ("/static/js/app.js", "/static/js/api.js", "/static/style.css"):
+        assert client.get(path).status_code == 200, path
 
 
 def test_swagger_ui_and_the_spec_are_served_under_core(client):

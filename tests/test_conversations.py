@@ -28,6 +28,7 @@ def test_moodbot_metadata_computed_by_hand(client, store):
         "sender_id": "mysender",
         "latest_event_time": 1517821726.211042,
         "latest_input_channel": None,
+        "latest_message": "/mood_great",
         "intents": ["greet", "mood_great"],
         "entities": [],
         "actions": ["action_listen", "utter_greet", "utter_happy"],

@@ -134,3 +134,10 @@ def test_the_review_token_may_review_but_not_erase(secured, store):
     assert secured.get("/core/flags", headers=bearer(REVIEW)).status_code == 200
     assert_problem(secured.delete("/core/conversations/a", headers=bearer(REVIEW)), 403)
     assert secured.delete("/core/conversations/a", headers=bearer(FULL)).status_code == 204
+
+
+def test_the_session_says_what_the_presented_token_may_do(secured, client):
+    assert secured.get("/core/session", headers=bearer(FULL)).json() == {"role": "full", "scopes": ["review", "ingest"]}
+    assert secured.get("/core/session", headers=bearer(REVIEW)).json() == {"role": "review", "scopes": ["review"]}
+    assert_problem(secured.get("/core/session"), 401)
+    assert client.get("/core/session").json() == {"role": "open", "scopes": ["review", "ingest"]}

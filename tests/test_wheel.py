@@ -4,13 +4,12 @@ environment outside the checkout, serves the API, Swagger UI and the spec it car
 import os
 import subprocess
 import sys
-import time
 import zipfile
 from pathlib import Path
 
 import httpx
 
-from .conftest import free_port
+from .conftest import free_port, wait_until_serving
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -21,7 +20,8 @@ def test_the_wheel_installs_one_package_and_serves_outside_the_checkout(tmp_path
     [wheel] = tmp_path.glob("rasa_messaging-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert {name.split("/")[0] for name in names} == {"rasa_messaging", wheel.name.split("-py3")[0] + ".dist-info"}
-    assert "rasa_messaging/openapi/openapi.yaml" in names
+    assert {"rasa_messaging/openapi/openapi.yaml", "rasa_messaging/static/index.html",
+            "rasa_messaging/static/js/app.js", "rasa_messaging/static/style.css"} <= set(names)
 
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
@@ -35,15 +35,8 @@ def test_the_wheel_installs_one_package_and_serves_outside_the_checkout(tmp_path
                                   cwd=elsewhere, env=env, stdout=log, stderr=log)
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                httpx.get(f"{base}/core/openapi.json")
-                break
-            except httpx.TransportError:
-                assert server.poll() is None and time.monotonic() < deadline, (elsewhere / "server.log").read_text()
-                time.sleep(0.2)
-        for path in ("/core/openapi.json", "/core/ui/", "/core/conversations"):
+        wait_until_serving(base, server, elsewhere / "server.log", seconds=60)
+        for path in ("/core/openapi.json", "/core/ui/", "/core/conversations", "/", "/static/js/app.js"):
             assert httpx.get(f"{base}{path}").status_code == 200, path
         assert httpx.get(f"{base}/core/conversations").json() == []
     finally:

@@ -1,0 +1,97 @@
+"""The review page's speed in headless Chromium on a large store: the time from navigation to the
+inbox's rows drawn, and to a 5,000-event transcript's last page drawn (median of --repeat runs,
+a fresh browser context each, so nothing is cached). Prints the figures; timings decide no test.
+
+    .venv/bin/python bench/page.py [--conversations 100000] [--repeat 5]
+"""
+
+import argparse
+import json
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from playwright.sync_api import sync_playwright
+
+from rasa_messaging.generate import Generator
+
+LONG = "five-thousand-events"
+
+
+def build_store(work: Path, conversations: int) -> Path:
+    events = work / "events.jsonl"
+    generator = Generator(seed=conversations)
+    with open(events, "w") as out:
+        for number in range(conversations):
+            out.write("".join(json.dumps(e) + "\n" for e in generator.conversation(number)[1]))
+        for turn in range(1000):  # 5,000 events: user, action, bot, slot, action_listen per turn
+            t = 1_650_000_000 + turn * 30
+            out.write("".join(json.dumps({"sender_id": LONG, "timestamp": t + i, **e}) + "\n" for i, e in enumerate([
+                {"event": "user", "text": f"message {turn}", "parse_data": {"intent": {"name": "inform", "confidence": 0.9},
+                                                                            "entities": []}},
+                {"event": "action", "name": "utter_ok", "policy": "policy_1_TEDPolicy", "confidence": 0.7},
+                {"event": "bot", "text": f"reply {turn}"},
+                {"event": "slot", "name": "turn", "value": turn},
+                {"event": "action", "name": "action_listen", "policy": "policy_0_MemoizationPolicy", "confidence": 1.0}])))
+    db = work / "store.db"
+    subprocess.run([sys.executable, "-m", "rasa_messaging.cli", "import", "--db", str(db), str(events)], check=True,
+                   capture_output=True)
+    events.unlink()
+    return db
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--conversations", type=int, default=100_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="page-bench-"))
+    started = time.monotonic()
+    db = build_store(work, args.conversations)
+    print(f"store of {args.conversations:,} conversations built in {time.monotonic() - started:.0f} s")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "rasa_messaging.cli", "serve", "--db", str(db), "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    timings = {"inbox: navigation → rows drawn (ms)": ("/", "#inbox tbody tr"),
+               "5,000-event transcript: navigation → last page drawn (ms)":
+                   (f"/conversations/{LONG}", "ol.transcript li.message.bot:last-of-type")}
+    try:
+        for _ in range(600):
+            try:
+                httpx.get(f"{base}/core/openapi.json")
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=shutil.which("chromium"),
+                                                 args=["--no-sandbox", "--disable-gpu"])
+            for name, (path, selector) in timings.items():
+                samples = []
+                for _ in range(args.repeat + 1):
+                    context = browser.new_context()
+                    page = context.new_page()
+                    began = time.perf_counter()
+                    page.goto(f"{base}{path}", wait_until="commit")
+                    page.wait_for_selector(selector)
+                    samples.append((time.perf_counter() - began) * 1000)
+                    context.close()
+                print(f"{name}: p50 {statistics.median(samples[1:]):.0f}, max {max(samples[1:]):.0f} "
+                      f"(first, cold: {samples[0]:.0f})")
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

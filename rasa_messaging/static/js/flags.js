@@ -1,0 +1,29 @@
+// The flag queue: every flagged message with its note, newest flag first, linking to its place in
+// the transcript.
+import { conversationPath, getJson } from "./api.js";
+import { el, say, when } from "./ui.js";
+
+const PAGE_SIZE = 50;
+
+export async function render(main) {
+  document.title = "Flags · rasa-messaging";
+  const offset = Number(new URLSearchParams(location.search).get("offset") || 0);
+  const { data: flags, total } = await getJson("/flags", { limit: PAGE_SIZE, offset });
+  main.replaceChildren(
+    el("h1", {}, "Flagged messages"),
+    el("p", { id: "count" }, `${total} flagged`),
+    el("div", { class: "scroll" }, el("table", { id: "flags" },
+      el("thead", {}, el("tr", {}, ["Flagged", "Conversation", "Message", "Intent", "Note"].map((name) =>
+        el("th", { scope: "col" }, name)))),
+      el("tbody", {}, flags.map((flag) => el("tr", {},
+        el("td", {}, when(flag.flagged_at)),
+        el("th", { scope: "row" }, el("a", { href: `${conversationPath(flag.sender_id)}#t-${flag.timestamp}` },
+          flag.sender_id)),
+        el("td", { class: "message" }, flag.text ?? `(${flag.event})`),
+        el("td", {}, flag.intent ?? ""),
+        el("td", {}, flag.note ?? "")))))),
+    el("nav", { "aria-label": "Pages", class: "pages" },
+      offset > 0 ? el("a", { class: "button", href: `/flags?offset=${Math.max(0, offset - PAGE_SIZE)}` }, "Previous page") : null,
+      offset + flags.length < total ? el("a", { class: "button", href: `/flags?offset=${offset + PAGE_SIZE}` }, "Next page") : null));
+  say(`${total} flagged messages`);
+}

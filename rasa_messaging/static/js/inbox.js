@@ -1,0 +1,132 @@
+// The inbox: conversations newest first, filtered by every filter of getConversations. The URL's
+// query string is the API's own parameters, so a filtered view is a link to share.
+import { conversationPath, getJson } from "./api.js";
+import { el, percent, say, when } from "./ui.js";
+
+export const PAGE_SIZE = 25;
+// The lists of known values each filter offers: datalist id → the API path that lists them.
+const VOCABULARIES = { intents: "/conversationIntents", entities: "/conversationEntities",
+                       actions: "/conversationActions", policies: "/conversationPolicies", tags: "/tags" };
+
+function textFilter(name, label, hint, list) {
+  return el("p", {}, el("label", { for: `f-${name}` }, label),
+    el("input", { id: `f-${name}`, name, list, "aria-describedby": hint ? `h-${name}` : null }),
+    hint ? el("small", { id: `h-${name}` }, hint) : null);
+}
+
+function choice(name, label, options) {
+  return el("p", {}, el("label", { for: `f-${name}` }, label),
+    el("select", { id: `f-${name}`, name }, options.map(([value, text]) => el("option", { value }, text))));
+}
+
+function filterForm() {
+  const yesNo = (yes, no) => [["", "Any"], ["true", yes], ["false", no]];
+  return el("form", { id: "filters", role: "search", "aria-label": "Filter conversations" },
+    textFilter("intent", "Intents", "comma-separated, any of", "intents"),
+    textFilter("entity", "Entities", "comma-separated, any of", "entities"),
+    textFilter("action", "Actions", "comma-separated, any of", "actions"),
+    textFilter("policies", "Policies", "comma-separated, any of", "policies"),
+    textFilter("tags", "Tags", "comma-separated, any of", "tags"),
+    textFilter("text", "Text in a user message"),
+    el("p", {}, el("label", { for: "f-maximumConfidence" }, "Lowest confidence at most"),
+      el("input", { id: "f-maximumConfidence", name: "maximumConfidence", type: "number", min: 0, max: 1, step: 0.05 })),
+    el("p", {}, el("label", { for: "f-minimumUserMessages" }, "At least this many user messages"),
+      el("input", { id: "f-minimumUserMessages", name: "minimumUserMessages", type: "number", min: 0, step: 1 })),
+    el("p", {}, el("label", { for: "f-start" }, "Active since"),
+      el("input", { id: "f-start", name: "start", type: "datetime-local", "data-unix": "" })),
+    el("p", {}, el("label", { for: "f-until" }, "Active until"),
+      el("input", { id: "f-until", name: "until", type: "datetime-local", "data-unix": "" })),
+    choice("in_training_data", "In training data", yesNo("In training data", "Not in training data")),
+    choice("reviewed", "Reviewed", yesNo("Reviewed", "Not reviewed")),
+    choice("sort_by_confidence", "Order", [["", "Default"], ["false", "Latest activity first"],
+      ["true", "By confidence (lists not in training data)"]]),
+    el("p", { class: "check" }, el("input", { id: "f-is_flagged", name: "is_flagged", type: "checkbox", value: "true" }),
+      el("label", { for: "f-is_flagged" }, "Only conversations with a flagged message")),
+    el("p", { class: "buttons" }, el("button", { type: "submit" }, "Filter"),
+      el("a", { href: "/", class: "button" }, "Clear")));
+}
+
+/** The URL's parameters shown in the form (Unix seconds as local date and time). */
+function fillForm(form, params) {
+  for (const field of form.elements) {
+    if (!field.name) continue;
+    const value = params.get(field.name);
+    if (field.type === "checkbox") field.checked = value === "true";
+    else if (field.dataset.unix !== undefined) field.value = value ? toLocalInput(Number(value)) : "";
+    else field.value = value ?? "";
+  }
+}
+
+function toLocalInput(seconds) {
+  const date = new Date(seconds * 1000);
+  return new Date(date.getTime() - date.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
+}
+
+/** The form as the API's parameters, without empty ones. */
+function formParams(form) {
+  const params = new URLSearchParams();
+  for (const field of form.elements) {
+    if (!field.name || (field.type === "checkbox" && !field.checked)) continue;
+    const value = field.dataset.unix !== undefined && field.value ? String(new Date(field.value).getTime() / 1000)
+      : field.value.trim();
+    if (value) params.set(field.name, value);
+  }
+  return params;
+}
+
+function row(conversation) {
+  const status = [
+    conversation.flagged_messages.length ? el("span", { class: "badge flag" }, `${conversation.flagged_messages.length} flagged`) : null,
+    conversation.reviewed ? el("span", { class: "badge ok" }, "reviewed") : null,
+    ...conversation.tags.map((tag) => el("span", { class: "badge" }, tag)),
+  ];
+  const confidence = conversation.minimum_action_confidence;
+  return el("tr", { dataset: { sender: conversation.sender_id } },
+    el("th", { scope: "row" }, el("a", { href: conversationPath(conversation.sender_id) }, conversation.sender_id)),
+    el("td", {}, when(conversation.latest_event_time)),
+    el("td", { class: "number" }, String(conversation.n_user_messages)),
+    el("td", { class: confidence !== null && confidence < 0.5 ? "number low" : "number" }, percent(confidence)),
+    el("td", {}, status),
+    el("td", { class: "message" }, conversation.latest_message ?? ""));
+}
+
+export async function render(main) {
+  const params = new URLSearchParams(location.search);
+  const offset = Number(params.get("offset") || 0);
+  const limit = Number(params.get("limit") || PAGE_SIZE);
+  document.title = "Inbox · rasa-messaging";
+  const form = filterForm();
+  fillForm(form, params);
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    history.pushState(null, "", `/?${formParams(form)}`);
+    window.dispatchEvent(new Event("popstate"));
+  });
+  const query = Object.fromEntries(params);
+  const { data: conversations, total } = await getJson("/conversations", { ...query, limit, offset });
+  sessionStorage.setItem("rasa-messaging-inbox", JSON.stringify({ search: location.search,
+    senders: conversations.map((c) => c.sender_id) }));
+  const pageLink = (newOffset, text) => {
+    const next = new URLSearchParams(params);
+    next.set("offset", String(newOffset));
+    return el("a", { href: `/?${next}`, class: "button" }, text);
+  };
+  const shown = conversations.length ? `${offset + 1}–${offset + conversations.length} of ${total}` : `0 of ${total}`;
+  main.replaceChildren(
+    el("h1", {}, "Conversations"),
+    el("details", { open: params.size > 0 || window.innerWidth > 900 }, el("summary", {}, "Filters"), form),
+    el("p", { id: "count", "aria-live": "polite" }, shown),
+    el("div", { class: "scroll" }, el("table", { id: "inbox" },
+      el("caption", { class: "visually-hidden" }, `Conversations ${shown}`),
+      el("thead", {}, el("tr", {}, ["Sender", "Latest activity", "User messages", "Lowest confidence", "Status",
+        "Latest user message"].map((name) => el("th", { scope: "col" }, name)))),
+      el("tbody", {}, conversations.map(row)))),
+    el("nav", { "aria-label": "Pages", class: "pages" },
+      offset > 0 ? pageLink(Math.max(0, offset - limit), "Previous page") : null,
+      offset + conversations.length < total ? pageLink(offset + limit, "Next page") : null));
+  say(`${total} conversations`);
+  for (const [id, path] of Object.entries(VOCABULARIES)) {
+    getJson(path).then(({ data }) => main.append(el("datalist", { id },
+      data.map((item) => el("option", { value: typeof item === "string" ? item : item.name })))));
+  }
+}

@@ -1,0 +1,240 @@
+// One conversation as a reviewer reads it: opened at its end, paged back on demand (the API's
+// `limit` + `until`), with flags, notes, tags, the review mark, the dumps and erasure.
+import { session } from "./app.js";
+import { call, conversationPath, download, getJson } from "./api.js";
+import { LOW_CONFIDENCE, MEMORISING_POLICIES, confirmAction, el, navigate, percent, say, showError, when } from "./ui.js";
+
+export const EVENTS_PER_PAGE = 100;
+
+/** A user text with its entities marked (`start`/`end` from Rasa's NLU). */
+function markedText(text, entities) {
+  const spans = (entities || []).filter((e) => Number.isInteger(e.start) && Number.isInteger(e.end) && e.end <= text.length)
+    .sort((a, b) => a.start - b.start);
+  const parts = [];
+  let cursor = 0;
+  for (const entity of spans) {
+    if (entity.start < cursor) continue;  // overlapping spans: the first wins
+    parts.push(text.slice(cursor, entity.start));
+    parts.push(el("mark", { title: `${entity.entity}${entity.value !== undefined ? ` = ${entity.value}` : ""}` },
+      text.slice(entity.start, entity.end), el("span", { class: "entity" }, entity.entity)));
+    cursor = entity.end;
+  }
+  parts.push(text.slice(cursor));
+  return parts;
+}
+
+class Transcript {
+  constructor(main, senderId) {
+    this.main = main;
+    this.senderId = senderId;
+    this.events = [];
+    this.total = 0;
+    this.list = el("ol", { class: "transcript", "aria-label": "Events, oldest first" });
+  }
+
+  async load() {
+    const [{ data: events, total }, { data: [metadata] }] = await Promise.all([
+      getJson(conversationPath(this.senderId, "/events"), { limit: EVENTS_PER_PAGE }),
+      getJson("/conversations", { sender_id: this.senderId }),
+    ]);
+    this.events = events;
+    this.total = total;
+    this.metadata = metadata;
+    this.render();
+    this.list.lastElementChild?.scrollIntoView({ block: "end" });
+  }
+
+  /** The page of events before the earliest one shown. */
+  async loadEarlier() {
+    const oldest = this.events[0].timestamp;
+    const { data } = await getJson(conversationPath(this.senderId, "/events"),
+      { limit: EVENTS_PER_PAGE + this.events.filter((e) => e.timestamp === oldest).length, until: oldest });
+    const shown = new Set(this.events.filter((e) => e.timestamp === oldest).map((e) => JSON.stringify(e)));
+    const earlier = data.filter((e) => !(e.timestamp === oldest && shown.has(JSON.stringify(e))));
+    this.events = [...earlier, ...this.events];
+    this.renderEvents();
+    say(`${this.events.length} of ${this.total} events shown`);
+  }
+
+  render() {
+    document.title = `${this.senderId} · rasa-messaging`;
+    const m = this.metadata;
+    this.main.replaceChildren(
+      el("h1", {}, "Conversation ", el("code", {}, this.senderId)),
+      el("p", { class: "meta" }, `Latest activity ${when(m.latest_event_time)} · ${m.n_user_messages} user messages · `,
+        `lowest action confidence ${percent(m.minimum_action_confidence)} · `,
+        m.in_training_data ? "in training data" : "not in training data"),
+      this.toolbar(),
+      el("p", { class: "shortcuts" }, "Keys: ", el("kbd", {}, "j"), " next conversation, ", el("kbd", {}, "k"),
+        " previous, ", el("kbd", {}, "f"), " flag the selected message, ", el("kbd", {}, "r"), " mark reviewed and go to the next."),
+      el("div", { id: "earlier" }),
+      this.list);
+    this.renderEvents();
+  }
+
+  toolbar() {
+    const m = this.metadata;
+    const tagList = el("ul", { class: "tags", "aria-label": "Tags" }, m.tags.map((tag) => el("li", {}, tag,
+      el("button", { type: "button", "aria-label": `Remove tag ${tag}`, onclick: () => this.untag(tag) }, "×"))));
+    const tagInput = el("input", { id: "new-tag", name: "tag", pattern: "[A-Za-z0-9][A-Za-z0-9_.:\\-]{0,63}",
+      list: "known-tags", required: true });
+    const mayErase = session.scopes.includes("ingest");
+    return el("div", { class: "toolbar" },
+      el("button", { type: "button", id: "reviewed", "aria-pressed": String(m.reviewed),
+        onclick: () => this.toggleReviewed() }, m.reviewed ? "Reviewed ✓" : "Mark reviewed"),
+      el("button", { type: "button", id: "review-next", onclick: () => this.reviewAndNext() }, "Reviewed, next unreviewed"),
+      tagList,
+      el("form", { class: "inline", onsubmit: (event) => { event.preventDefault(); this.tag(tagInput.value); } },
+        el("label", { for: "new-tag" }, "Add tag"), tagInput, el("button", { type: "submit" }, "Tag")),
+      el("span", { class: "downloads" }, "Download: ", ["json", "md", "yml"].map((kind) => el("button", {
+        type: "button", onclick: () => download(conversationPath(this.senderId, `/debug-dump.${kind}`)).catch(showError),
+      }, kind.toUpperCase()))),
+      mayErase ? el("button", { type: "button", class: "danger", onclick: () => this.erase() }, "Erase conversation") : null);
+  }
+
+  renderEvents() {
+    const earlier = this.main.querySelector("#earlier");
+    earlier.replaceChildren(this.events.length < this.total
+      ? el("button", { type: "button", id: "load-earlier", onclick: () => this.loadEarlier().catch(showError) },
+        `Load earlier events (${this.total - this.events.length} more)`)
+      : el("p", { class: "meta" }, "Start of the conversation"));
+    this.list.replaceChildren(...this.events.map((event) => this.item(event)));
+  }
+
+  item(event) {
+    const kind = event.event;
+    if (kind === "user") return this.message(event, "user", markedText(event.text ?? "", event.parse_data?.entities),
+      this.intentLine(event));
+    if (kind === "bot") {
+      const buttons = event.data?.buttons || [];
+      return this.message(event, "bot", event.text ?? "",
+        buttons.length ? el("ul", { class: "bot-buttons" }, buttons.map((b) => el("li", {}, b.title ?? b.payload))) : null);
+    }
+    if (kind === "action") {
+      if (event.name === "action_listen") return el("li", { class: "listen", "aria-hidden": "true" });
+      const unsure = (event.confidence ?? 1) < LOW_CONFIDENCE;
+      const policy = (event.policy || "").replace(/^policy_\d+_/, "");
+      const predicted = policy && !MEMORISING_POLICIES.includes(policy);
+      return el("li", { class: `action${unsure ? " low" : ""}${predicted ? " predicted" : ""}` },
+        el("span", {}, "→ ", el("code", {}, event.name)),
+        el("small", {}, policy ? ` ${policy}` : "", event.confidence !== null && event.confidence !== undefined
+          ? ` · ${percent(event.confidence)}` : "", unsure ? " · low confidence" : "", predicted ? " · not memorised" : ""));
+    }
+    if (kind === "slot") return el("li", { class: "slot" }, "slot ", el("code", {}, event.name), " = ",
+      el("code", {}, JSON.stringify(event.value)));
+    if (kind === "session_started" || kind === "restart") {
+      return el("li", { class: "divider", role: "separator" }, kind === "restart" ? "Restarted" : `New session · ${when(event.timestamp)}`);
+    }
+    return el("li", { class: "other" }, el("code", {}, kind));
+  }
+
+  intentLine(event) {
+    const intent = event.parse_data?.intent;
+    if (!intent?.name) return null;
+    const unsure = (intent.confidence ?? 1) < LOW_CONFIDENCE;
+    return el("p", { class: `intent${unsure ? " low" : ""}` }, "intent ", el("code", {}, intent.name), ` ${percent(intent.confidence)}`);
+  }
+
+  message(event, who, text, ...extra) {
+    const flagged = Boolean(event.is_flagged);
+    const item = el("li", { class: `message ${who}${flagged ? " flagged" : ""}`, tabindex: "0",
+      id: `t-${event.timestamp}`, dataset: { timestamp: String(event.timestamp) } },
+      el("p", { class: "who" }, who === "user" ? "User" : "Bot", el("small", {}, ` ${when(event.timestamp)}`)),
+      el("p", { class: "text" }, text), ...extra,
+      el("p", { class: "message-actions" },
+        el("button", { type: "button", class: "flag", "aria-pressed": String(flagged),
+          onclick: () => this.toggleFlag(event) }, flagged ? "Unflag" : "Flag"),
+        el("button", { type: "button", class: "note", onclick: () => this.addNote(event) }, "Add note")));
+    return item;
+  }
+
+  async toggleFlag(event) {
+    const path = conversationPath(this.senderId, `/messages/${event.timestamp}`);
+    await call(path, { method: event.is_flagged ? "DELETE" : "PUT" });
+    event.is_flagged = !event.is_flagged;
+    say(event.is_flagged ? "Message flagged" : "Flag removed");
+    this.renderEvents();
+    document.getElementById(`t-${event.timestamp}`)?.focus();
+  }
+
+  async addNote(event) {
+    const note = window.prompt("Note for this message (replaces an earlier one):");
+    if (note === null) return;
+    await call(conversationPath(this.senderId, `/messages/${event.timestamp}`), { method: "PUT", body: { note } });
+    event.is_flagged = true;
+    say("Message flagged with a note");
+    this.renderEvents();
+  }
+
+  async tag(tag) {
+    this.metadata.tags = await (await call(conversationPath(this.senderId, `/tags/${encodeURIComponent(tag)}`),
+      { method: "PUT" })).json();
+    say(`Tagged ${tag}`);
+    this.render();
+  }
+
+  async untag(tag) {
+    this.metadata.tags = await (await call(conversationPath(this.senderId, `/tags/${encodeURIComponent(tag)}`),
+      { method: "DELETE" })).json();
+    say(`Tag ${tag} removed`);
+    this.render();
+  }
+
+  async toggleReviewed() {
+    const status = await (await call(conversationPath(this.senderId, "/reviewed"),
+      { method: this.metadata.reviewed ? "DELETE" : "PUT" })).json();
+    this.metadata.reviewed = status.reviewed;
+    say(status.reviewed ? "Marked reviewed" : "Review mark removed");
+    this.render();
+  }
+
+  async reviewAndNext() {
+    if (!this.metadata.reviewed) await call(conversationPath(this.senderId, "/reviewed"), { method: "PUT" });
+    const { data } = await getJson("/conversations", { reviewed: "false", limit: 1 });
+    if (data.length) navigate(conversationPath(data[0].sender_id));
+    else { say("Every conversation is reviewed"); navigate("/?reviewed=false"); }
+  }
+
+  async erase() {
+    if (!(await confirmAction(`Erase the conversation ${this.senderId} with all its events, flags and tags? This cannot be undone.`))) return;
+    await call(conversationPath(this.senderId), { method: "DELETE" });
+    say(`Erased ${this.senderId}`);
+    navigate("/");
+  }
+
+  /** The message the reviewer is on: the focused one, else the last user message. */
+  selectedEvent() {
+    const focused = document.activeElement?.closest?.(".message");
+    const timestamp = focused ? Number(focused.dataset.timestamp)
+      : [...this.events].reverse().find((e) => e.event === "user")?.timestamp;
+    return this.events.find((e) => (e.event === "user" || e.event === "bot") && e.timestamp === timestamp);
+  }
+}
+
+function neighbour(senderId, step) {
+  const inbox = JSON.parse(sessionStorage.getItem("rasa-messaging-inbox") || "{}");
+  const senders = inbox.senders || [];
+  const index = senders.indexOf(senderId);
+  return index >= 0 ? senders[index + step] : undefined;
+}
+
+let current = null;
+document.addEventListener("keydown", (event) => {
+  if (!current || !document.body.contains(current.list) || event.ctrlKey || event.metaKey || event.altKey) return;
+  if (["INPUT", "TEXTAREA", "SELECT"].includes(event.target.tagName) || document.querySelector("dialog[open]")) return;
+  const actions = {
+    j: () => { const next = neighbour(current.senderId, 1); if (next) navigate(conversationPath(next)); },
+    k: () => { const previous = neighbour(current.senderId, -1); if (previous) navigate(conversationPath(previous)); },
+    f: () => { const target = current.selectedEvent(); if (target) return current.toggleFlag(target); },
+    r: () => current.reviewAndNext(),
+  };
+  if (actions[event.key]) {
+    event.preventDefault();
+    Promise.resolve(actions[event.key]()).catch(showError);
+  }
+});
+
+export async function render(main, senderId) {
+  current = new Transcript(main, senderId);
+  await current.load();
+}

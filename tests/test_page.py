@@ -1,0 +1,248 @@
+"""The review page in a real browser (Playwright driving Debian's Chromium), clicked through as a
+reviewer would, every row and number compared with what the API answers for the same parameters."""
+
+import json
+import shutil
+import urllib.parse
+from pathlib import Path
+
+import httpx
+import pytest
+
+from rasa_messaging.demo import fill_demo_store
+from rasa_messaging.store import Store, prepare
+
+from .conftest import live_server
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+AXE = Path(__file__).parent / "browser" / "node_modules" / "axe-core" / "axe.min.js"
+FULL, REVIEW = "page-full-token", "page-review-token"
+LONG = "long-talker"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    executable = shutil.which("chromium")
+    if executable is None:
+        pytest.skip("Debian's chromium is not installed (make test installs it: .ci/browser-deps)")
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync"])
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield page
+    context.close()
+    assert errors == [], errors
+
+
+@pytest.fixture
+def reviewed_store(tmp_path):
+    """Generated conversations with flags, tags and review marks, and one 350-event conversation."""
+    db = tmp_path / "page.db"
+    store = Store(db)
+    fill_demo_store(store, 80)
+    store = Store(db)
+    events = []
+    for turn in range(70):
+        t = 1_700_000_000 + turn * 60
+        text = f"question {turn} about my balance"
+        events += [{"event": "user", "timestamp": t, "text": text,
+                    "parse_data": {"intent": {"name": "check_balance", "confidence": 0.42 if turn % 9 == 0 else 0.95},
+                                   "entities": [{"entity": "account_type", "start": text.index("balance"),
+                                                 "end": len(text), "value": "balance"}]}},
+                   {"event": "action", "timestamp": t + 1, "name": "utter_balance", "policy": "policy_1_TEDPolicy",
+                    "confidence": 0.61},
+                   {"event": "bot", "timestamp": t + 2, "text": f"answer {turn}"},
+                   {"event": "slot", "timestamp": t + 3, "name": "account_type", "value": "balance"},
+                   {"event": "action", "timestamp": t + 4, "name": "action_listen", "policy": "policy_0_MemoizationPolicy",
+                    "confidence": 1.0}]
+    store.ingest(prepare(LONG, events))
+    store.close()
+    return db
+
+
+@pytest.fixture
+def server(reviewed_store):
+    with live_server(reviewed_store) as base:
+        yield base
+
+
+def api(base, path, **params):
+    response = httpx.get(f"{base}/core{path}", params=params)
+    assert response.status_code == 200, response.text
+    return response
+
+
+def inbox_senders(page):
+    page.wait_for_selector("#inbox", state="attached")
+    return page.eval_on_selector_all("#inbox tbody tr", "rows => rows.map(r => r.dataset.sender)")
+
+
+def test_the_inbox_shows_the_apis_first_page_and_filters_through_the_page(page, server):
+    page.goto(f"{server}/")
+    first_page = api(server, "/conversations", limit=25)
+    assert inbox_senders(page) == [c["sender_id"] for c in first_page.json()]
+    assert page.inner_text("#count") == f"1–25 of {first_page.headers['x-total-count']}"
+    intent = api(server, "/conversationIntents").json()[0]
+    page.fill("#f-intent", intent)
+    page.check("#f-is_flagged")
+    page.click("#filters button[type=submit]")
+    page.wait_for_url(f"**/?intent={intent}&is_flagged=true")
+    filtered = api(server, "/conversations", intent=intent, is_flagged="true", limit=25).json()
+    page.wait_for_function("n => document.querySelectorAll('#inbox tbody tr').length === n", arg=len(filtered))
+    assert inbox_senders(page) == [c["sender_id"] for c in filtered]
+
+
+@pytest.mark.parametrize("query", ["intent=greet&is_flagged=true", "in_training_data=false&sort_by_confidence=true",
+                                   "maximumConfidence=0.7&minimumUserMessages=3", "reviewed=true", "tags=needs-nlu",
+                                   "text=card&offset=2"])
+def test_a_url_with_filters_shows_exactly_the_apis_first_page(page, server, query):
+    params = dict(urllib.parse.parse_qsl(query))
+    expected = api(server, "/conversations", limit=25, **params)
+    page.goto(f"{server}/?{query}")
+    assert inbox_senders(page) == [c["sender_id"] for c in expected.json()]
+    for name, value in params.items():
+        if name != "offset":
+            field = page.locator(f"[name={name}]")
+            assert (field.is_checked() if value == "true" and name == "is_flagged" else field.input_value() == value)
+
+
+def test_a_long_transcript_opens_at_its_end_and_pages_back(page, server):
+    page.goto(f"{server}/conversations/{LONG}")
+    page.wait_for_selector("#load-earlier")
+    last = api(server, f"/conversations/{LONG}/events", limit=100).json()
+    shown = page.eval_on_selector_all("ol.transcript > li", "items => items.length")
+    assert shown == 100 and page.inner_text("ol.transcript > li.message.bot >> nth=-1").find("answer 69") >= 0
+    assert "250 more" in page.inner_text("#load-earlier")
+    page.click("#load-earlier")
+    page.wait_for_function("document.querySelectorAll('ol.transcript > li').length === 200")
+    page.click("#load-earlier")
+    page.click("#load-earlier")
+    page.wait_for_selector("text=Start of the conversation")
+    assert page.eval_on_selector_all("ol.transcript > li", "items => items.length") == 350
+    assert [e for e in last if e["event"] == "bot"][-1]["text"] == "answer 69"
+    assert page.locator("li.message.user mark").first.inner_text().startswith("balance")
+    assert page.locator("li.action.low").count() == 0 and page.locator("li.action.predicted").count() == 70
+    assert page.locator("p.intent.low").count() == 8
+
+
+def test_flag_with_a_note_tag_and_mark_reviewed(page, server):
+    page.goto(f"{server}/conversations/{LONG}")
+    message = page.locator("li.message.user").last
+    timestamp = float(message.get_attribute("data-timestamp"))
+    page.once("dialog", lambda dialog: dialog.accept("wrong intent: should be transfer_money"))
+    message.locator("button.note").click()
+    page.wait_for_selector("li.message.user.flagged")
+    flags = api(server, "/flags").json()
+    assert {"sender_id": LONG, "timestamp": timestamp, "note": "wrong intent: should be transfer_money"}.items() <= \
+        next(f for f in flags if f["sender_id"] == LONG).items()
+    page.fill("#new-tag", "regression")
+    page.click("form.inline button")
+    page.wait_for_selector(".tags li:has-text('regression')")
+    page.click("#reviewed")
+    page.wait_for_selector("#reviewed[aria-pressed=true]")
+    [metadata] = api(server, "/conversations", sender_id=LONG).json()
+    assert metadata["tags"] == ["regression"] and metadata["reviewed"] is True
+    page.click("ol.transcript li.message.user >> nth=-1 >> button.flag")
+    page.wait_for_function("!document.querySelector('li.message.user:last-of-type.flagged')")
+    assert all(f["sender_id"] != LONG for f in api(server, "/flags").json())
+
+
+def test_the_keyboard_flags_marks_reviewed_and_moves_to_the_next(page, server):
+    page.goto(f"{server}/?reviewed=false")
+    senders = inbox_senders(page)
+    page.click("#inbox a >> nth=0")
+    page.wait_for_selector("ol.transcript")
+    page.keyboard.press("j")
+    page.wait_for_url(f"**/conversations/{urllib.parse.quote(senders[1])}")
+    page.wait_for_selector("ol.transcript li.message")
+    page.keyboard.press("k")
+    page.wait_for_url(f"**/conversations/{urllib.parse.quote(senders[0])}")
+    page.wait_for_selector("ol.transcript li.message")
+    page.keyboard.press("f")
+    page.wait_for_selector("li.message.flagged")
+    assert any(f["sender_id"] == senders[0] for f in api(server, "/flags").json())
+    page.keyboard.press("r")
+    page.wait_for_function("s => !location.pathname.endsWith(s)", arg=urllib.parse.quote(senders[0]))
+    [metadata] = api(server, "/conversations", sender_id=senders[0]).json()
+    assert metadata["reviewed"] is True
+
+
+def test_the_flag_queue_links_each_flag_to_its_message(page, server):
+    page.goto(f"{server}/flags")
+    page.wait_for_selector("#flags tbody tr")
+    flags = api(server, "/flags", limit=50)
+    assert page.inner_text("#count") == f"{flags.headers['x-total-count']} flagged"
+    first = flags.json()[0]
+    page.click("#flags tbody tr >> nth=0 >> a")
+    page.wait_for_selector("li.message.flagged")
+    assert page.url.endswith(f"#t-{first['timestamp']}")
+
+
+def test_the_dashboards_charts_are_drawn_with_the_apis_numbers(page, server):
+    page.goto(f"{server}/dashboard?window=30d")
+    page.wait_for_selector("#chart-newUsers")
+    statistics = api(server, "/statistics").json()
+    for key in ("top_intents", "top_entities", "top_actions", "top_policies"):
+        drawn = json.loads(page.get_attribute(f"#chart-{key}", "data-values"))
+        assert drawn == [[entry["name"], entry["count"]] for entry in statistics[key]], key
+        assert page.locator(f"#chart-{key} g.bar").count() == len(statistics[key])
+    analytics = api(server, "/analytics", window="30d").json()
+    for metric in ("newUsers", "conversations", "total_messages", "sessions_per_user", "conversation_steps"):
+        assert json.loads(page.get_attribute(f"#chart-{metric}", "data-values")) == analytics[metric], metric
+    assert page.input_value("#d-window") == "30d"
+
+
+def test_the_token_is_asked_once_and_the_review_token_is_not_offered_erasure(browser, reviewed_store):
+    with live_server(reviewed_store, "--token", FULL, "--review-token", REVIEW) as base:
+        for token, may_erase in ((REVIEW, False), (FULL, True)):
+            context = browser.new_context()
+            page = context.new_page()
+            page.goto(f"{base}/")
+            page.wait_for_selector("#token-dialog[open]")
+            page.fill("#token-input", token)
+            page.click("#token-dialog button[type=submit]")
+            assert len(inbox_senders(page)) == 25
+            page.goto(f"{base}/conversations/{LONG}")  # kept for the browser session: no second prompt
+            page.wait_for_selector("ol.transcript li.message")
+            assert not page.locator("#token-dialog[open]").count()
+            assert page.locator("text=Erase conversation").count() == (1 if may_erase else 0)
+            context.close()
+
+
+def test_erasing_asks_for_a_confirmation_naming_the_conversation(page, server):
+    page.goto(f"{server}/conversations/{LONG}")
+    page.click("text=Erase conversation")
+    assert LONG in page.inner_text("#confirm-text")
+    page.click("#confirm-dialog button[value=cancel]")
+    assert api(server, "/conversations", sender_id=LONG).json() != []
+    page.click("text=Erase conversation")
+    page.click("#confirm-dialog button[value=confirm]")
+    page.wait_for_url(f"{server}/")
+    assert httpx.get(f"{server}/core/conversations/{LONG}/events").status_code == 404
+
+
+@pytest.mark.parametrize("path", ["/", f"/conversations/{LONG}", "/flags", "/dashboard"])
+def test_axe_finds_no_serious_violation_and_the_page_fits_400_px(page, server, path):
+    if not AXE.is_file():
+        pytest.skip("axe-core is not installed (make test installs it: .ci/browser-deps)")
+    for width in (1200, 400):
+        page.set_viewport_size({"width": width, "height": 800})
+        page.goto(f"{server}{path}")
+        page.wait_for_selector("main h1")
+        page.wait_for_load_state("networkidle")
+        page.add_script_tag(path=str(AXE))
+        result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+        serious = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3]) for v in result["violations"]
+                   if v["impact"] in ("serious", "critical")]
+        assert serious == [], (width, serious)
+        assert page.evaluate("document.body.scrollWidth") <= max(width, 400) + 1, f"overflows at {width}px"
