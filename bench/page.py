@@ -63,7 +63,7 @@ def main():
     base = f"http://127.0.0.1:{port}"
     timings = {"inbox: navigation → rows drawn (ms)": ("/", "#inbox tbody tr"),
                "5,000-event transcript: navigation → last page drawn (ms)":
-                   (f"/conversations/{LONG}", "ol.transcript li.message.bot:last-of-type")}
+                   (f"/conversations/{LONG}", "ol.transcript li.message.bot >> text=reply 999")}
     try:
         for _ in range(600):
             try:

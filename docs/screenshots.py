@@ -1,4 +1,4 @@
-"""Screenshots of the review page's four views, made from a fresh demo store so that they can be
+"""Screenshots of the review page's views, made from a fresh demo store so that they can be
 refreshed whenever the page changes: `make screenshots` writes docs/screenshots/*.png.
 
 Needs Debian's chromium (.ci/browser-deps installs it).
@@ -16,7 +16,8 @@ import httpx
 from playwright.sync_api import sync_playwright
 
 OUT = Path(__file__).resolve().parent / "screenshots"
-VIEWS = {"inbox": "/", "transcript": None, "flags": "/flags", "dashboard": "/dashboard?window=30d"}
+VIEWS = {"inbox": "/", "transcript": None, "flags": "/flags", "annotations": "/annotations",
+         "dashboard": "/dashboard?window=30d"}
 
 
 def main():

@@ -70,7 +70,7 @@ def create_app(db_path, *, validate_responses: bool = False, max_body_bytes: int
     return app
 
 
-PAGE_ROUTES = ("/", "/flags", "/dashboard", "/conversations/<path:sender_id>")
+PAGE_ROUTES = ("/", "/flags", "/annotations", "/dashboard", "/conversations/<path:sender_id>")
 
 
 def add_review_page(flask_app) -> None:

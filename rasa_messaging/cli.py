@@ -306,6 +306,62 @@ def export(db_path, output_format, intent, entity, action, policies, text, tags,
         sys.stdout.write(chunk)
 
 
+@cli.command("training-data")
+@db_option(creates=False)
+@option("--since", env="SINCE", help="Only annotations made at or after this time: ISO-8601 or Unix seconds.")
+def training_data(db_path, since):
+    """Write the annotations as Rasa 3 NLU data (nlu.yml) to standard output; conflicts (one text
+    under two intents: the latest wins) are listed on standard error.
+
+        rasa-messaging training-data > data/nlu_from_review.yml
+    """
+    from .periods import parse_time
+    from .store import StoreError
+    from .training_data import nlu_yaml
+
+    try:
+        since_seconds = parse_time("--since", since) if since else None
+    except StoreError as error:
+        raise click.BadParameter(error.detail, param_hint="--since") from None
+    text, conflicts = nlu_yaml(open_store(db_path, create=False).annotations(since=since_seconds)[1])
+    sys.stdout.write(text)
+    for conflict in conflicts:
+        click.echo(f"conflict: {conflict['text']!r} also annotated as {', '.join(conflict['dropped'])}; "
+                   f"kept {conflict['kept']}", err=True)
+
+
+@cli.command("test-stories")
+@db_option(creates=False)
+@option("--intent", env="INTENT", help="Comma-separated intents (any of).")
+@option("--tags", env="TAGS", help="Comma-separated tags (any of).")
+@option("--text", env="TEXT", help="Substring of a user message.")
+@option("--flagged", env="FLAGGED", is_flag=True, help="Only conversations with a flagged message.")
+@option("--reviewed/--not-reviewed", env="REVIEWED", default=None, help="Only reviewed (or not reviewed) ones.")
+@option("--annotated/--not-annotated", env="ANNOTATED", default=None, help="Only annotated (or not annotated) ones.")
+def test_stories(db_path, intent, tags, text, flagged, reviewed, annotated):
+    """Write the matching conversations as Rasa 3 test stories (one YAML document) to standard
+    output, with the annotated intents and entities where set: reviewed conversations become the
+    bot's regression tests.
+
+        rasa-messaging test-stories --reviewed --tags regression > tests/test_from_review.yml
+    """
+    import yaml
+
+    from .store import ConversationFilter
+    from .training_data import test_story_yaml
+
+    store = open_store(db_path, create=False)
+    filters = ConversationFilter.from_parameters(intent=intent, tags=tags, text=text, is_flagged=flagged,
+                                                 reviewed=reviewed, annotated=annotated)
+    stories = []
+    for metadata, events in store.export(filters):
+        sender_id = metadata["sender_id"]
+        annotations = store.annotations(sender_id=sender_id)[1]
+        stories += yaml.safe_load(test_story_yaml(sender_id, events, {a["timestamp"]: a for a in annotations}))["stories"]
+    sys.stdout.write(yaml.safe_dump({"version": "3.1", "stories": stories}, sort_keys=False, allow_unicode=True))
+    click.echo(f"{counted(len(stories), 'test story')}", err=True)
+
+
 def main():
     cli(prog_name="rasa-messaging")
 

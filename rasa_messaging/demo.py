@@ -36,7 +36,7 @@ def ensure_demo_store(path=DEMO_DB, *, conversations: int = DEMO_CONVERSATIONS) 
 
 def fill_demo_store(store: Store, conversations: int) -> None:
     """`conversations` generated conversations over the last months, with what reviewers leave:
-    flags (some with a note), tags and review marks."""
+    flags (some with a note), tags, review marks and annotations."""
     generator = Generator(seed=2026, start=time.time() - 240 * DAY)
     rng = random.Random(2026)
     for number in range(conversations):
@@ -46,6 +46,10 @@ def fill_demo_store(store: Store, conversations: int) -> None:
             store.flag(sender_id, timestamp, note=rng.choice(NOTES))
         if rng.random() < 0.1:
             store.add_tag(sender_id, rng.choice(TAGS))
+        for event in events:
+            if event["event"] == "user" and rng.random() < 0.03:  # corrected, or confirmed as predicted
+                predicted = event["parse_data"]["intent"]["name"]
+                store.annotate(sender_id, event["timestamp"], rng.choice([predicted, rng.choice(generator.intents)]), None)
         if rng.random() < 0.15:
             store.mark_reviewed(sender_id)
     store.close()  # the last connection to close folds the WAL into the file: one file to rename

@@ -66,7 +66,7 @@ def markdown_story(sender_id: str, events: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _annotated(text: str, entities: list[dict]):
+def marked_up(text: str, entities: list[dict]):
     """The user text with entities marked up as Rasa's YAML reader reads them, or None if an
     entity has no usable position in the text."""
     pieces, cursor = [], 0
@@ -75,7 +75,9 @@ def _annotated(text: str, entities: list[dict]):
         if not (isinstance(start, int) and isinstance(end, int) and cursor <= start < end <= len(text)):
             return None
         surface, value = text[start:end], entity.get("value")
-        markup = f"({entity['entity']})" if value == surface else _json({"entity": entity["entity"], "value": value})
+        extra = {key: entity[key] for key in ("role", "group") if entity.get(key) is not None}
+        markup = f"({entity['entity']})" if value == surface and not extra else _json(
+            {"entity": entity["entity"], **({"value": value} if value != surface else {}), **extra})
         pieces += [text[cursor:start], f"[{surface}]{markup}"]
         cursor = end
     return "".join(pieces) + text[cursor:]
@@ -84,7 +86,7 @@ def _annotated(text: str, entities: list[dict]):
 def _user_step(event: dict) -> dict:
     step = {"intent": _intent(event)}
     text, entities = event.get("text"), _entities(event)
-    annotated = _annotated(text, entities) if isinstance(text, str) and text and not text.startswith("/") else None
+    annotated = marked_up(text, entities) if isinstance(text, str) and text and not text.startswith("/") else None
     if annotated is not None:
         step["user"] = annotated
     elif entities:

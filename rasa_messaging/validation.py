@@ -19,6 +19,8 @@ from connexion.validators import JSONRequestBodyValidator, ParameterValidator
 from jsonschema import Draft4Validator, ValidationError
 from jsonschema.exceptions import best_match
 
+from .limits import MAX_EVENTS_PER_REQUEST
+
 _TYPE_WORDS = {"integer": "a whole number", "number": "a number", "string": "text", "boolean": "true or false",
                "object": "a JSON object", "array": "a JSON array"}
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
@@ -112,6 +114,12 @@ class ReadableJSONBodyValidator(JSONRequestBodyValidator):
     def _validate(self, body):
         if body is None:
             raise BadRequestProblem(detail="The request body is empty.")
+        if isinstance(body, list) and len(body) > MAX_EVENTS_PER_REQUEST:
+            # Refused before the schema is checked: validating 400,000 events would hold the event
+            # loop, and every other request with it, for many seconds.
+            raise ProblemException(status=413, title="Request Entity Too Large", ext={"parameter": "body"},
+                                   detail=f"{len(body)} events in one request; at most {MAX_EVENTS_PER_REQUEST} are "
+                                          "taken at once (one transaction each): send them in several requests.")
         error = best_match(self._validator.iter_errors(body))
         if error is not None:
             raise BadRequestProblem(detail=describe_body_error(error))

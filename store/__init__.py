@@ -5,6 +5,7 @@ return plain dicts and lists a handler can return as they are.
 """
 
 from .analytics import METRICS, AnalyticsMixin, AnalyticsNotFound, Bins
+from .annotations import InvalidAnnotation
 from .conversations import TERM_KINDS, ConversationFilter
 from .errors import ConversationNotFound, InvalidEvent, MessageNotFound, NotOurDatabase, StoreError, StoreFull
 from .ingest import IngestMixin, IngestResult, prepare
@@ -32,5 +33,5 @@ class Store(IngestMixin, ReviewMixin, StatisticsMixin, AnalyticsMixin):
 
 __all__ = [
     "Store", "Bins", "METRICS", "AnalyticsNotFound", "ConversationFilter", "TERM_KINDS", "IngestResult", "prepare",
-    "StoreError", "StoreFull", "NotOurDatabase", "ConversationNotFound", "MessageNotFound", "InvalidEvent",
+    "StoreError", "StoreFull", "InvalidAnnotation", "NotOurDatabase", "ConversationNotFound", "MessageNotFound", "InvalidEvent",
 ]

@@ -66,11 +66,12 @@ class ConversationFilter:
     reviewed: bool | None = None
     tags: tuple = ()
     sender_id: str | None = None
+    annotated: bool | None = None
 
     @classmethod
     def from_parameters(cls, *, intent=None, entity=None, action=None, text=None, start=None, until=None, policies=None,
                         maximum_confidence=None, minimum_user_messages=None, in_training_data=None, is_flagged=False,
-                        reviewed=None, tags=None, sender_id=None) -> "ConversationFilter":
+                        reviewed=None, tags=None, sender_id=None, annotated=None) -> "ConversationFilter":
         """The filter from getConversations' parameters (the API's and the CLI's export share
         them): comma-separated lists, and Rasa's policy names (`policy_0_MemoizationPolicy`)."""
         return cls(
@@ -78,7 +79,7 @@ class ConversationFilter:
             policies=tuple(normalise_policy(p) for p in _values(policies)), text=text or None, start=start,
             until=until, maximum_confidence=maximum_confidence, minimum_user_messages=minimum_user_messages,
             in_training_data=in_training_data, is_flagged=bool(is_flagged), reviewed=reviewed, tags=_values(tags),
-            sender_id=sender_id or None)
+            sender_id=sender_id or None, annotated=annotated)
 
     def memberships(self) -> list[_Membership]:
         """The set filters, the likely smallest set first."""
@@ -106,6 +107,8 @@ class ConversationFilter:
                                         "AND t.conversation_id = c.id)", key="c.id"))
         if self.reviewed:
             sets.append(_Membership.listed("SELECT sender_id FROM reviews"))
+        if self.annotated:
+            sets.append(_Membership.listed("SELECT sender_id FROM annotations"))
         return sets
 
     def where(self, *, drive: bool) -> tuple[str, list]:
@@ -129,6 +132,8 @@ class ConversationFilter:
                            else "(c.n_off_training_actions > 0 OR c.n_predicted_actions = 0)")
         if self.reviewed is False:
             clauses.append("c.sender_id NOT IN (SELECT sender_id FROM reviews)")
+        if self.annotated is False:
+            clauses.append("c.sender_id NOT IN (SELECT sender_id FROM annotations)")
         return (" AND ".join(clauses) or "1"), params
 
     def count_query(self) -> tuple[str, list]:

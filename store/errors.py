@@ -25,10 +25,8 @@ class MessageNotFound(StoreError):
     status = 404
     title = "Message not found"
 
-    def __init__(self, sender_id: str, timestamp: float):
-        super().__init__(
-            f"Conversation {sender_id!r} has no user or bot message at timestamp {timestamp!r}."
-        )
+    def __init__(self, sender_id: str, timestamp: float, *, what: str = "user or bot message"):
+        super().__init__(f"Conversation {sender_id!r} has no {what} at timestamp {timestamp!r}.")
 
 
 class InvalidEvent(StoreError):

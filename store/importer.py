@@ -16,10 +16,10 @@ from collections import deque
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
-from .errors import InvalidEvent
+from .errors import InvalidEvent, StoreError
 from .events import event_row, validate_event
 from .ingest import IngestResult, deltas_of, merge_deltas
-from .sources import Rejected, Source, items_of
+from .sources import Rejected, Source, SourceAnnotation, items_of
 
 BATCH_SIZE = 5_000
 # Records per piece of work handed to a worker: large enough that the hand-over is cheap.
@@ -36,20 +36,23 @@ class ImportSummary:
         return len(self.result.senders)
 
 
-def derive(raw_records: list) -> tuple[list, list, int, dict]:
+def derive(raw_records: list) -> tuple[list, list, int, dict, list]:
     """(event rows, rejected (location, reason), number of records, what the rows add to each
-    conversation) of some raw records."""
-    rows, rejected = [], []
+    conversation, annotations) of some raw records."""
+    rows, rejected, annotations = [], [], []
     for raw in raw_records:
         for item in items_of(raw):
             if isinstance(item, Rejected):
                 rejected.append((item.location, item.reason))
                 continue
+            if isinstance(item, SourceAnnotation):
+                annotations.append(item)
+                continue
             try:
                 rows.append(event_row(item.sender_id, validate_event(item.event)))
             except InvalidEvent as error:
                 rejected.append((item.location, error.detail))
-    return rows, rejected, len(raw_records), deltas_of(rows)
+    return rows, rejected, len(raw_records), deltas_of(rows), annotations
 
 
 def import_source(store, source: Source, summary: ImportSummary, *, on_records=lambda n: None,
@@ -60,8 +63,10 @@ def import_source(store, source: Source, summary: ImportSummary, *, on_records=l
     many processes."""
     batch: list = []
     deltas: dict = {}
-    for rows, rejected, n_records, chunk_deltas in _derived_chunks(source, workers):
+    annotations: list = []
+    for rows, rejected, n_records, chunk_deltas, chunk_annotations in _derived_chunks(source, workers):
         summary.rejected += [(str(source.path), location, reason) for location, reason in rejected]
+        annotations += chunk_annotations
         batch += rows
         merge_deltas(deltas, chunk_deltas)
         if len(batch) >= batch_size:
@@ -70,6 +75,13 @@ def import_source(store, source: Source, summary: ImportSummary, *, on_records=l
         on_records(n_records)
     if batch:
         summary.result.add(store.ingest(batch, deltas=deltas))
+    for item in annotations:  # after the events they annotate are stored
+        try:
+            a = item.annotation
+            store.annotate(item.sender_id, a["timestamp"], a["intent"], a.get("entities"))
+        except (StoreError, KeyError, TypeError) as error:
+            reason = error.detail if isinstance(error, StoreError) else f"not an annotation ({error!r})"
+            summary.rejected.append((str(source.path), item.location, reason))
 
 
 def _derived_chunks(source: Source, workers: int):

@@ -3,6 +3,7 @@
 import json
 import time
 
+from .annotations import AnnotationsMixin
 from .conversations import ConversationQueries
 from .errors import ConversationNotFound
 from .events import event_row
@@ -11,10 +12,10 @@ from .search import unindex_conversation
 
 # Every table that holds something of a conversation: erasure empties each of them.
 # (conversation_terms holds the conversation's id: it goes first, by that id.)
-CONVERSATION_TABLES = ("events", "conversations", "flags", "sessions", "reviews", "tags")
+CONVERSATION_TABLES = ("events", "conversations", "flags", "sessions", "reviews", "tags", "annotations")
 
 
-class ReviewMixin(ConversationQueries):
+class ReviewMixin(ConversationQueries, AnnotationsMixin):
     def review_status(self, sender_id: str) -> dict:
         self._require(sender_id)
         row = self.db.execute("SELECT reviewed_at FROM reviews WHERE sender_id = ?", [sender_id]).fetchone()
@@ -113,9 +114,13 @@ class ReviewMixin(ConversationQueries):
                                       "ORDER BY c.sender_id LIMIT ?", [*params, after, page_size]))
             for metadata in self._with_terms_and_flags(rows):
                 try:
-                    yield metadata, self.events(metadata["sender_id"])
+                    events = self.events(metadata["sender_id"])
                 except ConversationNotFound:  # erased while the export ran
                     continue
+                annotations = self.annotations(sender_id=metadata["sender_id"])[1]
+                metadata["annotations"] = [{key: a[key] for key in ("timestamp", "intent", "entities")}
+                                           for a in annotations]
+                yield metadata, events
             if len(rows) < page_size:
                 return
             after = rows[-1]["sender_id"]

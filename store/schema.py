@@ -235,6 +235,16 @@ def m012_latest_message(db: Database):
             ORDER BY e.timestamp DESC, e.id DESC LIMIT 1)
     """)
 
+
+@migrations()
+def m013_annotations(db: Database):
+    # A reviewer's correct intent and entities of a user message (entities NULL: the predicted
+    # ones are right). Apart from events, like flags, so a re-import never touches them.
+    Table(db, "annotations").create(
+        {"sender_id": str, "timestamp": float, "intent": str, "entities": str, "annotated_at": float},
+        pk=("sender_id", "timestamp"), not_null={"intent", "annotated_at"})
+    db.execute("CREATE INDEX annotations_newest ON annotations (annotated_at DESC)")
+
 def migrate(db: Database, path) -> None:
     """Bring the schema up to date. Raises `NotOurDatabase` for a file of another program."""
     if db.table_names() and migrations.migrations_table not in db.table_names():

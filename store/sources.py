@@ -27,6 +27,15 @@ class SourceEvent:
 
 
 @dataclass(frozen=True)
+class SourceAnnotation:
+    """A reviewer's annotation of a user message, as `rasa-messaging export` writes them."""
+
+    location: str
+    sender_id: str
+    annotation: dict
+
+
+@dataclass(frozen=True)
 class Rejected:
     location: str
     reason: str
@@ -156,6 +165,8 @@ def _record_items(location: str, record):
             return
         for index, event in enumerate(record["events"]):
             yield SourceEvent(f"{location}, event {index}", sender_id, event)
+        for index, annotation in enumerate(record.get("annotations") or []):
+            yield SourceAnnotation(f"{location}, annotation {index}", sender_id, annotation)
     elif isinstance(record, dict) and "event" in record:
         sender_id = record.get("sender_id")
         if not isinstance(sender_id, str) or not sender_id:

@@ -9,7 +9,7 @@ import pytest
 from .conftest import REAL_TRACKER_FILES, assert_problem, live_server
 
 
-@pytest.mark.parametrize("path", ["/", "/flags", "/dashboard", "/conversations/some%20one", "/conversations/a/b"])
+@pytest.mark.parametrize("path", ["/", "/flags", "/annotations", "/dashboard", "/conversations/some%20one", "/conversations/a/b"])
 def test_every_url_of_the_review_page_serves_its_shell(client, path):
     response = client.get(path)
     assert response.status_code == 200 and response.headers["content-type"].startswith("text/html")

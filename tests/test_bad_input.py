@@ -116,7 +116,7 @@ def test_the_largest_batch_is_stored_in_one_transaction_and_a_larger_one_is_a_41
     assert client.post("/core/conversations/bulk/events", json=events).json() == {"stored": limit, "duplicates": 0}
     assert store.db.execute("SELECT count(*) FROM events").fetchone()[0] == limit
     invalid = events[:limit // 2] + [{"event": "user", "timestamp": "late"}] + [
-        {**e, "timestamp": e["timestamp"] + 1000} for e in events[limit // 2:]]
+        {**e, "timestamp": e["timestamp"] + 1000} for e in events[limit // 2 + 1:]]
     digest = store_digest(store)
     assert_problem(client.post("/core/conversations/bulk/events", json=invalid), 400)
     too_many = [{**e, "timestamp": e["timestamp"] + 2000} for e in events] + events[:1]

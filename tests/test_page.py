@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from rasa_messaging.demo import fill_demo_store
 from rasa_messaging.store import Store, prepare
@@ -164,10 +165,10 @@ def test_the_keyboard_flags_marks_reviewed_and_moves_to_the_next(page, server):
     page.wait_for_selector("ol.transcript")
     page.keyboard.press("j")
     page.wait_for_url(f"**/conversations/{urllib.parse.quote(senders[1])}")
-    page.wait_for_selector("ol.transcript li.message")
+    page.wait_for_selector(f"h1 code:text-is('{senders[1]}')")
     page.keyboard.press("k")
     page.wait_for_url(f"**/conversations/{urllib.parse.quote(senders[0])}")
-    page.wait_for_selector("ol.transcript li.message")
+    page.wait_for_selector(f"h1 code:text-is('{senders[0]}')")
     page.keyboard.press("f")
     page.wait_for_selector("li.message.flagged")
     assert any(f["sender_id"] == senders[0] for f in api(server, "/flags").json())
@@ -231,7 +232,7 @@ def test_erasing_asks_for_a_confirmation_naming_the_conversation(page, server):
     assert httpx.get(f"{server}/core/conversations/{LONG}/events").status_code == 404
 
 
-@pytest.mark.parametrize("path", ["/", f"/conversations/{LONG}", "/flags", "/dashboard"])
+@pytest.mark.parametrize("path", ["/", f"/conversations/{LONG}", "/flags", "/annotations", "/dashboard"])
 def test_axe_finds_no_serious_violation_and_the_page_fits_400_px(page, server, path):
     if not AXE.is_file():
         pytest.skip("axe-core is not installed (make test installs it: .ci/browser-deps)")
@@ -246,3 +247,46 @@ def test_axe_finds_no_serious_violation_and_the_page_fits_400_px(page, server, p
                    if v["impact"] in ("serious", "critical")]
         assert serious == [], (width, serious)
         assert page.evaluate("document.body.scrollWidth") <= max(width, 400) + 1, f"overflows at {width}px"
+
+
+def test_correct_an_intent_and_mark_an_entity_then_read_nlu_yml(page, server):
+    page.goto(f"{server}/conversations/{LONG}")
+    message = page.locator("li.message.user").last
+    message.locator("button.correct").click()
+    form = message.locator("form.annotate")
+    text = form.locator(".annotate-text").inner_text()
+    form.locator("input[name=intent]").fill("transfer_money")
+    form.locator("button[aria-label^='Remove entity']").first.click()  # the predicted entity is wrong
+    page.evaluate("""() => {
+        const node = [...document.querySelectorAll('.annotate-text')].pop().firstChild;
+        const range = document.createRange();
+        range.setStart(node, node.data.indexOf('my'));
+        range.setEnd(node, node.data.indexOf('my') + 2);
+        getSelection().removeAllRanges();
+        getSelection().addRange(range);
+    }""")
+    form.locator("input[name=entity]").fill("owner")
+    form.locator("button.mark").click()
+    assert form.locator("ul.entities li").all_inner_texts() == ["owner: “my”×"], page.inner_text("#status")
+    form.locator("button[type=submit]").click()
+    page.wait_for_selector("li.message.user p.annotated")
+    assert "transfer_money" in message.locator("p.annotated").inner_text()
+    document = yaml.safe_load(httpx.get(f"{server}/core/training-data/nlu.yml").text)
+    examples = {block["intent"]: block["examples"].splitlines() for block in document["nlu"]}
+    start = text.index("my")
+    assert f"- {text[:start]}[my](owner){text[start + 2:]}" in examples["transfer_money"]
+    page.goto(f"{server}/annotations")
+    page.wait_for_selector("#annotations tbody tr")
+    annotations = api(server, "/annotations", limit=50)
+    assert page.locator("#annotations tbody tr").count() == len(annotations.json())
+    assert page.inner_text("#count") == f"{annotations.headers['x-total-count']} annotated messages"
+
+
+def test_the_c_key_confirms_the_predicted_intent(page, server):
+    page.goto(f"{server}/conversations/{LONG}")
+    page.wait_for_selector("li.message.user")
+    page.locator("li.message.user").last.focus()
+    page.keyboard.press("c")
+    page.wait_for_selector("li.message.user p.annotated")
+    [annotation] = [a for a in api(server, "/annotations").json() if a["sender_id"] == LONG]
+    assert annotation["intent"] == annotation["predicted_intent"] == "check_balance" and annotation["entities"] is None

@@ -101,6 +101,7 @@ def _sql_calls(tree):
 SAFE_SQL_FRAGMENTS = {"where", "order", "placeholders", "' AND '.join(clauses)", "','.join('?' * len(types))", "','.join('?' * len(chunk))",
                       "BUSY_TIMEOUT_MS",
                       "table",  # store/review.py: each name of the constant CONVERSATION_TABLES
+                      "clause",  # store/annotations.py: constant conditions joined with AND
                       "version"}  # store/__init__.py: the file's own user_version, an int (PRAGMA takes no `?`)
 
 

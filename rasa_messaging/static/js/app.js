@@ -5,6 +5,7 @@ import { navigate, showError } from "./ui.js";
 const VIEWS = [
   [/^\/$/, "inbox"],
   [/^\/flags$/, "flags"],
+  [/^\/annotations$/, "annotations"],
   [/^\/dashboard$/, "dashboard"],
   [/^\/conversations\/(.+)$/, "transcript"],
 ];

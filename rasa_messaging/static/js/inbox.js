@@ -38,6 +38,7 @@ function filterForm() {
       el("input", { id: "f-until", name: "until", type: "datetime-local", "data-unix": "" })),
     choice("in_training_data", "In training data", yesNo("In training data", "Not in training data")),
     choice("reviewed", "Reviewed", yesNo("Reviewed", "Not reviewed")),
+    choice("annotated", "Annotated", yesNo("With an annotated message", "Without annotations")),
     choice("sort_by_confidence", "Order", [["", "Default"], ["false", "Latest activity first"],
       ["true", "By confidence (lists not in training data)"]]),
     el("p", { class: "check" }, el("input", { id: "f-is_flagged", name: "is_flagged", type: "checkbox", value: "true" }),

@@ -1,6 +1,7 @@
 // One conversation as a reviewer reads it: opened at its end, paged back on demand (the API's
 // `limit` + `until`), with flags, notes, tags, the review mark, the dumps and erasure.
 import { session } from "./app.js";
+import { annotationForm, confirmPrediction } from "./annotate.js";
 import { call, conversationPath, download, getJson } from "./api.js";
 import { LOW_CONFIDENCE, MEMORISING_POLICIES, confirmAction, el, navigate, percent, say, showError, when } from "./ui.js";
 
@@ -33,10 +34,12 @@ class Transcript {
   }
 
   async load() {
-    const [{ data: events, total }, { data: [metadata] }] = await Promise.all([
+    const [{ data: events, total }, { data: [metadata] }, { data: annotations }] = await Promise.all([
       getJson(conversationPath(this.senderId, "/events"), { limit: EVENTS_PER_PAGE }),
       getJson("/conversations", { sender_id: this.senderId }),
+      getJson("/annotations", { sender_id: this.senderId }),
     ]);
+    this.annotations = new Map(annotations.map((a) => [a.timestamp, a]));
     this.events = events;
     this.total = total;
     this.metadata = metadata;
@@ -66,7 +69,8 @@ class Transcript {
         m.in_training_data ? "in training data" : "not in training data"),
       this.toolbar(),
       el("p", { class: "shortcuts" }, "Keys: ", el("kbd", {}, "j"), " next conversation, ", el("kbd", {}, "k"),
-        " previous, ", el("kbd", {}, "f"), " flag the selected message, ", el("kbd", {}, "r"), " mark reviewed and go to the next."),
+        " previous, ", el("kbd", {}, "f"), " flag the selected message, ", el("kbd", {}, "c"),
+        " confirm its predicted intent, ", el("kbd", {}, "r"), " mark reviewed and go to the next."),
       el("div", { id: "earlier" }),
       this.list);
     this.renderEvents();
@@ -104,7 +108,7 @@ class Transcript {
   item(event) {
     const kind = event.event;
     if (kind === "user") return this.message(event, "user", markedText(event.text ?? "", event.parse_data?.entities),
-      this.intentLine(event));
+      this.intentLine(event), this.annotationLine(event));
     if (kind === "bot") {
       const buttons = event.data?.buttons || [];
       return this.message(event, "bot", event.text ?? "",
@@ -135,6 +139,36 @@ class Transcript {
     return el("p", { class: `intent${unsure ? " low" : ""}` }, "intent ", el("code", {}, intent.name), ` ${percent(intent.confidence)}`);
   }
 
+  annotationLine(event) {
+    const annotation = this.annotations.get(event.timestamp);
+    if (!annotation) return null;
+    const entities = annotation.entities === null ? "entities as predicted"
+      : annotation.entities.map((e) => `${e.entity}: ${(event.text || "").slice(e.start, e.end)}`).join(", ") || "no entities";
+    return el("p", { class: "annotated" }, "annotated ", el("code", {}, annotation.intent), ` · ${entities}`);
+  }
+
+  async toggleAnnotationForm(event, button) {
+    const item = button.closest("li");
+    const open = item.querySelector("form.annotate");
+    if (open) { open.remove(); button.setAttribute("aria-expanded", "false"); return; }
+    const form = await annotationForm(this.senderId, event, this.annotations.get(event.timestamp), (saved) => {
+      if (saved) this.annotations.set(saved.timestamp, saved);
+      else this.annotations.delete(event.timestamp);
+      this.renderEvents();
+      document.getElementById(`t-${event.timestamp}`)?.focus();
+    });
+    item.append(form);
+    button.setAttribute("aria-expanded", "true");
+    form.querySelector("input").focus();
+  }
+
+  async confirm(event) {
+    const saved = await confirmPrediction(this.senderId, event);
+    if (saved) this.annotations.set(saved.timestamp, saved);
+    this.renderEvents();
+    document.getElementById(`t-${event.timestamp}`)?.focus();
+  }
+
   message(event, who, text, ...extra) {
     const flagged = Boolean(event.is_flagged);
     const item = el("li", { class: `message ${who}${flagged ? " flagged" : ""}`, tabindex: "0",
@@ -144,7 +178,10 @@ class Transcript {
       el("p", { class: "message-actions" },
         el("button", { type: "button", class: "flag", "aria-pressed": String(flagged),
           onclick: () => this.toggleFlag(event) }, flagged ? "Unflag" : "Flag"),
-        el("button", { type: "button", class: "note", onclick: () => this.addNote(event) }, "Add note")));
+        el("button", { type: "button", class: "note", onclick: () => this.addNote(event) }, "Add note"),
+        who === "user" ? el("button", { type: "button", class: "correct", "aria-expanded": "false",
+          onclick: (clicked) => this.toggleAnnotationForm(event, clicked.currentTarget).catch(showError) },
+        "Correct prediction") : null));
     return item;
   }
 
@@ -226,6 +263,7 @@ document.addEventListener("keydown", (event) => {
     j: () => { const next = neighbour(current.senderId, 1); if (next) navigate(conversationPath(next)); },
     k: () => { const previous = neighbour(current.senderId, -1); if (previous) navigate(conversationPath(previous)); },
     f: () => { const target = current.selectedEvent(); if (target) return current.toggleFlag(target); },
+    c: () => { const target = current.selectedEvent(); if (target?.event === "user") return current.confirm(target); },
     r: () => current.reviewAndNext(),
   };
   if (actions[event.key]) {

@@ -1,0 +1,36 @@
+"""Operations tagged `Training` (extension): annotations, NLU training data, test stories."""
+
+from connexion import NoContent
+
+from rasa_messaging.dumps import attachment
+from rasa_messaging.training_data import nlu_yaml, test_story_yaml
+
+from . import store
+
+
+def put_annotation(sender_id, message_timestamp, body):
+    return store().annotate(sender_id, message_timestamp, body["intent"], body.get("entities"))
+
+
+def delete_annotation(sender_id, message_timestamp):
+    store().unannotate(sender_id, message_timestamp)
+    return NoContent, 204
+
+
+def get_annotations(limit=None, offset=0, since=None, sender_id=None):
+    total, annotations = store().annotations(limit=limit, offset=offset, since=since, sender_id=sender_id)
+    return annotations, 200, {"X-Total-Count": str(total)}
+
+
+def get_nlu_training_data(since=None):
+    text, conflicts = nlu_yaml(store().annotations(since=since)[1])
+    return text, 200, {"Content-Type": "text/yaml", "X-Conflict-Count": str(len(conflicts)),
+                       "Content-Disposition": attachment("nlu_from_review.yml")}
+
+
+def download_test_story(sender_id, until=None, use_history=True):
+    events = store().events(sender_id, until=until, use_history=use_history)
+    annotations = store().annotations(sender_id=sender_id)[1]
+    text = test_story_yaml(sender_id, events, {a["timestamp"]: a for a in annotations})
+    return text, 200, {"Content-Type": "text/yaml",
+                       "Content-Disposition": attachment(f"{sender_id}-test-story.yml")}

@@ -1,0 +1,72 @@
+"""Training data from review: annotations as Rasa 3 NLU data, and conversations as Rasa 3 test
+stories (the debug dump's YAML story, with the reviewer's intents and entities where set).
+
+NLU data: one `- intent:` block per intent, `examples: |` with one `- text` line per distinct
+text, entities marked up inline as Rasa reads them. A text annotated with two intents keeps the
+latest annotation (a reviewer's latest word), and the others are listed as conflicts in comments
+at the top (Rasa's `rasa data validate` refuses one example under two intents).
+"""
+
+import re
+
+from .dumps import marked_up, yaml_story
+
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./-]*$")
+
+
+def nlu_yaml(annotations: list[dict]) -> tuple[str, list[dict]]:
+    """(the nlu.yml text, the conflicts); `annotations` newest first, as the store lists them."""
+    chosen: dict[str, dict] = {}
+    others: dict[str, set] = {}
+    for annotation in annotations:
+        text = " ".join((annotation["text"] or "").split())
+        if not text:
+            continue
+        if text in chosen:
+            if annotation["intent"] != chosen[text]["intent"]:
+                others.setdefault(text, set()).add(annotation["intent"])
+        else:
+            chosen[text] = annotation
+    conflicts = [{"text": text, "kept": chosen[text]["intent"], "dropped": sorted(intents)}
+                 for text, intents in sorted(others.items())]
+    by_intent: dict[str, list[str]] = {}
+    for text, annotation in chosen.items():
+        entities = annotation["entities"] if annotation["entities"] is not None else annotation["predicted_entities"]
+        shown = marked_up(text, [_with_value(e, text) for e in entities]) if text == annotation["text"] else None
+        by_intent.setdefault(annotation["intent"], []).append(shown or text)
+    lines = ['version: "3.1"']
+    lines += [f"# conflict: {c['text']!r} was also annotated as {', '.join(c['dropped'])}; kept {c['kept']} (the latest)"
+              for c in conflicts]
+    lines.append("nlu:")
+    for intent in sorted(by_intent):
+        lines += [f"- intent: {_scalar(intent)}", "  examples: |"]
+        lines += [f"    - {example}" for example in sorted(by_intent[intent])]
+    return "\n".join(lines) + "\n", conflicts
+
+
+def test_story_yaml(sender_id: str, events: list[dict], annotations: dict[float, dict]) -> str:
+    """The conversation as a Rasa 3 test story; `annotations` by message timestamp."""
+    return yaml_story(sender_id, [_annotated_event(event, annotations.get(event.get("timestamp")))
+                                  if event.get("event") == "user" else event for event in events])
+
+
+def _annotated_event(event: dict, annotation: dict | None) -> dict:
+    if annotation is None:
+        return event
+    text = event.get("text") or ""
+    parse_data = dict(event.get("parse_data") or {})
+    parse_data["intent"] = {"name": annotation["intent"]}
+    if annotation["entities"] is not None:
+        parse_data["entities"] = [_with_value(e, text) for e in annotation["entities"]]
+    return {**event, "parse_data": parse_data}
+
+
+def _with_value(entity: dict, text: str) -> dict:
+    """An annotated entity without a value takes the text it spans (Rasa's default)."""
+    if "value" in entity or not isinstance(entity.get("start"), int):
+        return entity
+    return {**entity, "value": text[entity["start"]:entity["end"]]}
+
+
+def _scalar(name: str) -> str:
+    return name if _PLAIN_NAME.match(name) else '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
