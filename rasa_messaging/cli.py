@@ -32,6 +32,33 @@ def option(*names, env: str, **kwargs):
     return click.option(*names, envvar=f"RASA_MESSAGING_{env}", show_envvar=True, **kwargs)
 
 
+FILTER_OPTIONS = [  # every list filter of getConversations, named as the API names it
+    option("--intent", env="INTENT", help="Comma-separated intents (any of)."),
+    option("--entity", env="ENTITY", help="Comma-separated entities (any of)."),
+    option("--action", env="ACTION", help="Comma-separated actions (any of)."),
+    option("--policies", env="POLICIES", help="Comma-separated policies (any of)."),
+    option("--text", env="TEXT", help="Substring of a user message."),
+    option("--tags", env="TAGS", help="Comma-separated tags (any of)."),
+    option("--start", env="ACTIVE_SINCE", type=float, help="Latest activity at or after this Unix time."),
+    option("--until", env="ACTIVE_UNTIL", type=float, help="Latest activity at or before this Unix time."),
+    option("--maximum-confidence", env="MAXIMUM_CONFIDENCE", type=click.FloatRange(0, 1),
+           help="Lowest action confidence at most this."),
+    option("--minimum-user-messages", env="MINIMUM_USER_MESSAGES", type=click.IntRange(0),
+           help="At least this many user messages."),
+    option("--in-training-data/--not-in-training-data", env="IN_TRAINING_DATA", default=None,
+           help="Only conversations in (or not in) training data."),
+    option("--flagged", "is_flagged", env="FLAGGED", is_flag=True, help="Only conversations with a flagged message."),
+    option("--reviewed/--not-reviewed", env="REVIEWED", default=None, help="Only reviewed (or not reviewed) ones."),
+    option("--annotated/--not-annotated", env="ANNOTATED", default=None, help="Only annotated (or not annotated) ones."),
+]
+
+
+def filter_options(command):
+    for decorate in reversed(FILTER_OPTIONS):
+        command = decorate(command)
+    return command
+
+
 def open_store(db_path, *, create: bool):
     try:
         return open_or_create_store(db_path) if create else open_existing_store(db_path)
@@ -287,21 +314,13 @@ def store_size(db_path) -> int:
 @option("--format", "output_format", env="FORMAT", type=click.Choice(["ndjson", "csv"]), default="ndjson",
         show_default=True, help="ndjson: a line per conversation (metadata and events; imports back); "
                                 "csv: a row per message (cells a spreadsheet would run as formulas start with ').")
-@option("--intent", env="INTENT", help="Comma-separated intents (any of).")
-@option("--entity", env="ENTITY", help="Comma-separated entities (any of).")
-@option("--action", env="ACTION", help="Comma-separated actions (any of).")
-@option("--policies", env="POLICIES", help="Comma-separated policies (any of).")
-@option("--text", env="TEXT", help="Substring of a user message.")
-@option("--tags", env="TAGS", help="Comma-separated tags (any of).")
-@option("--flagged", env="FLAGGED", is_flag=True, help="Only conversations with a flagged message.")
-def export(db_path, output_format, intent, entity, action, policies, text, tags, flagged):
+@filter_options
+def export(db_path, output_format, **filters):
     """Write conversations to standard output, one at a time (constant memory)."""
     from .exports import csv_lines, ndjson_lines
     from .store import ConversationFilter
 
-    filters = ConversationFilter.from_parameters(intent=intent, entity=entity, action=action, policies=policies,
-                                                 text=text, tags=tags, is_flagged=flagged)
-    conversations = open_store(db_path, create=False).export(filters)
+    conversations = open_store(db_path, create=False).export(ConversationFilter.from_parameters(**filters))
     for chunk in (csv_lines if output_format == "csv" else ndjson_lines)(conversations):
         sys.stdout.write(chunk)
 
@@ -332,13 +351,8 @@ def training_data(db_path, since):
 
 @cli.command("test-stories")
 @db_option(creates=False)
-@option("--intent", env="INTENT", help="Comma-separated intents (any of).")
-@option("--tags", env="TAGS", help="Comma-separated tags (any of).")
-@option("--text", env="TEXT", help="Substring of a user message.")
-@option("--flagged", env="FLAGGED", is_flag=True, help="Only conversations with a flagged message.")
-@option("--reviewed/--not-reviewed", env="REVIEWED", default=None, help="Only reviewed (or not reviewed) ones.")
-@option("--annotated/--not-annotated", env="ANNOTATED", default=None, help="Only annotated (or not annotated) ones.")
-def test_stories(db_path, intent, tags, text, flagged, reviewed, annotated):
+@filter_options
+def test_stories(db_path, **filters):
     """Write the matching conversations as Rasa 3 test stories (one YAML document) to standard
     output, with the annotated intents and entities where set: reviewed conversations become the
     bot's regression tests.
@@ -351,10 +365,8 @@ def test_stories(db_path, intent, tags, text, flagged, reviewed, annotated):
     from .training_data import test_story_yaml
 
     store = open_store(db_path, create=False)
-    filters = ConversationFilter.from_parameters(intent=intent, tags=tags, text=text, is_flagged=flagged,
-                                                 reviewed=reviewed, annotated=annotated)
     stories = []
-    for metadata, events in store.export(filters):
+    for metadata, events in store.export(ConversationFilter.from_parameters(**filters)):
         sender_id = metadata["sender_id"]
         annotations = store.annotations(sender_id=sender_id)[1]
         stories += yaml.safe_load(test_story_yaml(sender_id, events, {a["timestamp"]: a for a in annotations}))["stories"]

@@ -199,3 +199,34 @@ def test_annotations_go_out_in_the_ndjson_export_and_come_back_with_an_import(cl
     copy = Store(tmp_path / "copy.db")
     assert copy.annotations()[1] == [{**a, "annotated_at": b["annotated_at"]}
                                      for a, b in zip(store.annotations()[1], copy.annotations()[1], strict=True)]
+
+
+@pytest.mark.real_data
+def test_annotating_a_real_message_puts_it_in_nlu_yml_with_its_entity(client, store):
+    """On the conversations made from the real conversation tests (real users' texts)."""
+    from .story_trackers import generated_trackers
+    trackers = generated_trackers()
+    ingest_trackers(store, trackers)
+    sender, message = next((t["sender_id"], e) for t in trackers for e in t["events"]
+                           if e["event"] == "user" and e.get("text") and not e["text"].startswith("/"))
+    text = message["text"]
+    word = text.split()[0]
+    body = {"intent": "corrected", "entities": [{"entity": "first_word", "start": 0, "end": len(word)}]}
+    assert annotate(client, sender, message["timestamp"], **body).status_code == 200
+    examples, _ = nlu(client)
+    assert plain(examples["corrected"][0]) == (" ".join(text.split()), [(word, "first_word", None)])
+
+
+def test_the_cli_filters_export_and_test_stories_as_the_api_filters_the_list(client, db_path, generated):
+    from click.testing import CliRunner
+
+    from rasa_messaging.cli import cli
+    for params, options in [({"in_training_data": "false", "maximumConfidence": 0.8},
+                             ["--not-in-training-data", "--maximum-confidence", "0.8"]),
+                            ({"minimumUserMessages": 4, "intent": "greet,inform"},
+                             ["--minimum-user-messages", "4", "--intent", "greet,inform"])]:
+        expected = sorted(c["sender_id"] for c in client.get("/core/conversations", params=params).json())
+        exported = CliRunner().invoke(cli, ["export", "--db", str(db_path), *options]).stdout.splitlines()
+        assert sorted(json.loads(line)["sender_id"] for line in exported) == expected
+        stories = CliRunner().invoke(cli, ["test-stories", "--db", str(db_path), *options]).stdout
+        assert sorted(s["story"] for s in yaml.safe_load(stories)["stories"]) == expected
