@@ -93,6 +93,11 @@ def test_the_inbox_shows_the_apis_first_page_and_filters_through_the_page(page, 
     first_page = api(server, "/conversations", limit=25)
     assert inbox_senders(page) == [c["sender_id"] for c in first_page.json()]
     assert page.inner_text("#count") == f"1–25 of {first_page.headers['x-total-count']}"
+    page.click("text=Next page")
+    page.wait_for_selector(f"#count:text-is('26–50 of {first_page.headers['x-total-count']}')")
+    assert inbox_senders(page) == [c["sender_id"] for c in api(server, "/conversations", limit=25, offset=25).json()]
+    page.click("text=Previous page")
+    page.wait_for_selector(f"#count:text-is('1–25 of {first_page.headers['x-total-count']}')")
     intent = api(server, "/conversationIntents").json()[0]
     page.fill("#f-intent", intent)
     page.check("#f-is_flagged")

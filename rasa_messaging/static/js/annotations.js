@@ -1,7 +1,7 @@
 // The annotations: every corrected or confirmed user message, newest first, and the NLU data
 // they make (GET /core/training-data/nlu.yml).
 import { conversationPath, download, getJson } from "./api.js";
-import { el, say, showError, when } from "./ui.js";
+import { el, pager, say, showError, when } from "./ui.js";
 
 const PAGE_SIZE = 50;
 
@@ -25,8 +25,6 @@ export async function render(main) {
         el("td", {}, el("code", {}, a.intent)),
         el("td", {}, a.entities === null ? "as predicted"
           : a.entities.map((e) => `${e.entity}: ${(a.text || "").slice(e.start, e.end)}`).join(", "))))))),
-    el("nav", { "aria-label": "Pages", class: "pages" },
-      offset > 0 ? el("a", { class: "button", href: `/annotations?offset=${Math.max(0, offset - PAGE_SIZE)}` }, "Previous page") : null,
-      offset + annotations.length < total ? el("a", { class: "button", href: `/annotations?offset=${offset + PAGE_SIZE}` }, "Next page") : null));
+    pager(offset, PAGE_SIZE, annotations.length, total));
   say(`${total} annotations`);
 }

@@ -1,7 +1,7 @@
 // The flag queue: every flagged message with its note, newest flag first, linking to its place in
 // the transcript.
 import { conversationPath, getJson } from "./api.js";
-import { el, say, when } from "./ui.js";
+import { el, pager, say, when } from "./ui.js";
 
 const PAGE_SIZE = 50;
 
@@ -22,8 +22,6 @@ export async function render(main) {
         el("td", { class: "message" }, flag.text ?? `(${flag.event})`),
         el("td", {}, flag.intent ?? ""),
         el("td", {}, flag.note ?? "")))))),
-    el("nav", { "aria-label": "Pages", class: "pages" },
-      offset > 0 ? el("a", { class: "button", href: `/flags?offset=${Math.max(0, offset - PAGE_SIZE)}` }, "Previous page") : null,
-      offset + flags.length < total ? el("a", { class: "button", href: `/flags?offset=${offset + PAGE_SIZE}` }, "Next page") : null));
+    pager(offset, PAGE_SIZE, flags.length, total));
   say(`${total} flagged messages`);
 }

@@ -1,7 +1,7 @@
 // The inbox: conversations newest first, filtered by every filter of getConversations. The URL's
 // query string is the API's own parameters, so a filtered view is a link to share.
 import { conversationPath, getJson } from "./api.js";
-import { el, percent, say, when } from "./ui.js";
+import { el, pager, percent, say, when } from "./ui.js";
 
 export const PAGE_SIZE = 25;
 // The lists of known values each filter offers: datalist id → the API path that lists them.
@@ -107,11 +107,6 @@ export async function render(main) {
   const { data: conversations, total } = await getJson("/conversations", { ...query, limit, offset });
   sessionStorage.setItem("rasa-messaging-inbox", JSON.stringify({ search: location.search,
     senders: conversations.map((c) => c.sender_id) }));
-  const pageLink = (newOffset, text) => {
-    const next = new URLSearchParams(params);
-    next.set("offset", String(newOffset));
-    return el("a", { href: `/?${next}`, class: "button" }, text);
-  };
   const shown = conversations.length ? `${offset + 1}–${offset + conversations.length} of ${total}` : `0 of ${total}`;
   main.replaceChildren(
     el("h1", {}, "Conversations"),
@@ -122,9 +117,7 @@ export async function render(main) {
       el("thead", {}, el("tr", {}, ["Sender", "Latest activity", "User messages", "Lowest confidence", "Status",
         "Latest user message"].map((name) => el("th", { scope: "col" }, name)))),
       el("tbody", {}, conversations.map(row)))),
-    el("nav", { "aria-label": "Pages", class: "pages" },
-      offset > 0 ? pageLink(Math.max(0, offset - limit), "Previous page") : null,
-      offset + conversations.length < total ? pageLink(offset + limit, "Next page") : null));
+    pager(offset, limit, conversations.length, total));
   say(`${total} conversations`);
   for (const [id, path] of Object.entries(VOCABULARIES)) {
     getJson(path).then(({ data }) => main.append(el("datalist", { id },

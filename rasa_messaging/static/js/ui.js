@@ -45,5 +45,17 @@ export function navigate(url) {
   window.dispatchEvent(new Event("popstate"));
 }
 
+/** Previous / next page links for a list whose URL holds `offset` (and its other parameters). */
+export function pager(offset, limit, shown, total) {
+  const link = (value, text) => {
+    const next = new URLSearchParams(location.search);
+    next.set("offset", String(value));
+    return el("a", { href: `${location.pathname}?${next}`, class: "button" }, text);
+  };
+  return el("nav", { "aria-label": "Pages", class: "pages" },
+    offset > 0 ? link(Math.max(0, offset - limit), "Previous page") : null,
+    offset + shown < total ? link(offset + limit, "Next page") : null);
+}
+
 export const LOW_CONFIDENCE = 0.5;
 export const MEMORISING_POLICIES = ["MemoizationPolicy", "AugmentedMemoizationPolicy", "RulePolicy"];
