@@ -41,7 +41,13 @@ def expectation(error: ValidationError) -> str:
             return f"{kind} from {_figure(low)} to {_figure(high)}"
         return f"{kind} of at least {_figure(low)}" if low is not None else f"{kind} of at most {_figure(high)}"
     if keyword in ("minLength", "maxLength"):
-        return f"text of {schema.get('minLength', 0)} to {schema.get('maxLength', '∞')} characters"
+        low, high = schema.get("minLength"), schema.get("maxLength")
+        if low is not None and high is not None:
+            return f"text of {low} to {high} characters"
+        plural = "" if (low if low is not None else high) == 1 else "s"
+        return f"text of at least {low} character{plural}" if low is not None else f"text of at most {high} characters"
+    if keyword == "additionalProperties":
+        return "an object with only " + ", ".join(f"'{name}'" for name in schema.get("properties", {}))
     if keyword == "pattern":
         return f"text matching {schema['pattern']}"
     if keyword == "required":
@@ -49,6 +55,12 @@ def expectation(error: ValidationError) -> str:
     if keyword == "not":
         return "another value"
     return _TYPE_WORDS.get(schema.get("type"), "a valid value")
+
+
+def shown(value, limit: int = 80) -> str:
+    """A value as an error message quotes it: its repr, cut short."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _figure(number) -> str:
@@ -83,9 +95,9 @@ class NamedParameterValidator(ParameterValidator):
         if value is None:
             return f"The {parameter_type} parameter '{name}' is required." if param.get("required") else None
         if isinstance(value, float) and not math.isfinite(value):
-            return f"'{name}' must be a finite number, not {value!r}."
+            return f"'{name}' must be a finite number, not {shown(value)}."
         error = best_match(Draft4Validator(param.get("schema", param), format_checker=FORMAT_CHECKER).iter_errors(value))
-        return None if error is None else f"'{name}' must be {expectation(error)}, not {value!r}."
+        return None if error is None else f"'{name}' must be {expectation(error)}, not {shown(value)}."
 
 
 class ReadableJSONBodyValidator(JSONRequestBodyValidator):
@@ -137,4 +149,4 @@ def describe_body_error(error: ValidationError) -> str:
         return f"{where}'{missing}' is required."
     field = ".".join(str(part) for part in path)
     subject = f"'{field}'" if field else "the body"
-    return f"{where}{subject} must be {expectation(error)}, not {error.instance!r}."[:1000]
+    return f"{where}{subject} must be {expectation(error)}, not {shown(error.instance)}."

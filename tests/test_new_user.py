@@ -200,3 +200,10 @@ def test_a_sqlite_file_of_another_kind_or_a_missing_directory_is_one_line(tmp_pa
     with sqlite3.connect(tmp_path / "other.db") as conn:
         conn.execute("CREATE TABLE x (a)")
     assert "not a rasa-messaging database" in run("export", "--db", tmp_path / "other.db").output
+
+
+def test_a_long_value_is_quoted_short_in_the_error(client, store):
+    store.ingest(prepare("u1", [{"event": "user", "timestamp": 1.0, "text": "hi"}]))
+    body = assert_problem(client.put("/core/conversations/u1/messages/1.0", json={"note": "x" * 5000}), 400)
+    assert body["detail"].startswith("'note' must be text of at most 2000 characters, not 'xxx")
+    assert len(body["detail"]) < 200
