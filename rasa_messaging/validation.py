@@ -13,7 +13,7 @@ import json
 import math
 import re
 
-from connexion.exceptions import BadRequestProblem, ProblemException
+from connexion.exceptions import ProblemException
 from connexion.utils import is_null, is_nullable
 from connexion.validators import JSONRequestBodyValidator, ParameterValidator
 from jsonschema import Draft4Validator, ValidationError
@@ -101,31 +101,37 @@ class NamedParameterValidator(ParameterValidator):
 
 
 class ReadableJSONBodyValidator(JSONRequestBodyValidator):
+    async def wrap_receive(self, receive, *, scope):
+        """connexion refuses a missing required body itself, without naming it: say so here."""
+        if self._required and not int(dict(scope.get("headers") or []).get(b"content-length", b"0") or 0):
+            raise _problem("body", "The request body is empty: this operation needs one.")
+        return await super().wrap_receive(receive, scope=scope)
+
     async def _parse(self, stream, scope):
         raw = b"".join([message async for message in stream])
         try:
             text = raw.decode(self._encoding)
         except UnicodeDecodeError:
-            raise BadRequestProblem(detail="The request body is not valid UTF-8 text.") from None
+            raise _problem("body", "The request body is not valid UTF-8 text.") from None
         if not text:
             return None
         try:
             body = json.loads(text)
         except json.JSONDecodeError as error:
-            raise BadRequestProblem(detail=f"The request body is not valid JSON: {error}.") from None
+            raise _problem("body", f"The request body is not valid JSON: {error}.") from None
         except RecursionError:
-            raise BadRequestProblem(detail="The request body is JSON nested too deeply to read.") from None
+            raise _problem("body", "The request body is JSON nested too deeply to read.") from None
         if _SURROGATE_ESCAPE.search(text):
             try:
                 json.dumps(body, ensure_ascii=False).encode("utf-8")
             except UnicodeEncodeError:
-                raise BadRequestProblem(detail="The request body holds a lone surrogate (such as \\ud800): "
+                raise _problem("body", "The request body holds a lone surrogate (such as \\ud800): "
                                                "that is not Unicode text.") from None
         return body
 
     def _validate(self, body):
         if body is None:
-            raise BadRequestProblem(detail="The request body is empty.")
+            raise _problem("body", "The request body is empty.")
         if isinstance(body, list) and len(body) > MAX_EVENTS_PER_REQUEST:
             # Refused before the schema is checked: validating 400,000 events would hold the event
             # loop, and every other request with it, for many seconds.
@@ -134,19 +140,20 @@ class ReadableJSONBodyValidator(JSONRequestBodyValidator):
                                           "taken at once (one transaction each): send them in several requests.")
         error = best_match(self._validator.iter_errors(body))
         if error is not None:
-            raise BadRequestProblem(detail=describe_body_error(error))
+            field, detail = describe_body_error(error)
+            raise _problem(field, detail)
         return None
 
 
-def describe_body_error(error: ValidationError) -> str:
-    """"event 2: 'timestamp' must be a number, not 'noon'": the position and the field."""
+def describe_body_error(error: ValidationError) -> tuple[str, str]:
+    """(the field, "event 2: 'timestamp' must be a number, not 'noon'."): the position and the field."""
     while error.context:  # a oneOf: the sub-error that goes deepest into the body
         error = max(error.context, key=lambda e: len(e.absolute_path))
     path = list(error.absolute_path)
     where = f"event {path.pop(0)}: " if path and isinstance(path[0], int) else ""
     if error.validator == "required":
         missing = next(name for name in error.validator_value if name not in (error.instance or {}))
-        return f"{where}'{missing}' is required."
+        return missing, f"{where}'{missing}' is required."
     field = ".".join(str(part) for part in path)
     subject = f"'{field}'" if field else "the body"
-    return f"{where}{subject} must be {expectation(error)}, not {shown(error.instance)}."
+    return field or "body", f"{where}{subject} must be {expectation(error)}, not {shown(error.instance)}."

@@ -17,6 +17,10 @@ INTENT_NAME = re.compile(r"^[^\s{}\[\]()\"'/][^\s{}\[\]()\"']{0,127}$")
 class InvalidAnnotation(InvalidEvent):
     title = "Invalid annotation"
 
+    def __init__(self, parameter: str, detail: str):
+        super().__init__(detail)
+        self.extra = {"parameter": parameter}
+
 
 class AnnotationsMixin(StoreBase):
     def annotate(self, sender_id: str, timestamp: float, intent: str, entities: list | None) -> dict:
@@ -24,7 +28,7 @@ class AnnotationsMixin(StoreBase):
         message of `sender_id` at `timestamp`. Raises `ConversationNotFound`, `MessageNotFound`,
         or `InvalidAnnotation` (an intent Rasa would refuse, a span outside the text, overlaps)."""
         if not INTENT_NAME.match(intent):
-            raise InvalidAnnotation(f"intent {intent!r} is not a name Rasa takes (no spaces, quotes or brackets)")
+            raise InvalidAnnotation("intent", f"intent {intent!r} is not a name Rasa takes (no spaces, quotes or brackets)")
         with self.transaction() as db:
             exact, text = self._user_message(db, sender_id, timestamp)
             checked = None if entities is None else _checked_entities(entities, text)
@@ -77,10 +81,10 @@ def _checked_entities(entities: list, text: str) -> list[dict]:
     spans = sorted(entities, key=lambda e: (e["start"], e["end"]))
     for index, entity in enumerate(spans):
         if not 0 <= entity["start"] < entity["end"] <= len(text):
-            raise InvalidAnnotation(f"entity {entity['entity']!r} spans {entity['start']}-{entity['end']}, outside the "
+            raise InvalidAnnotation("entities", f"entity {entity['entity']!r} spans {entity['start']}-{entity['end']}, outside the "
                                     f"message's {len(text)} characters")
         if index and entity["start"] < spans[index - 1]["end"]:
-            raise InvalidAnnotation(f"entities {spans[index - 1]['entity']!r} and {entity['entity']!r} overlap")
+            raise InvalidAnnotation("entities", f"entities {spans[index - 1]['entity']!r} and {entity['entity']!r} overlap")
     return [{key: entity[key] for key in ("entity", "start", "end", "value", "role", "group") if key in entity}
             for entity in spans]
 

@@ -207,3 +207,10 @@ def test_a_long_value_is_quoted_short_in_the_error(client, store):
     body = assert_problem(client.put("/core/conversations/u1/messages/1.0", json={"note": "x" * 5000}), 400)
     assert body["detail"].startswith("'note' must be text of at most 2000 characters, not 'xxx")
     assert len(body["detail"]) < 200
+
+
+@pytest.mark.parametrize("body", [b"{", b"", b'{"event": "user", "timestamp": "noon"}', b"\xff"])
+def test_every_body_error_names_the_body_or_its_field(client, body):
+    problem = assert_problem(client.post("/core/conversations/u1/events", content=body,
+                                         headers={"Content-Type": "application/json"}), 400)
+    assert problem["parameter"] in ("body", "timestamp")

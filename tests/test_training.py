@@ -103,15 +103,18 @@ def test_special_characters_round_trip_through_the_yaml(client, store, text):
     assert examples == {"inform": [" ".join(text.split())]}
 
 
-@pytest.mark.parametrize("body, detail", [
-    ({"intent": "has space"}, "intent"), ({"intent": "/leading_slash"}, "intent"), ({"intent": ""}, "intent"),
-    ({"intent": "ok", "entities": [{"entity": "x", "start": 0, "end": 999}]}, "outside"),
-    ({"intent": "ok", "entities": [{"entity": "x", "start": 0, "end": 3}, {"entity": "y", "start": 2, "end": 4}]}, "overlap"),
-    ({"intent": "ok", "extra": 1}, ""),
+@pytest.mark.parametrize("body, detail, parameter", [
+    ({"intent": "has space"}, "intent", "intent"), ({"intent": "/leading_slash"}, "intent", "intent"),
+    ({"intent": ""}, "intent", "intent"),
+    ({"intent": "ok", "entities": [{"entity": "x", "start": 0, "end": 999}]}, "outside", "entities"),
+    ({"intent": "ok", "entities": [{"entity": "x", "start": 0, "end": 3}, {"entity": "y", "start": 2, "end": 4}]},
+     "overlap", "entities"),
+    ({"intent": "ok", "extra": 1}, "only 'intent', 'entities'", "body"),
 ])
-def test_bad_annotations_are_400s_and_store_nothing(client, store, body, detail):
+def test_bad_annotations_are_400s_and_store_nothing(client, store, body, detail, parameter):
     store.ingest(prepare("u", [{"event": "user", "timestamp": 1.0, "text": "hello there"}]))
-    assert_problem(annotate(client, "u", 1.0, **body), 400, detail_contains=detail)
+    problem = assert_problem(annotate(client, "u", 1.0, **body), 400, detail_contains=detail)
+    assert problem.get("parameter") == parameter
     assert client.get("/core/annotations").json() == []
 
 
