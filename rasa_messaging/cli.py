@@ -1,6 +1,7 @@
 """`rasa-messaging`: serve the API and the review page, import Rasa files, consume brokers, and
 the review workflow's housekeeping (export, erase, prune, vacuum). Every option has an environment
-variable (`--help` shows it), except `--yes`: a destructive step is confirmed on the command line.
+variable (`--help` shows it), except `--yes` (a destructive step is confirmed on the command line)
+and `--demo`.
 """
 
 import logging
@@ -13,6 +14,7 @@ from datetime import UTC
 
 import click
 
+from .brokers import RABBITMQ_BATCH_SIZE, RABBITMQ_EXCHANGE, RABBITMQ_QUEUE, SQL_BATCH_SIZE, SQL_POLL_SECONDS
 from .demo import DEMO_DB
 from .limits import DEFAULT_MAX_BODY_BYTES
 from .stores import StoreNotUsable, open_existing_store, open_or_create_store
@@ -181,11 +183,11 @@ def consume():
 @db_option(creates=True)
 @option("--url", env="RABBITMQ_URL", default="amqp://guest:guest@127.0.0.1:5672", show_default=True,
         help="RabbitMQ URL (as in endpoints.yml).")
-@option("--queue", env="RABBITMQ_QUEUE", default="rasa_core_events", show_default=True,
+@option("--queue", env="RABBITMQ_QUEUE", default=RABBITMQ_QUEUE, show_default=True,
         help="Queue to consume (endpoints.yml `queues`).")
-@option("--exchange", env="RABBITMQ_EXCHANGE", default="rasa-exchange", show_default=True,
+@option("--exchange", env="RABBITMQ_EXCHANGE", default=RABBITMQ_EXCHANGE, show_default=True,
         help="Fanout exchange the queue is bound to.")
-@option("--batch-size", env="BATCH_SIZE", default=500, show_default=True, type=click.IntRange(1),
+@option("--batch-size", env="BATCH_SIZE", default=RABBITMQ_BATCH_SIZE, show_default=True, type=click.IntRange(1),
         help="Events stored (and acknowledged) per transaction at most.")
 def consume_rabbitmq(db_path, url, queue, exchange, batch_size):
     """Consume the queue Rasa's pika event broker publishes to. A message is acknowledged only
@@ -200,9 +202,9 @@ def consume_rabbitmq(db_path, url, queue, exchange, batch_size):
 @db_option(creates=True)
 @option("--url", "source_url", env="SQL_BROKER_URL", required=True,
         help="sqlite:///path/to/events.db or postgresql://user@host/db of Rasa's SQL event broker.")
-@option("--batch-size", env="BATCH_SIZE", default=1000, show_default=True, type=click.IntRange(1),
+@option("--batch-size", env="BATCH_SIZE", default=SQL_BATCH_SIZE, show_default=True, type=click.IntRange(1),
         help="Rows per transaction.")
-@option("--poll-seconds", env="POLL_SECONDS", default=1.0, show_default=True, type=click.FloatRange(0.01),
+@option("--poll-seconds", env="POLL_SECONDS", default=SQL_POLL_SECONDS, show_default=True, type=click.FloatRange(0.01),
         help="Pause when the table has nothing new.")
 @option("--until-caught-up", env="UNTIL_CAUGHT_UP", is_flag=True,
         help="Stop when every row is stored, instead of following.")
@@ -366,10 +368,8 @@ def test_stories(db_path, **filters):
 
     store = open_store(db_path, create=False)
     stories = []
-    for metadata, events in store.export(ConversationFilter.from_parameters(**filters)):
-        sender_id = metadata["sender_id"]
-        annotations = store.annotations(sender_id=sender_id)[1]
-        stories += yaml.safe_load(test_story_yaml(sender_id, events, {a["timestamp"]: a for a in annotations}))["stories"]
+    for metadata, events in store.export(ConversationFilter.from_parameters(**filters)):  # annotations included
+        stories += yaml.safe_load(test_story_yaml(metadata["sender_id"], events, metadata["annotations"]))["stories"]
     sys.stdout.write(yaml.safe_dump({"version": "3.1", "stories": stories}, sort_keys=False, allow_unicode=True))
     click.echo(f"{counted(len(stories), 'test story')}", err=True)
 

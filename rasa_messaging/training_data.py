@@ -44,9 +44,11 @@ def nlu_yaml(annotations: list[dict]) -> tuple[str, list[dict]]:
     return "\n".join(lines) + "\n", conflicts
 
 
-def test_story_yaml(sender_id: str, events: list[dict], annotations: dict[float, dict]) -> str:
-    """The conversation as a Rasa 3 test story; `annotations` by message timestamp."""
-    return yaml_story(sender_id, [_annotated_event(event, annotations.get(event.get("timestamp")))
+def test_story_yaml(sender_id: str, events: list[dict], annotations: list[dict]) -> str:
+    """The conversation as a Rasa 3 test story; `annotations` are its annotations (each with the
+    `timestamp` of its message, `intent` and `entities`)."""
+    by_timestamp = {annotation["timestamp"]: annotation for annotation in annotations}
+    return yaml_story(sender_id, [_annotated_event(event, by_timestamp.get(event.get("timestamp")))
                                   if event.get("event") == "user" else event for event in events])
 
 

@@ -5,9 +5,8 @@ import json
 import re
 import time
 
-from .base import StoreBase
 from .errors import InvalidEvent, MessageNotFound
-from .flags import TIMESTAMP_TOLERANCE
+from .flags import FlagsMixin
 
 # What Rasa takes as an intent name: no white space, no markup characters; `/` only inside
 # (a retrieval intent, `faq/ask_name`).
@@ -22,7 +21,7 @@ class InvalidAnnotation(InvalidEvent):
         self.extra = {"parameter": parameter}
 
 
-class AnnotationsMixin(StoreBase):
+class AnnotationsMixin(FlagsMixin):
     def annotate(self, sender_id: str, timestamp: float, intent: str, entities: list | None) -> dict:
         """Set the correct intent (and entities; None: the predicted ones are right) of the user
         message of `sender_id` at `timestamp`. Raises `ConversationNotFound`, `MessageNotFound`,
@@ -66,15 +65,10 @@ class AnnotationsMixin(StoreBase):
         return total, [_annotation(*row) for row in rows]
 
     def _user_message(self, db, sender_id: str, timestamp: float) -> tuple[float, str]:
-        self._require(sender_id)
-        row = db.execute(
-            "SELECT timestamp, data FROM events WHERE sender_id = ? AND type = 'user' AND timestamp BETWEEN ? AND ? "
-            "ORDER BY abs(timestamp - ?), id LIMIT 1",
-            [sender_id, timestamp - TIMESTAMP_TOLERANCE, timestamp + TIMESTAMP_TOLERANCE, timestamp]).fetchone()
-        if row is None:
-            raise MessageNotFound(sender_id, timestamp, what="user message")
-        text = json.loads(row[1]).get("text")
-        return row[0], text if isinstance(text, str) else ""
+        """(exact timestamp, text) of the user message at `timestamp` (as flags find messages)."""
+        exact, data = self._message(db, sender_id, timestamp, ("user",))
+        text = json.loads(data).get("text")
+        return exact, text if isinstance(text, str) else ""
 
 
 def _checked_entities(entities: list, text: str) -> list[dict]:

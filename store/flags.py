@@ -4,6 +4,7 @@ import time
 
 from .base import StoreBase
 from .errors import MessageNotFound
+from .events import MESSAGE_TYPES
 
 # Rasa X showed flagged timestamps cut to 4 decimals; a timestamp that close still names the message.
 TIMESTAMP_TOLERANCE = 1e-4
@@ -42,12 +43,17 @@ class FlagsMixin(StoreBase):
         )]
 
     def _message_timestamp(self, db, sender_id: str, timestamp: float) -> float:
+        return self._message(db, sender_id, timestamp, MESSAGE_TYPES)[0]
+
+    def _message(self, db, sender_id: str, timestamp: float, types: tuple) -> tuple[float, str]:
+        """(exact timestamp, stored JSON) of the message of one of `types` nearest `timestamp`
+        within TIMESTAMP_TOLERANCE. Raises `ConversationNotFound` or `MessageNotFound`."""
         self._require(sender_id)
         row = db.execute(
-            "SELECT timestamp FROM events WHERE sender_id = ? AND type IN ('user', 'bot') "
+            f"SELECT timestamp, data FROM events WHERE sender_id = ? AND type IN ({','.join('?' * len(types))}) "
             "AND timestamp BETWEEN ? AND ? ORDER BY abs(timestamp - ?), id LIMIT 1",
-            [sender_id, timestamp - TIMESTAMP_TOLERANCE, timestamp + TIMESTAMP_TOLERANCE, timestamp],
+            [sender_id, *types, timestamp - TIMESTAMP_TOLERANCE, timestamp + TIMESTAMP_TOLERANCE, timestamp],
         ).fetchone()
         if row is None:
-            raise MessageNotFound(sender_id, timestamp)
-        return row[0]
+            raise MessageNotFound(sender_id, timestamp, what=" or ".join(types) + " message")
+        return row[0], row[1]
