@@ -49,7 +49,9 @@ def derive(raw_records: list) -> tuple[list, list, int, dict, list]:
                 annotations.append(item)
                 continue
             try:
-                rows.append(event_row(item.sender_id, validate_event(item.event)))
+                event = validate_event(item.event)
+                # An event stored as it came keeps its line as its JSON text: no second encoding.
+                rows.append(event_row(item.sender_id, event, text=item.text if event is item.event else None))
             except InvalidEvent as error:
                 rejected.append((item.location, error.detail))
     return rows, rejected, len(raw_records), deltas_of(rows), annotations

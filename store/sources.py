@@ -24,6 +24,7 @@ class SourceEvent:
     location: str
     sender_id: str
     event: object
+    text: str | None = None  # the event's JSON text, when a line holds just the event
 
 
 @dataclass(frozen=True)
@@ -133,12 +134,13 @@ def items_of(raw) -> list:
         _, number, line = raw
         location = f"line {number}"
         try:
-            record = json.loads(line.decode("utf-8"))
+            text = line.decode("utf-8").strip()
+            record = json.loads(text)
         except UnicodeDecodeError as error:
             return [Rejected(location, f"not UTF-8 text: {error}")]
         except ValueError as error:
             return [Rejected(location, f"invalid JSON: {error}")]
-        return list(_record_items(location, record))
+        return list(_record_items(location, record, text))
     if kind == "row":
         _, row_id, sender_id, data = raw
         return [_row_item(f"row id {row_id}", sender_id, data)]
@@ -156,7 +158,7 @@ def _row_item(location, sender_id, data):
         return Rejected(location, f"invalid JSON in `data`: {error}")
 
 
-def _record_items(location: str, record):
+def _record_items(location: str, record, text=None):
     """A tracker dump gives its events; a broker event gives itself."""
     if isinstance(record, dict) and isinstance(record.get("events"), list):
         sender_id = record.get("sender_id")
@@ -172,7 +174,7 @@ def _record_items(location: str, record):
         if not isinstance(sender_id, str) or not sender_id:
             yield Rejected(location, "an event without a sender_id (broker events carry one)")
             return
-        yield SourceEvent(location, sender_id, record)
+        yield SourceEvent(location, sender_id, record, text)
     else:
         yield Rejected(location, "neither a tracker dump ({sender_id, events}) nor an event with sender_id")
 

@@ -177,3 +177,33 @@ def test_a_database_that_is_not_ours_is_refused_with_a_clear_message(tmp_path):
     assert result.exit_code == 1
     assert "not a rasa-messaging database" in result.output
     assert "Traceback" not in result.output
+
+
+def test_fingerprints_are_the_ones_every_earlier_version_stored(tmp_path, trackers):
+    """A store made by an earlier version still recognises re-imported events as duplicates: the
+    fingerprint is blake2b over `json.dumps([sender_id, event], sort_keys=True, ensure_ascii=False)`
+    byte for byte, however the event arrived (imported line, dump, HTTP)."""
+    import hashlib
+    lines = tmp_path / "events.jsonl"
+    lines.write_text("".join(json.dumps({"sender_id": t["sender_id"], **e}, indent=None) + "\n"
+                             for t in trackers[-5:] for e in t["events"]))
+    assert run_import(tmp_path / "rasa.db", lines).exit_code == 0
+    with sqlite3.connect(tmp_path / "rasa.db") as conn:
+        stored = conn.execute("SELECT sender_id, fingerprint, data FROM events").fetchall()
+    assert len(stored) > 20
+    for sender_id, fingerprint, data in stored:
+        event = {k: v for k, v in json.loads(data).items() if k != "sender_id"}
+        canonical = json.dumps([sender_id, event], sort_keys=True, ensure_ascii=False)
+        assert fingerprint == hashlib.blake2b(canonical.encode(), digest_size=16).hexdigest()
+
+
+def test_an_imported_line_is_kept_as_it_came_and_nan_in_it_is_still_refused(tmp_path):
+    line = '{"sender_id": "ann", "event": "bot", "timestamp": 1700000000.5, "text": "caf\\u00e9, ok?"}'
+    bad = '{"sender_id": "ann", "event": "action", "timestamp": 1700000001, "name": "x", "confidence": NaN}'
+    path = tmp_path / "events.jsonl"
+    path.write_text(line + "\n" + bad + "\n")
+    result = run_import(tmp_path / "rasa.db", path)
+    assert "line 2" in result.output and "not JSON compliant" in result.output
+    with sqlite3.connect(tmp_path / "rasa.db") as conn:
+        assert conn.execute("SELECT data FROM events").fetchall() == [(line,)]
+    assert Store(tmp_path / "rasa.db").events("ann")[0]["text"] == "café, ok?"
