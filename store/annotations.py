@@ -5,6 +5,7 @@ import json
 import re
 import time
 
+from . import sets
 from .errors import InvalidEvent, MessageNotFound
 from .flags import FlagsMixin
 
@@ -35,6 +36,7 @@ class AnnotationsMixin(FlagsMixin):
                        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (sender_id, timestamp) DO UPDATE SET intent = excluded.intent, "
                        "entities = excluded.entities, annotated_at = excluded.annotated_at",
                        [sender_id, exact, intent, None if checked is None else json.dumps(checked), time.time()])
+            sets.refresh_mark(db, sender_id, "annotated")
         return self.annotation(sender_id, exact)
 
     def unannotate(self, sender_id: str, timestamp: float) -> None:
@@ -43,6 +45,7 @@ class AnnotationsMixin(FlagsMixin):
             exact, _ = self._user_message(db, sender_id, timestamp)
             if not db.execute("DELETE FROM annotations WHERE sender_id = ? AND timestamp = ?", [sender_id, exact]).rowcount:
                 raise MessageNotFound(sender_id, timestamp, what="annotated user message")
+            sets.refresh_mark(db, sender_id, "annotated")
 
     def annotation(self, sender_id: str, timestamp: float) -> dict:
         return self.annotations(sender_id=sender_id, timestamp=timestamp)[1][0]

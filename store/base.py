@@ -11,6 +11,9 @@ from .errors import ConversationNotFound
 class StoreBase:
     def __init__(self, path):
         self._connections = Connections(path)
+        # text (case-folded) → (bitset of matching conversations, (newest event id, erasures) then):
+        # see ConversationQueries._with_text. A dict's get and set are atomic for the server's threads.
+        self._text_matches: dict[str, tuple[int, tuple[int, int]]] = {}
 
     @property
     def db(self) -> Database:

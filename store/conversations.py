@@ -1,9 +1,11 @@
 """Reading conversations: the filtered list, the vocabularies, one conversation's events."""
 
 import json
+import math
 from collections import defaultdict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
+from . import sets
 from .events import MESSAGE_TYPES, normalise_policy
 from .flags import FlagsMixin
 from .search import text_index_query
@@ -16,29 +18,11 @@ MESSAGE_EVENT_TYPES = ("user", "bot", "agent")
 _ORDER_BY_CONFIDENCE = "c.minimum_action_confidence DESC, c.sender_id"
 _ORDER_BY_LATEST = "c.latest_event_time DESC, c.sender_id"
 _ORDER_BY_SENDER = "c.sender_id"
-
-
-@dataclass(frozen=True)
-class _Membership:
-    """A filter that holds for the conversations of a set (those with an intent, the flagged ones).
-
-    It can be written two ways: `c.sender_id IN (set)` reads the set and looks each conversation
-    up (cheap when the set is small), the `probe` tests each conversation the query walks past
-    (cheap when walking conversations in page order and stopping after a page)."""
-
-    subquery: str  # selects the members' `key`
-    params: tuple
-    probe: str
-    key: str = "c.sender_id"
-
-    @classmethod
-    def listed(cls, subquery: str, params=()) -> "_Membership":
-        """A set small enough to be listed once per query (`+` keeps SQLite from driving by it)."""
-        return cls(subquery, tuple(params), f"+c.sender_id IN ({subquery})")
-
-    @property
-    def driver(self) -> str:
-        return f"{self.key} IN ({self.subquery})"
+# The text filter's matches kept per store (for as many texts), and how many new events are
+# searched one by one before the index is read instead.
+_TEXTS_KEPT = 32
+_NEW_EVENTS_SEARCHED_AT_MOST = 20_000
+_BY_IDS = "SELECT c.* FROM conversations c WHERE c.id IN (SELECT value FROM json_each(?))"
 
 
 def _values(comma_separated: str | None) -> tuple:
@@ -55,8 +39,6 @@ class ConversationFilter:
     actions: tuple = ()
     policies: tuple = ()
     text: str | None = None
-    # The senders `text` matches (a JSON array) once the store has read the text index for a request.
-    text_matches: str | None = None
     start: float | None = None
     until: float | None = None
     maximum_confidence: float | None = None
@@ -81,121 +63,204 @@ class ConversationFilter:
             in_training_data=in_training_data, is_flagged=bool(is_flagged), reviewed=reviewed, tags=_values(tags),
             sender_id=sender_id or None, annotated=annotated)
 
-    def memberships(self) -> list[_Membership]:
-        """The set filters, the likely smallest set first."""
-        sets = []
-        if self.text_matches is not None:
-            sets.append(_Membership.listed("SELECT value AS sender_id FROM json_each(?)", [self.text_matches]))
-        elif self.text and (index_query := text_index_query(self.text)):
-            sets.append(_Membership.listed(*index_query))
-        elif self.text:  # the index cannot answer: read the user messages
-            subquery = "SELECT e.sender_id FROM events e WHERE e.type = 'user' AND instr(e.search_text, ?) > 0"
-            sets.append(_Membership(subquery, (self.text.casefold(),),
-                                    f"EXISTS ({subquery} AND e.sender_id = c.sender_id)"))
-        if self.tags:
-            sets.append(_Membership.listed(
-                f"SELECT sender_id FROM tags WHERE tag IN ({','.join('?' * len(self.tags))})", self.tags))
-        if self.is_flagged:
-            sets.append(_Membership.listed("SELECT sender_id FROM flags WHERE flagged = 1"))
-        for kind, values in (("intent", self.intents), ("entity", self.entities),
-                             ("action", self.actions), ("policy", self.policies)):
-            if values:
-                # Probed with EXISTS: listing every TEDPolicy conversation costs more than probing.
-                where = f"t.kind = ? AND t.value IN ({','.join('?' * len(values))})"
-                sets.append(_Membership(f"SELECT t.conversation_id FROM conversation_terms t WHERE {where}",
-                                        (kind, *values), f"EXISTS (SELECT 1 FROM conversation_terms t WHERE {where} "
-                                        "AND t.conversation_id = c.id)", key="c.id"))
-        if self.reviewed:
-            sets.append(_Membership.listed("SELECT sender_id FROM reviews"))
-        if self.annotated:
-            sets.append(_Membership.listed("SELECT sender_id FROM annotations"))
-        return sets
-
-    def where(self, *, drive: bool) -> tuple[str, list]:
-        """The WHERE clause over `conversations c`; with `drive`, the first set is read and its
-        conversations looked up, otherwise every set is probed."""
-        clauses: list[str] = []
-        params: list = []
-        for position, membership in enumerate(self.memberships()):
-            clauses.append(membership.driver if drive and position == 0 else membership.probe)
-            params += membership.params
-        for clause, value in (("c.latest_event_time >= ?", self.start),
-                              ("c.latest_event_time <= ?", self.until),
-                              ("c.minimum_action_confidence <= ? AND c.n_scored_actions > 0", self.maximum_confidence),
-                              ("c.n_user_messages >= ?", self.minimum_user_messages),
-                              ("c.sender_id = ?", self.sender_id)):
-            if value is not None:
-                clauses.append(clause)
-                params.append(value)
-        if self.in_training_data is not None:  # written so that the index answers the common part
-            clauses.append("c.n_off_training_actions = 0 AND c.n_predicted_actions > 0" if self.in_training_data
-                           else "(c.n_off_training_actions > 0 OR c.n_predicted_actions = 0)")
-        if self.reviewed is False:
-            clauses.append("c.sender_id NOT IN (SELECT sender_id FROM reviews)")
-        if self.annotated is False:
-            clauses.append("c.sender_id NOT IN (SELECT sender_id FROM annotations)")
-        return (" AND ".join(clauses) or "1"), params
-
-    def count_query(self) -> tuple[str, list]:
-        memberships = self.memberships()
-        only = memberships[0] if len(memberships) == 1 else None
-        if only and self.where(drive=False)[0] == only.probe:
-            # One set and nothing else: count the set, without looking up its conversations
-            # (every sender in a set has a conversation).
-            return f"SELECT count(*) FROM (SELECT DISTINCT * FROM ({only.subquery}))", list(only.params)
-        where, params = self.where(drive=True)
-        return f"SELECT count(*) FROM conversations c WHERE {where}", params
-
 
 class ConversationQueries(FlagsMixin):
     def conversations(self, filters: ConversationFilter, *, sort_by_confidence=True,
                       sort_by_latest_event_time=True, limit=None, offset=0) -> tuple[int, list[dict]]:
         """Return (number of matches, the page of ConversationMetadata dicts)."""
-        filters, _ = self._read_text_index(filters)
-        total, (page_sql, page_params) = self._count_and_page(filters, sort_by_confidence, sort_by_latest_event_time,
-                                                              limit, offset)
-        return total, self._with_terms_and_flags(list(self.db.query(page_sql, page_params)))
-
-    def conversation_queries(self, filters: ConversationFilter, *, limit=None, offset=0,
-                             read_text_index_once=True) -> list[tuple[str, list]]:
-        """The queries (SQL, parameters) `conversations()` runs: the benchmark runs them as the
-        raw-SQL floor. Without `read_text_index_once`, each query reads the text index itself."""
-        text_queries = []
-        if read_text_index_once:
-            filters, text_queries = self._read_text_index(filters)
-        return [*text_queries, filters.count_query(), self._count_and_page(filters, True, True, limit, offset)[1]]
-
-    def _read_text_index(self, filters: ConversationFilter):
-        """Read the text index once per request and hand its matches to the count and the page
-        (each would otherwise read it again); also returns the query, for the benchmark."""
-        query = text_index_query(filters.text) if filters.text else None
-        if query is None:
-            return filters, []
-        sql, params = query
-        matches = json.dumps([sender_id for (sender_id,) in self.db.execute(sql, params)])
-        return replace(filters, text_matches=matches), [query]
-
-    def _count_and_page(self, filters, sort_by_confidence, sort_by_latest_event_time, limit, offset):
-        """The number of matches, and the page query.
-
-        The page either walks conversations in page order, probing each, and stops after a page
-        (when many match), or reads the matching sets and sorts them (when few match): the count
-        says which. Walking meets about (offset + limit) × conversations / matches of them."""
+        matches = self.matching(filters)
+        total = matches.bit_count()
         if filters.in_training_data is False and sort_by_confidence:
             order = _ORDER_BY_CONFIDENCE
         elif sort_by_latest_event_time:
             order = _ORDER_BY_LATEST
         else:
             order = _ORDER_BY_SENDER
-        count_sql, count_params = filters.count_query()
-        total = self.db.execute(count_sql, count_params).fetchone()[0]
-        drive = True
-        if limit is not None:
-            conversations = self.db.execute("SELECT max(id) FROM conversations").fetchone()[0] or 0
-            drive = total * total <= (offset + limit) * conversations
-        where, params = filters.where(drive=drive)
-        return total, (f"SELECT c.* FROM conversations c WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
-                       [*params, -1 if limit is None else limit, offset])
+        return total, self._with_terms_and_flags(self._page(matches, total, order, limit, offset))
+
+    def matching(self, filters: ConversationFilter) -> int:
+        """The bitset of conversation ids (store/sets.py) that pass every filter."""
+        db = self.db
+        found: list[int] = []
+        for kind, values in (("intent", filters.intents), ("entity", filters.entities),
+                             ("action", filters.actions), ("policy", filters.policies)):
+            if values:
+                found.append(sets.read_any(db, kind, values))
+        if filters.text:
+            found.append(self._with_text(filters.text))
+        if filters.tags:
+            found.append(sets.read_any(db, "tag", filters.tags))
+        if filters.is_flagged:
+            found.append(sets.read(db, "flagged"))
+        for wanted, kind in ((filters.reviewed, "reviewed"), (filters.annotated, "annotated")):
+            if wanted is not None:
+                marked = sets.read(db, kind)
+                found.append(marked if wanted else sets.read(db, "all") & ~marked)
+        if filters.in_training_data is not None:
+            training = sets.read(db, "training")
+            found.append(training if filters.in_training_data else sets.read(db, "all") & ~training)
+        if filters.maximum_confidence is not None:
+            found.append(self._confidence_at_most(filters.maximum_confidence))
+        if filters.minimum_user_messages is not None:
+            found.append(self._user_messages_at_least(filters.minimum_user_messages))
+        if filters.start is not None or filters.until is not None:
+            found.append(self._latest_event_between(filters.start, filters.until))
+        if filters.sender_id is not None:
+            found.append(self._ids_in("SELECT id FROM conversations WHERE sender_id = ?", [filters.sender_id]))
+        if not found:
+            return sets.read(db, "all")
+        matches = found[0]
+        for bits in found[1:]:
+            matches &= bits
+        return matches
+
+    def _ids_in(self, sql: str, params=()) -> int:
+        return sets.bits_of([conversation_id for (conversation_id,) in self.db.execute(sql, params).fetchall()])
+
+    def _with_text(self, text: str) -> int:
+        """Conversations with a user message containing `text`, case-insensitively: from the text
+        index, or for needles shorter than a trigram by reading the user messages.
+
+        Kept for the next request with the same text, as of the newest event: a reviewer pages and
+        adds filters with the same text, and a common word is the one list cost that grows with
+        the store (`text=help`: 11k messages at 100k conversations, 4.7 ms). Messages stored
+        since are searched then; a conversation only gains messages, so none stops matching,
+        except by erasure, which makes every kept text stale (its ids can be given again)."""
+        db, needle = self.db, text.casefold()
+        newest = db.execute("SELECT (SELECT max(id) FROM events), "
+                            "(SELECT value FROM counters WHERE name = 'erasures')").fetchone()
+        newest = (newest[0] or 0, newest[1] or 0)
+        known, as_of = self._text_matches.get(needle, (None, (0, 0)))
+        if known is None or as_of[1] != newest[1] or newest[0] - as_of[0] > _NEW_EVENTS_SEARCHED_AT_MOST:
+            bits = self._text_search(needle)
+        elif as_of == newest:
+            bits = known
+        else:
+            bits = known | self._ids_in(
+                "SELECT c.id FROM events e JOIN conversations c ON c.sender_id = e.sender_id "
+                "WHERE e.id > ? AND e.type = 'user' AND instr(e.search_text, ?) > 0", [as_of[0], needle])
+        self._text_matches[needle] = (bits, newest)
+        while len(self._text_matches) > _TEXTS_KEPT:
+            self._text_matches.pop(next(iter(self._text_matches)), None)
+        return bits
+
+    def _text_search(self, needle: str) -> int:
+        query = text_index_query(needle)
+        if query is None:
+            query = ("SELECT c.id FROM events e JOIN conversations c ON c.sender_id = e.sender_id "
+                     "WHERE e.type = 'user' AND instr(e.search_text, ?) > 0", [needle])
+        return self._ids_in(*query)
+
+    def _confidence_at_most(self, maximum: float) -> int:
+        """Conversations with a scored action whose lowest confidence is <= maximum: the highest
+        level set within it, and those between that level and `maximum` from the index."""
+        level = sets.level_within(maximum)
+        bits = sets.read(self.db, "confidence", str(level)) if level >= 0 else 0
+        return bits | self._ids_in(
+            "SELECT id FROM conversations WHERE minimum_action_confidence > ? AND minimum_action_confidence <= ? "
+            "AND n_scored_actions > 0", [level / sets.CONFIDENCE_LEVELS if level >= 0 else float("-inf"), maximum])
+
+    def _user_messages_at_least(self, minimum: float) -> int:
+        if minimum <= 0:
+            return sets.read(self.db, "all")
+        if minimum <= sets.MESSAGE_LEVELS:
+            return sets.read(self.db, "messages", str(max(1, math.ceil(minimum))))
+        return self._ids_in("SELECT id FROM conversations WHERE n_user_messages >= ?", [minimum])
+
+    def _time_span(self) -> tuple:
+        """(earliest, latest) latest event time: two index reads (one query with both is a scan)."""
+        return self.db.execute("SELECT (SELECT min(latest_event_time) FROM conversations), "
+                               "(SELECT max(latest_event_time) FROM conversations)").fetchone()
+
+    def _latest_event_between(self, start: float | None, until: float | None) -> int:
+        """Conversations whose latest event is in [start, until]: the whole days between from the
+        time-block sets, the two partial days at the ends from the index."""
+        first, last = self._time_span()
+        if first is None:
+            return 0
+        low, high = max(first, start) if start is not None else first, min(last, until) if until is not None else last
+        if low > high:
+            return 0
+        first_day, last_day = sets.day_of(low), sets.day_of(high)
+        bits = 0
+        for kind, value in sets.time_blocks(first_day + 1, last_day - 1):
+            bits |= sets.read(self.db, kind, value)
+        edges = "SELECT id FROM conversations WHERE latest_event_time >= ? AND latest_event_time <= ?"
+        bits |= self._ids_in(edges, [low, min(high, math.nextafter((first_day + 1) * sets.DAY, -math.inf))])
+        if last_day > first_day:
+            bits |= self._ids_in(edges, [last_day * sets.DAY, high])
+        return bits
+
+    def _page(self, matches: int, total: int, order: str, limit, offset) -> list[dict]:
+        """The rows of one page of `matches` in `order`.
+
+        With few matches their rows are read and sorted. With many, conversations are walked in
+        page order (an index) and kept when they match, stopping after the page; the sets say
+        where to start, so the walk does not pass every conversation the filters exclude (a time
+        range excluding the newest quarter made a blind walk pass 25k conversations at 100k).
+        A walk meets about limit × conversations / matches of them, so the count says which."""
+        if total <= offset or limit == 0:
+            return []
+        conversations = self.db.execute("SELECT max(id) FROM conversations").fetchone()[0] or 0
+        if limit is None or total * total <= (offset + limit) * conversations:
+            return list(self.db.query(f"{_BY_IDS} ORDER BY {order} LIMIT ? OFFSET ?",
+                                      [json.dumps(sets.ids_of(matches)), -1 if limit is None else limit, offset]))
+        if order == _ORDER_BY_LATEST:
+            where, params, offset = self._from_newest(matches, offset)
+        elif order == _ORDER_BY_CONFIDENCE:
+            where, params, offset = self._from_most_confident(matches, total, offset)
+        else:
+            where, params = "1", []
+        member = matches.to_bytes(conversations // 8 + 1, "little")
+        page: list[int] = []
+        for (conversation_id,) in self.db.execute(f"SELECT c.id FROM conversations c WHERE {where} ORDER BY {order}",
+                                                  params):
+            if member[conversation_id >> 3] >> (conversation_id & 7) & 1:
+                if offset:
+                    offset -= 1
+                    continue
+                page.append(conversation_id)
+                if len(page) == limit:
+                    break
+        return list(self.db.query(f"{_BY_IDS} ORDER BY {order}", [json.dumps(page)]))
+
+    def _from_newest(self, matches: int, skip: int) -> tuple[str, list, int]:
+        """Where a walk newest-first starts: the latest day holding the match at rank `skip`,
+        found by counting matches in time blocks (a whole block is skipped, a block holding it is
+        split into smaller ones). Returns (where, params, matches still to skip from there)."""
+        first, last = self._time_span()
+        day, first_day, cap = sets.day_of(last), sets.day_of(first), len(sets.TIME_BLOCKS)
+        while day >= first_day:
+            level = max(i for i, (_, shift) in enumerate(sets.TIME_BLOCKS[:cap]) if (day + 1) % (1 << shift) == 0)
+            kind, shift = sets.TIME_BLOCKS[level]
+            count = (matches & sets.read(self.db, kind, str(day >> shift))).bit_count()
+            if count <= skip:
+                skip -= count
+                day -= 1 << shift
+                cap = len(sets.TIME_BLOCKS)
+            elif shift:
+                cap = level  # look inside the block, newest part first
+            else:
+                break
+        return "c.latest_event_time < ?", [(day + 1) * sets.DAY], skip
+
+    def _from_most_confident(self, matches: int, total: int, skip: int) -> tuple[str, list, int]:
+        """Where a walk by confidence, highest first, starts: the highest confidence level below
+        which the match at rank `skip` lies, found by bisecting the cumulative level sets.
+        Returns (where, params, matches still to skip from there)."""
+        def above(level):  # matches ranked before level's conversations (no score ranks as 1.0)
+            return total - (matches & sets.read(self.db, "confidence", str(level))).bit_count()
+        if above(sets.CONFIDENCE_LEVELS - 1) > skip:
+            return "1", [], skip
+        low, high = 0, sets.CONFIDENCE_LEVELS - 1  # above(high) <= skip; find the lowest such level
+        while low < high:
+            middle = (low + high) // 2
+            if above(middle) <= skip:
+                high = middle
+            else:
+                low = middle + 1
+        return ("c.minimum_action_confidence <= ? AND c.n_scored_actions > 0", [high / sets.CONFIDENCE_LEVELS],
+                skip - above(high))
 
     def _with_terms_and_flags(self, rows: list[dict]) -> list[dict]:
         senders = [row["sender_id"] for row in rows]

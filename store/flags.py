@@ -2,6 +2,7 @@
 
 import time
 
+from . import sets
 from .base import StoreBase
 from .errors import MessageNotFound
 from .events import MESSAGE_TYPES
@@ -23,6 +24,7 @@ class FlagsMixin(StoreBase):
                 "note = coalesce(excluded.note, note)",
                 [sender_id, exact, time.time(), note],
             )
+            sets.refresh_mark(db, sender_id, "flagged")
         return exact
 
     def unflag(self, sender_id: str, timestamp: float) -> float:
@@ -35,6 +37,7 @@ class FlagsMixin(StoreBase):
                 "WHERE sender_id = ? AND timestamp = ? AND flagged = 1",
                 [time.time(), sender_id, exact],
             )
+            sets.refresh_mark(db, sender_id, "flagged")
         return exact
 
     def flagged_timestamps(self, sender_id: str) -> list[float]:

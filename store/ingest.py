@@ -5,11 +5,13 @@ import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
+from . import sets
 from .base import StoreBase
 from .errors import InvalidEvent
 from .events import MEMORISING_POLICIES, MESSAGE_TYPES, EventRow, event_row, validate_event
 from .search import index_events_after
 from .sessions import refresh_sessions
+from .sets import ROW_COLUMNS, SetRow
 
 # Large IN lists are split so that no statement exceeds SQLite's variable limit.
 _CHUNK = 500
@@ -166,13 +168,15 @@ def prepare(sender_id: str, events, *, received_at=None) -> list[EventRow]:
     return rows
 
 
-def conversation_ids(db, senders: list[str]) -> dict[str, int]:
-    ids = {}
+def conversation_rows(db, senders: list[str]) -> dict[str, SetRow]:
+    """What the conversation sets are derived from, of the senders' conversations that exist."""
+    rows = {}
     for start in range(0, len(senders), _CHUNK):
         chunk = senders[start:start + _CHUNK]
-        ids.update(db.execute(f"SELECT sender_id, id FROM conversations WHERE sender_id IN ({','.join('?' * len(chunk))})",
-                              chunk).fetchall())
-    return ids
+        for sender_id, *row in db.execute(f"SELECT sender_id, {ROW_COLUMNS} FROM conversations "
+                                          f"WHERE sender_id IN ({','.join('?' * len(chunk))})", chunk):
+            rows[sender_id] = SetRow(*row)
+    return rows
 
 
 class IngestMixin(StoreBase):
@@ -193,9 +197,9 @@ class IngestMixin(StoreBase):
             if new_rows:
                 last_id = db.execute("SELECT max(id) FROM events").fetchone()[0] or 0
                 db.conn.executemany(_INSERT_EVENT, [row[:10] for row in new_rows])
-                index_events_after(db, last_id)
                 self._update_metadata(db, deltas if deltas is not None and len(new_rows) == len(rows)
                                       else deltas_of(new_rows))
+                index_events_after(db, last_id)
             db.conn.executemany(
                 "INSERT OR IGNORE INTO parked_messages (source, received_at, body, reason, fingerprint) "
                 "VALUES (?, ?, ?, ?, ?)",
@@ -236,17 +240,26 @@ class IngestMixin(StoreBase):
 
     @staticmethod
     def _update_metadata(db, deltas: dict) -> None:
+        before = conversation_rows(db, list(deltas))
         db.conn.executemany(_UPSERT_CONVERSATION, [
             (sender_id, d.latest_event_time, d.latest_user_time, d.latest_input_channel,
              d.minimum_action_confidence, d.n_off_training_actions, d.n_user_messages, d.n_events,
              d.n_scored_actions, d.n_predicted_actions, d.latest_message)
             for sender_id, d in deltas.items()
         ])
-        ids = conversation_ids(db, list(deltas))
+        after = conversation_rows(db, list(deltas))
         db.conn.executemany(
             "INSERT OR IGNORE INTO conversation_terms (kind, value, conversation_id) VALUES (?, ?, ?)",
-            [(kind, value, ids[sender_id]) for sender_id, d in deltas.items() for kind, value in d.terms],
+            [(kind, value, after[sender_id].id) for sender_id, d in deltas.items() for kind, value in d.terms],
         )
+        terms: dict = defaultdict(int)
+        touched = 0
+        for sender_id, d in deltas.items():
+            touched |= 1 << after[sender_id].id
+            for term in d.terms:
+                terms[term] |= 1 << after[sender_id].id
+        sets.record_changes(db, list(before.values()), list(after.values()),
+                            {**{term: (bits, 0) for term, bits in terms.items()}, ("reviewed", ""): (0, touched)})
         for sender_id, d in deltas.items():
             refresh_sessions(db, sender_id, d.earliest_event_time)
         # A reviewer must see what changed: new events take the review mark away.

@@ -3,6 +3,7 @@
 import json
 import time
 
+from . import sets
 from .annotations import AnnotationsMixin
 from .conversations import ConversationQueries
 from .errors import ConversationNotFound
@@ -27,24 +28,28 @@ class ReviewMixin(ConversationQueries, AnnotationsMixin):
             self._require(sender_id)
             db.execute("INSERT INTO reviews (sender_id, reviewed_at) VALUES (?, ?) "
                        "ON CONFLICT (sender_id) DO UPDATE SET reviewed_at = excluded.reviewed_at", [sender_id, time.time()])
+            sets.refresh_mark(db, sender_id, "reviewed")
         return self.review_status(sender_id)
 
     def unmark_reviewed(self, sender_id: str) -> dict:
         with self.transaction() as db:
             self._require(sender_id)
             db.execute("DELETE FROM reviews WHERE sender_id = ?", [sender_id])
+            sets.refresh_mark(db, sender_id, "reviewed")
         return self.review_status(sender_id)
 
     def add_tag(self, sender_id: str, tag: str) -> list[str]:
         with self.transaction() as db:
             self._require(sender_id)
             db.execute("INSERT OR IGNORE INTO tags (sender_id, tag) VALUES (?, ?)", [sender_id, tag])
+            sets.refresh_mark(db, sender_id, "tag", tag)
         return self.tags_of(sender_id)
 
     def remove_tag(self, sender_id: str, tag: str) -> list[str]:
         with self.transaction() as db:
             self._require(sender_id)
             db.execute("DELETE FROM tags WHERE sender_id = ? AND tag = ?", [sender_id, tag])
+            sets.refresh_mark(db, sender_id, "tag", tag)
         return self.tags_of(sender_id)
 
     def tags_of(self, sender_id: str) -> list[str]:
@@ -85,8 +90,11 @@ class ReviewMixin(ConversationQueries, AnnotationsMixin):
                                 [(count, kind, name) for (kind, name), count in counts.items()])
             db.execute("DELETE FROM statistics WHERE count <= 0")
             unindex_conversation(db, sender_id)
-            db.execute("DELETE FROM conversation_terms WHERE conversation_id = "
-                       "(SELECT id FROM conversations WHERE sender_id = ?)", [sender_id])
+            (conversation_id,) = db.execute("SELECT id FROM conversations WHERE sender_id = ?", [sender_id]).fetchone()
+            sets.remove_conversations(db, [conversation_id])
+            db.execute("INSERT INTO counters (name, value) VALUES ('erasures', 1) "
+                       "ON CONFLICT (name) DO UPDATE SET value = value + 1")
+            db.execute("DELETE FROM conversation_terms WHERE conversation_id = ?", [conversation_id])
             for table in CONVERSATION_TABLES:
                 db.execute(f'DELETE FROM "{table}" WHERE sender_id = ?', [sender_id])
         return len(rows)
@@ -102,17 +110,19 @@ class ReviewMixin(ConversationQueries, AnnotationsMixin):
         self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the rewritten pages sit in the WAL until then
 
     def export(self, filters, *, page_size: int = 200):
-        """Yield (metadata, events) of every matching conversation, one conversation in memory
-        at a time, in sender order. Pages are read by key (the senders after the last one sent),
-        so a conversation erased or added while the export runs shifts no other out of it, and
-        no page is counted again."""
-        filters, _ = self._read_text_index(filters)
-        where, params = filters.where(drive=False)
+        """Yield (metadata, events) of every conversation matching when the export starts, one
+        conversation in memory at a time, in sender order. Pages are read by key (the senders
+        after the last one sent), so a conversation erased or added while the export runs shifts
+        no other out of it, and no page is counted again."""
+        matches = self.matching(filters)
+        member = matches.to_bytes((matches.bit_length() + 7) // 8 + 1, "little")
         after = ""
         while True:
-            rows = list(self.db.query(f"SELECT c.* FROM conversations c WHERE {where} AND c.sender_id > ? "
-                                      "ORDER BY c.sender_id LIMIT ?", [*params, after, page_size]))
-            for metadata in self._with_terms_and_flags(rows):
+            rows = list(self.db.query("SELECT c.* FROM conversations c WHERE c.sender_id > ? "
+                                      "ORDER BY c.sender_id LIMIT ?", [after, page_size]))
+            matching = [row for row in rows if row["id"] >> 3 < len(member)
+                        and member[row["id"] >> 3] >> (row["id"] & 7) & 1]
+            for metadata in self._with_terms_and_flags(matching):
                 try:
                     events = self.events(metadata["sender_id"])
                 except ConversationNotFound:  # erased while the export ran

@@ -4,6 +4,10 @@ The `text` filter is a case-insensitive substring match. A trigram index answers
 three or more characters exactly (its phrase query is a run of consecutive trigrams); shorter
 ones are matched by reading the messages. The index is contentless (the text is in `events`), so
 removing an event from it takes the indexed text: see `unindex_conversation`.
+
+A message's rowid in the index is its conversation's id in the high 32 bits and its event id in
+the low ones, so a match names its conversation without a lookup in `events` (which was 27 of the
+31 ms of `text=help` at 100k conversations: 11k random reads of a 4M-row table).
 """
 
 TRIGRAM = 3
@@ -12,29 +16,34 @@ CREATE_INDEX = ("CREATE VIRTUAL TABLE user_text USING fts5(text, content='', "
                 "tokenize='trigram case_sensitive 1')")
 
 
+_ROWID = "(c.id << 32) | e.id"
+
+
 def phrase(needle: str) -> str:
     """An FTS5 query matching `needle` as a substring (quotes doubled inside the phrase)."""
     return '"' + needle.replace('"', '""') + '"'
 
 
 def text_index_query(text: str) -> tuple[str, list] | None:
-    """The senders with a user message containing `text` (case-folded), or None when the index
+    """The conversation id of each user message containing `text` (case-folded), or None when the index
     cannot answer: `text` is shorter than a trigram, or holds a NUL (FTS5 reads its query as a C
     string)."""
     needle = text.casefold()
     if len(needle) < TRIGRAM or "\x00" in needle:
         return None
-    return ("SELECT DISTINCT e.sender_id FROM events e "
-            "WHERE e.id IN (SELECT rowid FROM user_text WHERE user_text MATCH ?)", [phrase(needle)])
+    return "SELECT rowid >> 32 FROM user_text WHERE user_text MATCH ?", [phrase(needle)]
 
 
 def index_events_after(db, event_id: int) -> None:
-    """Index the user messages stored after `event_id` (rowids grow, so they are the new ones)."""
-    db.execute("INSERT INTO user_text (rowid, text) SELECT id, search_text FROM events "
-               "WHERE id > ? AND type = 'user' AND search_text IS NOT NULL", [event_id])
+    """Index the user messages stored after `event_id` (rowids grow, so they are the new ones),
+    once their conversation rows exist."""
+    db.execute(f"INSERT INTO user_text (rowid, text) SELECT {_ROWID}, e.search_text FROM events e "
+               "JOIN conversations c ON c.sender_id = e.sender_id "
+               "WHERE e.id > ? AND e.type = 'user' AND e.search_text IS NOT NULL", [event_id])
 
 
 def unindex_conversation(db, sender_id: str) -> None:
     """Take a conversation's messages out of the index; before its events are deleted."""
-    db.execute("INSERT INTO user_text (user_text, rowid, text) SELECT 'delete', id, search_text FROM events "
-               "WHERE sender_id = ? AND type = 'user' AND search_text IS NOT NULL", [sender_id])
+    db.execute(f"INSERT INTO user_text (user_text, rowid, text) SELECT 'delete', {_ROWID}, e.search_text "
+               "FROM events e JOIN conversations c ON c.sender_id = e.sender_id "
+               "WHERE e.sender_id = ? AND e.type = 'user' AND e.search_text IS NOT NULL", [sender_id])

@@ -102,7 +102,10 @@ SAFE_SQL_FRAGMENTS = {"where", "order", "placeholders", "' AND '.join(clauses)",
                       "BUSY_TIMEOUT_MS",
                       "table",  # store/review.py: each name of the constant CONVERSATION_TABLES
                       "clause",  # store/annotations.py: constant conditions joined with AND
-                      "version"}  # store/__init__.py: the file's own user_version, an int (PRAGMA takes no `?`)
+                      "version",  # store/__init__.py: the file's own user_version, an int (PRAGMA takes no `?`)
+                      "ROW_COLUMNS",  # store/sets.py: the constant column list a set is derived from
+                      "_ROWID",  # store/search.py: the constant expression of a message's rowid
+                      "_BY_IDS"}  # store/conversations.py: the constant query of rows by a bound id list
 
 
 def test_no_sql_is_formatted_from_request_values():

@@ -1,0 +1,283 @@
+"""The conversation sets (store/sets.py) behind the list's filters stay exact while the store
+changes: appended events move conversations between days, confidence levels and the training
+data; review marks come and go; conversations are erased and new ones take their ids. After each
+change, every single filter and every pair of filters must list exactly what a brute-force
+computation from the raw events and the marks says, in the right order and with the right total."""
+
+import itertools
+import sqlite3
+
+import pytest
+
+from rasa_messaging.generate import Generator
+from rasa_messaging.store import ConversationFilter, Store, prepare
+from rasa_messaging.store import sets as conversation_sets
+
+from . import reference
+
+DAY = 86_400.0
+
+
+class World:
+    """The store and what it must hold: raw events per sender, and the review marks."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self.events: dict[str, list] = {}
+        self.flagged: set = set()
+        self.reviewed: set = set()
+        self.annotated: set = set()
+        self.tags: dict[str, set] = {}
+
+    def add(self, sender_id: str, events: list) -> None:
+        self.store.ingest(prepare(sender_id, events))
+        self.events.setdefault(sender_id, []).extend(events)
+        self.reviewed.discard(sender_id)  # new events take the review mark away
+
+    def erase(self, sender_id: str) -> None:
+        self.store.erase(sender_id)
+        del self.events[sender_id]
+        for marked in (self.flagged, self.reviewed, self.annotated, *self.tags.values()):
+            marked.discard(sender_id)
+
+    def first_user_message(self, sender_id):
+        return next(e for e in self.events[sender_id] if e["event"] == "user")["timestamp"]
+
+    def expected(self, filters: ConversationFilter) -> list[dict]:
+        """The matching conversations' reference metadata, in the list's default order."""
+        rows = []
+        for sender_id, events in reference.unique_events(
+                [{"sender_id": s, "events": e} for s, e in self.events.items()]).items():
+            m = reference.metadata(sender_id, events)
+            texts = [t.casefold() for t in reference.user_texts(events)]
+            tests = [
+                not filters.intents or set(filters.intents) & set(m["intents"]),
+                not filters.entities or set(filters.entities) & set(m["entities"]),
+                not filters.actions or set(filters.actions) & set(m["actions"]),
+                not filters.policies or set(filters.policies) & set(m["policies"]),
+                not filters.text or any(filters.text.casefold() in t for t in texts),
+                filters.start is None or m["latest_event_time"] >= filters.start,
+                filters.until is None or m["latest_event_time"] <= filters.until,
+                filters.maximum_confidence is None or (m["minimum_action_confidence"] is not None
+                                                       and m["minimum_action_confidence"] <= filters.maximum_confidence),
+                filters.minimum_user_messages is None or m["n_user_messages"] >= filters.minimum_user_messages,
+                filters.in_training_data is None or m["in_training_data"] == filters.in_training_data,
+                not filters.is_flagged or sender_id in self.flagged,
+                filters.reviewed is None or (sender_id in self.reviewed) == filters.reviewed,
+                filters.annotated is None or (sender_id in self.annotated) == filters.annotated,
+                not filters.tags or any(sender_id in self.tags.get(t, ()) for t in filters.tags),
+            ]
+            if all(tests):
+                rows.append(m)
+        return sorted(rows, key=lambda m: (-m["latest_event_time"], m["sender_id"]))
+
+
+def filter_pairs(world: World, now: float) -> dict[str, ConversationFilter]:
+    singles = {
+        "intent": dict(intents=("transfer_money",)),
+        "entity": dict(entities=("PERSON",)),
+        "action": dict(actions=("utter_greet",)),
+        "policy": dict(policies=("TEDPolicy",)),
+        "text": dict(text="money"),
+        "short text": dict(text="hi"),
+        "start": dict(start=now - 40 * DAY + 3_600.5),
+        "time range": dict(start=now - 100 * DAY, until=now - 20 * DAY - 0.25),
+        "maximumConfidence": dict(maximum_confidence=0.635),
+        "maximumConfidence on a level": dict(maximum_confidence=0.7),
+        "minimumUserMessages": dict(minimum_user_messages=4),
+        "in training data": dict(in_training_data=True),
+        "not in training data": dict(in_training_data=False),
+        "flagged": dict(is_flagged=True),
+        "reviewed": dict(reviewed=True),
+        "not reviewed": dict(reviewed=False),
+        "annotated": dict(annotated=True),
+        "tag": dict(tags=("follow-up",)),
+    }
+    filters = {name: ConversationFilter(**f) for name, f in singles.items()}
+    for (a, fa), (b, fb) in itertools.combinations(singles.items(), 2):
+        if set(fa) & set(fb):
+            continue
+        filters[f"{a} + {b}"] = ConversationFilter(**fa, **fb)
+    return filters
+
+
+def in_list_order(filters: ConversationFilter, expected: list[dict]) -> list[str]:
+    """Newest first; conversations out of the training data by confidence, highest first (none
+    ranks as 1.0)."""
+    if filters.in_training_data is False:
+        expected = sorted(expected, key=lambda m: (-(m["minimum_action_confidence"] if m["minimum_action_confidence"]
+                                                     is not None else 1.0), m["sender_id"]))
+    return [m["sender_id"] for m in expected]
+
+
+def assert_lists_match(world: World, now: float) -> None:
+    store = world.store
+    for name, filters in filter_pairs(world, now).items():
+        expected = in_list_order(filters, world.expected(filters))
+        total, everything = store.conversations(filters, limit=None)
+        assert total == len(expected), name
+        assert [c["sender_id"] for c in everything] == expected, name
+        # A small page is walked (sets say where to start) or read by ids: the same rows either way.
+        for offset in (0, 1, len(expected) // 2, len(expected) - 1):
+            _, page = store.conversations(filters, limit=2, offset=offset)
+            assert [c["sender_id"] for c in page] == expected[offset:offset + 2], (name, offset)
+
+
+def test_filters_stay_exact_while_conversations_grow_get_marked_and_are_erased(tmp_path):
+    store = Store(tmp_path / "rasa.db")
+    world = World(store)
+    generator = Generator(seed=11)
+    now = 1_700_000_000.0
+    senders = []
+    for number in range(60):
+        sender_id, events = generator.conversation(number)
+        shift = now - 120 * DAY + number * 2 * DAY - events[0]["timestamp"]  # one every two days
+        world.add(sender_id, [{**e, "timestamp": e["timestamp"] + shift} for e in events])
+        senders.append(sender_id)
+    for sender_id in senders[::7]:
+        timestamp = world.first_user_message(sender_id)
+        store.flag(sender_id, timestamp)
+        world.flagged.add(sender_id)
+        store.annotate(sender_id, timestamp, "greet", None)
+        world.annotated.add(sender_id)
+    for sender_id in senders[::5]:
+        store.mark_reviewed(sender_id)
+        world.reviewed.add(sender_id)
+        store.add_tag(sender_id, "follow-up")
+        world.tags.setdefault("follow-up", set()).add(sender_id)
+    assert_lists_match(world, now)
+
+    # Old conversations come back: later days, a lower confidence, TEDPolicy (out of the training
+    # data), more user messages, new text; review marks go with new events.
+    for number, sender_id in enumerate(senders[:40:3]):
+        latest = max(e["timestamp"] for e in world.events[sender_id])
+        world.add(sender_id, [
+            {"event": "user", "timestamp": latest + (number + 1) * 9 * DAY, "text": "send money to Ann",
+             "parse_data": {"intent": {"name": "transfer_money", "confidence": 0.7}, "entities": []}},
+            {"event": "action", "timestamp": latest + (number + 1) * 9 * DAY + 1, "name": "utter_greet",
+             "policy": "policy_1_TEDPolicy", "confidence": 0.05 + number * 0.06},
+        ])
+    # Marks change: unflagged, unannotated, untagged, unreviewed.
+    for sender_id in senders[::14]:
+        store.unflag(sender_id, world.first_user_message(sender_id))
+        world.flagged.discard(sender_id)
+        store.unannotate(sender_id, world.first_user_message(sender_id))
+        world.annotated.discard(sender_id)
+    for sender_id in senders[::10]:
+        store.remove_tag(sender_id, "follow-up")
+        world.tags["follow-up"].discard(sender_id)
+        if sender_id in world.reviewed:
+            store.unmark_reviewed(sender_id)
+            world.reviewed.discard(sender_id)
+    assert_lists_match(world, now)
+
+    # Erased conversations leave every set; the newest one's id is given to the next conversation.
+    for sender_id in (senders[0], senders[7], senders[-1]):
+        world.erase(sender_id)
+    sender_id, events = generator.conversation(1000)
+    world.add(sender_id, [{**e, "timestamp": e["timestamp"] + now - 3 * DAY - events[0]["timestamp"]}
+                          for e in events])
+    assert_lists_match(world, now)
+
+
+def test_the_text_filter_kept_between_requests_sees_new_messages_and_erasures(tmp_path):
+    store = Store(tmp_path / "rasa.db")
+    world = World(store)
+    world.add("ann", [{"event": "user", "timestamp": 1.0, "text": "I need help"}])
+    world.add("bob", [{"event": "user", "timestamp": 2.0, "text": "hello"}])
+    needing_help = ConversationFilter(text="HELP")
+    assert store.conversations(needing_help)[0] == 1
+    world.add("bob", [{"event": "user", "timestamp": 3.0, "text": "help me"}])
+    world.add("cy", [{"event": "user", "timestamp": 4.0, "text": "no HELP needed"}])
+    assert [c["sender_id"] for c in store.conversations(needing_help)[1]] == ["cy", "bob", "ann"]
+    world.erase("cy")  # the newest conversation: its id is given again
+    world.add("dee", [{"event": "user", "timestamp": 5.0, "text": "thanks"}])
+    assert [c["sender_id"] for c in store.conversations(needing_help)[1]] == ["bob", "ann"]
+
+
+def test_rebuilding_the_sets_gives_what_ingest_and_marks_kept(tmp_path):
+    """The migration's `rebuild` and the incremental upkeep are two ways to the same sets."""
+    store = Store(tmp_path / "rasa.db")
+    generator = Generator(seed=3)
+    senders = []
+    for number in range(300):
+        sender_id, events = generator.conversation(number)
+        senders.append(sender_id)
+        store.ingest(prepare(sender_id, events[: len(events) // 2]))
+        if number % 9 == 0:
+            store.add_tag(sender_id, "later")
+            store.mark_reviewed(sender_id)  # taken away by the next ingest unless marked again
+        store.ingest(prepare(sender_id, events[len(events) // 2:]))
+        if number % 18 == 9:
+            store.mark_reviewed(sender_id)
+        if number % 11 == 0:
+            store.flag(sender_id, next(e for e in events if e["event"] == "user")["timestamp"])
+    store.erase(senders[9])
+    query = "SELECT kind, value, chunk, bits FROM conversation_sets ORDER BY 1, 2, 3"
+    kept = store.db.execute(query).fetchall()
+    with store.transaction() as db:
+        conversation_sets.rebuild(db)
+    assert store.db.execute(query).fetchall() == kept
+    assert {kind for kind, *_ in kept} >= {"intent", "entity", "action", "policy", "all", "training", "confidence",
+                                          "messages", "day", "days8", "days64", "days512", "reviewed", "tag", "flagged"}
+
+
+def test_a_store_made_before_the_sets_gets_them_when_opened(tmp_path):
+    """m014 builds the sets and re-makes the text index of an existing store."""
+    path = tmp_path / "rasa.db"
+    store = Store(path)
+    generator = Generator(seed=4)
+    for number in range(40):
+        store.ingest(prepare(*generator.conversation(number)))
+    filters = ConversationFilter(text="money", policies=("TEDPolicy",), maximum_confidence=0.8)
+    before = store.conversations(filters)
+    store.close()
+    with sqlite3.connect(path) as conn:  # back to how m013 left it
+        conn.execute("DROP TABLE conversation_sets")
+        conn.execute("DROP TABLE counters")
+        conn.execute("DROP INDEX conversations_by_user_messages")
+        conn.execute("DELETE FROM _sqlite_migrations WHERE name = 'm014_conversation_sets'")
+    assert Store(path).conversations(filters) == before
+    assert before[0] > 0
+
+
+@pytest.mark.parametrize("value, level", [(0.0, 0), (0.005, 1), (0.01, 1), (0.6, 60), (0.6000001, 61),
+                                          (0.999, 100), (1.0, 100), (1.2, 101), (-0.5, 0)])
+def test_confidence_levels_agree_with_sql_comparisons(value, level):
+    assert conversation_sets.confidence_level(value) == level
+    assert all(value <= k / 100 for k in range(level, 101))
+    assert level == 0 or level == 101 or value > (level - 1) / 100
+
+
+@pytest.mark.parametrize("maximum", [-1e308, -0.1, 0.0, 0.3, 0.635, 0.7, 1.0, 3.0, 1e308])
+def test_the_level_within_a_maximum_is_the_highest_at_or_below_it(maximum):
+    level = conversation_sets.level_within(maximum)
+    assert level == -1 or level / 100 <= maximum
+    assert level == 100 or (level + 1) / 100 > maximum
+
+
+def test_time_blocks_cover_exactly_the_days_asked_for():
+    for first, last in [(0, 0), (3, 200), (64, 127), (19_000, 19_090), (5, 4)]:
+        days = set()
+        for kind, value in conversation_sets.time_blocks(first, last):
+            shift = dict(conversation_sets.TIME_BLOCKS)[kind]
+            block = range(int(value) << shift, (int(value) + 1) << shift)
+            assert not days & set(block)
+            days |= set(block)
+        assert days == set(range(first, last + 1))
+    assert len(conversation_sets.time_blocks(19_000, 19_090)) <= 16
+
+
+def test_timestamps_centuries_apart_cost_a_few_blocks_not_a_block_a_day(tmp_path):
+    """Timestamps as far apart as ingest takes (±1e11 s, 6,000 years) once made a time range or a
+    newest-first walk read a set per 64 days: 36k reads a request. Counted in statements, not time."""
+    store = Store(tmp_path / "rasa.db")
+    for number, timestamp in enumerate((-1e11, -5e10, 1_700_000_000.0, 1_700_000_100.0, 9e10, 1e11)):
+        store.ingest(prepare(f"s{number}", [{"event": "user", "timestamp": timestamp, "text": "hi"}]))
+    statements = []
+    store.db.conn.set_trace_callback(statements.append)
+    total, page = store.conversations(ConversationFilter(start=-9e10, until=9.5e10), limit=1, offset=2)
+    assert (total, [c["sender_id"] for c in page]) == (4, ["s2"])
+    total, page = store.conversations(ConversationFilter(), limit=1, offset=3)  # many match: a walk
+    assert (total, [c["sender_id"] for c in page]) == (6, ["s2"])
+    assert len(statements) < 300
