@@ -39,6 +39,9 @@ from bench.filters import as_filter, filter_combinations, mark_some  # noqa: E40
 from rasa_messaging.generate import Generator  # noqa: E402
 from rasa_messaging.store import Store  # noqa: E402
 
+# What follows this line in RESULTS.md is kept when the tables are written again.
+KEPT = "<!-- written by hand: kept by bench/run.py -->"
+
 
 def timed(call, repeat) -> float:
     """p50 in ms, after one warm-up call."""
@@ -247,7 +250,10 @@ def main():
             print(f"{dataset} {size:,}: import {results[dataset, size]['import']:,.0f}/s, slowest filter "
                   f"{max(results[dataset, size]['http ' + n] for n in filter_names):.2f} ms", flush=True)
     text = report(results, sizes, filter_names, args)
-    Path(args.out).write_text(text)
+    out = Path(args.out)
+    if out.exists() and KEPT in out.read_text():  # the history of changes is written by hand
+        text += "\n" + KEPT + out.read_text().split(KEPT, 1)[1]
+    out.write_text(text)
     print(text)
     print(f"wrote {args.out}")
 

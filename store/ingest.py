@@ -221,14 +221,16 @@ class IngestMixin(StoreBase):
     def _new_rows(db, rows: list[EventRow]) -> list[EventRow]:
         """The rows not stored yet, looked up sender by sender: the unique index is on
         (sender_id, fingerprint), so that a batch touches its senders' pages, not pages all over
-        a random-keyed index (the import rate at 100k conversations depended on it)."""
+        a random-keyed index (the import rate at 100k conversations depended on it). A sender
+        with no conversation yet has nothing stored: not looked up (most of a first import)."""
         unique = {}
         by_sender = defaultdict(list)
         for row in rows:
             if row.fingerprint not in unique:
                 unique[row.fingerprint] = row
                 by_sender[row.sender_id].append(row.fingerprint)
-        for sender_id, fingerprints in by_sender.items():
+        for sender_id in conversation_rows(db, list(by_sender)):
+            fingerprints = by_sender[sender_id]
             for start in range(0, len(fingerprints), _CHUNK):
                 chunk = fingerprints[start:start + _CHUNK]
                 for (existing,) in db.execute(
