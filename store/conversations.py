@@ -22,6 +22,8 @@ _ORDER_BY_SENDER = "c.sender_id"
 # searched one by one before the index is read instead.
 _TEXTS_KEPT = 32
 _NEW_EVENTS_SEARCHED_AT_MOST = 20_000
+# Matches read and sorted at once, rather than found by walking an index.
+_READ_ALL_AT_MOST = 200
 _BY_IDS = "SELECT c.* FROM conversations c WHERE c.id IN (SELECT value FROM json_each(?))"
 
 
@@ -194,73 +196,100 @@ class ConversationQueries(FlagsMixin):
     def _page(self, matches: int, total: int, order: str, limit, offset) -> list[dict]:
         """The rows of one page of `matches` in `order`.
 
-        With few matches their rows are read and sorted. With many, conversations are walked in
-        page order (an index) and kept when they match, stopping after the page; the sets say
-        where to start, so the walk does not pass every conversation the filters exclude (a time
-        range excluding the newest quarter made a blind walk pass 25k conversations at 100k).
-        A walk meets about limit × conversations / matches of them, so the count says which."""
+        The sets say where the page starts and ends (the time blocks newest first, or the
+        confidence levels), and the matches between are read and sorted: about a page of rows
+        whatever the store's size. Where that span holds too many matches (a day with thousands
+        of conversations), conversations are walked in page order from the page's start and kept
+        when they match, stopping after the page. By sender (no sets say where), few matches are
+        read and sorted, many walked: a walk meets about limit × conversations / matches."""
         if total <= offset or limit == 0:
             return []
-        conversations = self.db.execute("SELECT max(id) FROM conversations").fetchone()[0] or 0
-        if limit is None or total * total <= (offset + limit) * conversations:
-            return list(self.db.query(f"{_BY_IDS} ORDER BY {order} LIMIT ? OFFSET ?",
-                                      [json.dumps(sets.ids_of(matches)), -1 if limit is None else limit, offset]))
+        if limit is None or total <= _READ_ALL_AT_MOST:
+            return self._rows(matches, order, limit, offset)
+        last = min(total, offset + limit) - 1  # the rank of the page's last row
         if order == _ORDER_BY_LATEST:
-            where, params, offset = self._from_newest(matches, offset)
+            (start_day, before), (end_day, _) = self._day_of_rank(matches, offset), self._day_of_rank(matches, last)
+            span = 0
+            for kind, value in sets.time_blocks(end_day, start_day):
+                span |= sets.read(self.db, kind, value)
+            where, params = "c.latest_event_time < ?", [(start_day + 1) * sets.DAY]
         elif order == _ORDER_BY_CONFIDENCE:
-            where, params, offset = self._from_most_confident(matches, total, offset)
+            (high, before), (low, _) = self._level_of_rank(matches, total, offset), self._level_of_rank(matches, total, last)
+            span = sets.read(self.db, "all") if high is None else sets.read(self.db, "confidence", str(high))
+            below = sets.CONFIDENCE_LEVELS - 1 if low is None else low - 1  # the level under the last band
+            if below >= 0:
+                span &= ~sets.read(self.db, "confidence", str(below))
+            where, params = ("1", []) if high is None else (
+                "c.minimum_action_confidence <= ? AND c.n_scored_actions > 0", [high / sets.CONFIDENCE_LEVELS])
         else:
-            where, params = "1", []
-        member = matches.to_bytes(conversations // 8 + 1, "little")
+            if total * total <= (offset + limit) * self._largest_id():
+                return self._rows(matches, order, limit, offset)
+            span, before, where, params = 0, 0, "1", []
+        candidates = matches & span
+        if span and candidates.bit_count() <= _READ_ALL_AT_MOST + 4 * limit:
+            return self._rows(candidates, order, limit, offset - before)
+        return self._walk(matches, order, where, params, limit, offset - before)
+
+    def _rows(self, ids: int, order: str, limit, offset) -> list[dict]:
+        """Rows of the conversations of a bitset, sorted, then cut to a page."""
+        return list(self.db.query(f"{_BY_IDS} ORDER BY {order} LIMIT ? OFFSET ?",
+                                  [json.dumps(sets.ids_of(ids)), -1 if limit is None else limit, offset]))
+
+    def _walk(self, matches: int, order: str, where: str, params: list, limit: int, skip: int) -> list[dict]:
+        """Walk conversations in `order` (an index) where `where` holds, keep matches after `skip`."""
+        member = matches.to_bytes(self._largest_id() // 8 + 1, "little")
         page: list[int] = []
         for (conversation_id,) in self.db.execute(f"SELECT c.id FROM conversations c WHERE {where} ORDER BY {order}",
                                                   params):
             if member[conversation_id >> 3] >> (conversation_id & 7) & 1:
-                if offset:
-                    offset -= 1
+                if skip:
+                    skip -= 1
                     continue
                 page.append(conversation_id)
                 if len(page) == limit:
                     break
         return list(self.db.query(f"{_BY_IDS} ORDER BY {order}", [json.dumps(page)]))
 
-    def _from_newest(self, matches: int, skip: int) -> tuple[str, list, int]:
-        """Where a walk newest-first starts: the latest day holding the match at rank `skip`,
-        found by counting matches in time blocks (a whole block is skipped, a block holding it is
-        split into smaller ones). Returns (where, params, matches still to skip from there)."""
+    def _largest_id(self) -> int:
+        return self.db.execute("SELECT max(id) FROM conversations").fetchone()[0] or 0
+
+    def _day_of_rank(self, matches: int, rank: int) -> tuple[int, int]:
+        """(the day of the match at `rank` newest first, the matches newer than that day), found
+        by counting matches in time blocks: a whole block is passed, a block holding the rank is
+        split into smaller ones."""
         first, last = self._time_span()
-        day, first_day, cap = sets.day_of(last), sets.day_of(first), len(sets.TIME_BLOCKS)
+        day, first_day, cap, before = sets.day_of(last), sets.day_of(first), len(sets.TIME_BLOCKS), 0
         while day >= first_day:
             level = max(i for i, (_, shift) in enumerate(sets.TIME_BLOCKS[:cap]) if (day + 1) % (1 << shift) == 0)
             kind, shift = sets.TIME_BLOCKS[level]
             count = (matches & sets.read(self.db, kind, str(day >> shift))).bit_count()
-            if count <= skip:
-                skip -= count
+            if before + count <= rank:
+                before += count
                 day -= 1 << shift
                 cap = len(sets.TIME_BLOCKS)
             elif shift:
                 cap = level  # look inside the block, newest part first
             else:
                 break
-        return "c.latest_event_time < ?", [(day + 1) * sets.DAY], skip
+        return day, before
 
-    def _from_most_confident(self, matches: int, total: int, skip: int) -> tuple[str, list, int]:
-        """Where a walk by confidence, highest first, starts: the highest confidence level below
-        which the match at rank `skip` lies, found by bisecting the cumulative level sets.
-        Returns (where, params, matches still to skip from there)."""
-        def above(level):  # matches ranked before level's conversations (no score ranks as 1.0)
+    def _level_of_rank(self, matches: int, total: int, rank: int) -> tuple[int | None, int]:
+        """(the confidence level whose band, (level - 1) / 100 to level / 100, holds the match at
+        `rank` by confidence highest first, the matches ranked before that band), found by
+        bisecting the cumulative level sets. None: the top band (above 0.99, or no score)."""
+        def above(level):  # matches ranked before the band's conversations (no score ranks as 1.0)
             return total - (matches & sets.read(self.db, "confidence", str(level))).bit_count()
-        if above(sets.CONFIDENCE_LEVELS - 1) > skip:
-            return "1", [], skip
-        low, high = 0, sets.CONFIDENCE_LEVELS - 1  # above(high) <= skip; find the lowest such level
+        top = sets.CONFIDENCE_LEVELS - 1
+        if above(top) > rank:
+            return None, 0
+        low, high = 0, top  # above(high) <= rank; find the lowest such level
         while low < high:
             middle = (low + high) // 2
-            if above(middle) <= skip:
+            if above(middle) <= rank:
                 high = middle
             else:
                 low = middle + 1
-        return ("c.minimum_action_confidence <= ? AND c.n_scored_actions > 0", [high / sets.CONFIDENCE_LEVELS],
-                skip - above(high))
+        return high, above(high)
 
     def _with_terms_and_flags(self, rows: list[dict]) -> list[dict]:
         senders = [row["sender_id"] for row in rows]

@@ -11,6 +11,7 @@ import pytest
 
 from rasa_messaging.generate import Generator
 from rasa_messaging.store import ConversationFilter, Store, prepare
+from rasa_messaging.store import conversations as conversations_module
 from rasa_messaging.store import sets as conversation_sets
 
 from . import reference
@@ -118,12 +119,21 @@ def assert_lists_match(world: World, now: float) -> None:
         assert total == len(expected), name
         assert [c["sender_id"] for c in everything] == expected, name
         # A small page is walked (sets say where to start) or read by ids: the same rows either way.
-        for offset in (0, 1, len(expected) // 2, len(expected) - 1):
-            _, page = store.conversations(filters, limit=2, offset=offset)
-            assert [c["sender_id"] for c in page] == expected[offset:offset + 2], (name, offset)
+        for offset in (0, 1, len(expected) // 3, len(expected) // 2, len(expected) - 1):
+            for limit in (1, 2, 7):
+                _, page = store.conversations(filters, limit=limit, offset=offset)
+                assert [c["sender_id"] for c in page] == expected[offset:offset + limit], (name, offset, limit)
 
 
-def test_filters_stay_exact_while_conversations_grow_get_marked_and_are_erased(tmp_path):
+@pytest.fixture(params=["few read at once", "pages found by the sets"])
+def paging(request, monkeypatch):
+    """Small stores read their few matches at once; with that off, every page is found through
+    the sets (a span of candidates, or a walk when the span holds more than a few pages)."""
+    if request.param == "pages found by the sets":
+        monkeypatch.setattr(conversations_module, "_READ_ALL_AT_MOST", 0)
+
+
+def test_filters_stay_exact_while_conversations_grow_get_marked_and_are_erased(tmp_path, paging):
     store = Store(tmp_path / "rasa.db")
     world = World(store)
     generator = Generator(seed=11)
@@ -281,3 +291,22 @@ def test_timestamps_centuries_apart_cost_a_few_blocks_not_a_block_a_day(tmp_path
     total, page = store.conversations(ConversationFilter(), limit=1, offset=3)  # many match: a walk
     assert (total, [c["sender_id"] for c in page]) == (6, ["s2"])
     assert len(statements) < 300
+
+
+def test_pages_inside_crowded_days_are_walked_from_the_right_place(tmp_path, paging):
+    """Thirty conversations a day over three days: a page's span (a day) holds more than a few
+    pages, so the page is walked from its day, after the matches of the newer days."""
+    store = Store(tmp_path / "rasa.db")
+    world = World(store)
+    generator = Generator(seed=21)
+    now = 1_700_000_000.0
+    for number in range(90):
+        sender_id, events = generator.conversation(number)
+        shift = now - (number // 30) * DAY - (number % 30) * 60 - events[-1]["timestamp"]
+        world.add(sender_id, [{**e, "timestamp": e["timestamp"] + shift} for e in events])
+    for filters in (ConversationFilter(), ConversationFilter(policies=("TEDPolicy",)),
+                    ConversationFilter(in_training_data=False), ConversationFilter(minimum_user_messages=2)):
+        expected = in_list_order(filters, world.expected(filters))
+        for offset in (0, 5, 29, 30, 31, 45, 61, len(expected) - 2):
+            _, page = store.conversations(filters, limit=3, offset=offset)
+            assert [c["sender_id"] for c in page] == expected[offset:offset + 3], (filters, offset)
