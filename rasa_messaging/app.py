@@ -3,6 +3,7 @@
 import warnings
 from importlib import resources
 
+import flask
 import yaml
 
 # connexion imports starlette's test client, which warns (a StarletteDeprecationWarning, a
@@ -13,6 +14,7 @@ warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testcli
 from connexion import FlaskApp  # noqa: E402
 from connexion.datastructures import MediaTypeDict
 from connexion.exceptions import OAuthProblem
+from connexion.jsonifier import Jsonifier
 from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 from connexion.problem import problem
@@ -56,6 +58,10 @@ def create_app(db_path, *, validate_responses: bool = False, max_body_bytes: int
         strict_validation=True,  # an unknown query parameter is a 400, never silently ignored
         validator_map={"parameter": NamedParameterValidator, "body": BODY_VALIDATORS, "response": RESPONSE_VALIDATORS},
         swagger_ui_options=SwaggerUIOptions(swagger_ui_path="/ui"),
+        # Compact JSON: connexion's default indents, which sends Python's encoder down its
+        # pure-Python path (a page of 20 real-shaped conversations: 0.27 ms and 19 kB indented,
+        # 0.09 ms and 14 kB compact).
+        jsonifier=Jsonifier(flask.json, separators=(",", ":")),
     )
     app.add_error_handler(StoreError, _store_error)
     app.add_error_handler(405, MethodNotAllowed(spec))
