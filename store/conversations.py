@@ -143,7 +143,10 @@ class ConversationQueries(FlagsMixin):
                 "WHERE e.id > ? AND e.type = 'user' AND instr(e.search_text, ?) > 0", [as_of[0], needle])
         self._text_matches[needle] = (bits, newest)
         while len(self._text_matches) > _TEXTS_KEPT:
-            self._text_matches.pop(next(iter(self._text_matches)), None)
+            try:  # the oldest goes; another thread may be changing the dict meanwhile
+                self._text_matches.pop(next(iter(self._text_matches)), None)
+            except (RuntimeError, StopIteration):
+                break
         return bits
 
     def _text_search(self, needle: str) -> int:

@@ -310,3 +310,12 @@ def test_pages_inside_crowded_days_are_walked_from_the_right_place(tmp_path, pag
         for offset in (0, 5, 29, 30, 31, 45, 61, len(expected) - 2):
             _, page = store.conversations(filters, limit=3, offset=offset)
             assert [c["sender_id"] for c in page] == expected[offset:offset + 3], (filters, offset)
+
+
+def test_only_the_latest_texts_are_kept(tmp_path):
+    store = Store(tmp_path / "rasa.db")
+    store.ingest(prepare("ann", [{"event": "user", "timestamp": 1.0, "text": "word0 word1 word2"}]))
+    for number in range(40):
+        expected = 1 if number < 3 else 0
+        assert store.conversations(ConversationFilter(text=f"word{number}"))[0] == expected
+    assert len(store._text_matches) == 32 and "word39" in store._text_matches and "word0" not in store._text_matches
