@@ -191,14 +191,15 @@ class IngestMixin(StoreBase):
         """
         result = IngestResult(senders={row.sender_id for row in rows})
         with self.transaction() as db:
-            new_rows = self._new_rows(db, rows)
+            before = conversation_rows(db, list(result.senders))  # the conversations as they were
+            new_rows = self._new_rows(db, rows, before)
             result.stored = len(new_rows)
             result.duplicates = len(rows) - len(new_rows)
             if new_rows:
                 last_id = db.execute("SELECT max(id) FROM events").fetchone()[0] or 0
                 db.conn.executemany(_INSERT_EVENT, [row[:10] for row in new_rows])
                 self._update_metadata(db, deltas if deltas is not None and len(new_rows) == len(rows)
-                                      else deltas_of(new_rows))
+                                      else deltas_of(new_rows), before)
                 index_events_after(db, last_id)
             db.conn.executemany(
                 "INSERT OR IGNORE INTO parked_messages (source, received_at, body, reason, fingerprint) "
@@ -218,18 +219,19 @@ class IngestMixin(StoreBase):
         return row[0] if row else 0
 
     @staticmethod
-    def _new_rows(db, rows: list[EventRow]) -> list[EventRow]:
+    def _new_rows(db, rows: list[EventRow], existing: dict) -> list[EventRow]:
         """The rows not stored yet, looked up sender by sender: the unique index is on
         (sender_id, fingerprint), so that a batch touches its senders' pages, not pages all over
         a random-keyed index (the import rate at 100k conversations depended on it). A sender
-        with no conversation yet has nothing stored: not looked up (most of a first import)."""
+        with no conversation yet (not in `existing`) has nothing stored: not looked up (most of
+        a first import)."""
         unique = {}
         by_sender = defaultdict(list)
         for row in rows:
             if row.fingerprint not in unique:
                 unique[row.fingerprint] = row
                 by_sender[row.sender_id].append(row.fingerprint)
-        for sender_id in conversation_rows(db, list(by_sender)):
+        for sender_id in by_sender.keys() & existing.keys():
             fingerprints = by_sender[sender_id]
             for start in range(0, len(fingerprints), _CHUNK):
                 chunk = fingerprints[start:start + _CHUNK]
@@ -241,8 +243,8 @@ class IngestMixin(StoreBase):
         return list(unique.values())
 
     @staticmethod
-    def _update_metadata(db, deltas: dict) -> None:
-        before = conversation_rows(db, list(deltas))
+    def _update_metadata(db, deltas: dict, before: dict) -> None:
+        """`before`: the conversations' set rows before this batch, by sender."""
         db.conn.executemany(_UPSERT_CONVERSATION, [
             (sender_id, d.latest_event_time, d.latest_user_time, d.latest_input_channel,
              d.minimum_action_confidence, d.n_off_training_actions, d.n_user_messages, d.n_events,
@@ -260,7 +262,7 @@ class IngestMixin(StoreBase):
             touched |= 1 << after[sender_id].id
             for term in d.terms:
                 terms[term] |= 1 << after[sender_id].id
-        sets.record_changes(db, list(before.values()), list(after.values()),
+        sets.record_changes(db, [before[s] for s in deltas if s in before], list(after.values()),
                             {**{term: (bits, 0) for term, bits in terms.items()}, ("reviewed", ""): (0, touched)})
         for sender_id, d in deltas.items():
             refresh_sessions(db, sender_id, d.earliest_event_time)
