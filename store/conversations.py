@@ -225,7 +225,8 @@ class ConversationQueries(FlagsMixin):
             where, params = ("1", []) if high is None else (
                 "c.minimum_action_confidence <= ? AND c.n_scored_actions > 0", [high / sets.CONFIDENCE_LEVELS])
         else:
-            if total * total <= (offset + limit) * self._largest_id():
+            conversations = self.db.execute("SELECT max(id) FROM conversations").fetchone()[0] or 0
+            if total * total <= (offset + limit) * conversations:
                 return self._rows(matches, order, limit, offset)
             span, before, where, params = 0, 0, "1", []
         candidates = matches & span
@@ -240,11 +241,11 @@ class ConversationQueries(FlagsMixin):
 
     def _walk(self, matches: int, order: str, where: str, params: list, limit: int, skip: int) -> list[dict]:
         """Walk conversations in `order` (an index) where `where` holds, keep matches after `skip`."""
-        member = matches.to_bytes(self._largest_id() // 8 + 1, "little")
+        member = sets.contains(matches)
         page: list[int] = []
         for (conversation_id,) in self.db.execute(f"SELECT c.id FROM conversations c WHERE {where} ORDER BY {order}",
                                                   params):
-            if member[conversation_id >> 3] >> (conversation_id & 7) & 1:
+            if member(conversation_id):
                 if skip:
                     skip -= 1
                     continue
@@ -252,9 +253,6 @@ class ConversationQueries(FlagsMixin):
                 if len(page) == limit:
                     break
         return list(self.db.query(f"{_BY_IDS} ORDER BY {order}", [json.dumps(page)]))
-
-    def _largest_id(self) -> int:
-        return self.db.execute("SELECT max(id) FROM conversations").fetchone()[0] or 0
 
     def _day_of_rank(self, matches: int, rank: int) -> tuple[int, int]:
         """(the day of the match at `rank` newest first, the matches newer than that day), found

@@ -115,13 +115,12 @@ class ReviewMixin(ConversationQueries, AnnotationsMixin):
         after the last one sent), so a conversation erased or added while the export runs shifts
         no other out of it, and no page is counted again."""
         matches = self.matching(filters)
-        member = matches.to_bytes((matches.bit_length() + 7) // 8 + 1, "little")
+        member = sets.contains(matches)
         after = ""
         while True:
             rows = list(self.db.query("SELECT c.* FROM conversations c WHERE c.sender_id > ? "
                                       "ORDER BY c.sender_id LIMIT ?", [after, page_size]))
-            matching = [row for row in rows if row["id"] >> 3 < len(member)
-                        and member[row["id"] >> 3] >> (row["id"] & 7) & 1]
+            matching = [row for row in rows if member(row["id"])]
             for metadata in self._with_terms_and_flags(matching):
                 try:
                     events = self.events(metadata["sender_id"])
