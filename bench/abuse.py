@@ -15,7 +15,6 @@ Prints a table; timings decide no test.
 
 import argparse
 import json
-import os
 import shlex
 import socket
 import statistics
@@ -24,17 +23,15 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 from pathlib import Path
 
 import httpx
 
 from rasa_messaging.generate import Generator
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.server import running_server  # noqa: E402
 
 
 def rss_mb(pid: int) -> float:
@@ -73,24 +70,14 @@ def main():
     db = work / "store.db"
     subprocess.run([*shlex.split(args.server), "import", "--db", str(db), str(events)], cwd=args.cwd, check=True,
                    capture_output=True)
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    log = open(work / "server.log", "wb")
-    server = subprocess.Popen([*shlex.split(args.server), "serve", "--db", str(db), "--port", str(port)],
-                              cwd=args.cwd, stdout=log, stderr=log, env={**os.environ})
     rows = []
-    try:
-        while True:
-            try:
-                httpx.get(f"{base}/core/openapi.json")
-                break
-            except httpx.TransportError:
-                time.sleep(0.2)
+    with open(work / "server.log", "wb") as log, running_server(
+            "--db", str(db), command=shlex.split(args.server), cwd=args.cwd, log=log) as (base, server):
         idle = statistics.median(probe_while(base, 2))
         rss_before = rss_mb(server.pid)
         readers = []
         for _ in range(10):
-            client = socket.create_connection(("127.0.0.1", port))
+            client = socket.create_connection(("127.0.0.1", urllib.parse.urlsplit(base).port))
             client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             client.sendall(b"GET /core/export HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             readers.append(client)
@@ -165,9 +152,6 @@ def main():
                 samples.append((time.perf_counter() - started) * 1000)
             rows.append((f"one-event ingest into a {length:,}-event conversation, p50 (ms)",
                          f"{statistics.median(samples):.1f}"))
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     width = max(len(name) for name, _ in rows)
     print(f"{args.conversations:,} conversations, {args.server} {('in ' + args.cwd) if args.cwd else ''}")
     for name, value in rows:

@@ -8,7 +8,6 @@ a fresh browser context each, so nothing is cached). Prints the figures; timings
 import argparse
 import json
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -16,10 +15,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
 from playwright.sync_api import sync_playwright
 
 from rasa_messaging.generate import Generator
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.server import running_server  # noqa: E402
 
 LONG = "five-thousand-events"
 
@@ -55,23 +56,11 @@ def main():
     started = time.monotonic()
     db = build_store(work, args.conversations)
     print(f"store of {args.conversations:,} conversations built in {time.monotonic() - started:.0f} s")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "rasa_messaging.cli", "serve", "--db", str(db), "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
     timings = {"inbox: navigation → rows drawn (ms)": ("/", "#inbox tbody tr"),
                "5,000-event transcript: navigation → last page drawn (ms)":
                    (f"/conversations/{LONG}", "ol.transcript li.message.bot >> text=reply 999")}
     try:
-        for _ in range(600):
-            try:
-                httpx.get(f"{base}/core/openapi.json")
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        with sync_playwright() as playwright:
+        with running_server("--db", str(db)) as (base, _), sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=shutil.which("chromium"),
                                                  args=["--no-sandbox", "--disable-gpu"])
             for name, (path, selector) in timings.items():
@@ -88,8 +77,6 @@ def main():
                       f"(first, cold: {samples[0]:.0f})")
             browser.close()
     finally:
-        server.terminate()
-        server.wait()
         shutil.rmtree(work, ignore_errors=True)
 
 

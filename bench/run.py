@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.filters import as_filter, filter_combinations, mark_some  # noqa: E402
+from bench.server import running_server  # noqa: E402
 from rasa_messaging.generate import Generator  # noqa: E402
 from rasa_messaging.store import Store  # noqa: E402
 
@@ -52,25 +53,6 @@ def timed(call, repeat) -> float:
         call()
         samples.append((time.perf_counter() - started) * 1000)
     return statistics.median(samples)
-
-
-def free_port():
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until_up(url, process):
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            httpx.get(url)
-            return
-        except httpx.TransportError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{url} did not come up") from None
-            time.sleep(0.1)
 
 
 def write_data(dataset: str, conversations: int, path: Path) -> int:
@@ -129,13 +111,8 @@ def measure(dataset: str, conversations: int, repeat: int, workdir: Path) -> dic
     figures["text, first request in-process"] = timed(lambda: Store(db).conversations(text, limit=20), repeat)
     store.close()
 
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "rasa_messaging.cli", "serve", "--db", str(db), "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}/core"
-    try:
-        wait_until_up(f"{base}/session", server)
-        http = httpx.Client(base_url=base, timeout=60)
+    with running_server("--db", str(db)) as (base, server):
+        http = httpx.Client(base_url=f"{base}/core", timeout=60)
 
         def get(path, **params):
             return lambda: http.get(path, params=params).raise_for_status()
@@ -162,9 +139,6 @@ def measure(dataset: str, conversations: int, repeat: int, workdir: Path) -> dic
         figures["HTTP ingest"] = sent / (time.perf_counter() - started)
         with open(f"/proc/{server.pid}/status") as status:
             figures["rss"] = int(next(line for line in status if line.startswith("VmHWM")).split()[1]) / 1024
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
     return figures
 
 

@@ -5,15 +5,15 @@ Needs Debian's chromium (.ci/browser-deps installs it).
 """
 
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
 from playwright.sync_api import sync_playwright
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.server import running_server  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "screenshots"
 VIEWS = {"inbox": "/", "transcript": None, "flags": "/flags", "annotations": "/annotations",
@@ -22,36 +22,23 @@ VIEWS = {"inbox": "/", "transcript": None, "flags": "/flags", "annotations": "/a
 
 def main():
     work = Path(tempfile.mkdtemp(prefix="screenshots-"))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "rasa_messaging.cli", "serve", "--demo", "--port", str(port)],
-                              cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(600):
-            try:
-                httpx.get(f"{base}/core/openapi.json")
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        flagged = httpx.get(f"{base}/core/flags", params={"limit": 1}).json()[0]["sender_id"]
-        VIEWS["transcript"] = f"/conversations/{flagged}"
-        OUT.mkdir(exist_ok=True)
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=shutil.which("chromium"),
-                                                 args=["--no-sandbox", "--disable-gpu"])
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            for name, path in VIEWS.items():
-                page.goto(f"{base}{path}")
-                page.wait_for_selector("main h1")
-                page.wait_for_load_state("networkidle")
-                page.screenshot(path=OUT / f"{name}.png")
-                print(OUT / f"{name}.png")
-            browser.close()
+        with running_server("--demo", cwd=work) as (base, _):
+            flagged = httpx.get(f"{base}/core/flags", params={"limit": 1}).json()[0]["sender_id"]
+            VIEWS["transcript"] = f"/conversations/{flagged}"
+            OUT.mkdir(exist_ok=True)
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(executable_path=shutil.which("chromium"),
+                                                     args=["--no-sandbox", "--disable-gpu"])
+                page = browser.new_page(viewport={"width": 1280, "height": 900})
+                for name, path in VIEWS.items():
+                    page.goto(f"{base}{path}")
+                    page.wait_for_selector("main h1")
+                    page.wait_for_load_state("networkidle")
+                    page.screenshot(path=OUT / f"{name}.png")
+                    print(OUT / f"{name}.png")
+                browser.close()
     finally:
-        server.terminate()
-        server.wait()
         shutil.rmtree(work, ignore_errors=True)
 
 
