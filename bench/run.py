@@ -142,20 +142,20 @@ def measure(dataset: str, conversations: int, repeat: int, workdir: Path) -> dic
     return figures
 
 
-def report(results: dict, sizes: list, filter_names: list, args) -> str:
+def report(results: dict, filter_names: list, args) -> str:
     """results[(dataset, size)] → figures; the tables of RESULTS.md."""
-    columns = [key for key in results]
+    columns = list(results)
     head = " | ".join(f"{d} {s // 1000}k" if s >= 1000 else f"{d} {s}" for d, s in columns)
     growth_of = [(d, a, b) for d in {d for d, _ in columns} for a, b in [(10_000, 100_000)]
                  if (d, a) in results and (d, b) in results]
 
-    def table(rows, title, unit):
-        lines = [f"## {title}", "", f"| {unit} | {head} |", "|---" * (len(columns) + 1) + "|"]
-        lines += [f"| {name} | " + " | ".join(cell(results[c], key) for c in columns) + " |" for name, key, cell in rows]
+    def table(rows, title):
+        lines = [f"## {title}", "", f"| figure | {head} |", "|---" * (len(columns) + 1) + "|"]
+        lines += [f"| {name} | " + " | ".join(cell(results[c]) for c in columns) + " |" for name, cell in rows]
         return lines + [""]
 
     def number(key, fmt="{:,.1f}"):
-        return lambda figures, _key: fmt.format(figures[key]) if key in figures else ""
+        return lambda figures: fmt.format(figures[key])
 
     lines = ["# Benchmark results", "",
              f"`bench/run.py --sizes {args.sizes} --repeat {args.repeat} --datasets {args.datasets}` on "
@@ -164,21 +164,21 @@ def report(results: dict, sizes: list, filter_names: list, args) -> str:
              "the same call in-process (the store's own time); `floor` is the smallest request the app serves "
              "(`GET /session`).", ""]
     lines += table([
-        ("events", "events", number("events", "{:,.0f}")),
-        ("import, CLI (events/s)", "import", number("import", "{:,.0f}")),
-        ("baseline: json.loads + executemany (events/s)", "baseline", number("baseline", "{:,.0f}")),
-        ("import / baseline", "", lambda f, _: f"{f['import'] / f['baseline']:.2f}×"),
-        ("HTTP ingest, a conversation per request (events/s)", "", number("HTTP ingest", "{:,.0f}")),
-        ("server peak RSS (MB)", "", number("rss", "{:,.0f}")),
-        ("framework floor: GET /session", "", number("floor", "{:.2f}")),
-        ("/statistics", "", number("/statistics", "{:.2f}")),
-        ("/analytics (10 bins)", "", number("/analytics")),
-        ("/analytics window=1d", "", number("/analytics window=1d")),
-        *[(f"longest conversation's {w}", "", number(f"longest conversation's {w}", "{:.2f}"))
+        ("events", number("events", "{:,.0f}")),
+        ("import, CLI (events/s)", number("import", "{:,.0f}")),
+        ("baseline: json.loads + executemany (events/s)", number("baseline", "{:,.0f}")),
+        ("import / baseline", lambda f: f"{f['import'] / f['baseline']:.2f}×"),
+        ("HTTP ingest, a conversation per request (events/s)", number("HTTP ingest", "{:,.0f}")),
+        ("server peak RSS (MB)", number("rss", "{:,.0f}")),
+        ("framework floor: GET /session", number("floor", "{:.2f}")),
+        ("/statistics", number("/statistics", "{:.2f}")),
+        ("/analytics (10 bins)", number("/analytics")),
+        ("/analytics window=1d", number("/analytics window=1d")),
+        *[(f"longest conversation's {w}", number(f"longest conversation's {w}", "{:.2f}"))
           for w in ("events", "messages", "debug-dump.json", "debug-dump.md")],
-        ("flag + unflag", "", number("flag + unflag", "{:.2f}")),
-        ("text=help, first request, in-process", "", number("text, first request in-process", "{:.2f}")),
-    ], "Ingest, statistics, analytics, reads", "figure")
+        ("flag + unflag", number("flag + unflag", "{:.2f}")),
+        ("text=help, first request, in-process", number("text, first request in-process", "{:.2f}")),
+    ], "Ingest, statistics, analytics, reads")
 
     worst = {c: max((results[c]["http " + n], n) for n in filter_names) for c in columns}
     over_floor = {c: max((results[c]["http " + n] - results[c]["store " + n] - results[c]["floor"], n)
@@ -223,7 +223,7 @@ def main():
             filter_names = [k[len("http "):] for k in results[dataset, size] if k.startswith("http ")]
             print(f"{dataset} {size:,}: import {results[dataset, size]['import']:,.0f}/s, slowest filter "
                   f"{max(results[dataset, size]['http ' + n] for n in filter_names):.2f} ms", flush=True)
-    text = report(results, sizes, filter_names, args)
+    text = report(results, filter_names, args)
     out = Path(args.out)
     if out.exists() and KEPT in out.read_text():  # the history of changes is written by hand
         text += "\n" + KEPT + out.read_text().split(KEPT, 1)[1]
