@@ -7,6 +7,7 @@ annotations on a few percent of conversations).
 """
 
 import itertools
+import json
 import random
 
 from rasa_messaging.store import ConversationFilter, Store
@@ -34,7 +35,7 @@ def single_filters(store: Store) -> dict[str, dict]:
     def most_common(kind, exclude=()):
         return store.db.execute(
             "SELECT value FROM conversation_terms WHERE kind = ? AND value NOT IN (SELECT value FROM json_each(?)) "
-            "GROUP BY value ORDER BY count(*) DESC LIMIT 1", [kind, __import__("json").dumps(list(exclude))]
+            "GROUP BY value ORDER BY count(*) DESC LIMIT 1", [kind, json.dumps(list(exclude))]
         ).fetchone()[0]
     first, last = store.db.execute("SELECT min(latest_event_time), max(latest_event_time) FROM conversations").fetchone()
     span = last - first

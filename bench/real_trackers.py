@@ -88,8 +88,7 @@ class RealTrackers:
         events, offset = [], 0.0
         for part, base in enumerate(rng.sample(self.bases, rng.choice((2, 2, 3)))):
             for event in base:
-                if part and event["event"] in ("session_started",) or (
-                        part and event["event"] == "action" and event.get("name") == "action_session_start"):
+                if part and (event["event"] == "session_started" or event.get("name") == "action_session_start"):
                     continue  # one session: the later tasks continue it
                 event = {**event, "timestamp": round(start + offset + event["timestamp"], 6)}
                 if event["event"] == "user":
