@@ -62,8 +62,7 @@ def validate_event(event, *, received_at=None) -> dict:
     if any(k in event for k in SERVER_ANNOTATIONS):
         stored = {k: v for k, v in event.items() if k not in SERVER_ANNOTATIONS}
     if stored.get("timestamp") is None:
-        stored = {**stored, "timestamp": None}
-        stored["timestamp"] = time.time() if received_at is None else received_at
+        stored = {**stored, "timestamp": time.time() if received_at is None else received_at}
     timestamp = stored["timestamp"]
     if isinstance(timestamp, bool) or not isinstance(timestamp, (int, float)):
         raise InvalidEvent(f"'timestamp' must be a number of Unix seconds, not {timestamp!r}")
