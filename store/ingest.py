@@ -219,11 +219,11 @@ class IngestMixin(StoreBase):
         return row[0] if row else 0
 
     @staticmethod
-    def _new_rows(db, rows: list[EventRow], existing: dict) -> list[EventRow]:
+    def _new_rows(db, rows: list[EventRow], known: dict) -> list[EventRow]:
         """The rows not stored yet, looked up sender by sender: the unique index is on
         (sender_id, fingerprint), so that a batch touches its senders' pages, not pages all over
         a random-keyed index (the import rate at 100k conversations depended on it). A sender
-        with no conversation yet (not in `existing`) has nothing stored: not looked up (most of
+        with no conversation yet (not in `known`) has nothing stored: not looked up (most of
         a first import)."""
         unique = {}
         by_sender = defaultdict(list)
@@ -231,7 +231,7 @@ class IngestMixin(StoreBase):
             if row.fingerprint not in unique:
                 unique[row.fingerprint] = row
                 by_sender[row.sender_id].append(row.fingerprint)
-        for sender_id in by_sender.keys() & existing.keys():
+        for sender_id in by_sender.keys() & known.keys():
             fingerprints = by_sender[sender_id]
             for start in range(0, len(fingerprints), _CHUNK):
                 chunk = fingerprints[start:start + _CHUNK]
