@@ -1,6 +1,7 @@
 """Operations tagged `Ingestion` (extension): getting Rasa events in (at most
 MAX_EVENTS_PER_REQUEST a request: rasa_messaging/validation.py refuses more with 413)."""
 
+from rasa_messaging.metrics import count_ingest
 from rasa_messaging.store import prepare
 
 from . import store
@@ -9,4 +10,5 @@ from . import store
 def ingest_events(sender_id, body):
     events = body if isinstance(body, list) else [body]
     result = store().ingest(prepare(sender_id, events))
+    count_ingest("http", result.stored, result.duplicates)
     return {"stored": result.stored, "duplicates": result.duplicates}

@@ -25,6 +25,7 @@ from rasa_messaging.store import Store, StoreError
 from .auth import ProvideTokens, Tokens, without_security
 from .hosts import AllowedHosts
 from .limits import DEFAULT_MAX_BODY_BYTES, BodySizeLimit, ExportSlots
+from .metrics import OperationNames, RequestMetrics, metrics_response
 from .resolver import TagResolver, route_pattern
 from .routing import Utf8Paths, configure_flask_routing, middlewares
 from .validation import NamedParameterValidator, ReadableJSONBodyValidator
@@ -35,13 +36,14 @@ HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "tra
 
 def create_app(db_path, *, validate_responses: bool = False, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
                token: str | None = None, review_token: str | None = None,
-               allowed_hosts: frozenset | None = None) -> FlaskApp:
+               allowed_hosts: frozenset | None = None, log_requests: bool = False) -> FlaskApp:
     """Open (and migrate) the store at `db_path` and serve the spec over it.
 
     `validate_responses` checks every response against the spec; the tests turn it on.
     `max_body_bytes` bounds request bodies (larger ones are a 413). With `token` and/or
     `review_token`, every API route needs one of them (see rasa_messaging/auth.py). With
-    `allowed_hosts`, a request for another Host is refused (see rasa_messaging/hosts.py).
+    `allowed_hosts`, a request for another Host is refused (see rasa_messaging/hosts.py). Every
+    request is counted for `/metrics`; with `log_requests`, also logged (rasa_messaging/metrics.py).
     """
     spec = load_spec()
     tokens = Tokens(spec, full=token, review=review_token)
@@ -66,6 +68,9 @@ def create_app(db_path, *, validate_responses: bool = False, max_body_bytes: int
     app.add_error_handler(StoreError, _store_error)
     app.add_error_handler(405, MethodNotAllowed(spec))
     app.add_error_handler(OAuthProblem, _unauthorized)
+    # Added first, so it is the outermost: it also sees the answers of the middlewares below.
+    app.add_middleware(RequestMetrics, position=MiddlewarePosition.BEFORE_EXCEPTION,
+                       operations=OperationNames(spec, BASE_PATH), log_requests=log_requests)
     app.add_middleware(BodySizeLimit, position=MiddlewarePosition.BEFORE_EXCEPTION, max_body_bytes=max_body_bytes)
     app.add_middleware(Utf8Paths, position=MiddlewarePosition.BEFORE_EXCEPTION)
     app.add_middleware(ExportSlots, position=MiddlewarePosition.BEFORE_EXCEPTION, path=f"{BASE_PATH}/export")
@@ -73,7 +78,14 @@ def create_app(db_path, *, validate_responses: bool = False, max_body_bytes: int
     if allowed_hosts is not None:
         app.add_middleware(AllowedHosts, position=MiddlewarePosition.BEFORE_EXCEPTION, hosts=allowed_hosts)
     add_review_page(app.app)
+    app.app.add_url_rule("/metrics", "metrics", _metrics)
     return app
+
+
+def _metrics():
+    """Prometheus metrics (open like /core/health: counts and timings, no conversation content)."""
+    body, content_type = metrics_response()
+    return flask.Response(body, content_type=content_type)
 
 
 PAGE_ROUTES = ("/", "/flags", "/annotations", "/dashboard", "/conversations/<path:sender_id>")

@@ -25,6 +25,8 @@ from rasa_messaging.store import InvalidEvent, Store
 from rasa_messaging.store.broker_tables import BROKER_TABLE_ERRORS, UnsupportedBrokerUrl, open_broker_table
 from rasa_messaging.store.events import event_row, validate_event
 
+from .metrics import CONSUMER_LAG, count_ingest
+
 logger = logging.getLogger("rasa_messaging.brokers")
 
 RABBITMQ_EXCHANGE = "rasa-exchange"
@@ -48,6 +50,13 @@ class Progress:
     parked: int = 0
     reconnects: int = 0
     started: float = field(default_factory=time.monotonic)
+
+    def add(self, source: str, result, parked: int) -> None:
+        """Count a committed batch, here and in the process's metrics."""
+        self.stored += result.stored
+        self.duplicates += result.duplicates
+        self.parked += parked
+        count_ingest(source, result.stored, result.duplicates, parked)
 
     def line(self) -> str:
         seconds = time.monotonic() - self.started
@@ -175,9 +184,9 @@ class RabbitConsumer:
                 rows.append(row)
         result = self.store.ingest(rows, parked=parked)
         channel.basic_ack(delivery_tag=pending[-1][0], multiple=True)  # only after the commit
-        self.progress.stored += result.stored
-        self.progress.duplicates += result.duplicates
-        self.progress.parked += len(parked)
+        self.progress.add(self.source, result, len(parked))
+        waiting = channel.queue_declare(self.queue, passive=True).method.message_count
+        CONSUMER_LAG.labels(self.source).set(waiting)
 
 
 class SqlFollower:
@@ -225,9 +234,7 @@ class SqlFollower:
             else:
                 events.append(row)
         result = self.store.ingest(events, parked=parked, position=(self.source, rows[-1][0]))
-        self.progress.stored += result.stored
-        self.progress.duplicates += result.duplicates
-        self.progress.parked += len(parked)
+        self.progress.add(self.source, result, len(parked))
         return True
 
     def _connect(self):

@@ -92,7 +92,10 @@ def cli():
 @option("--consume", "consume_urls", env="CONSUME", multiple=True,
         help="Also consume an event broker in this process: amqp://user:pass@host:5672 (RabbitMQ, queue "
              "rasa_core_events) or sqlite:///path / postgresql://... (SQL event broker). Repeatable.")
-def serve(db_path, demo, host, port, token, review_token, allowed_hosts, max_body_size, consume_urls):
+@option("--log-format", env="LOG_FORMAT", type=click.Choice(["text", "json"]), default="text", show_default=True,
+        help="text: uvicorn's access log. json: one JSON object per line on stderr, one per request "
+             "(method, path without the query, operation, status, duration_ms, client) and per message.")
+def serve(db_path, demo, host, port, token, review_token, allowed_hosts, max_body_size, consume_urls, log_format):
     """Serve the API under /core (Swagger UI at /core/ui/)."""
     from .serving import CannotServe, ServeOptions, run_server
 
@@ -100,7 +103,7 @@ def serve(db_path, demo, host, port, token, review_token, allowed_hosts, max_bod
         raise click.UsageError("--demo serves the demo store: leave out --db (or RASA_MESSAGING_DB)")
     options = ServeOptions(db_path=DEMO_DB if demo else db_path, demo=demo, host=host, port=port, token=token,
                            review_token=review_token, allowed_hosts=allowed_hosts, max_body_bytes=max_body_size,
-                           consume_urls=consume_urls)
+                           consume_urls=consume_urls, log_format=log_format)
     try:
         run_server(options)
     except (CannotServe, StoreNotUsable) as error:

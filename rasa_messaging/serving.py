@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from .demo import DEMO_CONVERSATIONS, ensure_demo_store
 from .hosts import allowed_hosts
+from .logs import log_json_lines
 from .stores import open_or_create_store
 
 _TOKEN_IN_QUERY = re.compile(r"([?&]token=)[^&\s]*")
@@ -28,15 +29,28 @@ class ServeOptions:
     allowed_hosts: tuple
     max_body_bytes: int
     consume_urls: tuple
+    log_format: str = "text"
+
+
+_said = logging.getLogger("rasa_messaging.serve")
+_json_logs = threading.Event()  # set by `--log-format json`, for the whole process
 
 
 def say(line: str) -> None:
-    print(f"rasa-messaging: {line}", file=sys.stderr, flush=True)
+    """Tell the operator: a plain line, or with `--log-format json` a JSON record like every other."""
+    if _json_logs.is_set():
+        _said.info(line)
+    else:
+        print(f"rasa-messaging: {line}", file=sys.stderr, flush=True)
 
 
 def run_server(options: ServeOptions) -> None:
     """Serve until interrupted. Raises `CannotServe` or `StoreNotUsable` (a one-line reason) for
     tokens, a broker URL, a store or a port that cannot be served."""
+    json_logs = options.log_format == "json"
+    if json_logs:
+        log_json_lines()
+        _json_logs.set()
     check_tokens(options.token, options.review_token)
     for url in options.consume_urls:
         check_consume_url(url)
@@ -51,7 +65,7 @@ def run_server(options: ServeOptions) -> None:
 
     secured = bool(options.token or options.review_token)
     app = create_app(options.db_path, token=options.token, review_token=options.review_token,
-                     max_body_bytes=options.max_body_bytes,
+                     max_body_bytes=options.max_body_bytes, log_requests=json_logs,
                      allowed_hosts=None if secured else allowed_hosts(options.host, options.allowed_hosts))
     if not secured and allowed_hosts(options.host) is None:
         say(f"WARNING: serving {options.host} without a token: anyone who can reach it can read and change every "
@@ -66,7 +80,8 @@ def run_server(options: ServeOptions) -> None:
         say(f"serving the demo store {options.db_path}: generated conversations to try the page with. To serve "
             "your own: rasa-messaging import --db mine.db FILE..., then rasa-messaging serve --db mine.db")
     say(f"serving {options.db_path} on {base}/ (API: {base}/core, Swagger UI: {base}/core/ui/)")
-    config = uvicorn.Config(app, log_level="info")
+    # JSON: uvicorn's records go to the JSON handler, and its access log gives way to ours.
+    config = uvicorn.Config(app, log_level="info", **({"log_config": None, "access_log": False} if json_logs else {}))
     logging.getLogger("uvicorn.access").addFilter(redact_tokens)
     try:
         uvicorn.Server(config).run(sockets=[listener])

@@ -7,9 +7,18 @@ return plain dicts and lists a handler can return as they are.
 from .analytics import METRICS, AnalyticsMixin, AnalyticsNotFound, Bins
 from .annotations import InvalidAnnotation
 from .conversations import TERM_KINDS, ConversationFilter
-from .errors import ConversationNotFound, InvalidEvent, MessageNotFound, NotOurDatabase, StoreError, StoreFull
+from .errors import (
+    ConversationNotFound,
+    InvalidEvent,
+    MessageNotFound,
+    NotOurDatabase,
+    StoreError,
+    StoreFull,
+    StoreNotReady,
+)
 from .ingest import IngestMixin, IngestResult, prepare
 from .review import ReviewMixin
+from .schema import migrations
 from .statistics import StatisticsMixin
 
 
@@ -26,6 +35,14 @@ class Store(IngestMixin, ReviewMixin, StatisticsMixin, AnalyticsMixin):
             if db.conn.in_transaction:
                 db.conn.rollback()
 
+    def readiness(self) -> dict:
+        """What `/core/ready` reports: the backend and how many migrations its schema has had.
+        Raises `StoreNotReady` while one is still to run (another process is migrating)."""
+        pending = [migration.name for migration in migrations.pending(self.db)]
+        if pending:
+            raise StoreNotReady(f"the schema waits for migrations {', '.join(pending)}")
+        return {"backend": "sqlite", "migrations": len(migrations.applied(self.db))}
+
     def close(self) -> None:
         """Close this thread's connection (the store opens a new one if used again)."""
         self._connections.close()
@@ -33,5 +50,5 @@ class Store(IngestMixin, ReviewMixin, StatisticsMixin, AnalyticsMixin):
 
 __all__ = [
     "Store", "Bins", "METRICS", "AnalyticsNotFound", "ConversationFilter", "TERM_KINDS", "IngestResult", "prepare",
-    "StoreError", "StoreFull", "InvalidAnnotation", "NotOurDatabase", "ConversationNotFound", "MessageNotFound", "InvalidEvent",
+    "StoreError", "StoreFull", "StoreNotReady", "InvalidAnnotation", "NotOurDatabase", "ConversationNotFound", "MessageNotFound", "InvalidEvent",
 ]

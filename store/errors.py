@@ -54,3 +54,11 @@ class NotOurDatabase(StoreError):
             "To import a Rasa tracker store or event broker file, name it as a FILE of "
             "`rasa-messaging import`, and give --db a new or rasa-messaging file."
         )
+
+
+class StoreNotReady(StoreError):
+    """The database cannot be reached, or its schema is older than this version: `/core/ready` is
+    a 503 until it is, so a load balancer sends no request to this replica."""
+
+    status = 503
+    title = "Not ready"
