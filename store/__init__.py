@@ -18,30 +18,21 @@ from .errors import (
 )
 from .ingest import IngestMixin, IngestResult, prepare
 from .review import ReviewMixin
-from .schema import migrations
 from .statistics import StatisticsMixin
 
 
 class Store(IngestMixin, ReviewMixin, StatisticsMixin, AnalyticsMixin):
     def check_writable(self) -> None:
-        """Raise sqlite3.OperationalError (SQLITE_READONLY) if the file cannot be written. A write
-        is tried and rolled back: taking the write lock alone succeeds on a read-only WAL store."""
-        db = self.db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            version = int(db.execute("PRAGMA user_version").fetchone()[0])
-            db.execute(f"PRAGMA user_version = {version}")
-        finally:
-            if db.conn.in_transaction:
-                db.conn.rollback()
+        """Raise the backend's error if the store cannot be written (a read-only file or role)."""
+        self._connections.check_writable()
 
     def readiness(self) -> dict:
         """What `/core/ready` reports: the backend and how many migrations its schema has had.
         Raises `StoreNotReady` while one is still to run (another process is migrating)."""
-        pending = [migration.name for migration in migrations.pending(self.db)]
+        applied, pending = self._connections.migrations()
         if pending:
             raise StoreNotReady(f"the schema waits for migrations {', '.join(pending)}")
-        return {"backend": "sqlite", "migrations": len(migrations.applied(self.db))}
+        return {"backend": self.db.dialect.name, "migrations": len(applied)}
 
     def close(self) -> None:
         """Close this thread's connection (the store opens a new one if used again)."""

@@ -42,14 +42,16 @@ class AnalyticsMixin(StoreBase):
         result = {metric: [0] * bins.count for metric in METRICS}
         # A sender counts in a bin once: at its first session there, the one whose previous
         # session (if any) started before the bin (floor(y) < bin iff y < bin, for a whole bin).
+        dialect = self.db.dialect
+        bin_of = dialect.floor.format("(start - :start) / :width")
         rows = self.db.execute(
-            """
+            f"""
             SELECT bin, sum(is_new_user),
-                   sum(previous_start IS NULL OR (previous_start - :start) / :width < bin),
+                   sum(CASE WHEN previous_start IS NULL OR (previous_start - :start) / :width < bin THEN 1 ELSE 0 END),
                    sum(n_user_messages), sum(n_bot_messages), count(*), avg(length), avg(n_user_messages)
-            FROM (SELECT min(CAST((start - :start) / :width AS INTEGER), :count - 1) AS bin, is_new_user,
+            FROM (SELECT {dialect.least}({bin_of}, :count - 1) AS bin, is_new_user,
                          previous_start, n_user_messages, n_bot_messages, "end" - start AS length
-                  FROM sessions WHERE start BETWEEN :start AND :end)
+                  FROM sessions WHERE start BETWEEN :start AND :end) binned
             GROUP BY bin
             """,
             # float(): a width of whole seconds over a huge range is an int too large for SQLite.

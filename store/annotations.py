@@ -6,6 +6,7 @@ import re
 import time
 
 from . import sets
+from .dialects import NO_LIMIT
 from .errors import InvalidEvent, MessageNotFound
 from .flags import FlagsMixin
 
@@ -56,7 +57,7 @@ class AnnotationsMixin(FlagsMixin):
         its message at `timestamp`), newest first, with the message's text and prediction."""
         conditions = [(column, value) for column, value in (("a.annotated_at >= ?", since), ("a.sender_id = ?", sender_id),
                                                             ("a.timestamp = ?", timestamp)) if value is not None]
-        clause = " AND ".join(column for column, _ in conditions) or "1"
+        clause = " AND ".join(column for column, _ in conditions) or "TRUE"
         params = [value for _, value in conditions]
         total = self.db.execute(f"SELECT count(*) FROM annotations a WHERE {clause}", params).fetchone()[0]
         rows = self.db.execute(
@@ -64,7 +65,7 @@ class AnnotationsMixin(FlagsMixin):
             "(SELECT e.data FROM events e WHERE e.sender_id = a.sender_id AND e.timestamp = a.timestamp "
             " AND e.type = 'user' ORDER BY e.id LIMIT 1) "
             f"FROM annotations a WHERE {clause} ORDER BY a.annotated_at DESC, a.sender_id, a.timestamp LIMIT ? OFFSET ?",
-            [*params, -1 if limit is None else limit, offset]).fetchall()
+            [*params, NO_LIMIT if limit is None else limit, offset]).fetchall()
         return total, [_annotation(*row) for row in rows]
 
     def _user_message(self, db, sender_id: str, timestamp: float) -> tuple[float, str]:

@@ -2,21 +2,39 @@
 check that a conversation exists. The parts (ingest, conversations, flags, review, statistics,
 analytics) are mixins of `Store` over this base."""
 
-from sqlite_utils import Database
+from collections.abc import Iterable, Iterator
+from typing import Any, Protocol
 
-from .database import Connections
+from .dialects import Dialect
 from .errors import ConversationNotFound
 
 
+class StoreDatabase(Protocol):
+    """What the store asks of a connection, on either backend: sqlite-utils' `Database` (with
+    store/database.py's `executemany`) or store/postgres.py's `PostgresDatabase`."""
+
+    dialect: Dialect
+
+    def execute(self, sql: str, parameters: Any = None) -> Any: ...
+
+    def executemany(self, sql: str, rows: Iterable) -> None: ...
+
+    def query(self, sql: str, params: Any = None) -> Iterator[dict]: ...
+
+    def table_names(self) -> list[str]: ...
+
+
 class StoreBase:
-    def __init__(self, path):
-        self._connections = Connections(path)
+    def __init__(self, location):
+        from .database import open_connections
+
+        self._connections = open_connections(location)
         # text (case-folded) → (bitset of matching conversations, (newest event id, erasures) then):
         # see ConversationQueries._with_text. A dict's get and set are atomic for the server's threads.
         self._text_matches: dict[str, tuple[int, tuple[int, int]]] = {}
 
     @property
-    def db(self) -> Database:
+    def db(self) -> StoreDatabase:
         """This thread's connection."""
         return self._connections.db
 

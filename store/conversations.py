@@ -6,6 +6,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from . import sets
+from .dialects import NO_LIMIT
 from .events import MESSAGE_TYPES, normalise_policy
 from .flags import FlagsMixin
 from .search import text_index_query
@@ -24,7 +25,7 @@ _TEXTS_KEPT = 32
 _NEW_EVENTS_SEARCHED_AT_MOST = 20_000
 # Matches read and sorted at once, rather than found by walking an index.
 _READ_ALL_AT_MOST = 200
-_BY_IDS = "SELECT c.* FROM conversations c WHERE c.id IN (SELECT value FROM json_each(?))"
+_BY_IDS = "SELECT c.* FROM conversations c WHERE c.id IN (SELECT CAST(j.value AS BIGINT) FROM {json_rows} j)"
 
 
 def _values(comma_separated: str | None) -> tuple:
@@ -140,7 +141,8 @@ class ConversationQueries(FlagsMixin):
         else:
             bits = known | self._ids_in(
                 "SELECT c.id FROM events e JOIN conversations c ON c.sender_id = e.sender_id "
-                "WHERE e.id > ? AND e.type = 'user' AND instr(e.search_text, ?) > 0", [as_of[0], needle])
+                f"WHERE e.id > ? AND e.type = 'user' AND {db.dialect.position}(e.search_text, ?) > 0",
+                [as_of[0], needle])
         self._text_matches[needle] = (bits, newest)
         while len(self._text_matches) > _TEXTS_KEPT:
             try:  # the oldest goes; another thread may be changing the dict meanwhile
@@ -150,10 +152,10 @@ class ConversationQueries(FlagsMixin):
         return bits
 
     def _text_search(self, needle: str) -> int:
-        query = text_index_query(needle)
+        query = text_index_query(self.db, needle)
         if query is None:
             query = ("SELECT c.id FROM events e JOIN conversations c ON c.sender_id = e.sender_id "
-                     "WHERE e.type = 'user' AND instr(e.search_text, ?) > 0", [needle])
+                     f"WHERE e.type = 'user' AND {self.db.dialect.position}(e.search_text, ?) > 0", [needle])
         return self._ids_in(*query)
 
     def _confidence_at_most(self, maximum: float) -> int:
@@ -222,13 +224,13 @@ class ConversationQueries(FlagsMixin):
             below = sets.CONFIDENCE_LEVELS - 1 if low is None else low - 1  # the level under the last band
             if below >= 0:
                 span &= ~sets.read(self.db, "confidence", str(below))
-            where, params = ("1", []) if high is None else (
+            where, params = ("TRUE", []) if high is None else (
                 "c.minimum_action_confidence <= ? AND c.n_scored_actions > 0", [high / sets.CONFIDENCE_LEVELS])
         else:
             conversations = self.db.execute("SELECT max(id) FROM conversations").fetchone()[0] or 0
             if total * total <= (offset + limit) * conversations:
                 return self._rows(matches, order, limit, offset)
-            span, before, where, params = 0, 0, "1", []
+            span, before, where, params = 0, 0, "TRUE", []
         candidates = matches & span
         if span and candidates.bit_count() <= _READ_ALL_AT_MOST + 4 * limit:
             return self._rows(candidates, order, limit, offset - before)
@@ -236,8 +238,8 @@ class ConversationQueries(FlagsMixin):
 
     def _rows(self, ids: int, order: str, limit, offset) -> list[dict]:
         """Rows of the conversations of a bitset, sorted, then cut to a page."""
-        return list(self.db.query(f"{_BY_IDS} ORDER BY {order} LIMIT ? OFFSET ?",
-                                  [json.dumps(sets.ids_of(ids)), -1 if limit is None else limit, offset]))
+        return list(self.db.query(f"{self._by_ids} ORDER BY {order} LIMIT ? OFFSET ?",
+                                  [json.dumps(sets.ids_of(ids)), NO_LIMIT if limit is None else limit, offset]))
 
     def _walk(self, matches: int, order: str, where: str, params: list, limit: int, skip: int) -> list[dict]:
         """Walk conversations in `order` (an index) where `where` holds, keep matches after `skip`."""
@@ -252,7 +254,11 @@ class ConversationQueries(FlagsMixin):
                 page.append(conversation_id)
                 if len(page) == limit:
                     break
-        return list(self.db.query(f"{_BY_IDS} ORDER BY {order}", [json.dumps(page)]))
+        return list(self.db.query(f"{self._by_ids} ORDER BY {order}", [json.dumps(page)]))
+
+    @property
+    def _by_ids(self) -> str:
+        return _BY_IDS.format(json_rows=self.db.dialect.json_rows)
 
     def _day_of_rank(self, matches: int, rank: int) -> tuple[int, int]:
         """(the day of the match at `rank` newest first, the matches newer than that day), found
@@ -356,7 +362,7 @@ class ConversationQueries(FlagsMixin):
         total = self.db.execute(f"SELECT count(*) FROM events WHERE {where}", params).fetchone()[0]
         rows = self.db.execute(
             f"SELECT type, data, timestamp FROM events WHERE {where} ORDER BY timestamp DESC, id DESC LIMIT ?",
-            [*params, -1 if limit is None else limit]).fetchall()
+            [*params, NO_LIMIT if limit is None else limit]).fetchall()
         flagged = set(self.flagged_timestamps(sender_id))
         events = []
         for kind, data, timestamp in reversed(rows):

@@ -1,4 +1,5 @@
-"""Opening the SQLite file: one connection per thread, WAL, and explicit write transactions."""
+"""Opening the store: a SQLite file (one connection per thread, WAL, explicit write transactions),
+or a PostgreSQL database (store/postgres.py), named by `--db`."""
 
 import contextlib
 import sqlite3
@@ -6,13 +7,44 @@ import threading
 
 from sqlite_utils import Database
 
+from .dialects import SQLITE
 from .errors import StoreFull
-from .schema import migrate
+from .schema import migrate, migrations
+
+POSTGRESQL_SCHEMES = ("postgresql://", "postgres://")
+SQLITE_SCHEME = "sqlite:///"  # sqlite:///relative.db, sqlite:////absolute/path.db
+
+
+def store_location(location) -> tuple[str, str]:
+    """("postgresql", url) or ("sqlite", file path) for what `--db` names."""
+    text = str(location)
+    if text.startswith(POSTGRESQL_SCHEMES):
+        return "postgresql", text
+    return "sqlite", text.removeprefix(SQLITE_SCHEME)
+
+
+def open_connections(location):
+    """The connections of the store at `location` (see `store_location`), migrated."""
+    backend, where = store_location(location)
+    if backend == "postgresql":
+        from .postgres import PostgresConnections
+        return PostgresConnections(where)
+    return Connections(where)
 
 BUSY_TIMEOUT_MS = 30_000
 
 
-def connect(path) -> Database:
+class SqliteDatabase(Database):
+    """sqlite-utils' Database, with what the store asks of both backends: `dialect` and
+    `executemany` (store/postgres.py has the same for PostgreSQL)."""
+
+    dialect = SQLITE
+
+    def executemany(self, sql: str, rows) -> None:
+        self.conn.executemany(sql, rows)
+
+
+def connect(path) -> SqliteDatabase:
     """A connection in autocommit mode, so that `transaction()` alone decides what is atomic."""
     conn = sqlite3.connect(str(path), isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000,
                            check_same_thread=False)
@@ -22,7 +54,7 @@ def connect(path) -> Database:
     # 32 MB of pages per connection (the default 2 MB re-read the list and analytics indexes of a
     # 100k-conversation store from the OS for every request).
     conn.execute("PRAGMA cache_size = -32768")
-    return Database(conn)
+    return SqliteDatabase(conn)
 
 
 class Connections:
@@ -43,6 +75,26 @@ class Connections:
         if db is None:
             db = self._local.db = connect(self.path)
         return db
+
+    def check_writable(self) -> None:
+        """Raise sqlite3.OperationalError (SQLITE_READONLY) if the file cannot be written. A write
+        is tried and rolled back: taking the write lock alone succeeds on a read-only WAL store."""
+        db = self.db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            version = int(db.execute("PRAGMA user_version").fetchone()[0])
+            db.execute(f"PRAGMA user_version = {version}")
+        finally:
+            if db.conn.in_transaction:
+                db.conn.rollback()
+
+    def migrations(self) -> tuple[list[str], list[str]]:
+        """(applied, pending) migration names."""
+        return ([m.name for m in migrations.applied(self.db)], [m.name for m in migrations.pending(self.db)])
+
+    def vacuum(self) -> None:
+        self.db.execute("VACUUM")
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the rewritten pages sit in the WAL until then
 
     def close(self) -> None:
         db = getattr(self._local, "db", None)

@@ -108,30 +108,31 @@ def merge_deltas(deltas: dict, later: dict) -> None:
 
 
 _UPSERT_CONVERSATION = """
-INSERT INTO conversations (sender_id, latest_event_time, latest_user_time, latest_input_channel,
+INSERT INTO conversations AS c (sender_id, latest_event_time, latest_user_time, latest_input_channel,
     minimum_action_confidence, n_off_training_actions, n_user_messages, n_events, n_scored_actions,
     n_predicted_actions, latest_message)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (sender_id) DO UPDATE SET
-    latest_event_time = max(latest_event_time, excluded.latest_event_time),
+    latest_event_time = CASE WHEN excluded.latest_event_time > c.latest_event_time
+        THEN excluded.latest_event_time ELSE c.latest_event_time END,
     latest_input_channel = CASE
         WHEN excluded.latest_user_time IS NOT NULL
-         AND (latest_user_time IS NULL OR excluded.latest_user_time >= latest_user_time)
-        THEN excluded.latest_input_channel ELSE latest_input_channel END,
+         AND (c.latest_user_time IS NULL OR excluded.latest_user_time >= c.latest_user_time)
+        THEN excluded.latest_input_channel ELSE c.latest_input_channel END,
     latest_message = CASE
         WHEN excluded.latest_user_time IS NOT NULL
-         AND (latest_user_time IS NULL OR excluded.latest_user_time >= latest_user_time)
-        THEN excluded.latest_message ELSE latest_message END,
+         AND (c.latest_user_time IS NULL OR excluded.latest_user_time >= c.latest_user_time)
+        THEN excluded.latest_message ELSE c.latest_message END,
     latest_user_time = CASE
-        WHEN latest_user_time IS NULL THEN excluded.latest_user_time
-        WHEN excluded.latest_user_time IS NULL THEN latest_user_time
-        ELSE max(latest_user_time, excluded.latest_user_time) END,
-    minimum_action_confidence = min(minimum_action_confidence, excluded.minimum_action_confidence),
-    n_off_training_actions = n_off_training_actions + excluded.n_off_training_actions,
-    n_user_messages = n_user_messages + excluded.n_user_messages,
-    n_events = n_events + excluded.n_events,
-    n_scored_actions = n_scored_actions + excluded.n_scored_actions,
-    n_predicted_actions = n_predicted_actions + excluded.n_predicted_actions
+        WHEN c.latest_user_time IS NULL OR excluded.latest_user_time > c.latest_user_time
+        THEN excluded.latest_user_time ELSE c.latest_user_time END,
+    minimum_action_confidence = CASE WHEN excluded.minimum_action_confidence < c.minimum_action_confidence
+        THEN excluded.minimum_action_confidence ELSE c.minimum_action_confidence END,
+    n_off_training_actions = c.n_off_training_actions + excluded.n_off_training_actions,
+    n_user_messages = c.n_user_messages + excluded.n_user_messages,
+    n_events = c.n_events + excluded.n_events,
+    n_scored_actions = c.n_scored_actions + excluded.n_scored_actions,
+    n_predicted_actions = c.n_predicted_actions + excluded.n_predicted_actions
 """
 
 _INSERT_EVENT = """
@@ -197,13 +198,13 @@ class IngestMixin(StoreBase):
             result.duplicates = len(rows) - len(new_rows)
             if new_rows:
                 last_id = db.execute("SELECT max(id) FROM events").fetchone()[0] or 0
-                db.conn.executemany(_INSERT_EVENT, [row[:10] for row in new_rows])
+                db.executemany(_INSERT_EVENT, [row[:10] for row in new_rows])
                 self._update_metadata(db, deltas if deltas is not None and len(new_rows) == len(rows)
                                       else deltas_of(new_rows), before)
                 index_events_after(db, last_id)
-            db.conn.executemany(
-                "INSERT OR IGNORE INTO parked_messages (source, received_at, body, reason, fingerprint) "
-                "VALUES (?, ?, ?, ?, ?)",
+            db.executemany(
+                "INSERT INTO parked_messages (source, received_at, body, reason, fingerprint) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 [(source, time.time(), body, reason,
                   hashlib.blake2b(f"{source}\n{body}".encode("utf-8", "replace"), digest_size=16).hexdigest())
                  for source, body, reason in parked],
@@ -245,15 +246,15 @@ class IngestMixin(StoreBase):
     @staticmethod
     def _update_metadata(db, deltas: dict, before: dict) -> None:
         """`before`: the conversations' set rows before this batch, by sender."""
-        db.conn.executemany(_UPSERT_CONVERSATION, [
+        db.executemany(_UPSERT_CONVERSATION, [
             (sender_id, d.latest_event_time, d.latest_user_time, d.latest_input_channel,
              d.minimum_action_confidence, d.n_off_training_actions, d.n_user_messages, d.n_events,
              d.n_scored_actions, d.n_predicted_actions, d.latest_message)
             for sender_id, d in deltas.items()
         ])
         after = conversation_rows(db, list(deltas))
-        db.conn.executemany(
-            "INSERT OR IGNORE INTO conversation_terms (kind, value, conversation_id) VALUES (?, ?, ?)",
+        db.executemany(
+            "INSERT INTO conversation_terms (kind, value, conversation_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
             [(kind, value, after[sender_id].id) for sender_id, d in deltas.items() for kind, value in d.terms],
         )
         terms: dict = defaultdict(int)
@@ -267,12 +268,12 @@ class IngestMixin(StoreBase):
         for sender_id, d in deltas.items():
             refresh_sessions(db, sender_id, d.earliest_event_time)
         # A reviewer must see what changed: new events take the review mark away.
-        db.conn.executemany("DELETE FROM reviews WHERE sender_id = ?", [(sender_id,) for sender_id in deltas])
+        db.executemany("DELETE FROM reviews WHERE sender_id = ?", [(sender_id,) for sender_id in deltas])
         counts: Counter = Counter()
         for d in deltas.values():
             counts.update(d.counts)
-        db.conn.executemany(
+        db.executemany(
             "INSERT INTO statistics (kind, name, count) VALUES (?, ?, ?) "
-            "ON CONFLICT (kind, name) DO UPDATE SET count = count + excluded.count",
+            "ON CONFLICT (kind, name) DO UPDATE SET count = statistics.count + excluded.count",
             [(kind, name, count) for (kind, name), count in counts.items()],
         )

@@ -6,6 +6,7 @@ import time
 from . import sets
 from .annotations import AnnotationsMixin
 from .conversations import ConversationQueries
+from .dialects import NO_LIMIT
 from .errors import ConversationNotFound
 from .events import event_row
 from .ingest import deltas_of
@@ -41,7 +42,7 @@ class ReviewMixin(ConversationQueries, AnnotationsMixin):
     def add_tag(self, sender_id: str, tag: str) -> list[str]:
         with self.transaction() as db:
             self._require(sender_id)
-            db.execute("INSERT OR IGNORE INTO tags (sender_id, tag) VALUES (?, ?)", [sender_id, tag])
+            db.execute("INSERT INTO tags (sender_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING", [sender_id, tag])
             sets.refresh_mark(db, sender_id, "tag", tag)
         return self.tags_of(sender_id)
 
@@ -67,7 +68,7 @@ class ReviewMixin(ConversationQueries, AnnotationsMixin):
             "(SELECT data FROM events e WHERE e.sender_id = f.sender_id AND e.timestamp = f.timestamp "
             " AND e.type IN ('user', 'bot') ORDER BY e.id LIMIT 1) "
             "FROM flags f WHERE f.flagged = 1 ORDER BY f.updated_at DESC, f.sender_id, f.timestamp LIMIT ? OFFSET ?",
-            [-1 if limit is None else limit, offset]).fetchall()
+            [NO_LIMIT if limit is None else limit, offset]).fetchall()
         queue = []
         for sender_id, timestamp, note, flagged_at, data in rows:
             event = json.loads(data) if data else {}
@@ -86,14 +87,14 @@ class ReviewMixin(ConversationQueries, AnnotationsMixin):
             rows = [event_row(sender_id, json.loads(data))
                     for (data,) in db.execute("SELECT data FROM events WHERE sender_id = ?", [sender_id])]
             counts = deltas_of(rows)[sender_id].counts if rows else {}
-            db.conn.executemany("UPDATE statistics SET count = count - ? WHERE kind = ? AND name = ?",
+            db.executemany("UPDATE statistics SET count = count - ? WHERE kind = ? AND name = ?",
                                 [(count, kind, name) for (kind, name), count in counts.items()])
             db.execute("DELETE FROM statistics WHERE count <= 0")
             unindex_conversation(db, sender_id)
             (conversation_id,) = db.execute("SELECT id FROM conversations WHERE sender_id = ?", [sender_id]).fetchone()
             sets.remove_conversations(db, [conversation_id])
             db.execute("INSERT INTO counters (name, value) VALUES ('erasures', 1) "
-                       "ON CONFLICT (name) DO UPDATE SET value = value + 1")
+                       "ON CONFLICT (name) DO UPDATE SET value = counters.value + 1")
             db.execute("DELETE FROM conversation_terms WHERE conversation_id = ?", [conversation_id])
             for table in CONVERSATION_TABLES:
                 db.execute(f'DELETE FROM "{table}" WHERE sender_id = ?', [sender_id])
@@ -106,8 +107,7 @@ class ReviewMixin(ConversationQueries, AnnotationsMixin):
 
     def vacuum(self) -> None:
         """Give the space of erased conversations back to the file system."""
-        self.db.execute("VACUUM")
-        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the rewritten pages sit in the WAL until then
+        self._connections.vacuum()
 
     def export(self, filters, *, page_size: int = 200):
         """Yield (metadata, events) of every conversation matching when the export starts, one

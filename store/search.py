@@ -1,4 +1,8 @@
-"""Full-text search over user messages: an FTS5 trigram index on their case-folded text.
+"""Full-text search over user messages: a trigram index on their case-folded text.
+
+On SQLite it is an FTS5 trigram index, kept by hand (below). On PostgreSQL it is a `pg_trgm` GIN
+index on `events.search_text` (store/postgres_schema.py), which PostgreSQL keeps itself and which
+answers `LIKE '%needle%'` for any needle: the functions below are SQLite's work only.
 
 The `text` filter is a case-insensitive substring match. A trigram index answers any substring of
 three or more characters exactly (its phrase query is a run of consecutive trigrams); shorter
@@ -24,11 +28,15 @@ def phrase(needle: str) -> str:
     return '"' + needle.replace('"', '""') + '"'
 
 
-def text_index_query(text: str) -> tuple[str, list] | None:
+def text_index_query(db, text: str) -> tuple[str, list] | None:
     """The conversation id of each user message containing `text` (case-folded), or None when the index
     cannot answer: `text` is shorter than a trigram, or holds a NUL (FTS5 reads its query as a C
     string)."""
     needle = text.casefold()
+    if db.dialect.name == "postgresql":
+        pattern = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        return ("SELECT c.id FROM events e JOIN conversations c ON c.sender_id = e.sender_id "
+                "WHERE e.type = 'user' AND e.search_text LIKE ?", [pattern])
     if len(needle) < TRIGRAM or "\x00" in needle:
         return None
     return "SELECT rowid >> 32 FROM user_text WHERE user_text MATCH ?", [phrase(needle)]
@@ -37,6 +45,8 @@ def text_index_query(text: str) -> tuple[str, list] | None:
 def index_events_after(db, event_id: int) -> None:
     """Index the user messages stored after `event_id` (rowids grow, so they are the new ones),
     once their conversation rows exist."""
+    if db.dialect.name != "sqlite":
+        return
     db.execute(f"INSERT INTO user_text (rowid, text) SELECT {_ROWID}, e.search_text FROM events e "
                "JOIN conversations c ON c.sender_id = e.sender_id "
                "WHERE e.id > ? AND e.type = 'user' AND e.search_text IS NOT NULL", [event_id])
@@ -44,6 +54,8 @@ def index_events_after(db, event_id: int) -> None:
 
 def unindex_conversation(db, sender_id: str) -> None:
     """Take a conversation's messages out of the index; before its events are deleted."""
+    if db.dialect.name != "sqlite":
+        return
     db.execute(f"INSERT INTO user_text (user_text, rowid, text) SELECT 'delete', {_ROWID}, e.search_text "
                "FROM events e JOIN conversations c ON c.sender_id = e.sender_id "
                "WHERE e.sender_id = ? AND e.type = 'user' AND e.search_text IS NOT NULL", [sender_id])

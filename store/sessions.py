@@ -78,8 +78,8 @@ def refresh_sessions(db, sender_id: str, earliest_new: float) -> None:
     earlier = db.execute("SELECT start FROM sessions WHERE sender_id = ? ORDER BY start DESC, start_event_id DESC "
                          "LIMIT 1", [sender_id]).fetchone()
     previous_starts = [earlier[0] if earlier else None] + [s.start for s in sessions[:-1]]
-    db.conn.executemany(
-        "INSERT INTO sessions (sender_id, start, start_event_id, end, n_user_messages, n_bot_messages, is_new_user, "
+    db.executemany(
+        "INSERT INTO sessions (sender_id, start, start_event_id, \"end\", n_user_messages, n_bot_messages, is_new_user, "
         "previous_start) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         [(sender_id, s.start, s.start_event_id, s.end, s.n_user_messages, s.n_bot_messages, int(previous is None),
           previous) for s, previous in zip(sessions, previous_starts, strict=True)],
@@ -89,7 +89,7 @@ def refresh_sessions(db, sender_id: str, earliest_new: float) -> None:
 def _extend_last_session(db, sender_id: str, earliest_new: float) -> bool:
     """Add events that all came after the last session's end, and start no session, to it; False
     (nothing done) when that is not the case."""
-    last = db.execute("SELECT rowid, end FROM sessions WHERE sender_id = ? ORDER BY start DESC, start_event_id DESC "
+    last = db.execute('SELECT start_event_id, "end" FROM sessions WHERE sender_id = ? ORDER BY start DESC, start_event_id DESC '
                       "LIMIT 1", [sender_id]).fetchone()
     if last is None or not earliest_new > last[1]:
         return False
@@ -99,7 +99,8 @@ def _extend_last_session(db, sender_id: str, earliest_new: float) -> bool:
         return False
     latest = db.execute("SELECT max(timestamp) FROM events WHERE sender_id = ? AND timestamp >= ?",
                         [sender_id, earliest_new]).fetchone()[0]
-    db.execute("UPDATE sessions SET end = ?, n_user_messages = n_user_messages + ?, n_bot_messages = n_bot_messages + ? "
-               "WHERE rowid = ?", [latest, counts.get("user", 0), counts.get("bot", 0), last[0]])
+    db.execute('UPDATE sessions SET "end" = ?, n_user_messages = n_user_messages + ?, n_bot_messages = n_bot_messages + ? '
+               "WHERE sender_id = ? AND start_event_id = ?",
+               [latest, counts.get("user", 0), counts.get("bot", 0), sender_id, last[0]])
     return True
 

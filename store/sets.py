@@ -257,16 +257,16 @@ def _apply(db, changes: dict) -> None:
     if not touched:
         return
     stored = {(kind, value, chunk): _int(bits) for kind, value, chunk, bits in db.execute(
-        "SELECT s.kind, s.value, s.chunk, s.bits FROM json_each(?) j JOIN conversation_sets s "
-        "ON s.kind = j.value ->> 0 AND s.value = j.value ->> 1 AND s.chunk = j.value ->> 2",
+        f"SELECT s.kind, s.value, s.chunk, s.bits FROM {db.dialect.json_rows} j JOIN conversation_sets s "
+        "ON s.kind = j.value ->> 0 AND s.value = j.value ->> 1 AND s.chunk = CAST(j.value ->> 2 AS BIGINT)",
         [json.dumps(list(touched))])}
     _write(db, [(*key, (stored.get(key, 0) | added) & ~removed) for key, (added, removed) in touched.items()])
 
 
 def _write(db, rows) -> None:
-    db.conn.executemany("DELETE FROM conversation_sets WHERE kind = ? AND value = ? AND chunk = ?",
+    db.executemany("DELETE FROM conversation_sets WHERE kind = ? AND value = ? AND chunk = ?",
                         [(kind, value, chunk) for kind, value, chunk, bits in rows if not bits])
-    db.conn.executemany(
+    db.executemany(
         "INSERT INTO conversation_sets (kind, value, chunk, bits) VALUES (?, ?, ?, ?) "
         "ON CONFLICT (kind, value, chunk) DO UPDATE SET bits = excluded.bits",
         [(kind, value, chunk, bits.to_bytes((bits.bit_length() + 7) // 8, "little"))

@@ -105,7 +105,10 @@ SAFE_SQL_FRAGMENTS = {"where", "order", "placeholders", "' AND '.join(clauses)",
                       "version",  # store/__init__.py: the file's own user_version, an int (PRAGMA takes no `?`)
                       "ROW_COLUMNS",  # store/sets.py: the constant column list a set is derived from
                       "_ROWID",  # store/search.py: the constant expression of a message's rowid
-                      "_BY_IDS"}  # store/conversations.py: the constant query of rows by a bound id list
+                      "self._by_ids",  # store/conversations.py: the constant query of rows by a bound id list
+                      # store/dialects.py: constant spellings of one SQL function per backend
+                      "db.dialect.json_rows", "dialect.least",
+                      "bin_of"}  # store/analytics.py: the dialect's floor of a constant expression
 
 
 def test_no_sql_is_formatted_from_request_values():

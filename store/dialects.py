@@ -1,0 +1,27 @@
+"""What SQLite and PostgreSQL spell differently, for the SQL the rest of the store shares.
+
+Everything else (upserts, window functions, `->>`) is written once in the SQL both accept. Text
+search differs by more than spelling: store/search.py keeps both variants side by side.
+"""
+
+from dataclasses import dataclass
+
+NO_LIMIT = 2**62  # LIMIT for "all rows": SQLite says -1, PostgreSQL ALL; both take a number this large
+
+
+@dataclass(frozen=True)
+class Dialect:
+    name: str
+    # A table function of one parameter, a JSON array, with a row per element in column `value`.
+    json_rows: str
+    # The position of a substring, 0 when absent: f"{position}(haystack, needle)".
+    position: str
+    # Whole bins from a non-negative float: SQLite's CAST truncates, PostgreSQL's rounds.
+    floor: str
+    # The smaller of two values (SQLite's scalar min, PostgreSQL's least).
+    least: str
+
+
+SQLITE = Dialect("sqlite", json_rows="json_each(?)", position="instr", floor="CAST({} AS INTEGER)", least="min")
+POSTGRESQL = Dialect("postgresql", json_rows="jsonb_array_elements(CAST(? AS jsonb))", position="strpos",
+                     floor="CAST(floor({}) AS BIGINT)", least="least")
