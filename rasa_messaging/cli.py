@@ -302,16 +302,13 @@ def prune(db_path, older_than, yes):
 @cli.command()
 @db_option(creates=False)
 def vacuum(db_path):
-    """Give the space of erased conversations back to the file system (rewrites the file)."""
+    """Give the space of erased conversations back to the file system (SQLite: rewrites the file;
+    PostgreSQL: VACUUM ANALYZE, which also refreshes the planner's statistics)."""
     store = open_store(db_path, create=False)
-    before = store_size(db_path)
+    before = store.size()
     store.vacuum()
-    click.echo(f"{before} → {store_size(db_path)} bytes (the file and its write-ahead log)")
-
-
-def store_size(db_path) -> int:
-    """The bytes a SQLite store takes: the file and its write-ahead log."""
-    return sum(os.path.getsize(path) for path in (db_path, f"{db_path}-wal") if os.path.exists(path))
+    what = "the file and its write-ahead log" if store.db.dialect.name == "sqlite" else "the database"
+    click.echo(f"{before} → {store.size()} bytes ({what})")
 
 
 @cli.command()

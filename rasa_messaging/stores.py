@@ -1,5 +1,9 @@
 """Opening the store a command names with --db, or saying in one line why it cannot be used.
 
+`--db` is a SQLite file (a path, or `sqlite:///path`) or a PostgreSQL database
+(`postgresql://user:password@host:port/dbname`); the database must exist (`createdb`), and is
+given its tables on first use by any command.
+
 Only the commands that fill a store (`serve`, `import`, `consume`) create one; the others refuse a
 path with no store, so that a mistyped --db is an error instead of an empty store that reports
 "no conversation". Paths that cannot hold a store (empty, `:memory:`, a missing directory, a file
@@ -10,7 +14,11 @@ request.
 import sqlite3
 from pathlib import Path
 
+import psycopg
+
 from .store import NotOurDatabase, Store
+from .store.database import store_location
+from .store.postgres import without_password
 
 
 class StoreNotUsable(Exception):
@@ -18,6 +26,8 @@ class StoreNotUsable(Exception):
 
 
 def open_or_create_store(db_path) -> Store:
+    if store_location(db_path)[0] == "postgresql":
+        return _open_postgresql(str(db_path))
     path = _file_path(db_path)
     if not path.parent.is_dir():
         raise StoreNotUsable(f"no directory {path.parent} to hold the store {path}")
@@ -25,6 +35,8 @@ def open_or_create_store(db_path) -> Store:
 
 
 def open_existing_store(db_path) -> Store:
+    if store_location(db_path)[0] == "postgresql":
+        return _open_postgresql(str(db_path))
     path = _file_path(db_path)
     if not path.is_file():
         raise StoreNotUsable(f"no store at {path} (check --db or RASA_MESSAGING_DB; `serve`, `import` and "
@@ -33,7 +45,7 @@ def open_existing_store(db_path) -> Store:
 
 
 def _file_path(db_path) -> Path:
-    text = str(db_path)
+    text = store_location(db_path)[1]
     if not text.strip() or text.startswith((":memory:", "file:")):
         raise StoreNotUsable(f"--db {text!r} is not a file: the store is a SQLite file that outlives this process")
     return Path(text)
@@ -52,4 +64,16 @@ def _open(path: Path) -> Store:
         raise StoreNotUsable(f"cannot open {path}: {error}") from None
     except sqlite3.DatabaseError as error:
         raise StoreNotUsable(f"{path} is not a SQLite store ({error})") from None
+    return store
+
+
+def _open_postgresql(url: str) -> Store:
+    try:
+        store = Store(url)
+        store.check_writable()
+    except NotOurDatabase as error:
+        raise StoreNotUsable(error.detail) from None
+    except psycopg.Error as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise StoreNotUsable(f"cannot use the PostgreSQL store {without_password(url)}: {reason}") from None
     return store

@@ -2,6 +2,7 @@
 or a PostgreSQL database (store/postgres.py), named by `--db`."""
 
 import contextlib
+import os
 import sqlite3
 import threading
 
@@ -91,6 +92,15 @@ class Connections:
     def migrations(self) -> tuple[list[str], list[str]]:
         """(applied, pending) migration names."""
         return ([m.name for m in migrations.applied(self.db)], [m.name for m in migrations.pending(self.db)])
+
+    @staticmethod
+    def storable_rows(rows: list) -> list | None:
+        """SQLite stores any text as it is (PostgreSQL: store/postgres.py)."""
+        return None
+
+    def size(self) -> int:
+        """Bytes on disk: the file and its write-ahead log."""
+        return sum(os.path.getsize(path) for path in (self.path, f"{self.path}-wal") if os.path.exists(path))
 
     def vacuum(self) -> None:
         self.db.execute("VACUUM")

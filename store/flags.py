@@ -21,7 +21,7 @@ class FlagsMixin(StoreBase):
             db.execute(
                 "INSERT INTO flags (sender_id, timestamp, flagged, updated_at, note) VALUES (?, ?, 1, ?, ?) "
                 "ON CONFLICT (sender_id, timestamp) DO UPDATE SET flagged = 1, updated_at = excluded.updated_at, "
-                "note = coalesce(excluded.note, note)",
+                "note = coalesce(excluded.note, flags.note)",
                 [sender_id, exact, time.time(), note],
             )
             sets.refresh_mark(db, sender_id, "flagged")

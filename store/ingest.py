@@ -190,6 +190,8 @@ class IngestMixin(StoreBase):
         (source, last id)), so that what it acknowledges or remembers is exactly what is stored.
         An import passes `deltas_of(rows)`, computed by its workers: used when every row is new.
         """
+        if (storable := self._connections.storable_rows(rows)) is not None:
+            rows, deltas = storable, None
         result = IngestResult(senders={row.sender_id for row in rows})
         with self.transaction() as db:
             before = conversation_rows(db, list(result.senders))  # the conversations as they were

@@ -105,6 +105,10 @@ class ReviewMixin(ConversationQueries, AnnotationsMixin):
         return self.db.execute("SELECT sender_id, latest_event_time FROM conversations "
                                "WHERE latest_event_time < ? ORDER BY latest_event_time", [cutoff]).fetchall()
 
+    def size(self) -> int:
+        """Bytes the store takes on disk."""
+        return self._connections.size()
+
     def vacuum(self) -> None:
         """Give the space of erased conversations back to the file system."""
         self._connections.vacuum()

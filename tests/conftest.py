@@ -3,13 +3,17 @@ import hashlib
 import json
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
+import uuid
 import warnings
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
 from rasa_messaging.app import create_app, load_spec
@@ -31,11 +35,18 @@ NO_REAL_DATA = (f"needs the real Rasa data at {RASA_DATA} (../shared/rasa-data b
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "real_data: needs ../shared/rasa-data; skipped without it, except under CI=true")
+    config.addinivalue_line("markers", "sqlite_only(why): tests what only the SQLite file has (the PostgreSQL "
+                                       "variant is not collected)")
     if os.environ.get("CI") == "true" and not REAL_DATA_PRESENT:
         raise pytest.UsageError(f"CI=true, and {NO_REAL_DATA}: CI must run every test")
 
 
 def pytest_collection_modifyitems(config, items):
+    sqlite_only = [item for item in items if item.get_closest_marker("sqlite_only")
+                   and getattr(item, "callspec", None) and item.callspec.params.get("db_path") == "postgresql"]
+    if sqlite_only:
+        config.hook.pytest_deselected(items=sqlite_only)
+        items[:] = [item for item in items if item not in sqlite_only]
     if not REAL_DATA_PRESENT:
         for item in items:
             if "real_data" in item.keywords:
@@ -47,9 +58,51 @@ def contract():
     return SpecContract(load_spec())
 
 
+# The PostgreSQL server the tests make their databases on (CI and every machine here run one).
+POSTGRES = os.environ.get("RASA_MESSAGING_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
+BACKENDS = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(params=BACKENDS)
+def db_path(request, tmp_path):
+    """Where the test's store is: a SQLite file, or a PostgreSQL database of its own, made for the
+    test (from a migrated template, which is faster than migrating) and dropped after it."""
+    if request.param == "sqlite":
+        yield tmp_path / "rasa-messaging.db"
+    else:
+        with postgres_database(request.getfixturevalue("postgres_template")) as url:
+            yield url
+
+
 @pytest.fixture
-def db_path(tmp_path):
+def sqlite_path(tmp_path):
+    """A SQLite store file, for what only a file has (permissions, a full disk, a crash mid-write)."""
     return tmp_path / "rasa-messaging.db"
+
+
+@pytest.fixture(scope="session")
+def postgres_template(worker_id):
+    """A migrated, empty database that each test's database is copied from."""
+    name = f"rasa_messaging_template_{worker_id}"
+    with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    Store(f"{POSTGRES}/{name}").close()
+    yield name
+    with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextlib.contextmanager
+def postgres_database(template: str = "template1"):
+    name = f"rasa_messaging_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    try:
+        yield f"{POSTGRES}/{name}"
+    finally:
+        with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
@@ -134,12 +187,37 @@ def wait_until_serving(base: str, server: subprocess.Popen, log_path: Path, seco
             time.sleep(0.1)
 
 
+def count_events(db_path) -> int:
+    """Events stored at `db_path` now, read as another process would (0 before the store exists)."""
+    if str(db_path).startswith("postgresql://"):
+        with psycopg.connect(str(db_path)) as conn:
+            try:
+                return conn.execute("SELECT count(*) FROM events").fetchone()[0]
+            except psycopg.errors.UndefinedTable:
+                return 0
+    if not os.path.exists(db_path):
+        return 0
+    with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as conn:
+        try:
+            return conn.execute("SELECT count(*) FROM events").fetchone()[0]
+        except sqlite3.OperationalError:  # not created yet
+            return 0
+
+
+def server_log(db_path) -> Path:
+    """Where `live_server` writes the log of the server of `db_path`: beside a SQLite file, or in
+    the temporary directory, named after a PostgreSQL database."""
+    if str(db_path).startswith("postgresql://"):
+        return Path(tempfile.gettempdir()) / f"{str(db_path).rsplit('/', 1)[-1]}.server.log"
+    return Path(f"{db_path}.server.log")
+
+
 @contextlib.contextmanager
 def live_server(db_path, *args, env=None):
     """`rasa-messaging serve` in a subprocess, as users run it; yields its base URL. Its log goes
     to a file beside the database (a pipe nobody reads would fill up and stall the server)."""
     port = free_port()
-    log_path = Path(f"{db_path}.server.log")
+    log_path = server_log(db_path)
     with open(log_path, "wb") as log:
         server = subprocess.Popen(
             [sys.executable, "-m", "rasa_messaging.cli", "serve", "--db", str(db_path), "--port", str(port), *args],

@@ -20,7 +20,7 @@ from rasa_messaging.generate import Generator
 from rasa_messaging.limits import MAX_CONCURRENT_EXPORTS, ExportSlots
 from rasa_messaging.store import Store, StoreFull, prepare
 
-from .conftest import assert_problem, ingest_trackers, live_server
+from .conftest import assert_problem, ingest_trackers, live_server, server_log
 
 
 @pytest.fixture
@@ -129,7 +129,7 @@ def test_a_token_in_the_query_never_reaches_the_access_log(db_path):
         assert httpx.get(f"{base}/core/conversations", params={"limit": 1, "token": secret}).status_code == 200
         assert httpx.get(f"{base}/core/conversations", params={"token": "wrong"}).status_code == 401
         time.sleep(0.3)
-    log = open(f"{db_path}.server.log").read()
+    log = server_log(db_path).read_text()
     assert "token=[redacted]" in log and secret not in log and "wrong" not in log
 
 
@@ -252,6 +252,7 @@ def executed_instructions(store, call) -> int:
     return count[0]
 
 
+@pytest.mark.sqlite_only("counts SQLite's virtual machine instructions")
 def test_appending_an_event_costs_the_same_to_a_long_conversation_as_to_a_short_one(store):
     for sender, length in (("short", 10), ("long", 20_000)):
         store.ingest(prepare(sender, [{"event": "user", "timestamp": 1e9 + i, "text": "m"} for i in range(length)]))

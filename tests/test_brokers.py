@@ -20,6 +20,7 @@ from rasa_messaging.generate import Generator
 from rasa_messaging.store import Store
 
 from . import reference
+from .conftest import count_events
 
 RABBITMQ = "amqp://guest:guest@127.0.0.1:5672/%2F"
 POSTGRES = "postgresql://postgres@127.0.0.1:5432/test"
@@ -50,13 +51,7 @@ def assert_stored_exactly_once(store, events):
 
 
 def stored(db_path) -> int:
-    if not os.path.exists(db_path):
-        return 0
-    with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as conn:
-        try:
-            return conn.execute("SELECT count(*) FROM events").fetchone()[0]
-        except sqlite3.OperationalError:
-            return 0
+    return count_events(db_path)
 
 
 def wait_for(condition, seconds=60, what="condition"):

@@ -13,11 +13,12 @@ from rasa_messaging.app import create_app
 from rasa_messaging.brokers import RabbitConsumer
 from rasa_messaging.store import Store
 
-from .conftest import assert_problem, live_server
+from .conftest import assert_problem, live_server, server_log
 from .contract import CheckedClient
 from .test_brokers import RABBITMQ, broker_events, rabbit, stored, wait_for  # noqa: F401 (rabbit: a fixture)
 
 FULL = "operator-test-token"
+MIGRATIONS = {"sqlite": "_sqlite_migrations", "postgresql": "rasa_messaging_migrations"}  # the applied ones
 EVENTS = [{"event": "user", "timestamp": 1.0, "text": "hi"}, {"event": "bot", "timestamp": 2.0, "text": "hello"}]
 
 
@@ -36,16 +37,20 @@ def test_health_and_ready_need_no_token(db_path, contract):
         secured = CheckedClient(create_app(db_path, validate_responses=True, token=FULL).test_client(), contract)
     assert secured.get("/core/health").json() == {"status": "alive"}
     ready = secured.get("/core/ready").json()
-    assert ready["status"] == "ready" and ready["backend"] == "sqlite"
-    assert ready["migrations"] == len(Store(db_path).db.execute("SELECT * FROM _sqlite_migrations").fetchall())
+    store = Store(db_path)
+    assert ready["status"] == "ready" and ready["backend"] == store.db.dialect.name
+    assert ready["migrations"] == store.db.execute(f"SELECT count(*) FROM {MIGRATIONS[ready['backend']]}").fetchone()[0]
     assert_problem(secured.get("/core/conversations"), 401)  # the rest of the API stays closed
     assert secured.get("/metrics").status_code == 200
 
 
 def test_ready_is_a_503_while_a_migration_is_still_to_run(client, db_path):
     # As a replica sees the database while another process, of a newer version, migrates it.
-    Store(db_path).db.execute("DELETE FROM _sqlite_migrations WHERE name = 'm014_conversation_sets'")
-    assert_problem(client.get("/core/ready"), 503, detail_contains="m014_conversation_sets")
+    store = Store(db_path)
+    table = MIGRATIONS[store.db.dialect.name]
+    (last,) = store.db.execute(f"SELECT max(name) FROM {table}").fetchone()
+    store.db.execute(f"DELETE FROM {table} WHERE name = ?", [last])
+    assert_problem(client.get("/core/ready"), 503, detail_contains=last)
     assert client.get("/core/health").status_code == 200
 
 
@@ -104,11 +109,11 @@ def test_json_logs_have_one_line_per_request_without_the_query(db_path):
         httpx.get(f"{base}/core/conversations?limit=3&token={FULL}")
         httpx.get(f"{base}/core/conversations/nobody/messages", headers={"Authorization": f"Bearer {FULL}"})
         time.sleep(0.3)
-    lines = [json.loads(line) for line in open(f"{db_path}.server.log", encoding="utf-8") if line.strip()]
+    lines = [json.loads(line) for line in server_log(db_path).open(encoding="utf-8") if line.strip()]
     requests = [line for line in lines if line["logger"] == "rasa_messaging.requests"]
     listed = [line for line in requests if line.get("operation") == "getConversations"]
     assert len(listed) == 1 and listed[0]["status"] == 200 and listed[0]["path"] == "/core/conversations"
     assert listed[0]["duration_ms"] > 0 and listed[0]["method"] == "GET"
     assert [line["status"] for line in requests if line.get("operation") == "getMessages"] == [404]
     assert any("serving" in line["message"] for line in lines if line["logger"] == "rasa_messaging.serve")
-    assert FULL not in open(f"{db_path}.server.log", encoding="utf-8").read()
+    assert FULL not in server_log(db_path).open(encoding="utf-8").read()

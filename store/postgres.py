@@ -1,0 +1,210 @@
+"""The PostgreSQL store (`--db postgresql://...`): the same SQL over psycopg 3.
+
+`PostgresDatabase` offers what the store uses of sqlite-utils' `Database` (execute, executemany,
+query, table_names), so the store's modules run unchanged on either backend. The store's SQL is
+written with SQLite's `?` and `:name` parameters; they are rewritten to psycopg's once per
+statement text.
+
+Several servers and consumers may share one database, so:
+- writers take one transaction-scoped advisory lock (`WRITE_LOCK`), as SQLite's BEGIN IMMEDIATE
+  makes them queue for the file: the conversation metadata, the sets and the statistics are read
+  and written in Python within the transaction, and two writers interleaving there would lose an
+  update. Readers never wait for it.
+- migrations run under a session advisory lock (`MIGRATE_LOCK`): a second process starting at the
+  same time waits, then finds nothing left to do.
+"""
+
+import contextlib
+import functools
+import re
+import threading
+import time
+
+import psycopg
+from psycopg.adapt import Loader
+from psycopg.rows import dict_row
+from psycopg.types.string import StrBinaryDumper, StrDumperUnknown
+
+from .dialects import POSTGRESQL
+from .errors import NotOurDatabase, StoreFull
+from .postgres_schema import MIGRATIONS, MIGRATIONS_TABLE
+
+# Arbitrary constants, the same in every process of this program (pg_advisory_lock takes a bigint).
+WRITE_LOCK = 0x7261_7361_0001
+MIGRATE_LOCK = 0x7261_7361_0002
+
+_TOKENS = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|\?|(?<![:\w]):([A-Za-z_]\w*)|%""")
+
+
+@functools.lru_cache(maxsize=1024)
+def psycopg_sql(sql: str) -> str:
+    """`sql` with `?` as `%s`, `:name` as `%(name)s` and a literal `%` doubled (quoted text kept)."""
+    def replace(match: re.Match) -> str:
+        token = match.group(0)
+        if token == "?":
+            return "%s"
+        if token == "%":
+            return "%%"
+        if match.group(1):
+            return f"%({match.group(1)})s"
+        return token
+    return _TOKENS.sub(replace, sql)
+
+
+class _WholeNumberLoader(Loader):
+    """`numeric` (what PostgreSQL's sum() and avg() of integers return) as int when whole, else
+    float: the API's counts are JSON integers, as SQLite gives them."""
+
+    def load(self, data):
+        text = bytes(data).decode()
+        return int(text) if "." not in text else float(text)
+
+
+class _TextDumper(StrDumperUnknown):
+    """PostgreSQL text cannot hold NUL, which SQLite and JSON can: a NUL in a sender id, a message
+    or a filter is sent as U+FFFD, the same way on the way in and on every lookup (the event's
+    JSON in `data` keeps it, escaped). An error instead would park or refuse a whole batch."""
+
+    def dump(self, obj: str):
+        return super().dump(obj.replace("\x00", "\ufffd"))
+
+
+class _TextBinaryDumper(StrBinaryDumper):
+    __doc__ = _TextDumper.__doc__
+
+    def dump(self, obj: str):
+        return super().dump(obj.replace("\x00", "\ufffd"))
+
+
+def _without_nul(value):
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, tuple):
+        return tuple(_without_nul(item) for item in value)
+    return value
+
+
+def storable_rows(rows: list) -> list | None:
+    """`rows` (EventRows) as `_TextDumper` will store them, or None when no text holds a NUL: the
+    store keys conversations and terms by these texts in Python too, and the keys must agree."""
+    # A NUL in any text of the event is escaped in its JSON (`data`); the sender id may be apart.
+    if not any("\x00" in row.sender_id or "\\u0000" in row.data for row in rows):
+        return None
+    return [type(row)(*(_without_nul(field) for field in row)) for row in rows]
+
+
+class PostgresDatabase:
+    dialect = POSTGRESQL
+
+    def __init__(self, url: str):
+        self.conn = psycopg.connect(url, autocommit=True)
+        self.conn.adapters.register_loader("numeric", _WholeNumberLoader)
+        self.conn.adapters.register_dumper(str, _TextBinaryDumper)
+        self.conn.adapters.register_dumper(str, _TextDumper)  # the last registered is the default
+
+    def execute(self, sql: str, parameters=None):
+        if parameters is None:  # sent as it is: no parameters to rewrite
+            return self.conn.execute(sql)
+        return self.conn.execute(psycopg_sql(sql), parameters)
+
+    def executemany(self, sql: str, rows) -> None:
+        rows = list(rows)
+        if rows:
+            with self.conn.cursor() as cursor:
+                cursor.executemany(psycopg_sql(sql), rows)
+
+    def query(self, sql: str, params=None):
+        with self.conn.cursor(row_factory=dict_row) as cursor:
+            cursor.execute(psycopg_sql(sql), params)
+            yield from cursor.fetchall()
+
+    def table_names(self) -> list[str]:
+        return [name for (name,) in self.conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() "
+            "AND table_type = 'BASE TABLE' ORDER BY table_name")]
+
+
+class PostgresConnections:
+    """One connection per thread (psycopg connections serve one thread at a time)."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self._local = threading.local()
+        migrate(self.db, url)
+
+    @property
+    def db(self) -> PostgresDatabase:
+        db = getattr(self._local, "db", None)
+        if db is None or db.conn.closed:
+            db = self._local.db = PostgresDatabase(self.url)
+        return db
+
+    @contextlib.contextmanager
+    def transaction(self):
+        """A write transaction, after every other writer's (see WRITE_LOCK)."""
+        db = self.db
+        db.conn.execute("BEGIN")
+        try:
+            db.conn.execute("SELECT pg_advisory_xact_lock(%s)", [WRITE_LOCK])
+            yield db
+            db.conn.execute("COMMIT")
+        except BaseException as error:
+            if db.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                db.conn.execute("ROLLBACK")
+            if isinstance(error, psycopg.errors.DiskFull):
+                raise StoreFull(str(error).strip()) from error
+            raise
+
+    @staticmethod
+    def storable_rows(rows: list) -> list | None:
+        return storable_rows(rows)
+
+    def check_writable(self) -> None:
+        """Raise psycopg's error if this role or server cannot write the store (a read-only role or
+        replica): an UPDATE of no row is still checked for both."""
+        with self.transaction() as db:
+            db.execute("UPDATE counters SET value = value WHERE FALSE")
+
+    def migrations(self) -> tuple[list[str], list[str]]:
+        applied = {name for (name,) in self.db.execute(f"SELECT name FROM {MIGRATIONS_TABLE}")}
+        return sorted(applied), [name for name, _ in MIGRATIONS if name not in applied]
+
+    def size(self) -> int:
+        return self.db.execute("SELECT pg_database_size(current_database())").fetchone()[0]
+
+    def vacuum(self) -> None:
+        self.db.execute("VACUUM ANALYZE")
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.conn.close()
+            self._local.db = None
+
+
+def migrate(db: PostgresDatabase, url: str) -> None:
+    """Apply the migrations this database has not had, each in a transaction, one process at a
+    time. Raises `NotOurDatabase` for a database holding other tables and none of ours."""
+    db.conn.execute("SELECT pg_advisory_lock(%s)", [MIGRATE_LOCK])
+    try:
+        tables = db.table_names()
+        if tables and MIGRATIONS_TABLE not in tables:
+            raise NotOurDatabase(without_password(url))
+        db.conn.execute(f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} "
+                        "(name TEXT PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)")
+        applied = {name for (name,) in db.conn.execute(f"SELECT name FROM {MIGRATIONS_TABLE}")}
+        for name, statements in MIGRATIONS:
+            if name in applied:
+                continue
+            with db.conn.transaction():
+                for statement in statements:
+                    db.conn.execute(statement)
+                db.conn.execute(f"INSERT INTO {MIGRATIONS_TABLE} (name, applied_at) VALUES (%s, %s)",
+                                [name, time.time()])
+    finally:
+        db.conn.execute("SELECT pg_advisory_unlock(%s)", [MIGRATE_LOCK])
+
+
+def without_password(url: str) -> str:
+    """`url` fit for a message: its password starred."""
+    return re.sub(r"(//[^:/@]*:)[^@]*@", r"\1***@", url)
