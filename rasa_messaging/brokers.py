@@ -204,6 +204,31 @@ class SqlFollower:
         Raises `SourceUnusable` for a URL or file that cannot be the broker's table; with
         `until_caught_up`, also for a source that cannot be read now."""
         check_broker_url(self.url)
+        sole = self.store.sole(self.source)
+        if not self._wait_for_sole(sole, stop, until_caught_up):
+            return
+        try:
+            self._follow(stop, until_caught_up)
+        finally:
+            sole.release()
+
+    def _wait_for_sole(self, sole, stop: threading.Event, until_caught_up: bool) -> bool:
+        """Two followers of one source would read the same rows: the second waits until the first
+        stops (it takes over then), or, `until_caught_up`, says so. False: stopped while waiting."""
+        said = False
+        while not sole.try_acquire():
+            if until_caught_up:
+                raise SourceUnusable(f"another follower of {_safe(self.url)} is running on this store; stop it, "
+                                     "or let it follow")
+            if not said:
+                logger.warning("another follower of %s is running on this store; waiting until it stops",
+                               _safe(self.url))
+                said = True
+            if stop.wait(self.poll_seconds):
+                return False
+        return True
+
+    def _follow(self, stop: threading.Event, until_caught_up: bool) -> None:
         backoff = _Backoff()
         while not stop.is_set():
             try:

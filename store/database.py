@@ -2,6 +2,8 @@
 or a PostgreSQL database (store/postgres.py), named by `--db`."""
 
 import contextlib
+import fcntl
+import hashlib
 import os
 import sqlite3
 import threading
@@ -43,6 +45,29 @@ class SqliteDatabase(Database):
 
     def executemany(self, sql: str, rows) -> None:
         self.conn.executemany(sql, rows)
+
+
+class FileLock:
+    """An flock on a file beside the store: released by the kernel when its process dies, however.
+    (A lock on the store file itself would be undone by SQLite closing its own descriptors.)"""
+
+    def __init__(self, path: str):
+        self.path, self._file = path, None
+
+    def try_acquire(self) -> bool:
+        file = open(self.path, "a")  # noqa: SIM115 (held open while locked)
+        try:
+            fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            file.close()
+            return False
+        self._file = file
+        return True
+
+    def release(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
 
 
 def connect(path) -> SqliteDatabase:
@@ -92,6 +117,11 @@ class Connections:
     def migrations(self) -> tuple[list[str], list[str]]:
         """(applied, pending) migration names."""
         return ([m.name for m in migrations.applied(self.db)], [m.name for m in migrations.pending(self.db)])
+
+    def sole(self, name: str) -> "FileLock":
+        """A lock only one process on this store holds at a time (see `Store.sole`)."""
+        digest = hashlib.blake2b(name.encode(), digest_size=8).hexdigest()
+        return FileLock(f"{self.path}-{digest}.lock")
 
     @staticmethod
     def storable_rows(rows: list) -> list | None:

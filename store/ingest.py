@@ -216,6 +216,11 @@ class IngestMixin(StoreBase):
                            "ON CONFLICT (source) DO UPDATE SET last_id = excluded.last_id", list(position))
         return result
 
+    def sole(self, name: str):
+        """A lock (`try_acquire()`, `release()`) that one process at a time holds on this store,
+        whichever machine it runs on: one follower per source."""
+        return self._connections.sole(name)
+
     def follow_position(self, source: str) -> int:
         """The last id of `source` that was stored (0 before the first)."""
         row = self.db.execute("SELECT last_id FROM follow_positions WHERE source = ?", [source]).fetchone()

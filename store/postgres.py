@@ -32,6 +32,7 @@ from .postgres_schema import MIGRATIONS, MIGRATIONS_TABLE
 # Arbitrary constants, the same in every process of this program (pg_advisory_lock takes a bigint).
 WRITE_LOCK = 0x7261_7361_0001
 MIGRATE_LOCK = 0x7261_7361_0002
+SOLE_LOCKS = 0x7261_7361  # the first key of `AdvisoryLock`s (two int4 keys: this, and the name's hash)
 
 _TOKENS = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|\?|(?<![:\w]):([A-Za-z_]\w*)|%""")
 
@@ -159,6 +160,9 @@ class PostgresConnections:
     def storable_rows(rows: list) -> list | None:
         return storable_rows(rows)
 
+    def sole(self, name: str) -> "AdvisoryLock":
+        return AdvisoryLock(self.url, name)
+
     def check_writable(self) -> None:
         """Raise psycopg's error if this role or server cannot write the store (a read-only role or
         replica): an UPDATE of no row is still checked for both."""
@@ -180,6 +184,27 @@ class PostgresConnections:
         if db is not None:
             db.conn.close()
             self._local.db = None
+
+
+class AdvisoryLock:
+    """A session advisory lock on a connection of its own: PostgreSQL releases it when that
+    connection ends, so a process killed while holding it does not keep it."""
+
+    def __init__(self, url: str, name: str):
+        self.url, self.name, self._conn = url, name, None
+
+    def try_acquire(self) -> bool:
+        conn = psycopg.connect(self.url, autocommit=True)
+        if not conn.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", [SOLE_LOCKS, self.name]).fetchone()[0]:
+            conn.close()
+            return False
+        self._conn = conn
+        return True
+
+    def release(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
 
 def migrate(db: PostgresDatabase, url: str) -> None:

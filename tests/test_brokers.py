@@ -15,7 +15,7 @@ import pika.exceptions
 import psycopg
 import pytest
 
-from rasa_messaging.brokers import RabbitConsumer, SqlFollower
+from rasa_messaging.brokers import RabbitConsumer, SourceUnusable, SqlFollower
 from rasa_messaging.generate import Generator
 from rasa_messaging.store import Store
 
@@ -229,6 +229,32 @@ def test_the_sql_follower_stores_every_row_and_continues_where_it_stopped(db_pat
     second = follow(db_path, url)  # a restart: only the new rows are read
     assert second.duplicates == 0 and second.parked == 1
     assert first.stored + second.stored == stored(db_path)
+    assert_stored_exactly_once(Store(db_path), events)
+
+
+def test_a_second_follower_of_a_source_waits_for_the_first_and_takes_over(db_path, sql_broker):
+    url, insert = sql_broker
+    events = broker_events()
+    unique = lambda some: sum(map(len, reference.unique_events(as_trackers(some)).values()))  # noqa: E731
+    followers = [SqlFollower(Store(db_path), url, poll_seconds=0.01, batch_size=100) for _ in range(2)]
+    stops = [threading.Event(), threading.Event()]
+    threads = [threading.Thread(target=f.run, args=(stop,)) for f, stop in zip(followers, stops, strict=True)]
+    insert(events[:500])
+    threads[0].start()
+    wait_for(lambda: stored(db_path) == unique(events[:500]), what="the first follower")
+    threads[1].start()
+    with pytest.raises(SourceUnusable, match="another follower"):  # a third, told to catch up, says why it cannot
+        SqlFollower(Store(db_path), url).run(threading.Event(), until_caught_up=True)
+    insert(events[500:1000])
+    wait_for(lambda: stored(db_path) == unique(events[:1000]), what="the rows that came next")
+    assert followers[1].progress.stored == 0  # it waits
+    stops[0].set()
+    threads[0].join(timeout=20)
+    insert(events[1000:])
+    wait_for(lambda: stored(db_path) == unique(events), what="the second follower to take over")
+    stops[1].set()
+    threads[1].join(timeout=20)
+    assert followers[1].progress.stored == unique(events) - unique(events[:1000])
     assert_stored_exactly_once(Store(db_path), events)
 
 
