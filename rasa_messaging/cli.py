@@ -17,6 +17,11 @@ import click
 from .brokers import RABBITMQ_BATCH_SIZE, RABBITMQ_EXCHANGE, RABBITMQ_QUEUE, SQL_BATCH_SIZE, SQL_POLL_SECONDS
 from .demo import DEMO_DB
 from .limits import DEFAULT_MAX_BODY_BYTES
+
+COPY_BATCH_SIZE = 5_000
+from .store.database import store_location
+from .store.postgres import without_password
+from .store.transfer import COUNTED, REVIEW_TABLES
 from .stores import StoreNotUsable, open_existing_store, open_or_create_store
 
 DB_HELP = "SQLite file holding the conversations."
@@ -297,6 +302,41 @@ def prune(db_path, older_than, yes):
             click.echo(f"would erase {sender_id!r} (latest event {when} UTC)")
     outcome = "erased" if yes else "would be erased (dry run: add --yes)"
     click.echo(f"{counted(len(stale), 'conversation')} {outcome}")
+
+
+@cli.command()
+@option("--from", "source", env="COPY_FROM", required=True,
+        help="The store to copy: a SQLite file (or sqlite:///path) or postgresql://user:password@host:port/dbname.")
+@option("--to", "destination", env="COPY_TO", required=True,
+        help="The store to copy into, as --from; created (SQLite) or given its tables (PostgreSQL) when new.")
+@option("--batch-size", env="BATCH_SIZE", default=COPY_BATCH_SIZE, show_default=True, type=click.IntRange(1),
+        help="Events per transaction: a copy that stops keeps every batch it finished.")
+def copy(source, destination, batch_size):
+    """Copy every conversation, flag, tag, review mark and annotation to another store.
+
+    For moving from SQLite to PostgreSQL (and back). The source is only read. Run it again after an
+    interruption: it continues after the last event copied, and copies nothing twice. Ends with
+    the counts of both stores; exits 1 if the destination holds fewer of anything.
+    """
+    if store_location(source) == store_location(destination):
+        raise click.UsageError("--from and --to name the same store")
+    origin, target = open_store(source, create=False), open_store(destination, create=True)
+    position = f"copy:{without_password(str(source))}"
+    total = origin.counts()["events"]
+    with click.progressbar(length=total, label="events", file=sys.stderr, show_pos=True) as bar:
+        bar.update(origin.events_through(target.follow_position(position)))  # copied before an interruption
+        while rows := origin.event_rows_after(target.follow_position(position), batch_size):
+            target.take_events(position, rows)
+            bar.update(len(rows))
+    for table in REVIEW_TABLES:
+        target.take_review_rows(table, origin.review_rows(table))
+    before, after = origin.counts(), target.counts()
+    click.echo(f"{'':<14}{'--from':>12}{'--to':>12}")
+    for table in COUNTED:
+        click.echo(f"{table:<14}{before[table]:>12}{after[table]:>12}")
+    missing = [table for table in COUNTED if after[table] < before[table]]
+    if missing:
+        raise click.ClickException(f"the destination holds fewer {', '.join(missing)} than the source")
 
 
 @cli.command()

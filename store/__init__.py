@@ -16,12 +16,13 @@ from .errors import (
     StoreFull,
     StoreNotReady,
 )
-from .ingest import IngestMixin, IngestResult, prepare
+from .ingest import IngestResult, prepare
 from .review import ReviewMixin
 from .statistics import StatisticsMixin
+from .transfer import TransferMixin
 
 
-class Store(IngestMixin, ReviewMixin, StatisticsMixin, AnalyticsMixin):
+class Store(TransferMixin, ReviewMixin, StatisticsMixin, AnalyticsMixin):
     def check_writable(self) -> None:
         """Raise the backend's error if the store cannot be written (a read-only file or role)."""
         self._connections.check_writable()

@@ -7,6 +7,7 @@ import hashlib
 import os
 import sqlite3
 import threading
+from typing import TextIO
 
 from sqlite_utils import Database
 
@@ -52,7 +53,8 @@ class FileLock:
     (A lock on the store file itself would be undone by SQLite closing its own descriptors.)"""
 
     def __init__(self, path: str):
-        self.path, self._file = path, None
+        self.path = path
+        self._file: TextIO | None = None
 
     def try_acquire(self) -> bool:
         file = open(self.path, "a")  # noqa: SIM115 (held open while locked)

@@ -191,11 +191,13 @@ class AdvisoryLock:
     connection ends, so a process killed while holding it does not keep it."""
 
     def __init__(self, url: str, name: str):
-        self.url, self.name, self._conn = url, name, None
+        self.url, self.name = url, name
+        self._conn: psycopg.Connection | None = None
 
     def try_acquire(self) -> bool:
         conn = psycopg.connect(self.url, autocommit=True)
-        if not conn.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", [SOLE_LOCKS, self.name]).fetchone()[0]:
+        (acquired,) = conn.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", [SOLE_LOCKS, self.name]).fetchall()[0]
+        if not acquired:
             conn.close()
             return False
         self._conn = conn
