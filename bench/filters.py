@@ -7,7 +7,6 @@ annotations on a few percent of conversations).
 """
 
 import itertools
-import json
 import random
 
 from rasa_messaging.store import ConversationFilter, Store
@@ -33,10 +32,9 @@ def mark_some(store: Store, seed: int = 1) -> None:
 def single_filters(store: Store) -> dict[str, dict]:
     """name → getConversations parameters."""
     def most_common(kind, exclude=()):
-        return store.db.execute(
-            "SELECT value FROM conversation_terms WHERE kind = ? AND value NOT IN (SELECT value FROM json_each(?)) "
-            "GROUP BY value ORDER BY count(*) DESC LIMIT 1", [kind, json.dumps(list(exclude))]
-        ).fetchone()[0]
+        counts = store.db.execute("SELECT value, count(*) FROM conversation_terms WHERE kind = ? GROUP BY value "
+                                  "ORDER BY count(*) DESC, value", [kind]).fetchall()
+        return next(value for value, _ in counts if value not in exclude)
     first, last = store.db.execute("SELECT min(latest_event_time), max(latest_event_time) FROM conversations").fetchone()
     span = last - first
     return {

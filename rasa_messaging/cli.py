@@ -24,14 +24,15 @@ from .store.postgres import without_password
 from .store.transfer import COUNTED, REVIEW_TABLES
 from .stores import StoreNotUsable, open_existing_store, open_or_create_store
 
-DB_HELP = "SQLite file holding the conversations."
+DB_HELP = ("The store: a SQLite file (a path, or sqlite:///path), or a PostgreSQL database "
+           "(postgresql://user:password@host:port/dbname, which must exist; its tables are made on first use).")
 
 
 def db_option(*, creates: bool):
     """--db: `serve`, `import` and `consume` create the store if it is missing; the other commands
     refuse a path with no store (a mistyped --db must not look like an empty store)."""
     return click.option("--db", "db_path", default="rasa-messaging.db", show_default=True, envvar="RASA_MESSAGING_DB",
-                        show_envvar=True, help=DB_HELP + (" Created if missing." if creates else " Must exist."))
+                        show_envvar=True, help=DB_HELP + (" A missing file is created." if creates else " Must hold a store."))
 
 
 def option(*names, env: str, **kwargs):

@@ -189,9 +189,7 @@ class ConversationQueries(FlagsMixin):
         if low > high:
             return 0
         first_day, last_day = sets.day_of(low), sets.day_of(high)
-        bits = 0
-        for kind, value in sets.time_blocks(first_day + 1, last_day - 1):
-            bits |= sets.read(self.db, kind, value)
+        bits = sets.read_union(self.db, sets.time_blocks(first_day + 1, last_day - 1))
         edges = "SELECT id FROM conversations WHERE latest_event_time >= ? AND latest_event_time <= ?"
         bits |= self._ids_in(edges, [low, min(high, math.nextafter((first_day + 1) * sets.DAY, -math.inf))])
         if last_day > first_day:
@@ -213,10 +211,10 @@ class ConversationQueries(FlagsMixin):
             return self._rows(matches, order, limit, offset)
         last = min(total, offset + limit) - 1  # the rank of the page's last row
         if order == _ORDER_BY_LATEST:
-            (start_day, before), (end_day, _) = self._day_of_rank(matches, offset), self._day_of_rank(matches, last)
-            span = 0
-            for kind, value in sets.time_blocks(end_day, start_day):
-                span |= sets.read(self.db, kind, value)
+            counted: dict = {}  # the second search passes the blocks the first counted
+            (start_day, before), (end_day, _) = (self._day_of_rank(matches, offset, counted),
+                                                 self._day_of_rank(matches, last, counted))
+            span = sets.read_union(self.db, sets.time_blocks(end_day, start_day))
             where, params = "c.latest_event_time < ?", [(start_day + 1) * sets.DAY]
         elif order == _ORDER_BY_CONFIDENCE:
             (high, before), (low, _) = self._level_of_rank(matches, total, offset), self._level_of_rank(matches, total, last)
@@ -245,31 +243,42 @@ class ConversationQueries(FlagsMixin):
         """Walk conversations in `order` (an index) where `where` holds, keep matches after `skip`."""
         member = sets.contains(matches)
         page: list[int] = []
-        for (conversation_id,) in self.db.execute(f"SELECT c.id FROM conversations c WHERE {where} ORDER BY {order}",
-                                                  params):
-            if member(conversation_id):
-                if skip:
-                    skip -= 1
-                    continue
-                page.append(conversation_id)
-                if len(page) == limit:
-                    break
+        # Read in growing chunks: PostgreSQL sends a query's whole result at once (100k ids for a walk
+        # that needed 200), SQLite steps on demand; a walk that needs more reads 4× more next.
+        walked, chunk = 0, 4 * (skip + limit) + 64
+        while len(page) < limit:
+            ids = self.db.execute(f"SELECT c.id FROM conversations c WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
+                                  [*params, chunk, walked]).fetchall()
+            for (conversation_id,) in ids:
+                if member(conversation_id):
+                    if skip:
+                        skip -= 1
+                        continue
+                    page.append(conversation_id)
+                    if len(page) == limit:
+                        break
+            if len(ids) < chunk:
+                break
+            walked, chunk = walked + chunk, 4 * chunk
         return list(self.db.query(f"{self._by_ids} ORDER BY {order}", [json.dumps(page)]))
 
     @property
     def _by_ids(self) -> str:
         return _BY_IDS.format(json_rows=self.db.dialect.json_rows)
 
-    def _day_of_rank(self, matches: int, rank: int) -> tuple[int, int]:
+    def _day_of_rank(self, matches: int, rank: int, counted: dict) -> tuple[int, int]:
         """(the day of the match at `rank` newest first, the matches newer than that day), found
         by counting matches in time blocks: a whole block is passed, a block holding the rank is
-        split into smaller ones."""
-        first, last = self._time_span()
+        split into smaller ones. `counted`: the matches of blocks counted before, by block."""
+        first, last = counted.get("span") or counted.setdefault("span", self._time_span())
         day, first_day, cap, before = sets.day_of(last), sets.day_of(first), len(sets.TIME_BLOCKS), 0
         while day >= first_day:
             level = max(i for i, (_, shift) in enumerate(sets.TIME_BLOCKS[:cap]) if (day + 1) % (1 << shift) == 0)
             kind, shift = sets.TIME_BLOCKS[level]
-            count = (matches & sets.read(self.db, kind, str(day >> shift))).bit_count()
+            block = (kind, str(day >> shift))
+            if block not in counted:
+                counted[block] = (matches & sets.read(self.db, *block)).bit_count()
+            count = counted[block]
             if before + count <= rank:
                 before += count
                 day -= 1 << shift

@@ -193,10 +193,27 @@ def read(db, kind: str, value: str = "") -> int:
 
 def read_any(db, kind: str, values) -> int:
     """The union of the sets (kind, value) for `values`."""
-    bits = 0
-    for value in values:
-        bits |= read(db, kind, value)
-    return bits
+    return read_union(db, [(kind, value) for value in values])
+
+
+def read_union(db, keys: list[tuple[str, str]]) -> int:
+    """The union of the sets (kind, value) of `keys`, in one query: a time range is the union of up
+    to 16 blocks, and a query costs a PostgreSQL round trip (60 µs here) where SQLite's is 10 µs."""
+    if len(keys) <= 1:
+        return read(db, *keys[0]) if keys else 0
+    chunks: dict[int, int] = defaultdict(int)
+    # ORed key conditions: both planners read each from the primary key (a join with the JSON
+    # list made PostgreSQL scan the table).
+    any_key = " OR ".join(["(kind = ? AND value = ?)"] * len(keys))
+    for chunk, bits in db.execute(f"SELECT chunk, bits FROM conversation_sets WHERE {any_key}",
+                                  [part for key in keys for part in key]):
+        chunks[chunk] |= int.from_bytes(bits, "little")
+    if not chunks:
+        return 0
+    buffer = bytearray(CHUNK_BYTES * (max(chunks) + 1))
+    for chunk, bits in chunks.items():
+        buffer[chunk * CHUNK_BYTES:(chunk + 1) * CHUNK_BYTES] = bits.to_bytes(CHUNK_BYTES, "little")
+    return int.from_bytes(buffer, "little")
 
 
 def time_blocks(first_day: int, last_day: int) -> list[tuple[str, str]]:
