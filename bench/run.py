@@ -12,13 +12,18 @@ For each data set and size (default 1k, 10k, 100k conversations) it
   conversation's reads, flag + unflag and HTTP ingest;
 - measures the framework floor (the smallest request the app serves, `GET /session`) and the
   server's peak RSS.
-Writes bench/RESULTS.md (one table per kind of figure, the data sets side by side) and prints it.
+With `--backends sqlite,postgresql` each is measured on both stores: PostgreSQL in a database
+made for the run on RASA_MESSAGING_BENCH_POSTGRES (default postgresql://postgres@127.0.0.1:5432)
+and dropped after it. The baseline stays the SQLite one the issue names.
+Writes bench/RESULTS.md (one table per kind of figure, the columns side by side) and prints it.
 Timings never decide a test.
 
     .venv/bin/python bench/run.py [--sizes 1000,10000,100000] [--repeat 15] [--datasets generated,real]
+                                  [--backends sqlite,postgresql]
 """
 
 import argparse
+import contextlib
 import json
 import os
 import sqlite3
@@ -31,6 +36,7 @@ import urllib.parse
 from pathlib import Path
 
 import httpx
+import psycopg
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -44,15 +50,37 @@ from rasa_messaging.store import Store  # noqa: E402
 KEPT = "<!-- written by hand: kept by bench/run.py -->"
 
 
-def timed(call, repeat) -> float:
-    """p50 in ms, after one warm-up call."""
+POSTGRES = os.environ.get("RASA_MESSAGING_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
+
+
+def timed(call, repeat, percentiles=None) -> float:
+    """p50 in ms, after one warm-up call; with `percentiles` (a dict), its p95 is put there too."""
     call()
     samples = []
     for _ in range(repeat):
         started = time.perf_counter()
         call()
         samples.append((time.perf_counter() - started) * 1000)
+    if percentiles is not None:
+        percentiles["p95"] = statistics.quantiles(samples, n=20, method="inclusive")[-1]
     return statistics.median(samples)
+
+
+@contextlib.contextmanager
+def store_location(backend: str, workdir: Path):
+    """Where the measured store lives: a file in `workdir`, or a PostgreSQL database of the run's own."""
+    if backend == "sqlite":
+        yield str(workdir / "rasa.db")
+        return
+    name = f"rasa_messaging_bench_{os.getpid()}"
+    with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{POSTGRES}/{name}"
+    finally:
+        with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def write_data(dataset: str, conversations: int, path: Path) -> int:
@@ -87,10 +115,10 @@ def baseline_import(path: Path, db: Path) -> float:
     return n / (time.perf_counter() - started)
 
 
-def measure(dataset: str, conversations: int, repeat: int, workdir: Path) -> dict:
-    """name → figure, for one data set at one size."""
+def measure(dataset: str, conversations: int, repeat: int, workdir: Path, db: str) -> dict:
+    """name → figure, for one data set at one size, in the store at `db`."""
     figures: dict = {}
-    data, db = workdir / "events.jsonl", workdir / "rasa.db"
+    data = workdir / "events.jsonl"
     n_events = write_data(dataset, conversations, data)
     figures["events"] = n_events
     started = time.perf_counter()
@@ -119,10 +147,14 @@ def measure(dataset: str, conversations: int, repeat: int, workdir: Path) -> dic
 
         figures["floor"] = timed(get("/session"), repeat)
         for name, params in filters.items():
-            figures["http " + name] = timed(get("/conversations", **params, limit=20), repeat)
-        figures["/statistics"] = timed(get("/statistics"), repeat)
-        figures["/analytics"] = timed(get("/analytics"), repeat)
-        figures["/analytics window=1d"] = timed(get("/analytics", window="1d"), repeat)
+            tail: dict = {}
+            figures["http " + name] = timed(get("/conversations", **params, limit=20), repeat, tail)
+            figures["p95 " + name] = tail["p95"]
+        for name, path, params in (("/statistics", "/statistics", {}), ("/analytics", "/analytics", {}),
+                                   ("/analytics window=1d", "/analytics", {"window": "1d"})):
+            tail = {}
+            figures[name] = timed(get(path, **params), repeat, tail)
+            figures["p95 " + name] = tail["p95"]
         quoted = urllib.parse.quote(sample, safe="")
         for what in ("events", "messages", "debug-dump.json", "debug-dump.md"):
             figures[f"longest conversation's {what}"] = timed(get(f"/conversations/{quoted}/{what}"), repeat)
@@ -143,11 +175,22 @@ def measure(dataset: str, conversations: int, repeat: int, workdir: Path) -> dic
 
 
 def report(results: dict, filter_names: list, args) -> str:
-    """results[(dataset, size)] → figures; the tables of RESULTS.md."""
+    """results[(dataset, size, backend)] → figures; the tables of RESULTS.md."""
     columns = list(results)
-    head = " | ".join(f"{d} {s // 1000}k" if s >= 1000 else f"{d} {s}" for d, s in columns)
-    growth_of = [(d, a, b) for d in {d for d, _ in columns} for a, b in [(10_000, 100_000)]
-                 if (d, a) in results and (d, b) in results]
+    backends = {b for _, _, b in columns}
+
+    def label(dataset, size, backend):
+        return (f"{dataset} {size // 1000}k" if size >= 1000 else f"{dataset} {size}") + \
+            (f" {BACKEND_NAMES[backend]}" if len(backends) > 1 else "")
+
+    head = " | ".join(label(*c) for c in columns)
+    # Growth from 10k to 100k, per series (a data set on a backend).
+    growth_of = [(d, b, 10_000, 100_000) for d, b in dict.fromkeys((d, b) for d, _, b in columns)
+                 if (d, 10_000, b) in results and (d, 100_000, b) in results]
+
+    def growth(series, name):
+        d, b, small, large = series
+        return results[(d, large, b)]["http " + name] / results[(d, small, b)]["http " + name]
 
     def table(rows, title):
         lines = [f"## {title}", "", f"| figure | {head} |", "|---" * (len(columns) + 1) + "|"]
@@ -157,12 +200,16 @@ def report(results: dict, filter_names: list, args) -> str:
     def number(key, fmt="{:,.1f}"):
         return lambda figures: fmt.format(figures[key])
 
+    def with_p95(key, fmt="{:.2f}"):
+        return lambda figures: f"{fmt.format(figures[key])} / {fmt.format(figures['p95 ' + key])}"
+
     lines = ["# Benchmark results", "",
-             f"`bench/run.py --sizes {args.sizes} --repeat {args.repeat} --datasets {args.datasets}` on "
-             f"{os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}, one run. Latencies are p50 in ms of "
-             f"{args.repeat} requests over HTTP (uvicorn, keep-alive) after a warm-up, `limit=20`; `store` is "
-             "the same call in-process (the store's own time); `floor` is the smallest request the app serves "
-             "(`GET /session`).", ""]
+             f"`bench/run.py --sizes {args.sizes} --repeat {args.repeat} --datasets {args.datasets} "
+             f"--backends {args.backends}` on {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}, one run. "
+             f"Latencies are in ms of {args.repeat} requests over HTTP (uvicorn, keep-alive) after a warm-up, "
+             "`limit=20`: p50, or p50 / p95 where both are shown; `store` is the same call in-process (the "
+             "store's own time); `floor` is the smallest request the app serves (`GET /session`). The "
+             "baseline is plain Python into SQLite, whichever store is measured.", ""]
     lines += table([
         ("events", number("events", "{:,.0f}")),
         ("import, CLI (events/s)", number("import", "{:,.0f}")),
@@ -171,9 +218,9 @@ def report(results: dict, filter_names: list, args) -> str:
         ("HTTP ingest, a conversation per request (events/s)", number("HTTP ingest", "{:,.0f}")),
         ("server peak RSS (MB)", number("rss", "{:,.0f}")),
         ("framework floor: GET /session", number("floor", "{:.2f}")),
-        ("/statistics", number("/statistics", "{:.2f}")),
-        ("/analytics (10 bins)", number("/analytics")),
-        ("/analytics window=1d", number("/analytics window=1d")),
+        ("/statistics", with_p95("/statistics")),
+        ("/analytics (10 bins)", with_p95("/analytics", "{:.1f}")),
+        ("/analytics window=1d", with_p95("/analytics window=1d", "{:.1f}")),
         *[(f"longest conversation's {w}", number(f"longest conversation's {w}", "{:.2f}"))
           for w in ("events", "messages", "debug-dump.json", "debug-dump.md")],
         ("flag + unflag", number("flag + unflag", "{:.2f}")),
@@ -181,26 +228,32 @@ def report(results: dict, filter_names: list, args) -> str:
     ], "Ingest, statistics, analytics, reads")
 
     worst = {c: max((results[c]["http " + n], n) for n in filter_names) for c in columns}
+    worst_p95 = {c: max((results[c]["p95 " + n], n) for n in filter_names) for c in columns}
     over_floor = {c: max((results[c]["http " + n] - results[c]["store " + n] - results[c]["floor"], n)
                          for n in filter_names) for c in columns}
     lines += ["## List filters: summary", "", f"| figure | {head} |", "|---" * (len(columns) + 1) + "|",
               "| slowest p50 | " + " | ".join(f"{worst[c][0]:.2f} ({worst[c][1]})" for c in columns) + " |",
+              "| slowest p95 | " + " | ".join(f"{worst_p95[c][0]:.2f} ({worst_p95[c][1]})" for c in columns) + " |",
               "| most over store + floor | " + " | ".join(f"{over_floor[c][0]:+.2f} ({over_floor[c][1]})"
                                                         for c in columns) + " |", ""]
-    for dataset, small, large in growth_of:
-        ratios = sorted(((results[(dataset, large)]["http " + n] / results[(dataset, small)]["http " + n], n)
-                         for n in filter_names), reverse=True)
-        lines.append(f"Growth 10k → 100k, {dataset}: largest {ratios[0][0]:.2f}× ({ratios[0][1]}), "
-                     f"median {statistics.median(r for r, _ in ratios):.2f}×.")
+    for series in growth_of:
+        ratios = sorted(((growth(series, n), n) for n in filter_names), reverse=True)
+        lines.append(f"Growth 10k → 100k, {series[0]} on {BACKEND_NAMES[series[1]]}: largest {ratios[0][0]:.2f}× "
+                     f"({ratios[0][1]}), median {statistics.median(r for r, _ in ratios):.2f}×.")
     lines.append("")
-    growth_head = "".join(f" | {d} 100k/10k" for d, _, _ in growth_of)
-    lines += ["## Every list filter and pair: HTTP p50 (store in-process)", "",
+    growth_head = "".join(f" | {d} {BACKEND_NAMES[b]} 100k/10k" if len(backends) > 1 else f" | {d} 100k/10k"
+                          for d, b, _, _ in growth_of)
+    lines += ["## Every list filter and pair: HTTP p50 / p95 (store in-process p50)", "",
               f"| filters | {head}{growth_head} |", "|---" * (len(columns) + 1 + len(growth_of)) + "|"]
     for name in filter_names:
-        cells = [f"{results[c]['http ' + name]:.2f} ({results[c]['store ' + name]:.2f})" for c in columns]
-        cells += [f"{results[(d, b)]['http ' + name] / results[(d, a)]['http ' + name]:.2f}×" for d, a, b in growth_of]
+        cells = [f"{results[c]['http ' + name]:.2f} / {results[c]['p95 ' + name]:.2f} ({results[c]['store ' + name]:.2f})"
+                 for c in columns]
+        cells += [f"{growth(series, name):.2f}×" for series in growth_of]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+BACKEND_NAMES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
 
 
 def main():
@@ -208,6 +261,7 @@ def main():
     parser.add_argument("--sizes", default="1000,10000,100000", help="numbers of conversations, comma-separated")
     parser.add_argument("--repeat", type=int, default=15, help="requests per figure (after one warm-up)")
     parser.add_argument("--datasets", default="generated,real", help="generated, real, or both")
+    parser.add_argument("--backends", default="sqlite,postgresql", help="sqlite, postgresql, or both")
     parser.add_argument("--out", default=str(ROOT / "bench" / "RESULTS.md"), help="where to write the tables")
     args = parser.parse_args()
     from bench.real_trackers import REAL_DATA_PRESENT
@@ -216,13 +270,14 @@ def main():
         print("no ../shared/rasa-data here: the real data set is left out", file=sys.stderr)
     sizes = [int(s) for s in args.sizes.split(",")]
     results, filter_names = {}, []
-    for dataset in datasets:
-        for size in sizes:
-            with tempfile.TemporaryDirectory() as tmp:
-                results[dataset, size] = measure(dataset, size, args.repeat, Path(tmp))
-            filter_names = [k[len("http "):] for k in results[dataset, size] if k.startswith("http ")]
-            print(f"{dataset} {size:,}: import {results[dataset, size]['import']:,.0f}/s, slowest filter "
-                  f"{max(results[dataset, size]['http ' + n] for n in filter_names):.2f} ms", flush=True)
+    for backend in args.backends.split(","):
+        for dataset in datasets:
+            for size in sizes:
+                with tempfile.TemporaryDirectory() as tmp, store_location(backend, Path(tmp)) as db:
+                    figures = results[dataset, size, backend] = measure(dataset, size, args.repeat, Path(tmp), db)
+                filter_names = [k[len("http "):] for k in figures if k.startswith("http ")]
+                print(f"{dataset} {size:,} {backend}: import {figures['import']:,.0f}/s, slowest filter "
+                      f"{max(figures['http ' + n] for n in filter_names):.2f} ms", flush=True)
     text = report(results, filter_names, args)
     out = Path(args.out)
     if out.exists() and KEPT in out.read_text():  # the history of changes is written by hand
