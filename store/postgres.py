@@ -39,16 +39,15 @@ _TOKENS = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|\?|(?<![:\w]):([A-Za-z_]\
 
 @functools.lru_cache(maxsize=1024)
 def psycopg_sql(sql: str) -> str:
-    """`sql` with `?` as `%s`, `:name` as `%(name)s` and a literal `%` doubled (quoted text kept)."""
+    """`sql` with `?` as `%s`, `:name` as `%(name)s`, and every `%` doubled (psycopg reads `%` in
+    quoted text too; a `?` or `:name` there is text)."""
     def replace(match: re.Match) -> str:
         token = match.group(0)
         if token == "?":
             return "%s"
-        if token == "%":
-            return "%%"
         if match.group(1):
             return f"%({match.group(1)})s"
-        return token
+        return token.replace("%", "%%")
     return _TOKENS.sub(replace, sql)
 
 

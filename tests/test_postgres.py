@@ -1,0 +1,46 @@
+"""What only the PostgreSQL store needs: its parameter style, its locks, its schema's shape."""
+
+import concurrent.futures
+
+import psycopg
+import pytest
+
+from rasa_messaging.store import NotOurDatabase, Store
+from rasa_messaging.store.postgres import psycopg_sql
+
+from .conftest import postgres_database
+
+
+@pytest.mark.parametrize("sqlite, postgresql", [
+    ("SELECT 1 FROM t WHERE a = ? AND b IN (?, ?)", "SELECT 1 FROM t WHERE a = %s AND b IN (%s, %s)"),
+    ("SELECT min(x, :count - 1) FROM t WHERE s BETWEEN :start AND :end",
+     "SELECT min(x, %(count)s - 1) FROM t WHERE s BETWEEN %(start)s AND %(end)s"),
+    ("SELECT CAST(? AS jsonb), x::bigint", "SELECT CAST(%s AS jsonb), x::bigint"),
+    ("SELECT 'a?b :c 50%' || ? FROM t WHERE x LIKE ?", "SELECT 'a?b :c 50%%' || %s FROM t WHERE x LIKE %s"),
+    ("SELECT 'it''s ?', \"end\" FROM sessions", "SELECT 'it''s ?', \"end\" FROM sessions"),
+    ("SELECT x % 2 FROM t", "SELECT x %% 2 FROM t"),
+])
+def test_sqlite_parameters_become_psycopg_ones(sqlite, postgresql):
+    assert psycopg_sql(sqlite) == postgresql
+
+
+def test_a_percent_in_quoted_text_reaches_postgresql_as_one(postgres_template):
+    with postgres_database(postgres_template) as url:
+        store = Store(url)
+        assert store.db.execute("SELECT '50%' || ?, ?", ["!", "?"]).fetchone() == ("50%!", "?")
+
+
+def test_processes_starting_on_a_new_database_at_once_migrate_it_once():
+    with postgres_database() as url, concurrent.futures.ThreadPoolExecutor(4) as pool:
+        stores = list(pool.map(lambda _: Store(url), range(4)))
+        assert {store.readiness()["migrations"] for store in stores} == {1}
+        assert stores[0].db.execute("SELECT count(*) FROM rasa_messaging_migrations").fetchone() == (1,)
+
+
+def test_a_database_of_another_program_is_refused_without_showing_the_password():
+    with postgres_database() as url:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("CREATE TABLE their_table (x int)")
+        with pytest.raises(NotOurDatabase) as refused:
+            Store(url.replace("postgres@", "postgres:secret@"))  # trust: any password is let in
+    assert "not a rasa-messaging database" in refused.value.detail and "secret" not in refused.value.detail
