@@ -30,17 +30,32 @@ def test_a_percent_in_quoted_text_reaches_postgresql_as_one(postgres_template):
         assert store.db.execute("SELECT '50%' || ?, ?", ["!", "?"]).fetchone() == ("50%!", "?")
 
 
-def test_processes_starting_on_a_new_database_at_once_migrate_it_once():
+def test_processes_starting_on_a_new_database_at_once_migrate_it_once(postgres_template):  # a server is up
     with postgres_database() as url, concurrent.futures.ThreadPoolExecutor(4) as pool:
         stores = list(pool.map(lambda _: Store(url), range(4)))
         assert {store.readiness()["migrations"] for store in stores} == {1}
         assert stores[0].db.execute("SELECT count(*) FROM rasa_messaging_migrations").fetchone() == (1,)
 
 
-def test_a_database_of_another_program_is_refused_without_showing_the_password():
+def test_a_database_of_another_program_is_refused_without_showing_the_password(postgres_template):
     with postgres_database() as url:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("CREATE TABLE their_table (x int)")
         with pytest.raises(NotOurDatabase) as refused:
             Store(url.replace("postgres@", "postgres:secret@"))  # trust: any password is let in
     assert "not a rasa-messaging database" in refused.value.detail and "secret" not in refused.value.detail
+
+
+@pytest.mark.parametrize("url, says", [
+    ("postgresql://postgres:secret@127.0.0.1:1/nowhere", "cannot use the PostgreSQL store"),
+    ("postgresql://postgres:secret@127.0.0.1:5432/rasa_messaging_no_such_database", "does not exist"),
+])
+def test_a_postgresql_store_that_cannot_be_used_is_one_line_and_an_exit(url, says, postgres_template):
+    from click.testing import CliRunner
+
+    from rasa_messaging.cli import cli
+    for command in (["erase", "someone"], ["import", __file__]):
+        result = CliRunner().invoke(cli, [command[0], "--db", url, *command[1:]])
+        assert result.exit_code == 1 and says in result.output, result.output
+        assert "secret" not in result.output and "Traceback" not in result.output
+        assert len(result.output.strip().splitlines()) == 1
