@@ -5,6 +5,7 @@ analytics) are mixins of `Store` over this base."""
 from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
+from .database import open_connections
 from .dialects import Dialect
 from .errors import ConversationNotFound
 
@@ -26,8 +27,6 @@ class StoreDatabase(Protocol):
 
 class StoreBase:
     def __init__(self, location):
-        from .database import open_connections
-
         self._connections = open_connections(location)
         # text (case-folded) → (bitset of matching conversations, (newest event id, erasures) then):
         # see ConversationQueries._with_text. A dict's get and set are atomic for the server's threads.

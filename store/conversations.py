@@ -25,7 +25,7 @@ _TEXTS_KEPT = 32
 _NEW_EVENTS_SEARCHED_AT_MOST = 20_000
 # Matches read and sorted at once, rather than found by walking an index.
 _READ_ALL_AT_MOST = 200
-_BY_IDS = "SELECT c.* FROM conversations c WHERE c.id IN (SELECT CAST(j.value AS BIGINT) FROM {json_rows} j)"
+_BY_IDS = "SELECT c.* FROM conversations c WHERE c.id {any_id}"
 
 
 def _values(comma_separated: str | None) -> tuple:
@@ -237,7 +237,8 @@ class ConversationQueries(FlagsMixin):
     def _rows(self, ids: int, order: str, limit, offset) -> list[dict]:
         """Rows of the conversations of a bitset, sorted, then cut to a page."""
         return list(self.db.query(f"{self._by_ids} ORDER BY {order} LIMIT ? OFFSET ?",
-                                  [json.dumps(sets.ids_of(ids)), NO_LIMIT if limit is None else limit, offset]))
+                                  [self.db.dialect.id_list(sets.ids_of(ids)), NO_LIMIT if limit is None else limit,
+                                   offset]))
 
     def _walk(self, matches: int, order: str, where: str, params: list, limit: int, skip: int) -> list[dict]:
         """Walk conversations in `order` (an index) where `where` holds, keep matches after `skip`."""
@@ -260,11 +261,11 @@ class ConversationQueries(FlagsMixin):
             if len(ids) < chunk:
                 break
             walked, chunk = walked + chunk, 4 * chunk
-        return list(self.db.query(f"{self._by_ids} ORDER BY {order}", [json.dumps(page)]))
+        return list(self.db.query(f"{self._by_ids} ORDER BY {order}", [self.db.dialect.id_list(page)]))
 
     @property
     def _by_ids(self) -> str:
-        return _BY_IDS.format(json_rows=self.db.dialect.json_rows)
+        return _BY_IDS.format(any_id=self.db.dialect.any_id)
 
     def _day_of_rank(self, matches: int, rank: int, counted: dict) -> tuple[int, int]:
         """(the day of the match at `rank` newest first, the matches newer than that day), found

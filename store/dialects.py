@@ -4,6 +4,7 @@ Everything else (upserts, window functions, `->>`) is written once in the SQL bo
 search differs by more than spelling: store/search.py keeps both variants side by side.
 """
 
+import json
 from dataclasses import dataclass
 
 NO_LIMIT = 2**62  # LIMIT for "all rows": SQLite says -1, PostgreSQL ALL; both take a number this large
@@ -20,8 +21,15 @@ class Dialect:
     floor: str
     # The smaller of two values (SQLite's scalar min, PostgreSQL's least).
     least: str
+    # "Is one of a list of ids", of one parameter given by `id_list`: PostgreSQL plans an array
+    # from its length (an index probe per id), a JSON table function as 100 rows (a table scan).
+    any_id: str
+
+    def id_list(self, ids: list[int]):
+        return json.dumps(ids) if self.name == "sqlite" else ids
 
 
-SQLITE = Dialect("sqlite", json_rows="json_each(?)", position="instr", floor="CAST({} AS INTEGER)", least="min")
+SQLITE = Dialect("sqlite", json_rows="json_each(?)", position="instr", floor="CAST({} AS INTEGER)", least="min",
+                 any_id="IN (SELECT value FROM json_each(?))")
 POSTGRESQL = Dialect("postgresql", json_rows="jsonb_array_elements(CAST(? AS jsonb))", position="strpos",
-                     floor="CAST(floor({}) AS BIGINT)", least="least")
+                     floor="CAST(floor({}) AS BIGINT)", least="least", any_id="= ANY(CAST(? AS BIGINT[]))")

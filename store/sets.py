@@ -273,10 +273,12 @@ def _apply(db, changes: dict) -> None:
             touched[kind, value, chunk] = ((added >> shift) & mask, (removed >> shift) & mask)
     if not touched:
         return
+    # A lookup per key, as a subquery: joined with the JSON list, PostgreSQL scans the whole table
+    # (HTTP ingest at 100k conversations: 301 events/s that way).
     stored = {(kind, value, chunk): _int(bits) for kind, value, chunk, bits in db.execute(
-        f"SELECT s.kind, s.value, s.chunk, s.bits FROM {db.dialect.json_rows} j JOIN conversation_sets s "
-        "ON s.kind = j.value ->> 0 AND s.value = j.value ->> 1 AND s.chunk = CAST(j.value ->> 2 AS BIGINT)",
-        [json.dumps(list(touched))])}
+        "SELECT j.value ->> 0, j.value ->> 1, CAST(j.value ->> 2 AS BIGINT), (SELECT s.bits FROM conversation_sets s "
+        "WHERE s.kind = j.value ->> 0 AND s.value = j.value ->> 1 AND s.chunk = CAST(j.value ->> 2 AS BIGINT)) "
+        f"FROM {db.dialect.json_rows} j", [json.dumps(list(touched))]) if bits is not None}
     _write(db, [(*key, (stored.get(key, 0) | added) & ~removed) for key, (added, removed) in touched.items()])
 
 
