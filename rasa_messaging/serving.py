@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from .demo import DEMO_CONVERSATIONS, ensure_demo_store
 from .hosts import allowed_hosts
 from .logs import log_json_lines
+from .store.postgres import without_password
 from .stores import open_or_create_store
 
 _TOKEN_IN_QUERY = re.compile(r"([?&]token=)[^&\s]*")
@@ -79,7 +80,7 @@ def run_server(options: ServeOptions) -> None:
     if options.demo:
         say(f"serving the demo store {options.db_path}: generated conversations to try the page with. To serve "
             "your own: rasa-messaging import --db mine.db FILE..., then rasa-messaging serve --db mine.db")
-    say(f"serving {options.db_path} on {base}/ (API: {base}/core, Swagger UI: {base}/core/ui/)")
+    say(f"serving {without_password(str(options.db_path))} on {base}/ (API: {base}/core, Swagger UI: {base}/core/ui/)")
     # JSON: uvicorn's records go to the JSON handler, and its access log gives way to ours.
     config = uvicorn.Config(app, log_level="info", **({"log_config": None, "access_log": False} if json_logs else {}))
     logging.getLogger("uvicorn.access").addFilter(redact_tokens)

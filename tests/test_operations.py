@@ -104,10 +104,12 @@ def test_consumed_events_and_the_queue_lag_are_metrics(db_path, rabbit):  # noqa
     assert value("parked") == 1
 
 
-def test_json_logs_have_one_line_per_request_without_the_query(db_path):
+def test_json_logs_have_one_line_per_request_without_the_query(db_path, contract):
     with live_server(db_path, "--log-format", "json", "--token", FULL) as base:
-        httpx.get(f"{base}/core/conversations?limit=3&token={FULL}")
-        httpx.get(f"{base}/core/conversations/nobody/messages", headers={"Authorization": f"Bearer {FULL}"})
+        http = CheckedClient(httpx.Client(base_url=base), contract)
+        assert http.get(f"/core/conversations?limit=3&token={FULL}").status_code == 200
+        assert http.get("/core/conversations/nobody/messages", headers={"Authorization": f"Bearer {FULL}"}
+                        ).status_code == 404
         time.sleep(0.3)
     lines = [json.loads(line) for line in server_log(db_path).open(encoding="utf-8") if line.strip()]
     requests = [line for line in lines if line["logger"] == "rasa_messaging.requests"]

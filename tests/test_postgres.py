@@ -2,13 +2,15 @@
 
 import concurrent.futures
 
+import httpx
 import psycopg
 import pytest
 
 from rasa_messaging.store import NotOurDatabase, Store
 from rasa_messaging.store.postgres import psycopg_sql
 
-from .conftest import postgres_database
+from .conftest import live_server, postgres_database, server_log
+from .contract import CheckedClient
 
 
 @pytest.mark.parametrize("sqlite, postgresql", [
@@ -59,3 +61,13 @@ def test_a_postgresql_store_that_cannot_be_used_is_one_line_and_an_exit(url, say
         assert result.exit_code == 1 and says in result.output, result.output
         assert "secret" not in result.output and "Traceback" not in result.output
         assert len(result.output.strip().splitlines()) == 1
+
+
+def test_the_server_names_its_postgresql_store_without_the_password(postgres_template, contract):
+    with postgres_database(postgres_template) as url:
+        with_password = url.replace("postgres@", "postgres:secret@")  # trust: any password is let in
+        with live_server(with_password) as base:
+            http = CheckedClient(httpx.Client(base_url=base), contract)
+            assert http.get("/core/ready").json()["backend"] == "postgresql"
+        log = server_log(with_password).read_text()
+    assert "serving postgresql://postgres:***@" in log and "secret" not in log
