@@ -109,7 +109,8 @@ SAFE_SQL_FRAGMENTS = {"where", "order", "placeholders", "' AND '.join(clauses)",
                       # store/dialects.py: constant spellings of one SQL function per backend
                       "db.dialect.json_rows", "dialect.least",
                       "bin_of",  # store/analytics.py: the dialect's floor of a constant expression
-                      "MIGRATIONS_TABLE"}  # store/postgres_schema.py: the constant name of the applied migrations
+                      "MIGRATIONS_TABLE",
+                      "any_key"}  # store/sets.py: a constant key condition, repeated and ORed  # store/postgres_schema.py: the constant name of the applied migrations
 
 
 # store/postgres.py: the caller's SQL text (checked here at its call), with psycopg's placeholders.
