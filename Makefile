@@ -1,5 +1,5 @@
 # `make run` serves the review API on 127.0.0.1:5005 (a demo store on a fresh clone);
-# `make test` runs everything: lint, types, and the whole test suite (about 4 minutes here).
+# `make test` runs everything: lint, types, and the whole test suite on SQLite and PostgreSQL (about 6 minutes here).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin

@@ -13,7 +13,7 @@ For each data set and size (default 1k, 10k, 100k conversations) it
 - measures the framework floor (the smallest request the app serves, `GET /session`) and the
   server's peak RSS.
 With `--backends sqlite,postgresql` each is measured on both stores: PostgreSQL in a database
-made for the run on RASA_MESSAGING_BENCH_POSTGRES (default postgresql://postgres@127.0.0.1:5432)
+made for the run on RASA_MESSAGING_TEST_POSTGRES (default postgresql://postgres@127.0.0.1:5432)
 and dropped after it. The baseline stays the SQLite one the issue names.
 Writes bench/RESULTS.md (one table per kind of figure, the columns side by side) and prints it.
 Timings never decide a test.
@@ -36,7 +36,6 @@ import urllib.parse
 from pathlib import Path
 
 import httpx
-import psycopg
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -45,12 +44,10 @@ from bench.filters import as_filter, filter_combinations, mark_some  # noqa: E40
 from bench.server import running_server  # noqa: E402
 from rasa_messaging.generate import Generator  # noqa: E402
 from rasa_messaging.store import Store  # noqa: E402
+from tests.conftest import postgres_database  # noqa: E402
 
 # What follows this line in RESULTS.md is kept when the tables are written again.
 KEPT = "<!-- written by hand: kept by bench/run.py -->"
-
-
-POSTGRES = os.environ.get("RASA_MESSAGING_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
 
 
 def timed(call, repeat, percentiles=None) -> float:
@@ -72,15 +69,8 @@ def store_location(backend: str, workdir: Path):
     if backend == "sqlite":
         yield str(workdir / "rasa.db")
         return
-    name = f"rasa_messaging_bench_{os.getpid()}"
-    with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{POSTGRES}/{name}"
-    finally:
-        with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with postgres_database() as url:  # the tests' own: made on RASA_MESSAGING_TEST_POSTGRES, dropped after
+        yield url
 
 
 def write_data(dataset: str, conversations: int, path: Path) -> int:
