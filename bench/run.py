@@ -120,6 +120,8 @@ def measure(dataset: str, conversations: int, repeat: int, workdir: Path, db: st
 
     store = Store(db)
     mark_some(store)
+    if db.startswith("postgresql://"):  # autovacuum's first pass over the fresh tables, now, not while measuring
+        store.vacuum()
     filters = filter_combinations(store)
     sample = store.db.execute("SELECT sender_id FROM conversations ORDER BY n_events DESC LIMIT 1").fetchone()[0]
     for name, params in filters.items():

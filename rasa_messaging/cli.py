@@ -139,6 +139,8 @@ def import_files(db_path, workers, files):
         with click.progressbar(length=source.total, label=f"{path} ({source.kind})", file=sys.stderr,
                                show_pos=True) as bar:
             import_source(store, source, summary, on_records=bar.update, workers=workers)
+    if summary.result.stored:
+        store.refresh_statistics()
     for file, location, reason in summary.rejected:
         click.echo(f"rejected: {file}: {location}: {reason}", err=True)
     result = summary.result
@@ -331,6 +333,7 @@ def copy(source, destination, batch_size):
             bar.update(len(rows))
     for table in REVIEW_TABLES:
         target.take_review_rows(table, origin.review_rows(table))
+    target.refresh_statistics()
     before, after = origin.counts(), target.counts()
     click.echo(f"{'':<14}{'--from':>12}{'--to':>12}")
     for table in COUNTED:

@@ -134,6 +134,9 @@ class Connections:
         """Bytes on disk: the file and its write-ahead log."""
         return sum(os.path.getsize(path) for path in (self.path, f"{self.path}-wal") if os.path.exists(path))
 
+    def refresh_statistics(self) -> None:
+        pass
+
     def vacuum(self) -> None:
         self.db.execute("VACUUM")
         self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the rewritten pages sit in the WAL until then

@@ -175,6 +175,9 @@ class PostgresConnections:
     def size(self) -> int:
         return self.db.execute("SELECT pg_database_size(current_database())").fetchone()[0]
 
+    def refresh_statistics(self) -> None:
+        self.db.execute("ANALYZE")
+
     def vacuum(self) -> None:
         self.db.execute("VACUUM ANALYZE")
 

@@ -109,6 +109,12 @@ class ReviewMixin(ConversationQueries, AnnotationsMixin):
         """Bytes the store takes on disk."""
         return self._connections.size()
 
+    def refresh_statistics(self) -> None:
+        """After a bulk load: PostgreSQL plans from sampled statistics, which autovacuum refreshes a
+        minute or more later (meanwhile, on 100k fresh conversations, a new sender's sessions were
+        looked up by walking another index). SQLite keeps none, unless told to."""
+        self._connections.refresh_statistics()
+
     def vacuum(self) -> None:
         """Give the space of erased conversations back to the file system."""
         self._connections.vacuum()

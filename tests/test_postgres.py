@@ -1,6 +1,7 @@
 """What only the PostgreSQL store needs: its parameter style, its locks, its schema's shape."""
 
 import concurrent.futures
+import json
 
 import httpx
 import psycopg
@@ -71,3 +72,18 @@ def test_the_server_names_its_postgresql_store_without_the_password(postgres_tem
             assert http.get("/core/ready").json()["backend"] == "postgresql"
         log = server_log(with_password).read_text()
     assert "serving postgresql://postgres:***@" in log and "secret" not in log
+
+
+def test_an_import_leaves_the_planner_statistics_of_what_it_loaded(postgres_template, tmp_path):
+    from click.testing import CliRunner
+
+    from rasa_messaging.cli import cli
+    from rasa_messaging.generate import Generator
+    events = tmp_path / "events.jsonl"
+    events.write_text("".join(json.dumps({**e, "sender_id": t["sender_id"]}) + "\n"
+                              for t in Generator(seed=2).trackers(20) for e in t["events"]))
+    with postgres_database(postgres_template) as url:
+        analyzed = "SELECT count(*) FROM pg_stat_user_tables WHERE relname = 'events' AND last_analyze IS NOT NULL"
+        assert Store(url).db.execute(analyzed).fetchone() == (0,)
+        assert CliRunner().invoke(cli, ["import", "--db", url, str(events)]).exit_code == 0
+        assert Store(url).db.execute(analyzed).fetchone() == (1,)
