@@ -106,16 +106,27 @@ class ConversationQueries(FlagsMixin):
             found.append(self._confidence_at_most(filters.maximum_confidence))
         if filters.minimum_user_messages is not None:
             found.append(self._user_messages_at_least(filters.minimum_user_messages))
-        if filters.start is not None or filters.until is not None:
-            found.append(self._latest_event_between(filters.start, filters.until))
         if filters.sender_id is not None:
             found.append(self._ids_in("SELECT id FROM conversations WHERE sender_id = ?", [filters.sender_id]))
         if not found:
-            return sets.read(db, "all")
-        matches = found[0]
-        for bits in found[1:]:
-            matches &= bits
-        return matches
+            matches = None
+        else:
+            matches = found[0]
+            for bits in found[1:]:
+                matches &= bits
+        if filters.start is not None or filters.until is not None:
+            # A time range is the union of up to 22 time blocks, each as large as the store; a few
+            # other matches are cheaper to look up by their time (time range + annotated, at 100k
+            # generated conversations: 4.1 ms by the blocks, 2.8 ms read whole).
+            low, high = (-math.inf if filters.start is None else filters.start,
+                         math.inf if filters.until is None else filters.until)
+            if matches is not None and matches.bit_count() <= self._read_all_at_most(matches):
+                return self._ids_in(f"SELECT c.id FROM conversations c WHERE c.id {db.dialect.any_id} "
+                                    "AND c.latest_event_time >= ? AND c.latest_event_time <= ?",
+                                    [db.dialect.id_list(sets.ids_of(matches)), low, high])
+            between = self._latest_event_between(filters.start, filters.until)
+            matches = between if matches is None else matches & between
+        return sets.read(db, "all") if matches is None else matches
 
     def _ids_in(self, sql: str, params=()) -> int:
         return sets.bits_of([conversation_id for (conversation_id,) in self.db.execute(sql, params).fetchall()])
@@ -207,7 +218,7 @@ class ConversationQueries(FlagsMixin):
         read and sorted, many walked: a walk meets about limit × conversations / matches."""
         if total <= offset or limit == 0:
             return []
-        if limit is None or total <= _READ_ALL_AT_MOST:
+        if limit is None or total <= self._read_all_at_most(matches):
             return self._rows(matches, order, limit, offset)
         last = min(total, offset + limit) - 1  # the rank of the page's last row
         if order == _ORDER_BY_LATEST:
@@ -233,6 +244,15 @@ class ConversationQueries(FlagsMixin):
         if span and candidates.bit_count() <= _READ_ALL_AT_MOST + 4 * limit:
             return self._rows(candidates, order, limit, offset - before)
         return self._walk(matches, order, where, params, limit, offset - before)
+
+    @staticmethod
+    def _read_all_at_most(matches: int) -> int:
+        """How many matches are read and sorted whole rather than paged by the sets: reading a
+        match's row costs about 0.45 µs, and finding a page's span reads about 16 set rows of 0.65
+        µs per chunk of conversations (100k generated conversations, 98 chunks: 1,000 sparse
+        matches, such as the reviewed ones, took 1.45 ms by the sets, 0.55 ms read whole)."""
+        chunks = matches.bit_length() // sets.CHUNK_BITS + 1
+        return max(_READ_ALL_AT_MOST, int(16 * 0.65 * chunks / 0.45))
 
     def _rows(self, ids: int, order: str, limit, offset) -> list[dict]:
         """Rows of the conversations of a bitset, sorted, then cut to a page."""

@@ -127,10 +127,12 @@ def assert_lists_match(world: World, now: float) -> None:
 
 @pytest.fixture(params=["few read at once", "pages found by the sets"])
 def paging(request, monkeypatch):
-    """Small stores read their few matches at once; with that off, every page is found through
-    the sets (a span of candidates, or a walk when the span holds more than a few pages)."""
+    """Small stores read their few matches at once (a time range too: looked up in their rows);
+    with that off, every page and every time range is found through the sets (a span of
+    candidates, or a walk when the span holds more than a few pages)."""
     if request.param == "pages found by the sets":
         monkeypatch.setattr(conversations_module, "_READ_ALL_AT_MOST", 0)
+        monkeypatch.setattr(conversations_module.ConversationQueries, "_read_all_at_most", staticmethod(lambda _: 0))
 
 
 def test_filters_stay_exact_while_conversations_grow_get_marked_and_are_erased(tmp_path, paging):
