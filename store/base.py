@@ -28,9 +28,10 @@ class StoreDatabase(Protocol):
 class StoreBase:
     def __init__(self, location):
         self._connections = open_connections(location)
-        # text (case-folded) → (bitset of matching conversations, (newest event id, erasures) then):
-        # see ConversationQueries._with_text. A dict's get and set are atomic for the server's threads.
-        self._text_matches: dict[str, tuple[int, tuple[int, int]]] = {}
+        # ("text", case-folded text) or ("time", start, until) → (bitset of matching conversations,
+        # (newest event id, erasures) then): see ConversationQueries._with_text and
+        # _latest_event_between. A dict's get and set are atomic for the server's threads.
+        self._kept: dict[tuple, tuple[int, tuple[int, int]]] = {}
 
     @property
     def db(self) -> StoreDatabase:

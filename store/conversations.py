@@ -21,7 +21,7 @@ _ORDER_BY_LATEST = "c.latest_event_time DESC, c.sender_id"
 _ORDER_BY_SENDER = "c.sender_id"
 # The text filter's matches kept per store (for as many texts), and how many new events are
 # searched one by one before the index is read instead.
-_TEXTS_KEPT = 32
+_KEPT = 32  # texts and time ranges whose matches a process keeps (see _with_text)
 _NEW_EVENTS_SEARCHED_AT_MOST = 20_000
 # Matches read and sorted at once, rather than found by walking an index.
 _READ_ALL_AT_MOST = 200
@@ -141,10 +141,8 @@ class ConversationQueries(FlagsMixin):
         since are searched then; a conversation only gains messages, so none stops matching,
         except by erasure, which makes every kept text stale (its ids can be given again)."""
         db, needle = self.db, text.casefold()
-        newest = db.execute("SELECT (SELECT max(id) FROM events), "
-                            "(SELECT value FROM counters WHERE name = 'erasures')").fetchone()
-        newest = (newest[0] or 0, newest[1] or 0)
-        known, as_of = self._text_matches.get(needle, (None, (0, 0)))
+        newest = self._newest()
+        known, as_of = self._kept.get(("text", needle), (None, (0, 0)))
         if known is None or as_of[1] != newest[1] or newest[0] - as_of[0] > _NEW_EVENTS_SEARCHED_AT_MOST:
             bits = self._text_search(needle)
         elif as_of == newest:
@@ -154,13 +152,23 @@ class ConversationQueries(FlagsMixin):
                 "SELECT c.id FROM events e JOIN conversations c ON c.sender_id = e.sender_id "
                 f"WHERE e.id > ? AND e.type = 'user' AND {db.dialect.position}(e.search_text, ?) > 0",
                 [as_of[0], needle])
-        self._text_matches[needle] = (bits, newest)
-        while len(self._text_matches) > _TEXTS_KEPT:
+        self._keep(("text", needle), bits, newest)
+        return bits
+
+    def _newest(self) -> tuple[int, int]:
+        """(the newest event id, the erasures so far): what kept matches are valid as of. A
+        conversation's latest time and messages change only with a new event, or an erasure."""
+        newest, erasures = self.db.execute("SELECT (SELECT max(id) FROM events), "
+                                           "(SELECT value FROM counters WHERE name = 'erasures')").fetchone()
+        return newest or 0, erasures or 0
+
+    def _keep(self, key: tuple, bits: int, as_of: tuple[int, int]) -> None:
+        self._kept[key] = (bits, as_of)
+        while len(self._kept) > _KEPT:
             try:  # the oldest goes; another thread may be changing the dict meanwhile
-                self._text_matches.pop(next(iter(self._text_matches)), None)
+                self._kept.pop(next(iter(self._kept)), None)
             except (RuntimeError, StopIteration):
                 break
-        return bits
 
     def _text_search(self, needle: str) -> int:
         query = text_index_query(self.db, needle)
@@ -191,8 +199,20 @@ class ConversationQueries(FlagsMixin):
                                "(SELECT max(latest_event_time) FROM conversations)").fetchone()
 
     def _latest_event_between(self, start: float | None, until: float | None) -> int:
-        """Conversations whose latest event is in [start, until]: the whole days between from the
-        time-block sets, the two partial days at the ends from the index."""
+        """Conversations whose latest event is in [start, until], kept like a text's matches (a
+        reviewer pages and adds filters with the same range): the union of up to 22 time blocks,
+        each as large as the store, was the most of `time range` (3.2 ms at 100k generated
+        conversations, 0.7 at 10k)."""
+        as_of = self._newest()
+        known, kept_as_of = self._kept.get(("time", start, until), (None, None))
+        if known is None or kept_as_of != as_of:
+            known = self._between(start, until)
+            self._keep(("time", start, until), known, as_of)
+        return known
+
+    def _between(self, start: float | None, until: float | None) -> int:
+        """The whole days between from the time-block sets, the two partial days at the ends from
+        the index."""
         first, last = self._time_span()
         if first is None:
             return 0

@@ -320,4 +320,23 @@ def test_only_the_latest_texts_are_kept(tmp_path):
     for number in range(40):
         expected = 1 if number < 3 else 0
         assert store.conversations(ConversationFilter(text=f"word{number}"))[0] == expected
-    assert len(store._text_matches) == 32 and "word39" in store._text_matches and "word0" not in store._text_matches
+    assert len(store._kept) == 32 and ("text", "word39") in store._kept and ("text", "word0") not in store._kept
+
+
+def test_a_kept_time_range_follows_new_events_and_erasures(db_path):
+    store, other_process = Store(db_path), Store(db_path)  # a replica keeps its own
+    day = 86_400.0
+    for number, sender in enumerate(("ann", "bob", "cy")):
+        store.ingest(prepare(sender, [{"event": "user", "timestamp": 1_700_000_000 + number * day, "text": "hi"}]))
+    in_range = ConversationFilter(start=1_700_000_000 - 1, until=1_700_000_000 + 1.5 * day)
+
+    def listed(through):
+        return sorted(c["sender_id"] for c in through.conversations(in_range)[1])
+
+    assert listed(store) == listed(other_process) == ["ann", "bob"]
+    other_process.ingest(prepare("ann", [{"event": "bot", "timestamp": 1_700_000_000 + 5 * day, "text": "later"}]))
+    assert listed(store) == ["bob"]  # ann's latest event left the range
+    other_process.erase("bob")
+    store.ingest(prepare("dee", [{"event": "user", "timestamp": 1_700_000_000 + 0.5 * day, "text": "hi"}]))
+    assert listed(store) == ["dee"]
+    assert ("time", in_range.start, in_range.until) in store._kept
