@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psycopg
 
-from .store import NotOurDatabase, Store
+from .store import NotOurDatabase, Store, StoreUnavailable
 from .store.database import store_location
 from .store.postgres import without_password
 
@@ -73,7 +73,7 @@ def _open_postgresql(url: str) -> Store:
         store.check_writable()
     except NotOurDatabase as error:
         raise StoreNotUsable(error.detail) from None
-    except psycopg.Error as error:
+    except (psycopg.Error, StoreUnavailable) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise StoreNotUsable(f"cannot use the PostgreSQL store {without_password(url)}: {reason}") from None
     return store

@@ -15,6 +15,7 @@ from .errors import (
     StoreError,
     StoreFull,
     StoreNotReady,
+    StoreUnavailable,
 )
 from .ingest import IngestResult, prepare
 from .review import ReviewMixin
@@ -42,5 +43,5 @@ class Store(TransferMixin, ReviewMixin, StatisticsMixin, AnalyticsMixin):
 
 __all__ = [
     "Store", "Bins", "METRICS", "AnalyticsNotFound", "ConversationFilter", "TERM_KINDS", "IngestResult", "prepare",
-    "StoreError", "StoreFull", "StoreNotReady", "InvalidAnnotation", "NotOurDatabase", "ConversationNotFound", "MessageNotFound", "InvalidEvent",
+    "StoreError", "StoreFull", "StoreNotReady", "StoreUnavailable", "InvalidAnnotation", "NotOurDatabase", "ConversationNotFound", "MessageNotFound", "InvalidEvent",
 ]

@@ -56,6 +56,14 @@ class NotOurDatabase(StoreError):
         )
 
 
+class StoreUnavailable(StoreError):
+    """The database server cannot be reached, or dropped the connection: nothing of the request
+    was stored. The next request connects again."""
+
+    status = 503
+    title = "Store unavailable"
+
+
 class StoreNotReady(StoreError):
     """The database cannot be reached, or its schema is older than this version: `/core/ready` is
     a 503 until it is, so a load balancer sends no request to this replica."""

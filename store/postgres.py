@@ -26,7 +26,7 @@ from psycopg.rows import dict_row
 from psycopg.types.string import StrBinaryDumper, StrDumperUnknown
 
 from .dialects import POSTGRESQL
-from .errors import NotOurDatabase, StoreFull
+from .errors import NotOurDatabase, StoreFull, StoreUnavailable
 from .postgres_schema import MIGRATIONS, MIGRATIONS_TABLE
 
 # Arbitrary constants, the same in every process of this program (pg_advisory_lock takes a bigint).
@@ -93,30 +93,51 @@ def storable_rows(rows: list) -> list | None:
     return [type(row)(*(_without_nul(field) for field in row)) for row in rows]
 
 
+@contextlib.contextmanager
+def _reachable(conn):
+    """A lost connection (or a server that went away) as `StoreUnavailable`, a 503: the thread's
+    next request connects again (`PostgresConnections.db`)."""
+    try:
+        yield
+    except psycopg.OperationalError as error:
+        if conn.closed or (error.sqlstate or "").startswith("08"):  # class 08: connection exception
+            raise StoreUnavailable(f"the PostgreSQL server cannot be reached: {_first_line(error)}") from error
+        raise
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
 class PostgresDatabase:
     dialect = POSTGRESQL
 
     def __init__(self, url: str):
-        self.conn = psycopg.connect(url, autocommit=True)
+        try:
+            self.conn = psycopg.connect(url, autocommit=True)
+        except psycopg.OperationalError as error:
+            raise StoreUnavailable(f"the PostgreSQL server cannot be reached: {_first_line(error)}") from error
         self.conn.adapters.register_loader("numeric", _WholeNumberLoader)
         self.conn.adapters.register_dumper(str, _TextBinaryDumper)
         self.conn.adapters.register_dumper(str, _TextDumper)  # the last registered is the default
 
     def execute(self, sql: str, parameters=None):
-        if parameters is None:  # sent as it is: no parameters to rewrite
-            return self.conn.execute(sql)
-        return self.conn.execute(psycopg_sql(sql), parameters)
+        with _reachable(self.conn):
+            if parameters is None:  # sent as it is: no parameters to rewrite
+                return self.conn.execute(sql)
+            return self.conn.execute(psycopg_sql(sql), parameters)
 
     def executemany(self, sql: str, rows) -> None:
         rows = list(rows)
         if rows:
-            with self.conn.cursor() as cursor:
+            with _reachable(self.conn), self.conn.cursor() as cursor:
                 cursor.executemany(psycopg_sql(sql), rows)
 
     def query(self, sql: str, params=None):
-        with self.conn.cursor(row_factory=dict_row) as cursor:
-            cursor.execute(psycopg_sql(sql), params)
-            yield from cursor.fetchall()
+        with _reachable(self.conn), self.conn.cursor(row_factory=dict_row) as cursor:
+            cursor.execute(psycopg_sql(sql) if params is not None else sql, params)
+            rows = cursor.fetchall()
+        yield from rows
 
     def table_names(self) -> list[str]:
         return [name for (name,) in self.conn.execute(
@@ -143,13 +164,13 @@ class PostgresConnections:
     def transaction(self):
         """A write transaction, after every other writer's (see WRITE_LOCK)."""
         db = self.db
-        db.conn.execute("BEGIN")
+        db.execute("BEGIN")
         try:
-            db.conn.execute("SELECT pg_advisory_xact_lock(%s)", [WRITE_LOCK])
+            db.execute("SELECT pg_advisory_xact_lock(?)", [WRITE_LOCK])
             yield db
-            db.conn.execute("COMMIT")
+            db.execute("COMMIT")
         except BaseException as error:
-            if db.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            if not db.conn.closed and db.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
                 db.conn.execute("ROLLBACK")
             if isinstance(error, psycopg.errors.DiskFull):
                 raise StoreFull(str(error).strip()) from error

@@ -87,3 +87,22 @@ def test_an_import_leaves_the_planner_statistics_of_what_it_loaded(postgres_temp
         assert Store(url).db.execute(analyzed).fetchone() == (0,)
         assert CliRunner().invoke(cli, ["import", "--db", url, str(events)]).exit_code == 0
         assert Store(url).db.execute(analyzed).fetchone() == (1,)
+
+
+def test_a_lost_database_connection_is_a_503_and_the_next_request_connects_again(postgres_template, contract):
+    import warnings
+
+    from rasa_messaging.app import create_app
+
+    from .conftest import POSTGRES, assert_problem
+    with postgres_database(postgres_template) as url:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            client = CheckedClient(create_app(url, validate_responses=True).test_client(), contract)
+        assert client.get("/core/conversations").status_code == 200
+        with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as admin:  # as a failover would
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                          [url.rsplit("/", 1)[1]])
+        assert_problem(client.get("/core/ready"), 503, detail_contains="cannot be reached")
+        assert client.get("/core/ready").json()["status"] == "ready"
+        assert client.get("/core/conversations").status_code == 200
