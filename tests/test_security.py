@@ -114,7 +114,7 @@ SAFE_SQL_FRAGMENTS = {"where", "order", "placeholders", "' AND '.join(clauses)",
 
 
 # store/postgres.py: the caller's SQL text (checked here at its call), with psycopg's placeholders.
-SAFE_SQL_CALLS = {"psycopg_sql(sql)"}
+SAFE_SQL_CALLS = {"psycopg_sql(sql)", "psycopg_sql(sql) if params is not None else sql"}
 
 
 def test_no_sql_is_formatted_from_request_values():
