@@ -1,12 +1,14 @@
 """`rasa-messaging serve` in a subprocess on a free port, for the scripts that measure or picture
-the server (bench/*.py, docs/screenshots.py). The tests have their own, `tests.conftest.live_server`,
-which fails a test with the server's log."""
+the server (bench/*.py, docs/screenshots.py) and for the tests (`tests.conftest.live_server`, and
+the installed wheel's command in tests/test_wheel.py). A server that does not come up is an
+error carrying its log."""
 
 import contextlib
 import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 
@@ -20,10 +22,12 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_server(*args, command=CLI, cwd=None, log=subprocess.DEVNULL, seconds: float = 120):
-    """Yields (base URL, process) of `command serve ARGS --port P` once it answers; stops it after."""
+def running_server(*args, command=CLI, cwd=None, log=subprocess.DEVNULL, env=None, seconds: float = 120):
+    """Yields (base URL, process) of `command serve ARGS --port P` once it answers; stops it after.
+    `log`: an open file for its output (its text is in the error if it does not come up)."""
     port = free_port()
-    server = subprocess.Popen([*command, "serve", *args, "--port", str(port)], cwd=cwd, stdout=log, stderr=log)
+    server = subprocess.Popen([*command, "serve", *args, "--port", str(port)], cwd=cwd, env=env,
+                              stdout=log, stderr=log)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + seconds
@@ -33,7 +37,8 @@ def running_server(*args, command=CLI, cwd=None, log=subprocess.DEVNULL, seconds
                 break
             except httpx.TransportError:
                 if server.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"{base} did not come up") from None
+                    said = Path(log.name).read_text(errors="replace") if hasattr(log, "name") else ""
+                    raise RuntimeError(f"{base} did not come up\n{said}") from None
                 time.sleep(0.1)
         yield base, server
     finally:

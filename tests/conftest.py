@@ -2,20 +2,16 @@ import contextlib
 import hashlib
 import json
 import os
-import socket
 import sqlite3
-import subprocess
-import sys
 import tempfile
-import time
 import uuid
 import warnings
 from pathlib import Path
 
-import httpx
 import psycopg
 import pytest
 
+from bench.server import running_server
 from rasa_messaging.app import create_app, load_spec
 from rasa_messaging.generate import Generator
 from rasa_messaging.store import Store, prepare
@@ -177,24 +173,6 @@ def store_digest(store) -> str:
     return digest.hexdigest()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until_serving(base: str, server: subprocess.Popen, log_path: Path, seconds: float = 30) -> None:
-    """Until `server` answers at `base`; fails with its log if it exits or takes too long."""
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            httpx.get(f"{base}/core/openapi.json")
-            return
-        except httpx.TransportError:
-            assert time.monotonic() < deadline and server.poll() is None, log_path.read_text()
-            time.sleep(0.1)
-
-
 def count_events(db_path) -> int:
     """Events stored at `db_path` now, read as another process would (0 before the store exists)."""
     if str(db_path).startswith("postgresql://"):
@@ -224,20 +202,7 @@ def server_log(db_path) -> Path:
 def live_server(db_path, *args, env=None):
     """`rasa-messaging serve` in a subprocess, as users run it; yields its base URL. Its log goes
     to a file beside the database (a pipe nobody reads would fill up and stall the server)."""
-    port = free_port()
-    log_path = server_log(db_path)
-    with open(log_path, "wb") as log:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "rasa_messaging.cli", "serve", "--db", str(db_path), "--port", str(port), *args],
-            cwd=Path(__file__).resolve().parents[1], env={**os.environ, **(env or {})}, stdout=log, stderr=log)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_serving(base, server, log_path)
+    with open(server_log(db_path), "wb") as log, running_server(
+            "--db", str(db_path), *args, cwd=Path(__file__).resolve().parents[1], log=log,
+            env={**os.environ, **(env or {})}, seconds=30) as (base, _):
         yield base
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()

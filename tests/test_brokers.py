@@ -50,10 +50,6 @@ def assert_stored_exactly_once(store, events):
     assert store.statistics(limit=1000) == reference.statistics(as_trackers(events), limit=1000)
 
 
-def stored(db_path) -> int:
-    return count_events(db_path)
-
-
 def wait_for(condition, seconds=60, what="condition"):
     deadline = time.monotonic() + seconds
     while not condition():
@@ -100,7 +96,7 @@ def test_consumed_events_are_stored_exactly_once_and_malformed_ones_parked(db_pa
     events = broker_events(copies=3)  # ≈ 3,300 events
     rabbit["publish"](events[:1000] + MALFORMED + events[1000:] + events[:200])  # and 200 redelivered
     consumer = consumer_process(db_path, rabbit)
-    wait_for(lambda: stored(db_path) == len(events), what="every event")
+    wait_for(lambda: count_events(db_path) == len(events), what="every event")
     time.sleep(1)  # give a wrongly doubled event time to show
     consumer.send_signal(signal.SIGTERM)
     assert consumer.wait(timeout=20) == 0, consumer.stderr.read()
@@ -116,12 +112,12 @@ def test_a_consumer_killed_mid_stream_loses_and_doubles_nothing(db_path, rabbit)
     events = broker_events(copies=3)
     rabbit["publish"](events + MALFORMED)
     consumer = consumer_process(db_path, rabbit)
-    wait_for(lambda: stored(db_path) > 500, what="a first batch")
+    wait_for(lambda: count_events(db_path) > 500, what="a first batch")
     os.kill(consumer.pid, signal.SIGKILL)
     consumer.wait()
-    assert stored(db_path) < len(events), "killed too late to test anything"
+    assert count_events(db_path) < len(events), "killed too late to test anything"
     restarted = consumer_process(db_path, rabbit)
-    wait_for(lambda: stored(db_path) == len(events), what="every event after the restart")
+    wait_for(lambda: count_events(db_path) == len(events), what="every event after the restart")
     time.sleep(1)
     restarted.send_signal(signal.SIGTERM)
     assert restarted.wait(timeout=20) == 0
@@ -139,7 +135,7 @@ def test_the_consumer_reconnects_when_the_broker_closes_its_connection(db_path, 
     try:
         events = broker_events()
         rabbit["publish"](events[:500])
-        wait_for(lambda: stored(db_path) == 500, what="the first 500")
+        wait_for(lambda: count_events(db_path) == 500, what="the first 500")
         closed = subprocess.run(["rabbitmqctl", "close_all_connections", "test: server-side close"],
                                 capture_output=True, text=True, timeout=60)
         assert closed.returncode == 0, closed.stderr
@@ -150,7 +146,7 @@ def test_the_consumer_reconnects_when_the_broker_closes_its_connection(db_path, 
         for event in events[500:]:
             channel.basic_publish(rabbit["exchange"], "", json.dumps(event).encode(), pika.BasicProperties(delivery_mode=2))
         connection.close()
-        wait_for(lambda: stored(db_path) == len(events), what="the events sent after the reconnect")
+        wait_for(lambda: count_events(db_path) == len(events), what="the events sent after the reconnect")
     finally:
         stop.set()
         worker.join(timeout=20)
@@ -177,7 +173,7 @@ def test_consumer_throughput(db_path, rabbit):
     worker = threading.Thread(target=consumer.run, args=(stop,))
     started = time.monotonic()
     worker.start()
-    wait_for(lambda: stored(db_path) == len(events), seconds=120, what="every event")
+    wait_for(lambda: count_events(db_path) == len(events), seconds=120, what="every event")
     seconds = time.monotonic() - started
     stop.set()
     worker.join(timeout=20)
@@ -228,7 +224,7 @@ def test_the_sql_follower_stores_every_row_and_continues_where_it_stopped(db_pat
     insert(events[half:] + [{"no": "event"}])
     second = follow(db_path, url)  # a restart: only the new rows are read
     assert second.duplicates == 0 and second.parked == 1
-    assert first.stored + second.stored == stored(db_path)
+    assert first.stored + second.stored == count_events(db_path)
     assert_stored_exactly_once(Store(db_path), events)
 
 
@@ -241,17 +237,17 @@ def test_a_second_follower_of_a_source_waits_for_the_first_and_takes_over(db_pat
     threads = [threading.Thread(target=f.run, args=(stop,)) for f, stop in zip(followers, stops, strict=True)]
     insert(events[:500])
     threads[0].start()
-    wait_for(lambda: stored(db_path) == unique(events[:500]), what="the first follower")
+    wait_for(lambda: count_events(db_path) == unique(events[:500]), what="the first follower")
     threads[1].start()
     with pytest.raises(SourceUnusable, match="another follower"):  # a third, told to catch up, says why it cannot
         SqlFollower(Store(db_path), url).run(threading.Event(), until_caught_up=True)
     insert(events[500:1000])
-    wait_for(lambda: stored(db_path) == unique(events[:1000]), what="the rows that came next")
+    wait_for(lambda: count_events(db_path) == unique(events[:1000]), what="the rows that came next")
     assert followers[1].progress.stored == 0  # it waits
     stops[0].set()
     threads[0].join(timeout=20)
     insert(events[1000:])
-    wait_for(lambda: stored(db_path) == unique(events), what="the second follower to take over")
+    wait_for(lambda: count_events(db_path) == unique(events), what="the second follower to take over")
     stops[1].set()
     threads[1].join(timeout=20)
     assert followers[1].progress.stored == unique(events) - unique(events[:1000])
@@ -268,10 +264,10 @@ def test_the_sql_follower_killed_mid_way_resumes_exactly(db_path, tmp_path):
     command = [sys.executable, "-m", "rasa_messaging.cli", "consume", "sql", "--db", str(db_path),
                "--url", f"sqlite:///{source}", "--batch-size", "200", "--until-caught-up"]
     follower = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    wait_for(lambda: stored(db_path) > 1000, what="some rows")
+    wait_for(lambda: count_events(db_path) > 1000, what="some rows")
     os.kill(follower.pid, signal.SIGKILL)
     follower.wait()
-    assert stored(db_path) < len(events)
+    assert count_events(db_path) < len(events)
     assert subprocess.run(command, capture_output=True).returncode == 0
     store = Store(db_path)
     assert_stored_exactly_once(store, events)
@@ -289,5 +285,5 @@ def test_serve_consumes_in_the_server_process(db_path, tmp_path):
     write_sql_broker_rows(conn.executemany, events, "?")
     conn.commit()
     with live_server(db_path, "--consume", f"sqlite:///{source}") as base:
-        wait_for(lambda: stored(db_path) == len(events), what="the served store to fill")
+        wait_for(lambda: count_events(db_path) == len(events), what="the served store to fill")
         assert len(httpx.get(f"{base}/core/conversations").json()) == len(as_trackers(events))

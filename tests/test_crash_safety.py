@@ -32,10 +32,6 @@ def big_import_file(path):
     return trackers
 
 
-def stored_events(db_path) -> int:
-    return count_events(db_path)
-
-
 def assert_intact(db_path) -> None:
     """SQLite's own check of the file (a PostgreSQL server keeps its files itself)."""
     if not str(db_path).startswith("postgresql://"):
@@ -62,14 +58,14 @@ def test_an_import_killed_half_way_is_completed_by_running_it_again(tmp_path, db
     ingest_trackers(store, real)
     flagged = next(e["timestamp"] for e in store.events("mysender") if e["event"] == "user")
     store.flag("mysender", flagged)
-    before = stored_events(db_path)
+    before = count_events(db_path)
 
     source = tmp_path / "big.jsonl"
     trackers = big_import_file(source)
     command = [sys.executable, "-m", "rasa_messaging.cli", "import", "--workers", "2", "--db", str(db_path), str(source)]
     importer = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
-    while stored_events(db_path) < before + 20_000:
+    while count_events(db_path) < before + 20_000:
         assert importer.poll() is None, "the import finished before it could be killed"
         assert time.monotonic() < deadline
         time.sleep(0.02)
@@ -77,7 +73,7 @@ def test_an_import_killed_half_way_is_completed_by_running_it_again(tmp_path, db
     assert len(workers) == 2
     os.kill(importer.pid, signal.SIGKILL)
     importer.wait()
-    killed_at = stored_events(db_path)
+    killed_at = count_events(db_path)
     deadline = time.monotonic() + 10
     while any(Path(f"/proc/{pid}").exists() for pid in workers):  # parsing workers do not outlive it
         assert time.monotonic() < deadline, "a parsing worker outlived the killed import"
@@ -93,7 +89,7 @@ def test_an_import_killed_half_way_is_completed_by_running_it_again(tmp_path, db
     expected = reference.unique_events(everything)
     store = Store(db_path)
     assert_intact(db_path)
-    assert stored_events(db_path) == sum(map(len, expected.values()))
+    assert count_events(db_path) == sum(map(len, expected.values()))
     assert store.flagged_timestamps("mysender") == [flagged]
     _, conversations = store.conversations(ConversationFilter())
     assert len(conversations) == len(expected)

@@ -9,12 +9,13 @@ import sys
 import pytest
 from click.testing import CliRunner
 
+from bench.server import free_port
 from rasa_messaging.cli import cli
 from rasa_messaging.exports import csv_lines
 from rasa_messaging.generate import Generator
 from rasa_messaging.store import ConversationFilter, Store, StoreFull, prepare
 
-from .conftest import assert_problem, free_port, ingest_trackers
+from .conftest import assert_problem, ingest_trackers
 
 
 @pytest.fixture

@@ -13,9 +13,9 @@ from rasa_messaging.app import create_app
 from rasa_messaging.brokers import RabbitConsumer
 from rasa_messaging.store import Store
 
-from .conftest import assert_problem, live_server, server_log
+from .conftest import assert_problem, count_events, live_server, server_log
 from .contract import CheckedClient
-from .test_brokers import RABBITMQ, broker_events, rabbit, stored, wait_for  # noqa: F401 (rabbit: a fixture)
+from .test_brokers import RABBITMQ, broker_events, rabbit, wait_for  # noqa: F401 (rabbit: a fixture)
 
 FULL = "operator-test-token"
 MIGRATIONS = {"sqlite": "_sqlite_migrations", "postgresql": "rasa_messaging_migrations"}  # the applied ones
@@ -92,7 +92,7 @@ def test_consumed_events_and_the_queue_lag_are_metrics(db_path, rabbit):  # noqa
     thread = threading.Thread(target=consumer.run, args=(stop,))
     thread.start()
     try:
-        wait_for(lambda: stored(db_path) == len(events), what="every event")
+        wait_for(lambda: count_events(db_path) == len(events), what="every event")
         wait_for(lambda: REGISTRY.get_sample_value("rasa_messaging_consumer_lag_messages", {"source": source}) == 0,
                  what="the lag to reach 0")
     finally:

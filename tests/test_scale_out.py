@@ -15,7 +15,7 @@ import pytest
 from rasa_messaging.store import Store
 
 from . import reference
-from .conftest import live_server, postgres_database
+from .conftest import count_events, live_server, postgres_database
 from .contract import CheckedClient
 from .test_brokers import (  # noqa: F401 (rabbit: a fixture)
     RABBITMQ,
@@ -23,7 +23,6 @@ from .test_brokers import (  # noqa: F401 (rabbit: a fixture)
     assert_stored_exactly_once,
     broker_events,
     rabbit,
-    stored,
     wait_for,
 )
 
@@ -53,12 +52,12 @@ def test_two_servers_and_two_consumers_on_one_database(database, rabbit, contrac
 
         publisher = threading.Thread(target=publish_as_a_bot_talks)
         publisher.start()
-        wait_for(lambda: stored(database) > 300, what="a first batch")
+        wait_for(lambda: count_events(database) > 300, what="a first batch")
 
         # One consumer dies mid-stream; its unacknowledged messages go to the other.
         os.kill(consumers[0].pid, signal.SIGKILL)
         consumers[0].wait()
-        killed_at = stored(database)
+        killed_at = count_events(database)
         print(f"\none consumer killed at {killed_at} of {len(events)} events stored")
 
         # While events arrive: flags and tags through one server, seen at once through the other.
@@ -74,10 +73,10 @@ def test_two_servers_and_two_consumers_on_one_database(database, rabbit, contrac
             assert sender in {c["sender_id"] for c in listed}
             tagged = reader.get("/core/conversations", params={"tags": f"replica-{number % 2}", "limit": 100}).json()
             assert sender in {c["sender_id"] for c in tagged}
-        flagged_while_arriving = stored(database)
+        flagged_while_arriving = count_events(database)
         publisher.join()
         assert killed_at < flagged_while_arriving < len(events), "the events arrived too fast to test anything"
-        wait_for(lambda: stored(database) == len(events), what="every event, through the surviving consumer")
+        wait_for(lambda: count_events(database) == len(events), what="every event, through the surviving consumer")
         time.sleep(1)  # give a wrongly doubled event time to show
         consumers[1].send_signal(signal.SIGTERM)
         assert consumers[1].wait(timeout=20) == 0, consumers[1].stderr.read()

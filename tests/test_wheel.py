@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from .conftest import free_port, wait_until_serving
+from bench.server import running_server
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,18 +28,11 @@ def test_the_wheel_installs_one_package_and_serves_outside_the_checkout(tmp_path
     subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", str(wheel)], check=True, capture_output=True)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
-    port = free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith(("PYTHON", "VIRTUAL_ENV"))}
-    with open(elsewhere / "server.log", "wb") as log:
-        server = subprocess.Popen([str(venv / "bin" / "rasa-messaging"), "serve", "--db", "mine.db", "--port", str(port)],
-                                  cwd=elsewhere, env=env, stdout=log, stderr=log)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        wait_until_serving(base, server, elsewhere / "server.log", seconds=60)
+    with open(elsewhere / "server.log", "wb") as log, running_server(
+            "--db", "mine.db", command=[str(venv / "bin" / "rasa-messaging")], cwd=elsewhere, env=env, log=log,
+            seconds=60) as (base, _):
         for path in ("/core/openapi.json", "/core/ui/", "/core/conversations", "/", "/static/js/app.js"):
             assert httpx.get(f"{base}{path}").status_code == 200, path
         assert httpx.get(f"{base}/core/conversations").json() == []
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
     assert (elsewhere / "mine.db").is_file()
