@@ -78,7 +78,7 @@ class ConversationQueries(FlagsMixin):
             order = _ORDER_BY_LATEST
         else:
             order = _ORDER_BY_SENDER
-        return total, self._with_terms_and_flags(self._page(matches, total, order, limit, offset))
+        return total, self._with_terms_and_flags(self._page(matches, total, order, limit, offset, filters))
 
     def matching(self, filters: ConversationFilter) -> int:
         """The bitset of conversation ids (store/sets.py) that pass every filter."""
@@ -227,7 +227,7 @@ class ConversationQueries(FlagsMixin):
             bits |= self._ids_in(edges, [last_day * sets.DAY, high])
         return bits
 
-    def _page(self, matches: int, total: int, order: str, limit, offset) -> list[dict]:
+    def _page(self, matches: int, total: int, order: str, limit, offset, filters: ConversationFilter) -> list[dict]:
         """The rows of one page of `matches` in `order`.
 
         The sets say where the page starts and ends (the time blocks newest first, or the
@@ -241,20 +241,30 @@ class ConversationQueries(FlagsMixin):
         if limit is None or total <= self._read_all_at_most(matches):
             return self._rows(matches, order, limit, offset)
         last = min(total, offset + limit) - 1  # the rank of the page's last row
+        counted: dict = {}  # the second search passes the blocks or levels the first counted
         if order == _ORDER_BY_LATEST:
-            counted: dict = {}  # the second search passes the blocks the first counted
             (start_day, before), (end_day, _) = (self._day_of_rank(matches, offset, counted),
                                                  self._day_of_rank(matches, last, counted))
             span = sets.read_union(self.db, sets.time_blocks(end_day, start_day))
             where, params = "c.latest_event_time < ?", [(start_day + 1) * sets.DAY]
         elif order == _ORDER_BY_CONFIDENCE:
-            (high, before), (low, _) = self._level_of_rank(matches, total, offset), self._level_of_rank(matches, total, last)
+            (high, before), (low, _) = (self._level_of_rank(matches, total, offset, counted),
+                                        self._level_of_rank(matches, total, last, counted))
             span = sets.read(self.db, "all") if high is None else sets.read(self.db, "confidence", str(high))
             below = sets.CONFIDENCE_LEVELS - 1 if low is None else low - 1  # the level under the last band
             if below >= 0:
                 span &= ~sets.read(self.db, "confidence", str(below))
             where, params = ("TRUE", []) if high is None else (
                 "c.minimum_action_confidence <= ? AND c.n_scored_actions > 0", [high / sets.CONFIDENCE_LEVELS])
+            if filters.start is not None or filters.until is not None:
+                # Skipped inside the walked index (it holds the latest event time, m015), not
+                # looked up and skipped here: time range + in_training_data=false at 100k
+                # real-shaped conversations walked 3,024 rows for a page (8.5 → 2.1-3.3 ms).
+                # The unary `+` keeps the planner on the walked index (SQLite read the whole
+                # range by time and sorted it).
+                where += " AND +c.latest_event_time >= ? AND +c.latest_event_time <= ?"
+                params += [-math.inf if filters.start is None else filters.start,
+                           math.inf if filters.until is None else filters.until]
         else:
             conversations = self.db.execute("SELECT max(id) FROM conversations").fetchone()[0] or 0
             if total * total <= (offset + limit) * conversations:
@@ -330,12 +340,15 @@ class ConversationQueries(FlagsMixin):
                 break
         return day, before
 
-    def _level_of_rank(self, matches: int, total: int, rank: int) -> tuple[int | None, int]:
+    def _level_of_rank(self, matches: int, total: int, rank: int, counted: dict) -> tuple[int | None, int]:
         """(the confidence level whose band, (level - 1) / 100 to level / 100, holds the match at
         `rank` by confidence highest first, the matches ranked before that band), found by
-        bisecting the cumulative level sets. None: the top band (above 0.99, or no score)."""
+        bisecting the cumulative level sets. None: the top band (above 0.99, or no score).
+        `counted`: the matches above each level counted before."""
         def above(level):  # matches ranked before the band's conversations (no score ranks as 1.0)
-            return total - (matches & sets.read(self.db, "confidence", str(level))).bit_count()
+            if level not in counted:
+                counted[level] = total - (matches & sets.read(self.db, "confidence", str(level))).bit_count()
+            return counted[level]
         top = sets.CONFIDENCE_LEVELS - 1
         if above(top) > rank:
             return None, 0

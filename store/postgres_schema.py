@@ -6,6 +6,8 @@ moved existing files forward; no PostgreSQL store predates p001. Later changes t
 get a migration here and one in store/schema.py.
 """
 
+from .schema import CONFIDENCE_WALK_INDEX
+
 MIGRATIONS_TABLE = "rasa_messaging_migrations"
 
 _P001_TABLES = [
@@ -70,4 +72,6 @@ _P001_TABLES = [
 
 MIGRATIONS: list[tuple[str, list[str]]] = [
     ("p001_schema_of_m014", _P001_TABLES),
+    # m015: the confidence walk's conditions inside the walked index.
+    ("p002_confidence_walk_in_the_index", ["DROP INDEX conversations_by_confidence", CONFIDENCE_WALK_INDEX]),
 ]

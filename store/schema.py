@@ -262,6 +262,20 @@ def m014_conversation_sets(db: Database):
     index_events_after(db, 0)
 
 
+@migrations()
+def m015_confidence_walk_in_the_index(db: Database):
+    # A page by confidence walks this index; the walk's other conditions (a scored action, the
+    # time range) read each walked row from the table (1.4 µs a row on the bench machine) until
+    # the index held them: time range + in_training_data=false at 100k real-shaped conversations,
+    # 9.0 → 2.1-3.3 ms.
+    db.execute("DROP INDEX conversations_by_confidence")
+    db.execute(CONFIDENCE_WALK_INDEX)
+
+
+CONFIDENCE_WALK_INDEX = ("CREATE INDEX conversations_by_confidence ON conversations "
+                         "(minimum_action_confidence DESC, sender_id, n_scored_actions, latest_event_time)")
+
+
 def migrate(db: Database, path) -> None:
     """Bring the schema up to date. Raises `NotOurDatabase` for a file of another program."""
     if db.table_names() and migrations.migrations_table not in db.table_names():

@@ -9,6 +9,7 @@ import pytest
 
 from rasa_messaging.store import NotOurDatabase, Store
 from rasa_messaging.store.postgres import psycopg_sql
+from rasa_messaging.store.postgres_schema import MIGRATIONS
 
 from .conftest import live_server, postgres_database, server_log
 from .contract import CheckedClient
@@ -36,8 +37,8 @@ def test_a_percent_in_quoted_text_reaches_postgresql_as_one(postgres_template):
 def test_processes_starting_on_a_new_database_at_once_migrate_it_once(postgres_template):  # a server is up
     with postgres_database() as url, concurrent.futures.ThreadPoolExecutor(4) as pool:
         stores = list(pool.map(lambda _: Store(url), range(4)))
-        assert {store.readiness()["migrations"] for store in stores} == {1}
-        assert stores[0].db.execute("SELECT count(*) FROM rasa_messaging_migrations").fetchone() == (1,)
+        assert {store.readiness()["migrations"] for store in stores} == {len(MIGRATIONS)}
+        assert stores[0].db.execute("SELECT count(*) FROM rasa_messaging_migrations").fetchone() == (len(MIGRATIONS),)
 
 
 def test_a_database_of_another_program_is_refused_without_showing_the_password(postgres_template):
