@@ -4,6 +4,7 @@ import warnings
 from importlib import resources
 
 import flask
+import msgspec
 import yaml
 
 # connexion imports starlette's test client, which warns (a StarletteDeprecationWarning, a
@@ -20,7 +21,7 @@ from connexion.options import SwaggerUIOptions
 from connexion.problem import problem
 from connexion.validators import VALIDATOR_MAP, TextResponseBodyValidator
 
-from rasa_messaging.store import Store, StoreError
+from rasa_messaging.store import Store, StoreError, json_text
 
 from .auth import ProvideTokens, Tokens, without_security
 from .hosts import AllowedHosts
@@ -60,10 +61,7 @@ def create_app(db_path, *, validate_responses: bool = False, max_body_bytes: int
         strict_validation=True,  # an unknown query parameter is a 400, never silently ignored
         validator_map={"parameter": NamedParameterValidator, "body": BODY_VALIDATORS, "response": RESPONSE_VALIDATORS},
         swagger_ui_options=SwaggerUIOptions(swagger_ui_path="/ui"),
-        # Compact JSON: connexion's default indents, which sends Python's encoder down its
-        # pure-Python path (a page of 20 real-shaped conversations: 0.27 ms and 19 kB indented,
-        # 0.09 ms and 14 kB compact).
-        jsonifier=Jsonifier(flask.json, separators=(",", ":")),
+        jsonifier=Jsonifier(ResponseJSON),
     )
     app.add_error_handler(StoreError, _store_error)
     app.add_error_handler(405, MethodNotAllowed(spec))
@@ -80,6 +78,19 @@ def create_app(db_path, *, validate_responses: bool = False, max_body_bytes: int
     add_review_page(app.app)
     app.app.add_url_rule("/metrics", "metrics", _metrics)
     return app
+
+
+class ResponseJSON:
+    """The JSON module connexion writes responses with: msgspec, compact. connexion's default
+    indents, which sends Python's encoder down its pure-Python path, and Flask's sorts keys: a
+    page of 20 real-shaped conversations (13.5 kB) took 0.27 ms indented, 0.23 ms compact and
+    sorted, 0.03 ms with msgspec. (Types JSON has no form for fail as before, with a TypeError.)"""
+
+    @staticmethod
+    def dumps(data, **_connexion_options) -> str:
+        return msgspec.json.encode(data).decode()
+
+    loads = staticmethod(json_text.loads)
 
 
 def _metrics():
