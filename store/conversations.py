@@ -256,7 +256,7 @@ class ConversationQueries(FlagsMixin):
                 span &= ~sets.read(self.db, "confidence", str(below))
             where, params = ("TRUE", []) if high is None else (
                 "c.minimum_action_confidence <= ? AND c.n_scored_actions > 0", [high / sets.CONFIDENCE_LEVELS])
-            if filters.start is not None or filters.until is not None:
+            if self.db.dialect.walk_skips_time_range and (filters.start is not None or filters.until is not None):
                 # Skipped inside the walked index (it holds the latest event time, m015), not
                 # looked up and skipped here: time range + in_training_data=false at 100k
                 # real-shaped conversations walked 3,024 rows for a page (8.5 → 2.1-3.3 ms).
@@ -277,17 +277,12 @@ class ConversationQueries(FlagsMixin):
 
     @staticmethod
     def _read_all_at_most(matches: int) -> int:
-        """How many matches are read and sorted whole rather than paged by the sets: 3 per chunk
-        of conversations (200 at least). Which is cheaper depends on the machine: with fast
-        memory (an earlier bench machine) a match's row cost 0.45 µs and a set row 0.65 µs, and
-        1,000 reviewed of 100k generated conversations took 0.55 ms read whole, 1.45 ms by the
-        sets; with slower memory (the machine of bench/RESULTS.md) a match's row costs 2.1-3.2
-        µs and a set row 1.34 µs, and 2,000 flagged of 100k real-shaped ones took 5.4 ms read
-        whole, 1.6 ms by the sets. The sets' cost grows with the chunks, the other with the
-        matches, so the bound errs toward the sets: across all 92 filters and pairs at 100k here,
-        slowest 6.6 → 4.8 ms, median 2.6 → 2.1 ms against the earlier 23 a chunk."""
+        """How many matches are read and sorted whole rather than paged by the sets: reading a
+        match's row costs about 0.45 µs, and finding a page's span reads about 16 set rows of 0.65
+        µs per chunk of conversations (100k generated conversations, 98 chunks: 1,000 sparse
+        matches, such as the reviewed ones, took 1.45 ms by the sets, 0.55 ms read whole)."""
         chunks = matches.bit_length() // sets.CHUNK_BITS + 1
-        return max(_READ_ALL_AT_MOST, 3 * chunks)
+        return max(_READ_ALL_AT_MOST, int(16 * 0.65 * chunks / 0.45))
 
     def _rows(self, ids: int, order: str, limit, offset) -> list[dict]:
         """Rows of the conversations of a bitset, sorted, then cut to a page."""
