@@ -127,8 +127,8 @@ def trackers():
 
 @pytest.fixture
 def stored_trackers(store, trackers):
-    """`trackers`, ingested into `store`."""
-    ingest_trackers(store, trackers)
+    """`trackers`, ingested into `store` as an import stores them."""
+    import_trackers(store, trackers)
     return trackers
 
 
@@ -160,8 +160,17 @@ def load_tracker(path) -> dict:
 
 
 def ingest_trackers(store, trackers) -> None:
+    """One transaction a tracker, as the API stores a conversation's events."""
     for tracker in trackers:
         store.ingest(prepare(tracker["sender_id"], tracker["events"]))
+
+
+def import_trackers(store, trackers, per_transaction: int = 250) -> None:
+    """Many trackers a transaction, as an import stores them: for tests that only need them
+    stored (the 106 of `stored_trackers` took 1.6 s on PostgreSQL one a transaction, 0.4 s so)."""
+    for start in range(0, len(trackers), per_transaction):
+        store.ingest([row for tracker in trackers[start:start + per_transaction]
+                      for row in prepare(tracker["sender_id"], tracker["events"])])
 
 
 def store_digest(store) -> str:

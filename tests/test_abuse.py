@@ -20,14 +20,14 @@ from rasa_messaging.generate import Generator
 from rasa_messaging.limits import MAX_CONCURRENT_EXPORTS, ExportSlots
 from rasa_messaging.store import Store, StoreFull, prepare
 
-from .conftest import assert_problem, ingest_trackers, live_server, server_log
+from .conftest import assert_problem, import_trackers, live_server, server_log
 
 
 @pytest.fixture
 def big_store(db_path):
     """Enough conversations that an export overflows the sockets' buffers (about 20 MB of NDJSON)."""
     store = Store(db_path)
-    ingest_trackers(store, Generator(seed=19).trackers(2500))
+    import_trackers(store, Generator(seed=19).trackers(2500))
     store.close()
     return db_path
 
