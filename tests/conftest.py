@@ -33,6 +33,8 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "real_data: needs ../shared/rasa-data; skipped without it, except under CI=true")
     config.addinivalue_line("markers", "sqlite_only(why): tests what only the SQLite file has (the PostgreSQL "
                                        "variant is not collected)")
+    config.addinivalue_line("markers", "slow: takes 10 s or more; run first, so that the suite does not wait "
+                                       "for it at the end")
     if os.environ.get("CI") == "true" and not REAL_DATA_PRESENT:
         raise pytest.UsageError(f"CI=true, and {NO_REAL_DATA}: CI must run every test")
 
@@ -43,6 +45,9 @@ def pytest_collection_modifyitems(config, items):
     if sqlite_only:
         config.hook.pytest_deselected(items=sqlite_only)
         items[:] = [item for item in items if item not in sqlite_only]
+    # The slow tests first: the workers share out the rest while they run. Last, they kept one
+    # worker busy for minutes after the other had finished.
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
     if not REAL_DATA_PRESENT:
         for item in items:
             if "real_data" in item.keywords:

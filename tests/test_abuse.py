@@ -93,6 +93,7 @@ def test_an_export_gives_its_slot_back_when_its_reader_stalls_or_leaves():
     assert gone and running == 0
 
 
+@pytest.mark.slow
 def test_a_large_ingest_leaves_other_requests_answered(db_path):
     events = [{"event": "user", "timestamp": 1e9 + i, "text": "payload " * 20} for i in range(10_000)]
     with live_server(db_path) as base:

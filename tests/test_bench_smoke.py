@@ -5,9 +5,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 RUN = Path(__file__).resolve().parents[1] / "bench" / "run.py"
 
 
+@pytest.mark.slow
 def test_the_benchmark_runs_end_to_end_on_a_small_store(tmp_path):
     out = tmp_path / "RESULTS.md"
     result = subprocess.run([sys.executable, str(RUN), "--sizes", "200", "--repeat", "3", "--datasets", "generated",

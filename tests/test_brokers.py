@@ -165,6 +165,7 @@ def test_a_wrong_port_is_retried_until_stopped(db_path):
     assert not worker.is_alive()
 
 
+@pytest.mark.slow
 def test_consumer_throughput(db_path, rabbit):
     events = broker_events(copies=20)
     rabbit["publish"](events)

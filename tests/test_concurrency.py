@@ -11,6 +11,7 @@ import threading
 import time
 
 import httpx
+import pytest
 
 from rasa_messaging.generate import Generator
 
@@ -20,6 +21,7 @@ from .conftest import live_server
 WRITERS, READERS, CONVERSATIONS_PER_WRITER = 8, 8, 4
 
 
+@pytest.mark.slow
 def test_eight_writers_and_eight_readers_lose_and_double_nothing(db_path):
     templates = Generator(seed=3).trackers(60)
     sent = {}  # sender → events sent (each at least once)

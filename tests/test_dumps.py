@@ -2,6 +2,7 @@
 
 import re
 import urllib.parse
+from collections import Counter
 
 import pytest
 import yaml
@@ -164,11 +165,25 @@ def test_the_list_of_stories_that_cannot_round_trip_is_complete():
     assert len(linear) >= 150
 
 
+def story_senders(stories) -> dict:
+    """A sender id of its own for each story (by object: a file can name two stories alike)."""
+    senders, seen = {}, Counter()
+    for story in stories:
+        name = f"story {story.id}".replace("/", "|")  # a '/' cannot be routed in a path segment
+        seen[name] += 1
+        senders[id(story)] = name if seen[name] == 1 else f"{name} #{seen[name]}"
+    return senders
+
+
+SENDERS = story_senders(MARKDOWN_STORIES + YAML_STORIES)
+
+
 def story_sender(story) -> str:
-    return f"story {story.id}".replace("/", "|")  # a '/' cannot be routed in a path segment
+    return SENDERS[id(story)]
 
 
-def round_trip(client, store, story, suffix, loop_event):
+def round_trip(served, story, suffix, loop_event):
+    client, store = served
     sender = story_sender(story)
     store.ingest(prepare(sender, story_events(story, loop_event=loop_event)))
     response = client.get(url(sender, suffix))
@@ -176,18 +191,25 @@ def round_trip(client, store, story, suffix, loop_event):
     return response.text
 
 
-# Each story is a test of its own on SQLite; PostgreSQL must then write the same text for every
-# story (test_every_story_dumps_the_same_on_both_stores), in one store: a database and an app a
-# story made these 500 tests a quarter of the suite's time.
-ON_SQLITE = pytest.mark.parametrize("db_path", ["sqlite"], indirect=True)
+@pytest.fixture(scope="module")
+def story_stores(tmp_path_factory, contract):
+    """A SQLite store and its app for each dump format, shared by the stories' round trips (each
+    story is a conversation of its own): an app and a store for each of these 500 tests were a
+    sixth of the suite's time. PostgreSQL must then write the same text for every story
+    (test_every_story_dumps_the_same_on_both_stores)."""
+    def served(name):
+        path = tmp_path_factory.mktemp("stories") / f"{name}.db"
+        return CheckedClient(create_app(path, validate_responses=True).test_client(), contract), Store(path)
+    return {"md": served("md"), "yml": served("yml")}
+
+
 LINEAR_MARKDOWN = [s for s in MARKDOWN_STORIES if not s.not_linear]
 LINEAR = [s for s in YAML_STORIES + MARKDOWN_STORIES if not s.not_linear and not any(step[0] == "restart" for step in s.steps)]
 
 
-@ON_SQLITE
 @pytest.mark.parametrize("story", LINEAR_MARKDOWN, ids=lambda s: s.id)
-def test_each_linear_markdown_story_round_trips_through_the_markdown_dump(client, store, story, tmp_path):
-    text = round_trip(client, store, story, "/debug-dump.md", loop_event="form")
+def test_each_linear_markdown_story_round_trips_through_the_markdown_dump(story_stores, story, tmp_path):
+    text = round_trip(story_stores["md"], story, "/debug-dump.md", loop_event="form")
     dump_file = tmp_path / "dump.md"
     dump_file.write_text(text)
     [dumped] = parse_markdown(dump_file)
@@ -197,20 +219,20 @@ def test_each_linear_markdown_story_round_trips_through_the_markdown_dump(client
     assert without_text(dumped.steps) == without_text(story.steps)
 
 
-@ON_SQLITE
 @pytest.mark.parametrize("story", LINEAR, ids=lambda s: s.id)
-def test_each_linear_story_round_trips_through_the_yaml_dump(client, store, story, tmp_path):
-    text = round_trip(client, store, story, "/debug-dump.yml", loop_event="active_loop")
+def test_each_linear_story_round_trips_through_the_yaml_dump(story_stores, story, tmp_path):
+    text = round_trip(story_stores["yml"], story, "/debug-dump.yml", loop_event="active_loop")
     dump_file = tmp_path / "dump.yml"
     dump_file.write_text(text)
     [dumped] = parse_yaml(dump_file)
-    assert dumped.name == f"story {story.id}".replace("/", "|")
+    assert dumped.name == story_sender(story)
     # A payload typed as user text (`/affirm`) is the intent itself: the dump writes the intent only.
     def payload_as_intent(steps):
         return [(*step[:3], None) if step[0] == "user" and (step[3] or "").startswith("/") else step for step in steps]
     assert dumped.steps == payload_as_intent(story.steps)
 
 
+@pytest.mark.slow
 @pytest.mark.real_data
 @pytest.mark.parametrize("db_path", ["postgresql"], indirect=True)
 def test_every_story_dumps_the_same_on_both_stores(db_path, tmp_path, contract):

@@ -90,6 +90,7 @@ def test_every_input_format_gives_the_same_store(tmp_path, trackers, dump_files)
         assert contents == stores["dumps"], name
 
 
+@pytest.mark.slow
 def test_reimporting_the_same_files_changes_nothing(tmp_path, dump_files):
     db = tmp_path / "again.db"
     run_import(db, *dump_files)
@@ -100,6 +101,7 @@ def test_reimporting_the_same_files_changes_nothing(tmp_path, dump_files):
     assert snapshot(db) == before
 
 
+@pytest.mark.slow
 @pytest.mark.real_data
 def test_a_flag_survives_a_reimport(tmp_path, dump_files):
     db = tmp_path / "flags.db"

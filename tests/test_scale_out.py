@@ -39,6 +39,7 @@ def consumer(url, rabbit):  # noqa: F811
                              "--batch-size", "50"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.slow
 def test_two_servers_and_two_consumers_on_one_database(database, rabbit, contract):  # noqa: F811
     events = broker_events(copies=3)  # ≈ 3,300 events of 135 conversations, as Rasa's pika broker publishes them
     with live_server(database) as first, live_server(database) as second:

@@ -1,7 +1,7 @@
 """schemathesis, a contract tester nobody here wrote, against the live server on real data.
 
 Every operation of openapi/openapi.yaml, every check, every phase (examples, coverage, fuzzing,
-stateful via the spec's links), 100 examples per operation, on a store pre-filled with the real
+stateful via the spec's links), 50 examples per operation, on a store pre-filled with the real
 trackers and the conversations generated from the real conversation tests. Target: 0 failures.
 """
 
@@ -44,6 +44,7 @@ def summary(output: str) -> str:
                      if any(word in line for word in ("generated", "Selected", "Tested", "failures", "passed", "✅", "❌", "⏭")))
 
 
+@pytest.mark.slow
 @pytest.mark.real_data
 def test_schemathesis_finds_no_failure(prefilled, tmp_path):
     with live_server(prefilled) as base:
@@ -54,13 +55,14 @@ def test_schemathesis_finds_no_failure(prefilled, tmp_path):
     assert f"Tested: {operations}" in result.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.real_data
 def test_schemathesis_finds_no_failure_with_tokens(prefilled, tmp_path):
     """With auth on: the full token in the header, so every check (ignored auth included) runs.
-    25 examples per operation, not 100: the fuzzing itself is the test above's (this one was the
+    20 examples per operation, not 50: the fuzzing itself is the test above's (this one was the
     suite's slowest, 97 s on a slow machine), and auth is checked on every operation either way."""
     with live_server(prefilled, "--token", "contract-test-token", "--review-token", "review-only") as base:
         result = run_schemathesis(base, tmp_path / "junit-auth.xml", "-H", "Authorization: Bearer contract-test-token",
-                                  "--max-examples", "25")
+                                  "--max-examples", "20")
     print(summary(result.stdout))
     assert result.returncode == 0, result.stdout[-20000:]

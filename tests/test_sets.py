@@ -135,6 +135,7 @@ def paging(request, monkeypatch):
         monkeypatch.setattr(conversations_module.ConversationQueries, "_read_all_at_most", staticmethod(lambda _: 0))
 
 
+@pytest.mark.slow
 def test_filters_stay_exact_while_conversations_grow_get_marked_and_are_erased(tmp_path, paging):
     store = Store(tmp_path / "rasa.db")
     world = World(store)

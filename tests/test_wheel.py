@@ -8,12 +8,14 @@ import zipfile
 from pathlib import Path
 
 import httpx
+import pytest
 
 from bench.server import running_server
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_the_wheel_installs_one_package_and_serves_outside_the_checkout(tmp_path):
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--wheel-dir", str(tmp_path), str(ROOT)],
                    check=True, capture_output=True)
