@@ -9,7 +9,9 @@ For each data set and size (default 1k, 10k, 100k conversations) it
 - marks some conversations (bench/filters.py: flags, review marks, tags, annotations), starts
   `rasa-messaging serve` and measures the p50 over HTTP of every single list filter and every
   pair, each also in-process (the store's own time), plus statistics, analytics, one
-  conversation's reads, flag + unflag and HTTP ingest;
+  conversation's reads, flag + unflag and HTTP ingest; the filters, the floor, statistics and
+  analytics are timed in rounds, each in turn, so that a spell of interference does not land on
+  one figure;
 - measures the framework floor (the smallest request the app serves, `GET /session`) and the
   server's peak RSS.
 With `--backends sqlite,postgresql` each is measured on both stores: PostgreSQL in a database
@@ -24,6 +26,7 @@ Timings never decide a test.
 
 import argparse
 import contextlib
+import functools
 import json
 import os
 import sqlite3
@@ -52,15 +55,28 @@ KEPT = "<!-- written by hand: kept by bench/run.py -->"
 
 def timed(call, repeat, percentiles=None) -> float:
     """p50 in ms, after one warm-up call; with `percentiles` (a dict), its p95 is put there too."""
-    call()
-    samples = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        call()
-        samples.append((time.perf_counter() - started) * 1000)
+    p50, p95 = timed_in_rounds({"call": call}, repeat)["call"]
     if percentiles is not None:
-        percentiles["p95"] = statistics.quantiles(samples, n=20, method="inclusive")[-1]
-    return statistics.median(samples)
+        percentiles["p95"] = p95
+    return p50
+
+
+def timed_in_rounds(calls: dict, repeat: int) -> dict:
+    """name → (p50, p95) in ms: every call once to warm up, then `repeat` rounds of each call in
+    turn. A spell of interference on a 2-core machine (a checkpoint, autovacuum, the OS) then
+    lands on one sample of many figures, not on every sample of one: timed one figure after the
+    other, single figures came out 2-3x their neighbours' (policy + annotated at 10k generated:
+    10.2 ms, p95 34.4, with the store's own call at 1.7 ms), and growth 10k → 100k with them."""
+    for call in calls.values():
+        call()
+    samples: dict = {name: [] for name in calls}
+    for _ in range(repeat):
+        for name, call in calls.items():
+            started = time.perf_counter()
+            call()
+            samples[name].append((time.perf_counter() - started) * 1000)
+    return {name: (statistics.median(taken), statistics.quantiles(taken, n=20, method="inclusive")[-1])
+            for name, taken in samples.items()}
 
 
 @contextlib.contextmanager
@@ -124,9 +140,10 @@ def measure(dataset: str, conversations: int, repeat: int, workdir: Path, db: st
         store.vacuum()
     filters = filter_combinations(store)
     sample = store.db.execute("SELECT sender_id FROM conversations ORDER BY n_events DESC LIMIT 1").fetchone()[0]
-    for name, params in filters.items():
-        parsed = as_filter(params)
-        figures["store " + name] = timed(lambda: store.conversations(parsed, limit=20), repeat)  # noqa: B023
+    in_process = {name: functools.partial(store.conversations, as_filter(params), limit=20)
+                  for name, params in filters.items()}
+    for name, (p50, _) in timed_in_rounds(in_process, repeat).items():
+        figures["store " + name] = p50
     text = as_filter({"text": "help"})
     figures["text, first request in-process"] = timed(lambda: Store(db).conversations(text, limit=20), repeat)
     store.close()
@@ -137,16 +154,13 @@ def measure(dataset: str, conversations: int, repeat: int, workdir: Path, db: st
         def get(path, **params):
             return lambda: http.get(path, params=params).raise_for_status()
 
-        figures["floor"] = timed(get("/session"), repeat)
-        for name, params in filters.items():
-            tail: dict = {}
-            figures["http " + name] = timed(get("/conversations", **params, limit=20), repeat, tail)
-            figures["p95 " + name] = tail["p95"]
-        for name, path, params in (("/statistics", "/statistics", {}), ("/analytics", "/analytics", {}),
-                                   ("/analytics window=1d", "/analytics", {"window": "1d"})):
-            tail = {}
-            figures[name] = timed(get(path, **params), repeat, tail)
-            figures["p95 " + name] = tail["p95"]
+        requests = {"floor": get("/session"),
+                    **{"http " + name: get("/conversations", **params, limit=20) for name, params in filters.items()},
+                    "/statistics": get("/statistics"), "/analytics": get("/analytics"),
+                    "/analytics window=1d": get("/analytics", window="1d")}
+        for name, (p50, p95) in timed_in_rounds(requests, repeat).items():
+            figures[name] = p50
+            figures["p95 " + name.removeprefix("http ")] = p95
         quoted = urllib.parse.quote(sample, safe="")
         for what in ("events", "messages", "debug-dump.json", "debug-dump.md"):
             figures[f"longest conversation's {what}"] = timed(get(f"/conversations/{quoted}/{what}"), repeat)
@@ -199,6 +213,7 @@ def report(results: dict, filter_names: list, args) -> str:
              f"`bench/run.py --sizes {args.sizes} --repeat {args.repeat} --datasets {args.datasets} "
              f"--backends {args.backends}` on {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}, one run. "
              f"Latencies are in ms of {args.repeat} requests over HTTP (uvicorn, keep-alive) after a warm-up, "
+             "taken in rounds (each list filter, the floor, statistics and analytics in turn), "
              "`limit=20`: p50, or p50 / p95 where both are shown; `store` is the same call in-process (the "
              "store's own time); `floor` is the smallest request the app serves (`GET /session`). The "
              "baseline is plain Python into SQLite, whichever store is measured.", ""]
