@@ -32,6 +32,7 @@ from .metrics import OperationNames, RequestMetrics, metrics_response
 from .resolver import TagResolver, route_pattern
 from .routing import Utf8Paths, configure_flask_routing, middlewares
 from .validation import NamedParameterValidator, ReadableJSONBodyValidator
+from .wsgi import HandOverWhole
 
 BASE_PATH = "/core"  # the spec's server URL: where connexion mounts the API
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
@@ -53,6 +54,7 @@ def create_app(db_path, *, validate_responses: bool = False, max_body_bytes: int
     if not tokens:
         spec = without_security(spec)
     app = FlaskApp(__name__, middlewares=middlewares())
+    app._middleware_app.asgi_app = HandOverWhole(app.app.wsgi_app)  # connexion's a2wsgi, see wsgi.py
     configure_flask_routing(app.app)
     app.app.extensions["store"] = Store(db_path)
     app.add_api(
