@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import uuid
 
 import pika
@@ -126,9 +127,22 @@ def test_a_consumer_killed_mid_stream_loses_and_doubles_nothing(db_path, rabbit)
     assert store.db.execute("SELECT count(*) FROM parked_messages").fetchone()[0] == len(MALFORMED)
 
 
+def close_named_connection(name: str) -> None:
+    """The broker closes the connection named `name`, and only it: the other test workers' are
+    theirs (`close_all_connections` failed their consumers)."""
+    listed = subprocess.run(["rabbitmqctl", "list_connections", "pid", "client_properties", "--quiet",
+                             "--no-table-headers"], capture_output=True, text=True, timeout=60)
+    [pid] = [line.split("\t", 1)[0] for line in listed.stdout.splitlines() if name in line]
+    closed = subprocess.run(["rabbitmqctl", "close_connection", pid, "test: server-side close"],
+                            capture_output=True, text=True, timeout=60)
+    assert closed.returncode == 0, closed.stderr
+
+
 def test_the_consumer_reconnects_when_the_broker_closes_its_connection(db_path, rabbit):
     store = Store(db_path)
-    consumer = RabbitConsumer(store, RABBITMQ, queue=rabbit["queue"], exchange=rabbit["exchange"], batch_seconds=0.1)
+    name = f"reconnect-test-{uuid.uuid4().hex}"
+    url = f"{RABBITMQ}?client_properties={urllib.parse.quote(str({'connection_name': name}))}"
+    consumer = RabbitConsumer(store, url, queue=rabbit["queue"], exchange=rabbit["exchange"], batch_seconds=0.1)
     stop = threading.Event()
     worker = threading.Thread(target=consumer.run, args=(stop,))
     worker.start()
@@ -136,16 +150,9 @@ def test_the_consumer_reconnects_when_the_broker_closes_its_connection(db_path, 
         events = broker_events()
         rabbit["publish"](events[:500])
         wait_for(lambda: count_events(db_path) == 500, what="the first 500")
-        closed = subprocess.run(["rabbitmqctl", "close_all_connections", "test: server-side close"],
-                                capture_output=True, text=True, timeout=60)
-        assert closed.returncode == 0, closed.stderr
+        close_named_connection(name)
         wait_for(lambda: consumer.progress.reconnects >= 1, what="the consumer to notice")
-        # the test's own publishing connection was closed too: publish on a new one
-        connection = pika.BlockingConnection(pika.URLParameters(RABBITMQ))
-        channel = connection.channel()
-        for event in events[500:]:
-            channel.basic_publish(rabbit["exchange"], "", json.dumps(event).encode(), pika.BasicProperties(delivery_mode=2))
-        connection.close()
+        rabbit["publish"](events[500:])  # the test's own connection is still open: only the consumer's was closed
         wait_for(lambda: count_events(db_path) == len(events), what="the events sent after the reconnect")
     finally:
         stop.set()
