@@ -31,17 +31,15 @@ class _WholeResponder(WSGIResponder):
     def __init__(self, *args):
         super().__init__(*args)
         self.held: list = []
-        self.held_bytes = 0
-        self.holding = True
+        self.held_bytes = 0  # past HOLD_AT_MOST, the response streams
 
     def send(self, message) -> None:
         """In the app's thread: keep the message while the response is small, else stream."""
-        if not self.holding:
+        if self.held_bytes > HOLD_AT_MOST:
             return super().send(message)
         self.held.append(message)
         self.held_bytes += len(message.get("body", b""))
         if self.held_bytes > HOLD_AT_MOST:
-            self.holding = False
             held, self.held = self.held, []
             for kept in held:
                 super().send(kept)

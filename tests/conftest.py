@@ -85,39 +85,49 @@ class ReusedDatabase:
         self.name, self.template = name, template
         self.url = f"{POSTGRES}/{name}"
         self._remake()
-        self.schema = self._schema()
+        with psycopg.connect(self.url) as conn:
+            self.schema = _schema(conn)
 
     def emptied(self) -> str:
-        with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as admin:
-            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
-                          "AND pid <> pg_backend_pid()", [self.name])
-        if self._schema() != self.schema:
-            self._remake()
-            return self.url
+        on_postgres_server("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                           f"WHERE datname = '{self.name}' AND pid <> pg_backend_pid()")
         with psycopg.connect(self.url) as conn:  # one transaction
-            for (table,) in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-                                         "AND tablename <> 'rasa_messaging_migrations'").fetchall():
-                conn.execute(f'DELETE FROM "{table}"')  # 20 ms for all of them; TRUNCATE took 170
-            for table, column in conn.execute("SELECT table_name, column_name FROM information_schema.columns "
-                                              "WHERE table_schema = 'public' AND is_identity = 'YES'").fetchall():
-                conn.execute(f'ALTER TABLE "{table}" ALTER COLUMN "{column}" RESTART')
+            changed = _schema(conn) != self.schema
+            if not changed:
+                for (table,) in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                                             "AND tablename <> 'rasa_messaging_migrations'").fetchall():
+                    conn.execute(f'DELETE FROM "{table}"')  # 20 ms for all of them; TRUNCATE took 170
+                for table, column in conn.execute("SELECT table_name, column_name FROM information_schema.columns "
+                                                  "WHERE table_schema = 'public' AND is_identity = 'YES'").fetchall():
+                    conn.execute(f'ALTER TABLE "{table}" ALTER COLUMN "{column}" RESTART')
+        if changed:
+            self._remake()
         return self.url
 
-    def _schema(self) -> tuple:
-        """What a test must not have changed: the public schema's relations, the migrations applied."""
-        with psycopg.connect(self.url, autocommit=True) as conn:
-            relations = conn.execute("SELECT relname, relkind FROM pg_class WHERE relnamespace = 'public'::regnamespace "
-                                     "ORDER BY relname").fetchall()
-            return relations, conn.execute("SELECT name FROM rasa_messaging_migrations ORDER BY name").fetchall()
-
     def _remake(self) -> None:
-        with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
-            admin.execute(f'CREATE DATABASE "{self.name}" TEMPLATE "{self.template}"')
+        on_postgres_server(drop_database(self.name), f'CREATE DATABASE "{self.name}" TEMPLATE "{self.template}"')
 
     def drop(self) -> None:
-        with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+        on_postgres_server(drop_database(self.name))
+
+
+def _schema(conn) -> tuple:
+    """What a test must not have changed: the public schema's relations, the migrations applied."""
+    relations = conn.execute("SELECT relname, relkind FROM pg_class WHERE relnamespace = 'public'::regnamespace "
+                             "ORDER BY relname").fetchall()
+    return relations, conn.execute("SELECT name FROM rasa_messaging_migrations ORDER BY name").fetchall()
+
+
+def on_postgres_server(*statements: str) -> None:
+    """Runs on the server's own `postgres` database, outside a transaction, as CREATE and DROP
+    DATABASE must."""
+    with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as admin:
+        for statement in statements:
+            admin.execute(statement)
+
+
+def drop_database(name: str) -> str:
+    return f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
 
 
 @pytest.fixture(scope="session")
@@ -145,25 +155,20 @@ def postgres_template(worker_id):
         if os.environ.get("CI") == "true":
             pytest.fail(f"CI=true, and this {reason}")
         pytest.skip(reason)
-    with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{name}"')
+    on_postgres_server(drop_database(name), f'CREATE DATABASE "{name}"')
     Store(f"{POSTGRES}/{name}").close()
     yield name
-    with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    on_postgres_server(drop_database(name))
 
 
 @contextlib.contextmanager
 def postgres_database(template: str = "template1"):
     name = f"rasa_messaging_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    on_postgres_server(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
     try:
         yield f"{POSTGRES}/{name}"
     finally:
-        with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        on_postgres_server(drop_database(name))
 
 
 @pytest.fixture

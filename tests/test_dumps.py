@@ -13,7 +13,7 @@ from rasa_messaging.cli import cli
 from rasa_messaging.dumps import attachment
 from rasa_messaging.store import Store, prepare
 
-from .conftest import REAL_TRACKER_FILES, assert_problem, ingest_trackers, load_tracker
+from .conftest import REAL_TRACKER_FILES, assert_problem, import_trackers, ingest_trackers, load_tracker
 from .contract import CheckedClient
 from .stories import MARKDOWN_STORY_FILES, YAML_STORY_FILES, parse_markdown, parse_yaml, story_events
 from .test_conversation import EVENTS as CRAFTED_EVENTS
@@ -238,11 +238,9 @@ def test_each_linear_story_round_trips_through_the_yaml_dump(story_stores, story
 def test_every_story_dumps_the_same_on_both_stores(db_path, tmp_path, contract):
     clients = []
     for where in (tmp_path / "rasa-messaging.db", db_path):
-        store = Store(where)
-        for story in LINEAR_MARKDOWN:
-            store.ingest(prepare("md " + story_sender(story), story_events(story, loop_event="form")))
-        for story in LINEAR:
-            store.ingest(prepare("yml " + story_sender(story), story_events(story, loop_event="active_loop")))
+        import_trackers(Store(where), [
+            *({"sender_id": "md " + story_sender(s), "events": story_events(s, loop_event="form")} for s in LINEAR_MARKDOWN),
+            *({"sender_id": "yml " + story_sender(s), "events": story_events(s, loop_event="active_loop")} for s in LINEAR)])
         clients.append(CheckedClient(create_app(where, validate_responses=True).test_client(), contract))
     dumps = [(f"md {story_sender(s)}", "/debug-dump.md") for s in LINEAR_MARKDOWN]
     dumps += [(f"yml {story_sender(s)}", suffix) for s in LINEAR for suffix in ("/debug-dump.yml", "/debug-dump.json")]

@@ -1,6 +1,7 @@
 """The review page in a real browser (Playwright driving Debian's Chromium), clicked through as a
 reviewer would, every row and number compared with what the API answers for the same parameters."""
 
+import contextlib
 import json
 import shutil
 import sqlite3
@@ -50,7 +51,7 @@ def page(browser):
 def reviewed_store(reviewed_template, tmp_path):
     """A copy of `reviewed_template` of the test's own (the tests flag, tag and erase)."""
     db = tmp_path / "page.db"
-    with sqlite3.connect(reviewed_template) as source, sqlite3.connect(db) as copy:
+    with contextlib.closing(sqlite3.connect(reviewed_template)) as source, contextlib.closing(sqlite3.connect(db)) as copy:
         source.backup(copy)
     return db
 
