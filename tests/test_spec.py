@@ -6,6 +6,8 @@ import inspect
 import pytest
 import yaml
 from connexion.decorators.parameter import pythonic
+from connexion.exceptions import InvalidSpecification
+from connexion.spec import Specification
 from openapi_spec_validator import validate
 
 from rasa_messaging.app import load_spec
@@ -28,6 +30,18 @@ def seed():
 
 def test_served_spec_is_valid_openapi(spec):
     validate(spec)
+
+
+def test_connexion_still_refuses_an_invalid_spec_after_checking_a_valid_one_once(spec):
+    """create_app checks each distinct spec once a process (app.py); a changed spec is checked again."""
+    Specification.load(load_spec())
+    Specification.load(load_spec())
+    broken = load_spec()
+    broken["paths"]["/conversations"]["get"]["parameters"][0]["in"] = "nowhere"
+    with pytest.raises(InvalidSpecification):
+        Specification.load(broken)
+    with pytest.raises(InvalidSpecification):
+        Specification.load(broken)
 
 
 @pytest.mark.real_data
