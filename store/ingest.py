@@ -265,13 +265,16 @@ class IngestMixin(StoreBase):
             [(kind, value, after[sender_id].id) for sender_id, d in deltas.items() for kind, value in d.terms],
         )
         terms: dict = defaultdict(int)
-        touched = 0
         for sender_id, d in deltas.items():
-            touched |= 1 << after[sender_id].id
             for term in d.terms:
                 terms[term] |= 1 << after[sender_id].id
+        # Only a conversation that existed has review marks: new events take its review mark
+        # away, and it keeps its other marks in list order.
+        existed = [after[sender_id] for sender_id in deltas if sender_id in before]
         sets.record_changes(db, [before[s] for s in deltas if s in before], list(after.values()),
-                            {**{term: (bits, 0) for term, bits in terms.items()}, ("reviewed", ""): (0, touched)})
+                            {**{term: (bits, 0) for term, bits in terms.items()},
+                             ("reviewed", ""): (0, sets.bits_of(row.id for row in existed))})
+        sets.reorder_marked(db, existed)
         for sender_id, d in deltas.items():
             refresh_sessions(db, sender_id, d.earliest_event_time)
         # A reviewer must see what changed: new events take the review mark away.

@@ -7,6 +7,7 @@ get a migration here and one in store/schema.py.
 """
 
 from .schema import CONFIDENCE_WALK_INDEX
+from .sets import MARKED_TABLE, fill_marked
 
 MIGRATIONS_TABLE = "rasa_messaging_migrations"
 
@@ -74,4 +75,6 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
     ("p001_schema_of_m014", _P001_TABLES),
     # m015: the confidence walk's conditions inside the walked index.
     ("p002_confidence_walk_in_the_index", ["DROP INDEX conversations_by_confidence", CONFIDENCE_WALK_INDEX]),
+    # m016: the review marks' members in list order.
+    ("p003_marked_conversations_in_list_order", MARKED_TABLE + fill_marked()),
 ]

@@ -272,6 +272,15 @@ def m015_confidence_walk_in_the_index(db: Database):
     db.execute(CONFIDENCE_WALK_INDEX)
 
 
+@migrations()
+def m016_marked_conversations_in_list_order(db: Database):
+    # A page of a sparse review mark is walked in list order from its members, not read and sorted
+    # whole (store/sets.py): is_flagged at 100k real-shaped conversations, 2.9 → 0.8 ms.
+    from .sets import MARKED_TABLE, fill_marked
+    for statement in MARKED_TABLE + fill_marked():
+        db.execute(statement)
+
+
 CONFIDENCE_WALK_INDEX = ("CREATE INDEX conversations_by_confidence ON conversations "
                          "(minimum_action_confidence DESC, sender_id, n_scored_actions, latest_event_time)")
 

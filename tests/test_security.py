@@ -100,10 +100,12 @@ def _sql_calls(tree):
 # constants, never a value a request brought (values are always bound with `?`).
 SAFE_SQL_FRAGMENTS = {"where", "order", "placeholders", "' AND '.join(clauses)", "','.join('?' * len(types))", "','.join('?' * len(chunk))",
                       "BUSY_TIMEOUT_MS",
-                      "table",  # store/review.py: each name of the constant CONVERSATION_TABLES
+                      "table",  # store/review.py: each name of the constant CONVERSATION_TABLES;
+                                # store/conversations.py: the walked table, a constant name
                       "clause",  # store/annotations.py: constant conditions joined with AND
                       "version",  # store/__init__.py: the file's own user_version, an int (PRAGMA takes no `?`)
                       "ROW_COLUMNS",  # store/sets.py: the constant column list a set is derived from
+                      "_MARKED_COLUMNS", "_MARKED_VALUES",  # store/sets.py: a mark's constant columns and values
                       "_ROWID",  # store/search.py: the constant expression of a message's rowid
                       "self._by_ids",  # store/conversations.py: the constant query of rows by a bound id list
                       # store/dialects.py: constant spellings of one SQL function per backend

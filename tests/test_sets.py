@@ -125,14 +125,19 @@ def assert_lists_match(world: World, now: float) -> None:
                 assert [c["sender_id"] for c in page] == expected[offset:offset + limit], (name, offset, limit)
 
 
-@pytest.fixture(params=["few read at once", "pages found by the sets"])
+@pytest.fixture(params=["few read at once", "pages found by the sets", "pages walked in a mark's order"])
 def paging(request, monkeypatch):
     """Small stores read their few matches at once (a time range too: looked up in their rows);
     with that off, every page and every time range is found through the sets (a span of
-    candidates, or a walk when the span holds more than a few pages)."""
-    if request.param == "pages found by the sets":
+    candidates, or a walk when the span holds more than a few pages). With a review mark among
+    the filters, a page can be walked in list order through the mark's members: forced here."""
+    if request.param != "few read at once":
         monkeypatch.setattr(conversations_module, "_READ_ALL_AT_MOST", 0)
         monkeypatch.setattr(conversations_module.ConversationQueries, "_read_all_at_most", staticmethod(lambda _: 0))
+    if request.param == "pages walked in a mark's order":
+        monkeypatch.setattr(conversations_module, "_WALKED_PER_READ", 0)
+    else:  # the sets and the rows alone
+        monkeypatch.setattr(conversations_module, "_WALKED_PER_READ", 10**9)
 
 
 @pytest.mark.slow
@@ -184,12 +189,16 @@ def test_filters_stay_exact_while_conversations_grow_get_marked_and_are_erased(t
             world.reviewed.discard(sender_id)
     assert_lists_match(world, now)
 
-    # Erased conversations leave every set; the newest one's id is given to the next conversation.
+    # Erased conversations leave every set; the newest one's id is given to the next conversation,
+    # an older one, flagged too: it takes its place in the list by its own time, not the erased one's.
+    store.flag(senders[-1], world.first_user_message(senders[-1]))
     for sender_id in (senders[0], senders[7], senders[-1]):
         world.erase(sender_id)
     sender_id, events = generator.conversation(1000)
-    world.add(sender_id, [{**e, "timestamp": e["timestamp"] + now - 3 * DAY - events[0]["timestamp"]}
+    world.add(sender_id, [{**e, "timestamp": e["timestamp"] + now - 200 * DAY - events[0]["timestamp"]}
                           for e in events])
+    store.flag(sender_id, world.first_user_message(sender_id))
+    world.flagged.add(sender_id)
     assert_lists_match(world, now)
 
 
@@ -252,6 +261,40 @@ def test_a_store_made_before_the_sets_gets_them_when_opened(tmp_path):
         conn.execute("DELETE FROM _sqlite_migrations WHERE name = 'm014_conversation_sets'")
     assert Store(path).conversations(filters) == before
     assert before[0] > 0
+
+
+def test_a_store_made_before_marks_were_kept_in_list_order_gets_them_when_opened(db_path):
+    """m016 (SQLite) and p003 (PostgreSQL) fill `marked_conversations` from the marks a store has."""
+    store = Store(db_path)
+    generator = Generator(seed=6)
+    for number in range(30):
+        sender_id, events = generator.conversation(number)
+        store.ingest(prepare(sender_id, events))
+        first_message = next(e for e in events if e["event"] == "user")["timestamp"]
+        if number % 3 == 0:
+            store.flag(sender_id, first_message)
+        if number % 4 == 0:
+            store.mark_reviewed(sender_id)
+            store.add_tag(sender_id, "later")
+        if number % 5 == 0:
+            store.annotate(sender_id, first_message, "greet", None)
+    marked = "SELECT kind, value, id, latest_event_time, minimum_action_confidence, in_training_data, sender_id " \
+             "FROM marked_conversations ORDER BY kind, value, id"
+    kept = store.db.execute(marked).fetchall()
+    assert len(kept) == 10 + 8 + 8 + 6
+    lists = [ConversationFilter(is_flagged=True), ConversationFilter(reviewed=True, in_training_data=False),
+             ConversationFilter(tags=("later",), annotated=True), ConversationFilter(annotated=True)]
+    pages = [store.conversations(filters, limit=2, offset=1) for filters in lists]
+    sqlite, migrations = store.db.dialect.name == "sqlite", ("_sqlite_migrations", "m016_marked_conversations_in_list_order")
+    if not sqlite:
+        migrations = ("rasa_messaging_migrations", "p003_marked_conversations_in_list_order")
+    with store.transaction() as db:  # back to before the marks were kept in list order
+        db.execute("DROP TABLE marked_conversations")
+        db.execute(f"DELETE FROM {migrations[0]} WHERE name = ?", [migrations[1]])
+    store.close()
+    reopened = Store(db_path)
+    assert reopened.db.execute(marked).fetchall() == kept
+    assert [reopened.conversations(filters, limit=2, offset=1) for filters in lists] == pages
 
 
 @pytest.mark.parametrize("value, level", [(0.0, 0), (0.005, 1), (0.01, 1), (0.6, 60), (0.6000001, 61),
