@@ -265,16 +265,16 @@ class IngestMixin(StoreBase):
             "INSERT INTO conversation_terms (kind, value, conversation_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
             sorted((kind, value, after[sender_id].id) for sender_id, d in deltas.items() for kind, value in d.terms),
         )
-        terms: dict = defaultdict(int)
+        terms: dict = defaultdict(dict)
         for sender_id, d in deltas.items():
             for term in d.terms:
-                terms[term] |= 1 << after[sender_id].id
+                sets.add_id(terms[term], after[sender_id].id)
         # Only a conversation that existed has review marks: new events take its review mark
         # away, and it keeps its other marks in list order.
         existed = [after[sender_id] for sender_id in deltas if sender_id in before]
         sets.record_changes(db, [before[s] for s in deltas if s in before], list(after.values()),
-                            {**{term: (bits, 0) for term, bits in terms.items()},
-                             ("reviewed", ""): (0, sets.bits_of(row.id for row in existed))})
+                            {**{term: sets.adding(chunks) for term, chunks in terms.items()},
+                             ("reviewed", ""): sets.removing(sets.chunked(row.id for row in existed))})
         sets.reorder_marked(db, existed)
         for sender_id, d in deltas.items():
             if sender_id in before:  # new conversations: start_sessions

@@ -89,44 +89,77 @@ def day_of(timestamp: float) -> int:
     return day
 
 
-def membership(rows) -> dict[tuple[str, str], int]:
-    """(kind, value) → bitset of the given conversations (SetRows) in each row-derived set."""
-    bits: dict = defaultdict(int)
-    lowest_level: dict = defaultdict(int)  # confidence level → conversations entering there
-    most_messages: dict = defaultdict(int)  # message level → conversations reaching no further
+# Changes are written chunk by chunk, and built that way: chunk → the bits of its CHUNK_BITS ids
+# (bit i: id chunk × CHUNK_BITS + i). Built as one integer, a bit of id 100,000 is a 12.5 kB
+# integer, and every OR copies it: the sets took 2.6 µs an event of importing 100k generated
+# conversations against 1.2 at 10k.
+
+def add_id(chunks: dict[int, int], conversation_id: int) -> None:
+    chunk, bit = divmod(conversation_id, CHUNK_BITS)
+    chunks[chunk] = chunks.get(chunk, 0) | 1 << bit
+
+
+def chunked(ids) -> dict[int, int]:
+    chunks: dict[int, int] = {}
+    for conversation_id in ids:
+        add_id(chunks, conversation_id)
+    return chunks
+
+
+def adding(chunks: dict[int, int]) -> dict[int, tuple[int, int]]:
+    """A change (chunk → (added bits, removed bits)) that adds `chunks`."""
+    return {chunk: (bits, 0) for chunk, bits in chunks.items()}
+
+
+def removing(chunks: dict[int, int]) -> dict[int, tuple[int, int]]:
+    return {chunk: (0, bits) for chunk, bits in chunks.items()}
+
+
+def _union(a: dict[int, int], b: dict[int, int]) -> dict[int, int]:
+    return {chunk: a.get(chunk, 0) | b.get(chunk, 0) for chunk in a.keys() | b.keys()}
+
+
+def membership(rows) -> dict[tuple[str, str], dict[int, int]]:
+    """(kind, value) → the given conversations (SetRows) in each row-derived set, by chunk."""
+    sets: dict = defaultdict(dict)
+    lowest_level: dict = defaultdict(dict)  # confidence level → conversations entering there
+    most_messages: dict = defaultdict(dict)  # message level → conversations reaching no further
     for row in rows:
-        bit = 1 << row.id
-        bits["all", ""] |= bit
+        add_id(sets["all", ""], row.id)
         if in_training_data(row):
-            bits["training", ""] |= bit
+            add_id(sets["training", ""], row.id)
         if row.n_scored_actions:
-            lowest_level[confidence_level(row.minimum_action_confidence)] |= bit
-        most_messages[min(row.n_user_messages, MESSAGE_LEVELS)] |= bit
+            add_id(lowest_level[confidence_level(row.minimum_action_confidence)], row.id)
+        add_id(most_messages[min(row.n_user_messages, MESSAGE_LEVELS)], row.id)
         day = day_of(row.latest_event_time)
         for kind, shift in TIME_BLOCKS:
-            bits[kind, str(day >> shift)] |= bit
-    running = 0
+            add_id(sets[kind, str(day >> shift)], row.id)
+    running: dict[int, int] = {}
     for k in range(CONFIDENCE_LEVELS + 1):  # levels are cumulative: a member of k is one of k + 1
-        running |= lowest_level.get(k, 0)
+        if k in lowest_level:
+            running = _union(running, lowest_level[k])
         if running:
-            bits["confidence", str(k)] = running
-    running = 0
+            sets["confidence", str(k)] = running
+    running = {}
     for k in range(MESSAGE_LEVELS, 0, -1):
-        running |= most_messages.get(k, 0)
+        if k in most_messages:
+            running = _union(running, most_messages[k])
         if running:
-            bits["messages", str(k)] = running
-    return bits
+            sets["messages", str(k)] = running
+    return sets
 
 
 def record_changes(db, before: list, after: list, also: dict | None = None) -> None:
     """Bring the sets up to date for conversations that were `before` and are now `after`
-    (SetRows), and make the changes `also` ((kind, value) → (added bits, removed bits))."""
+    (SetRows), and make the changes `also` ((kind, value) → chunk → (added bits, removed bits))."""
     old, new = membership(before), membership(after)
     changes = dict(also or {})
     for key in old.keys() | new.keys():
-        added, removed = new.get(key, 0) & ~old.get(key, 0), old.get(key, 0) & ~new.get(key, 0)
-        if added or removed:
-            changes[key] = (added, removed)
+        was, now = old.get(key, {}), new.get(key, {})
+        for chunk in was.keys() | now.keys():
+            added, removed = now.get(chunk, 0) & ~was.get(chunk, 0), was.get(chunk, 0) & ~now.get(chunk, 0)
+            if added or removed:
+                changes.setdefault(key, {})[chunk] = (added, removed)
     _apply(db, changes)
 
 
@@ -182,10 +215,9 @@ def reorder_marked(db, rows: list) -> None:
 def refresh_mark(db, sender_id: str, kind: str, value: str = "") -> None:
     """After a review mark of `sender_id` changed: its conversation joins or leaves the set."""
     (conversation_id,) = db.execute("SELECT id FROM conversations WHERE sender_id = ?", [sender_id]).fetchone()
-    bit = 1 << conversation_id
     _, has_mark = MARKS[kind]
     marked = db.execute(has_mark, [sender_id, value]).fetchone() is not None
-    _apply(db, {(kind, value): (bit, 0) if marked else (0, bit)})
+    _apply(db, {(kind, value): (adding if marked else removing)(chunked([conversation_id]))})
 
 
 def remove_conversations(db, ids: list[int]) -> None:
@@ -206,19 +238,19 @@ def rebuild(db, batch: int = 20_000) -> None:
     last = 0
     while rows := [SetRow(*r) for r in db.execute(
             f"SELECT {ROW_COLUMNS} FROM conversations WHERE id > ? ORDER BY id LIMIT ?", [last, batch]).fetchall()]:
-        terms: dict = defaultdict(int)
+        terms: dict = defaultdict(dict)
         for kind, value, conversation_id in db.execute(
                 "SELECT kind, value, conversation_id FROM conversation_terms WHERE conversation_id > ? "
                 "AND conversation_id <= ?", [last, rows[-1].id]):
-            terms[kind, value] |= 1 << conversation_id
-        record_changes(db, [], rows, {key: (bits, 0) for key, bits in terms.items()})
+            add_id(terms[kind, value], conversation_id)
+        record_changes(db, [], rows, {key: adding(chunks) for key, chunks in terms.items()})
         last = rows[-1].id
-    marks: dict = defaultdict(int)
+    marks: dict = defaultdict(dict)
     for kind, (rows_sql, _) in MARKS.items():
         for conversation_id, value in db.execute(rows_sql):
-            marks[kind, value] |= 1 << conversation_id
+            add_id(marks[kind, value], conversation_id)
     # Not in list order: the migration that made the sets (m014) came before that table (m016).
-    _apply(db, {key: (bits, 0) for key, bits in marks.items()}, in_list_order=False)
+    _apply(db, {key: adding(chunks) for key, chunks in marks.items()}, in_list_order=False)
 
 
 def read(db, kind: str, value: str = "") -> int:
@@ -310,12 +342,8 @@ def _apply(db, changes: dict, in_list_order: bool = True) -> None:
     members also join or leave `marked_conversations`."""
     if in_list_order:
         _order_marks(db, {key: change for key, change in changes.items() if key[0] in MARKS})
-    touched: dict = {}
-    for (kind, value), (added, removed) in changes.items():
-        for chunk in _chunks(added | removed):
-            shift = chunk * CHUNK_BITS
-            mask = (1 << CHUNK_BITS) - 1
-            touched[kind, value, chunk] = ((added >> shift) & mask, (removed >> shift) & mask)
+    touched = {(kind, value, chunk): change for (kind, value), by_chunk in changes.items()
+               for chunk, change in by_chunk.items() if change != (0, 0)}
     if not touched:
         return
     # A lookup per key, as a subquery: joined with the JSON list, PostgreSQL scans the whole table
@@ -328,12 +356,14 @@ def _apply(db, changes: dict, in_list_order: bool = True) -> None:
 
 
 def _order_marks(db, changes: dict) -> None:
-    for (kind, value), (added, removed) in changes.items():
+    for (kind, value), by_chunk in changes.items():
         db.executemany("DELETE FROM marked_conversations WHERE kind = ? AND value = ? AND id = ?",
-                       [(kind, value, conversation_id) for conversation_id in ids_of(removed)])
+                       [(kind, value, chunk * CHUNK_BITS + bit) for chunk, (_, removed) in by_chunk.items()
+                        for bit in ids_of(removed)])
         db.executemany(f"INSERT INTO marked_conversations ({_MARKED_COLUMNS}) SELECT ?, ?, {_MARKED_VALUES} "
                        "FROM conversations c WHERE c.id = ? ON CONFLICT DO NOTHING",
-                       [(kind, value, conversation_id) for conversation_id in ids_of(added)])
+                       [(kind, value, chunk * CHUNK_BITS + bit) for chunk, (added, _) in by_chunk.items()
+                        for bit in ids_of(added)])
 
 
 def _write(db, rows) -> None:
@@ -344,12 +374,3 @@ def _write(db, rows) -> None:
         "ON CONFLICT (kind, value, chunk) DO UPDATE SET bits = excluded.bits",
         [(kind, value, chunk, bits.to_bytes((bits.bit_length() + 7) // 8, "little"))
          for kind, value, chunk, bits in rows if bits])
-
-
-def _chunks(bits: int):
-    """The chunks holding at least one bit of `bits`."""
-    while bits:
-        lowest = (bits & -bits).bit_length() - 1
-        chunk = lowest // CHUNK_BITS
-        yield chunk
-        bits &= ~((1 << ((chunk + 1) * CHUNK_BITS)) - 1)
