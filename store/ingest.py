@@ -10,7 +10,7 @@ from .base import StoreBase
 from .errors import InvalidEvent
 from .events import MEMORISING_POLICIES, MESSAGE_TYPES, EventRow, event_row, validate_event
 from .search import index_events_after
-from .sessions import refresh_sessions, start_sessions
+from .sessions import refresh_sessions
 from .sets import ROW_COLUMNS, SetRow
 
 # Large IN lists are split so that no statement exceeds SQLite's variable limit.
@@ -203,7 +203,6 @@ class IngestMixin(StoreBase):
                 db.executemany(_INSERT_EVENT, [row[:10] for row in new_rows])
                 self._update_metadata(db, deltas if deltas is not None and len(new_rows) == len(rows)
                                       else deltas_of(new_rows), before)
-                start_sessions(db, [row for row in new_rows if row.sender_id not in before], last_id)
                 index_events_after(db, last_id)
             db.executemany(
                 "INSERT INTO parked_messages (source, received_at, body, reason, fingerprint) "
@@ -263,7 +262,7 @@ class IngestMixin(StoreBase):
         after = conversation_rows(db, list(deltas))
         db.executemany(
             "INSERT INTO conversation_terms (kind, value, conversation_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-            sorted((kind, value, after[sender_id].id) for sender_id, d in deltas.items() for kind, value in d.terms),
+            [(kind, value, after[sender_id].id) for sender_id, d in deltas.items() for kind, value in d.terms],
         )
         terms: dict = defaultdict(dict)
         for sender_id, d in deltas.items():
@@ -277,8 +276,7 @@ class IngestMixin(StoreBase):
                              ("reviewed", ""): sets.removing(sets.chunked(row.id for row in existed))})
         sets.reorder_marked(db, existed)
         for sender_id, d in deltas.items():
-            if sender_id in before:  # new conversations: start_sessions
-                refresh_sessions(db, sender_id, d.earliest_event_time)
+            refresh_sessions(db, sender_id, d.earliest_event_time)
         # A reviewer must see what changed: new events take the review mark away.
         db.executemany("DELETE FROM reviews WHERE sender_id = ?", [(sender_id,) for sender_id in deltas])
         counts: Counter = Counter()

@@ -10,7 +10,6 @@ session if it is the sender's first. Each session also keeps the start of the se
 one, so that analytics count the senders of a time bin without a DISTINCT (store/analytics.py).
 """
 
-from collections import defaultdict
 from dataclasses import dataclass
 
 
@@ -78,36 +77,13 @@ def refresh_sessions(db, sender_id: str, earliest_new: float) -> None:
     sessions = split_sessions(events)
     earlier = db.execute("SELECT start FROM sessions WHERE sender_id = ? ORDER BY start DESC, start_event_id DESC "
                          "LIMIT 1", [sender_id]).fetchone()
-    db.executemany(_INSERT_SESSION, _session_rows(sender_id, sessions, earlier[0] if earlier else None))
-
-
-def start_sessions(db, rows: list, after_event_id: int) -> None:
-    """Split the sessions of conversations new in this transaction, from their stored EventRows
-    (`rows`), all stored after `after_event_id`: only their ids are read, in one query, keyed by
-    fingerprint. (A sender at a time, reading each event's type and action from its row, was 12%
-    of the storing process's time importing 10k generated conversations: `action` lies after
-    the event's JSON, and a long one spills into overflow pages.) In the caller's transaction."""
-    stored = {(row.sender_id, row.fingerprint): row for row in rows}
-    events: dict[str, list] = defaultdict(list)
-    for event_id, sender_id, fingerprint in db.execute(
-            "SELECT id, sender_id, fingerprint FROM events WHERE id > ?", [after_event_id]):
-        if (row := stored.get((sender_id, fingerprint))) is not None:
-            events[sender_id].append((event_id, row.type, row.timestamp, row.action))
-    db.executemany(_INSERT_SESSION, [
-        session for sender_id, own in events.items()
-        for session in _session_rows(sender_id, split_sessions(sorted(own, key=lambda e: (e[2], e[0]))), None)])
-
-
-_INSERT_SESSION = ('INSERT INTO sessions (sender_id, start, start_event_id, "end", n_user_messages, n_bot_messages, '
-                   "is_new_user, previous_start) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
-
-
-def _session_rows(sender_id: str, sessions: list[Session], previous_start: float | None) -> list[tuple]:
-    """`sessions` of `sender_id` as rows of `sessions`; `previous_start`: the start of the
-    sender's session before them (None: the first is a new user's)."""
-    previous_starts = [previous_start] + [s.start for s in sessions[:-1]]
-    return [(sender_id, s.start, s.start_event_id, s.end, s.n_user_messages, s.n_bot_messages, int(previous is None),
-             previous) for s, previous in zip(sessions, previous_starts, strict=True)]
+    previous_starts = [earlier[0] if earlier else None] + [s.start for s in sessions[:-1]]
+    db.executemany(
+        "INSERT INTO sessions (sender_id, start, start_event_id, \"end\", n_user_messages, n_bot_messages, is_new_user, "
+        "previous_start) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [(sender_id, s.start, s.start_event_id, s.end, s.n_user_messages, s.n_bot_messages, int(previous is None),
+          previous) for s, previous in zip(sessions, previous_starts, strict=True)],
+    )
 
 
 def _extend_last_session(db, sender_id: str, earliest_new: float) -> bool:
