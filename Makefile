@@ -1,5 +1,5 @@
 # `make run` serves the review API on 127.0.0.1:5005 (a demo store on a fresh clone);
-# `make test` runs everything: lint, types, and the whole test suite on SQLite and PostgreSQL (about 9.5 minutes on 2 cores, from a fresh clone).
+# `make test` runs everything: lint, types, and the whole test suite on SQLite and PostgreSQL (4.5 to 9.5 minutes on 2 cores from a fresh clone, by the machine).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
