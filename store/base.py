@@ -24,6 +24,9 @@ class StoreDatabase(Protocol):
 
     def table_names(self) -> list[str]: ...
 
+    @property
+    def in_transaction(self) -> bool: ...
+
 
 class StoreBase:
     def __init__(self, location):
@@ -32,6 +35,8 @@ class StoreBase:
         # (newest event id, erasures) then): see ConversationQueries._with_text and
         # _latest_event_between. A dict's get and set are atomic for the server's threads.
         self._kept: dict[tuple, tuple[int, tuple[int, int]]] = {}
+        # (kind, value) → (the set decoded, the sets' version then): see ConversationQueries._set.
+        self._decoded: dict[tuple[str, str], tuple[int, int]] = {}
 
     @property
     def db(self) -> StoreDatabase:

@@ -47,6 +47,10 @@ class SqliteDatabase(Database):
     def executemany(self, sql: str, rows) -> None:
         self.conn.executemany(sql, rows)
 
+    @property
+    def in_transaction(self) -> bool:
+        return self.conn.in_transaction
+
 
 class FileLock:
     """An flock on a file beside the store: released by the kernel when its process dies, however.

@@ -139,6 +139,10 @@ class PostgresDatabase:
             rows = cursor.fetchall()
         yield from rows
 
+    @property
+    def in_transaction(self) -> bool:
+        return self.conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE
+
     def table_names(self) -> list[str]:
         return [name for (name,) in self.conn.execute(
             "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() "

@@ -250,12 +250,13 @@ def m014_conversation_sets(db: Database):
     # probing row by row: at 100k conversations the slowest pair of filters took 45 ms that way.
     db.execute("CREATE TABLE conversation_sets (kind TEXT NOT NULL, value TEXT NOT NULL, chunk INTEGER NOT NULL, "
                "bits BLOB NOT NULL, PRIMARY KEY (kind, value, chunk)) WITHOUT ROWID")
+    # Counts the store keeps of itself: `erasures` tells a kept text search it may be stale,
+    # `sets` a decoded set (counted by every write of the sets, the rebuild's below too).
+    db.execute("CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)")
     from .sets import rebuild
     rebuild(db)
     # Beyond the message levels the sets keep, `minimumUserMessages` is answered by this index.
     db.execute("CREATE INDEX conversations_by_user_messages ON conversations (n_user_messages)")
-    # Counts the store keeps of itself: `erasures` tells a kept text search it may be stale.
-    db.execute("CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL)")
     # The text index names each message's conversation in its rowid (store/search.py): re-made.
     from .search import index_events_after
     db.execute("INSERT INTO user_text (user_text) VALUES ('delete-all')")

@@ -253,6 +253,12 @@ def rebuild(db, batch: int = 20_000) -> None:
     _apply(db, {key: adding(chunks) for key, chunks in marks.items()}, in_list_order=False)
 
 
+def version(db) -> int:
+    """How many times the sets were written: what a set decoded earlier is valid as of."""
+    row = db.execute("SELECT value FROM counters WHERE name = 'sets'").fetchone()
+    return row[0] if row else 0
+
+
 def read(db, kind: str, value: str = "") -> int:
     """The set (kind, value) as one bitset."""
     rows = db.execute("SELECT chunk, bits FROM conversation_sets WHERE kind = ? AND value = ? ORDER BY chunk",
@@ -367,6 +373,8 @@ def _order_marks(db, changes: dict) -> None:
 
 
 def _write(db, rows) -> None:
+    db.execute("INSERT INTO counters (name, value) VALUES ('sets', 1) "
+               "ON CONFLICT (name) DO UPDATE SET value = counters.value + 1")
     db.executemany("DELETE FROM conversation_sets WHERE kind = ? AND value = ? AND chunk = ?",
                         [(kind, value, chunk) for kind, value, chunk, bits in rows if not bits])
     db.executemany(

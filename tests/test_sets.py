@@ -367,6 +367,30 @@ def test_only_the_latest_texts_are_kept(tmp_path):
     assert len(store._kept) == 32 and ("text", "word39") in store._kept and ("text", "word0") not in store._kept
 
 
+def test_a_decoded_set_follows_writes_from_another_process(db_path):
+    """Sets are decoded once until the sets are next written (ConversationQueries._set), by any
+    process on the store: each mark, ingest and erasure by the other one shows at once."""
+    store, other_process = Store(db_path), Store(db_path)
+    for number, sender in enumerate(("ann", "bob", "cy")):
+        store.ingest(prepare(sender, [{"event": "user", "timestamp": 1_700_000_000 + number, "text": "hi"}]))
+    flagged = ConversationFilter(is_flagged=True)
+
+    def listed(filters=flagged):
+        return [c["sender_id"] for c in store.conversations(filters)[1]]
+
+    assert listed() == []
+    other_process.flag("bob", 1_700_000_001)
+    assert listed() == ["bob"]
+    other_process.flag("ann", 1_700_000_000)
+    assert listed() == ["bob", "ann"]
+    other_process.ingest(prepare("ann", [{"event": "bot", "timestamp": 1_700_000_005, "text": "later"}]))
+    assert listed() == ["ann", "bob"]  # ann's latest event is now the newest
+    assert listed(ConversationFilter(minimum_user_messages=1)) == ["ann", "cy", "bob"]
+    other_process.erase("ann")
+    assert listed() == ["bob"]
+    assert listed(ConversationFilter(minimum_user_messages=1)) == ["cy", "bob"]
+
+
 def test_a_kept_time_range_follows_new_events_and_erasures(db_path):
     store, other_process = Store(db_path), Store(db_path)  # a replica keeps its own
     day = 86_400.0
