@@ -77,6 +77,16 @@ class ConversationFilter:
         return (-math.inf if self.start is None else self.start, math.inf if self.until is None else self.until)
 
 
+def _keep(kept: dict, key: tuple, entry: tuple, at_most: int) -> None:
+    """Keep `entry` under `key` in a store's cache of at most `at_most` entries."""
+    kept[key] = entry
+    while len(kept) > at_most:
+        try:  # the oldest goes; another thread may be changing the dict meanwhile
+            kept.pop(next(iter(kept)), None)
+        except (RuntimeError, StopIteration):
+            break
+
+
 def _marks_wanted(filters: ConversationFilter) -> list[tuple[str, str]]:
     """The review marks (store/sets.py) every match has: flagged, reviewed, annotated, one tag."""
     marks = [key for key, wanted in ((("flagged", ""), filters.is_flagged), (("reviewed", ""), filters.reviewed),
@@ -179,7 +189,7 @@ class ConversationQueries(FlagsMixin):
                 "SELECT c.id FROM events e JOIN conversations c ON c.sender_id = e.sender_id "
                 f"WHERE e.id > ? AND e.type = 'user' AND {db.dialect.position}(e.search_text, ?) > 0",
                 [as_of[0], needle])
-        self._keep(("text", needle), bits, newest)
+        _keep(self._kept, ("text", needle), (bits, newest), _KEPT)
         return bits
 
     def _newest(self) -> tuple[int, int]:
@@ -201,21 +211,8 @@ class ConversationQueries(FlagsMixin):
         known, known_as_of = self._decoded.get((kind, value), (0, None))
         if known_as_of != as_of:
             known = sets.read(db, kind, value)
-            self._decoded[kind, value] = (known, as_of)
-            while len(self._decoded) > _DECODED:
-                try:  # the oldest goes; another thread may be changing the dict meanwhile
-                    self._decoded.pop(next(iter(self._decoded)), None)
-                except (RuntimeError, StopIteration):
-                    break
+            _keep(self._decoded, (kind, value), (known, as_of), _DECODED)
         return known
-
-    def _keep(self, key: tuple, bits: int, as_of: tuple[int, int]) -> None:
-        self._kept[key] = (bits, as_of)
-        while len(self._kept) > _KEPT:
-            try:  # the oldest goes; another thread may be changing the dict meanwhile
-                self._kept.pop(next(iter(self._kept)), None)
-            except (RuntimeError, StopIteration):
-                break
 
     def _text_search(self, needle: str) -> int:
         query = text_index_query(self.db, needle)
@@ -253,7 +250,7 @@ class ConversationQueries(FlagsMixin):
         known, kept_as_of = self._kept.get(("time", start, until), (None, None))
         if known is None or kept_as_of != as_of:
             known = self._between(start, until)
-            self._keep(("time", start, until), known, as_of)
+            _keep(self._kept, ("time", start, until), (known, as_of), _KEPT)
         return known
 
     def _between(self, start: float | None, until: float | None) -> int:
