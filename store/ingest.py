@@ -228,26 +228,26 @@ class IngestMixin(StoreBase):
 
     @staticmethod
     def _new_rows(db, rows: list[EventRow], known: dict) -> list[EventRow]:
-        """The rows not stored yet, looked up sender by sender: the unique index is on
-        (sender_id, fingerprint), so that a batch touches its senders' pages, not pages all over
-        a random-keyed index (the import rate at 100k conversations depended on it). A sender
-        with no conversation yet (not in `known`) has nothing stored: not looked up (most of
-        a first import)."""
+        """The rows not stored yet. A stored duplicate has the row's sender and timestamp (its
+        fingerprint covers both), so it is looked up by the index the events are read by, (sender_id,
+        timestamp, id): a batch touches its senders' pages only, and no index of fingerprints
+        is kept (m017). A sender with no conversation yet (not in `known`) has nothing stored: not
+        looked up (most of a first import)."""
         unique = {}
-        by_sender = defaultdict(list)
+        times_by_sender = defaultdict(set)
         for row in rows:
             if row.fingerprint not in unique:
                 unique[row.fingerprint] = row
-                by_sender[row.sender_id].append(row.fingerprint)
-        for sender_id in by_sender.keys() & known.keys():
-            fingerprints = by_sender[sender_id]
-            for start in range(0, len(fingerprints), _CHUNK):
-                chunk = fingerprints[start:start + _CHUNK]
-                for (existing,) in db.execute(
-                    f"SELECT fingerprint FROM events WHERE sender_id = ? AND fingerprint IN ({','.join('?' * len(chunk))})",
+                times_by_sender[row.sender_id].add(row.timestamp)
+        for sender_id in times_by_sender.keys() & known.keys():
+            times = list(times_by_sender[sender_id])
+            for start in range(0, len(times), _CHUNK):
+                chunk = times[start:start + _CHUNK]
+                for (stored,) in db.execute(
+                    f"SELECT fingerprint FROM events WHERE sender_id = ? AND timestamp IN ({','.join('?' * len(chunk))})",
                     [sender_id, *chunk],
                 ):
-                    del unique[existing]
+                    unique.pop(stored, None)
         return list(unique.values())
 
     @staticmethod

@@ -77,4 +77,6 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
     ("p002_confidence_walk_in_the_index", ["DROP INDEX conversations_by_confidence", CONFIDENCE_WALK_INDEX]),
     # m016: the review marks' members in list order.
     ("p003_marked_conversations_in_list_order", MARKED_TABLE + fill_marked()),
+    # m017: a duplicate is found by its sender and time, without an index of fingerprints.
+    ("p004_duplicates_found_by_time", ["DROP INDEX events_by_sender_fingerprint"]),
 ]

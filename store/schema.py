@@ -282,6 +282,15 @@ def m016_marked_conversations_in_list_order(db: Database):
         db.execute(statement)
 
 
+@migrations()
+def m017_duplicates_found_by_time(db: Database):
+    # A stored duplicate has the same timestamp (the fingerprint covers it), so the index the
+    # events are read by, (sender_id, timestamp, id), finds it; the unique index of fingerprints
+    # was a third copy of every event's key to keep at import. The storing process, 100k
+    # generated conversations in-process: 21.5 -> 17.9 us an event.
+    db.execute("DROP INDEX idx_events_sender_id_fingerprint")
+
+
 CONFIDENCE_WALK_INDEX = ("CREATE INDEX conversations_by_confidence ON conversations "
                          "(minimum_action_confidence DESC, sender_id, n_scored_actions, latest_event_time)")
 

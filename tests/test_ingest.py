@@ -37,6 +37,20 @@ def test_the_same_event_twice_in_one_request_is_stored_once(client, store):
     assert count_events(store) == 1
 
 
+def test_a_later_request_skips_only_the_events_stored_before_at_the_same_time(client, store):
+    """Stored duplicates are found by sender and time (m017): events that share a time but not
+    their content are all kept, and each one stored is skipped when it comes again."""
+    said = [{"event": "user", "timestamp": 7.0, "text": "hi"}, {"event": "bot", "timestamp": 7.0, "text": "hello"}]
+    assert client.post("/core/conversations/gus/events", json=said).json() == {"stored": 2, "duplicates": 0}
+    again = [said[1], {"event": "bot", "timestamp": 7.0, "text": "how can I help?"},
+             {"event": "user", "timestamp": 8.0, "text": "hi"}, said[0]]
+    assert client.post("/core/conversations/gus/events", json=again).json() == {"stored": 2, "duplicates": 2}
+    assert client.post("/core/conversations/other/events", json=said).json() == {"stored": 2, "duplicates": 0}
+    assert [e["text"] for e in client.get("/core/conversations/gus/events").json()] == [
+        "hi", "hello", "how can I help?", "hi"]
+    assert count_events(store) == 6
+
+
 def test_a_missing_timestamp_gets_the_receive_time(client):
     import time
     before = time.time()
