@@ -129,10 +129,11 @@ def import_files(db_path, workers, files):
     Rasa's SQL tracker store or SQL event broker; the format is detected from the content.
     Importing the same file again stores nothing twice. Exits 1 if any record was rejected.
     """
-    from .store.importer import ImportSummary, import_source
+    from .store.importer import ImportSummary, collect_rarely, import_source
     from .store.sources import Source
 
     store = open_store(db_path, create=True)
+    collect_rarely()
     summary = ImportSummary()
     for path in files:
         source = Source(path)
