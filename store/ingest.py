@@ -10,7 +10,7 @@ from .base import StoreBase
 from .errors import InvalidEvent
 from .events import MEMORISING_POLICIES, MESSAGE_TYPES, EventRow, event_row, validate_event
 from .search import index_events_after
-from .sessions import refresh_sessions
+from .sessions import refresh_sessions, split_new_conversations
 from .sets import ROW_COLUMNS, SetRow
 
 # Large IN lists are split so that no statement exceeds SQLite's variable limit.
@@ -202,7 +202,7 @@ class IngestMixin(StoreBase):
                 last_id = db.execute("SELECT max(id) FROM events").fetchone()[0] or 0
                 db.executemany(_INSERT_EVENT, [row[:10] for row in new_rows])
                 self._update_metadata(db, deltas if deltas is not None and len(new_rows) == len(rows)
-                                      else deltas_of(new_rows), before)
+                                      else deltas_of(new_rows), before, last_id)
                 index_events_after(db, last_id)
             db.executemany(
                 "INSERT INTO parked_messages (source, received_at, body, reason, fingerprint) "
@@ -251,8 +251,9 @@ class IngestMixin(StoreBase):
         return list(unique.values())
 
     @staticmethod
-    def _update_metadata(db, deltas: dict, before: dict) -> None:
-        """`before`: the conversations' set rows before this batch, by sender."""
+    def _update_metadata(db, deltas: dict, before: dict, last_id: int) -> None:
+        """`before`: the conversations' set rows before this batch, by sender; `last_id`: the last
+        event id stored before it."""
         db.executemany(_UPSERT_CONVERSATION, [
             (sender_id, d.latest_event_time, d.latest_user_time, d.latest_input_channel,
              d.minimum_action_confidence, d.n_off_training_actions, d.n_user_messages, d.n_events,
@@ -275,8 +276,9 @@ class IngestMixin(StoreBase):
                             {**{term: sets.adding(chunks) for term, chunks in terms.items()},
                              ("reviewed", ""): sets.removing(sets.chunked(row.id for row in existed))})
         sets.reorder_marked(db, existed)
-        for sender_id, d in deltas.items():
-            refresh_sessions(db, sender_id, d.earliest_event_time)
+        for sender_id in before.keys() & deltas.keys():
+            refresh_sessions(db, sender_id, deltas[sender_id].earliest_event_time)
+        split_new_conversations(db, deltas.keys() - before.keys(), last_id)
         # A reviewer must see what changed: new events take the review mark away.
         db.executemany("DELETE FROM reviews WHERE sender_id = ?", [(sender_id,) for sender_id in deltas])
         counts: Counter = Counter()

@@ -10,6 +10,7 @@ session if it is the sender's first. Each session also keeps the start of the se
 one, so that analytics count the senders of a time bin without a DISTINCT (store/analytics.py).
 """
 
+from collections import defaultdict
 from dataclasses import dataclass
 
 
@@ -77,13 +78,33 @@ def refresh_sessions(db, sender_id: str, earliest_new: float) -> None:
     sessions = split_sessions(events)
     earlier = db.execute("SELECT start FROM sessions WHERE sender_id = ? ORDER BY start DESC, start_event_id DESC "
                          "LIMIT 1", [sender_id]).fetchone()
-    previous_starts = [earlier[0] if earlier else None] + [s.start for s in sessions[:-1]]
-    db.executemany(
-        "INSERT INTO sessions (sender_id, start, start_event_id, \"end\", n_user_messages, n_bot_messages, is_new_user, "
-        "previous_start) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [(sender_id, s.start, s.start_event_id, s.end, s.n_user_messages, s.n_bot_messages, int(previous is None),
-          previous) for s, previous in zip(sessions, previous_starts, strict=True)],
-    )
+    db.executemany(_INSERT, _session_rows(sender_id, sessions, earlier[0] if earlier else None))
+
+
+def split_new_conversations(db, senders: set, after_event_id: int) -> None:
+    """The sessions of conversations that have no event but those stored after `after_event_id`
+    (the conversations a batch creates), from one read of the batch's events: `refresh_sessions`
+    asks five queries of each, four of which find nothing for a new conversation. Read in id order
+    and sorted here, since ordered by sender SQLite would walk the events' index from its start."""
+    by_sender = defaultdict(list)
+    for sender_id, *event in db.execute("SELECT sender_id, id, type, timestamp, action FROM events WHERE id > ?",
+                                        [after_event_id]):
+        if sender_id in senders:
+            by_sender[sender_id].append(event)
+    db.executemany(_INSERT, [
+        row for sender_id, events in by_sender.items()
+        for row in _session_rows(sender_id, split_sessions(sorted(events, key=lambda e: (e[2], e[0]))), None)])
+
+
+_INSERT = ('INSERT INTO sessions (sender_id, start, start_event_id, "end", n_user_messages, n_bot_messages, '
+           "is_new_user, previous_start) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+
+
+def _session_rows(sender_id: str, sessions: list[Session], earlier_start: float | None) -> list[tuple]:
+    """`sessions`' rows, each with the start of the one before (`earlier_start` for the first)."""
+    previous_starts = [earlier_start] + [s.start for s in sessions[:-1]]
+    return [(sender_id, s.start, s.start_event_id, s.end, s.n_user_messages, s.n_bot_messages, int(previous is None),
+             previous) for s, previous in zip(sessions, previous_starts, strict=True)]
 
 
 def _extend_last_session(db, sender_id: str, earliest_new: float) -> bool:
