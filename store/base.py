@@ -46,6 +46,10 @@ class StoreBase:
     def transaction(self):
         return self._connections.transaction()
 
+    def bulk_writes(self):
+        """A context for many write transactions in a row from this thread, such as an import."""
+        return self._connections.bulk_writes()
+
     def _require(self, sender_id: str) -> None:
         """Raise `ConversationNotFound` unless `sender_id` has a conversation."""
         if not self.db.execute("SELECT 1 FROM conversations WHERE sender_id = ?", [sender_id]).fetchone():

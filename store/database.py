@@ -158,6 +158,19 @@ class Connections:
             self._local.db = None
 
     @contextlib.contextmanager
+    def bulk_writes(self):
+        """Many write transactions in a row, from this thread (an import): the write-ahead log is
+        copied back into the file every 64 MB instead of SQLite's 4 MB, so that an index page many
+        batches change is copied, and the file synced, fewer times. Storing 100k generated
+        conversations in-process, two runs each: 64-69 -> 52-55 s."""
+        db = self.db
+        db.execute("PRAGMA wal_autocheckpoint = 16384")
+        try:
+            yield
+        finally:
+            db.execute("PRAGMA wal_autocheckpoint = 1000")
+
+    @contextlib.contextmanager
     def transaction(self):
         """A write transaction: taken with BEGIN IMMEDIATE so that two writers wait for each
         other at the start (bounded by the busy timeout) instead of failing half-way. A full disk

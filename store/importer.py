@@ -69,17 +69,18 @@ def import_source(store, source: Source, summary: ImportSummary, *, on_records=l
     batch: list = []
     deltas: dict = {}
     annotations: list = []
-    for rows, rejected, n_records, chunk_deltas, chunk_annotations in _derived_chunks(source, workers):
-        summary.rejected += [(str(source.path), location, reason) for location, reason in rejected]
-        annotations += chunk_annotations
-        batch += rows
-        merge_deltas(deltas, chunk_deltas)
-        if len(batch) >= batch_size:
+    with store.bulk_writes():
+        for rows, rejected, n_records, chunk_deltas, chunk_annotations in _derived_chunks(source, workers):
+            summary.rejected += [(str(source.path), location, reason) for location, reason in rejected]
+            annotations += chunk_annotations
+            batch += rows
+            merge_deltas(deltas, chunk_deltas)
+            if len(batch) >= batch_size:
+                summary.result.add(store.ingest(batch, deltas=deltas))
+                batch, deltas = [], {}
+            on_records(n_records)
+        if batch:
             summary.result.add(store.ingest(batch, deltas=deltas))
-            batch, deltas = [], {}
-        on_records(n_records)
-    if batch:
-        summary.result.add(store.ingest(batch, deltas=deltas))
     for item in annotations:  # after the events they annotate are stored
         try:
             a = item.annotation

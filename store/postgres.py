@@ -181,6 +181,11 @@ class PostgresConnections:
             raise
 
     @staticmethod
+    def bulk_writes():
+        """PostgreSQL's checkpoints are the server's own (SQLite: store/database.py)."""
+        return contextlib.nullcontext()
+
+    @staticmethod
     def storable_rows(rows: list) -> list | None:
         return storable_rows(rows)
 

@@ -231,3 +231,36 @@ def test_an_imported_line_is_kept_as_it_came_and_nan_in_it_is_still_refused(tmp_
     with sqlite3.connect(tmp_path / "rasa.db") as conn:
         assert conn.execute("SELECT data FROM events").fetchall() == [(line,)]
     assert Store(tmp_path / "rasa.db").events("ann")[0]["text"] == "café, ok?"
+
+
+def test_an_import_checkpoints_the_log_as_before_once_it_ends_or_fails(tmp_path, monkeypatch):
+    """An import lets SQLite's write-ahead log grow to 64 MB between checkpoints (store/database.py,
+    `bulk_writes`); afterwards the connection is back to SQLite's 4 MB, a failed import too."""
+    from rasa_messaging.store.errors import StoreFull
+    from rasa_messaging.store.importer import ImportSummary, import_source
+    from rasa_messaging.store.sources import Source
+
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps({"event": "user", "timestamp": float(n), "text": "hi", "sender_id": f"s{n % 3}"})
+                            + "\n" for n in range(30)))
+    store = Store(tmp_path / "rasa.db")
+
+    def pages_between_checkpoints():
+        return store.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
+
+    stored = store.ingest
+    during = []
+    def ingest(rows, **kwargs):
+        during.append(pages_between_checkpoints())
+        return stored(rows, **kwargs)
+    monkeypatch.setattr(store, "ingest", ingest)
+    summary = ImportSummary()
+    import_source(store, Source(path), summary, batch_size=10)
+    assert (summary.result.stored, during, pages_between_checkpoints()) == (30, [16384], 1000)
+
+    def full(rows, **kwargs):
+        raise StoreFull("database or disk is full")
+    monkeypatch.setattr(store, "ingest", full)
+    with pytest.raises(StoreFull):
+        import_source(store, Source(path), ImportSummary(), batch_size=10)
+    assert pages_between_checkpoints() == 1000
