@@ -460,10 +460,11 @@ class ConversationQueries(FlagsMixin):
                  "tags": terms[row["sender_id"]].get("tag", [])} for row in rows]
 
     def unique_terms(self, kind: str) -> list[str]:
-        """Every distinct intent / entity / action / policy over all conversations, sorted."""
+        """Every distinct intent / entity / action / policy over all conversations, sorted: a term's
+        set has rows while a conversation has the term (an empty chunk is deleted)."""
         assert kind in TERM_KINDS, kind
         return [value for (value,) in self.db.execute(
-            "SELECT DISTINCT value FROM conversation_terms WHERE kind = ? ORDER BY value", [kind]
+            "SELECT DISTINCT value FROM conversation_sets WHERE kind = ? ORDER BY value", [kind]
         )]
 
     def events(self, sender_id: str, *, until=None, use_history=True, types=None) -> list[dict]:

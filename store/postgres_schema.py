@@ -6,7 +6,7 @@ moved existing files forward; no PostgreSQL store predates p001. Later changes t
 get a migration here and one in store/schema.py.
 """
 
-from .schema import CONFIDENCE_WALK_INDEX
+from .schema import CONFIDENCE_WALK_INDEX, terms_by_conversation
 from .sets import MARKED_TABLE, fill_marked
 
 MIGRATIONS_TABLE = "rasa_messaging_migrations"
@@ -79,4 +79,6 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
     ("p003_marked_conversations_in_list_order", MARKED_TABLE + fill_marked()),
     # m017: a duplicate is found by its sender and time, without an index of fingerprints.
     ("p004_duplicates_found_by_time", ["DROP INDEX events_by_sender_fingerprint"]),
+    # m018: a conversation's terms keyed by its id first.
+    ("p005_terms_by_conversation", terms_by_conversation()),
 ]

@@ -291,6 +291,27 @@ def m017_duplicates_found_by_time(db: Database):
     db.execute("DROP INDEX idx_events_sender_id_fingerprint")
 
 
+@migrations()
+def m018_terms_by_conversation(db: Database):
+    # A conversation's terms keyed by its id first: an import's new conversations have the
+    # highest ids, so their term rows are appended to one tree instead of inserted all over a
+    # (kind, value) key and an index by conversation; a term row comes with every 2.2 events
+    # (real-shaped). Which terms exist at all is read from the sets (`unique_terms`).
+    for statement in terms_by_conversation(" WITHOUT ROWID"):
+        db.execute(statement)
+
+
+def terms_by_conversation(table_options: str = "") -> list[str]:
+    """m018's statements (PostgreSQL's p005 without `table_options`)."""
+    return [
+        "CREATE TABLE terms_by_conversation (conversation_id BIGINT NOT NULL, kind TEXT NOT NULL, "
+        f"value TEXT NOT NULL, PRIMARY KEY (conversation_id, kind, value)){table_options}",
+        "INSERT INTO terms_by_conversation (conversation_id, kind, value) "
+        "SELECT conversation_id, kind, value FROM conversation_terms ORDER BY conversation_id, kind, value",
+        "DROP TABLE conversation_terms",
+        "ALTER TABLE terms_by_conversation RENAME TO conversation_terms",
+    ]
+
 CONFIDENCE_WALK_INDEX = ("CREATE INDEX conversations_by_confidence ON conversations "
                          "(minimum_action_confidence DESC, sender_id, n_scored_actions, latest_event_time)")
 

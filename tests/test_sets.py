@@ -408,3 +408,39 @@ def test_a_kept_time_range_follows_new_events_and_erasures(db_path):
     store.ingest(prepare("dee", [{"event": "user", "timestamp": 1_700_000_000 + 0.5 * day, "text": "hi"}]))
     assert listed(store) == ["dee"]
     assert ("time", in_range.start, in_range.until) in store._kept
+
+
+def test_a_store_made_before_terms_were_keyed_by_conversation_keeps_them_when_opened(db_path):
+    """m018 (SQLite) and p005 (PostgreSQL) move `conversation_terms` to its key by conversation;
+    the list's terms and the unique values (read from the sets) stay as they were, an erased
+    conversation's only intent leaving the unique values too."""
+    store = Store(db_path)
+    generator = Generator(seed=8)
+    for number in range(20):
+        store.ingest(prepare(*generator.conversation(number)))
+    store.ingest(prepare("odd_one", [{"event": "user", "timestamp": 5.0, "text": "?",
+                                      "parse_data": {"intent": {"name": "only_here", "confidence": 0.4}}}]))
+    terms = "SELECT conversation_id, kind, value FROM conversation_terms ORDER BY conversation_id, kind, value"
+    kept = store.db.execute(terms).fetchall()
+    expected = {kind: sorted({value for _, k, value in kept if k == kind}) for kind in ("intent", "entity", "action", "policy")}
+    assert "only_here" in expected["intent"] and all(expected.values())
+    page = store.conversations(ConversationFilter(), limit=25)
+    sqlite = store.db.dialect.name == "sqlite"
+    table, name = ("_sqlite_migrations", "m018_terms_by_conversation") if sqlite else \
+        ("rasa_messaging_migrations", "p005_terms_by_conversation")
+    with store.transaction() as db:  # back to the layout before m018 / p005
+        db.execute("ALTER TABLE conversation_terms RENAME TO terms_before")
+        db.execute("CREATE TABLE conversation_terms (kind TEXT NOT NULL, value TEXT NOT NULL, conversation_id BIGINT NOT NULL, "
+                   "PRIMARY KEY (kind, value, conversation_id))")
+        db.execute("CREATE INDEX terms_by_conversation_id ON conversation_terms (conversation_id)")
+        db.execute("INSERT INTO conversation_terms SELECT kind, value, conversation_id FROM terms_before")
+        db.execute("DROP TABLE terms_before")
+        db.execute(f"DELETE FROM {table} WHERE name = ?", [name])
+    store.close()
+    reopened = Store(db_path)
+    assert reopened.db.execute(terms).fetchall() == kept
+    assert reopened.conversations(ConversationFilter(), limit=25) == page
+    assert {kind: reopened.unique_terms(kind) for kind in expected} == expected
+    reopened.erase("odd_one")
+    assert "only_here" not in reopened.unique_terms("intent")
+    assert reopened.unique_terms("intent") == [i for i in expected["intent"] if i != "only_here"]
