@@ -312,6 +312,7 @@ def terms_by_conversation(table_options: str = "") -> list[str]:
         "ALTER TABLE terms_by_conversation RENAME TO conversation_terms",
     ]
 
+
 CONFIDENCE_WALK_INDEX = ("CREATE INDEX conversations_by_confidence ON conversations "
                          "(minimum_action_confidence DESC, sender_id, n_scored_actions, latest_event_time)")
 

@@ -83,10 +83,11 @@ def refresh_sessions(db, sender_id: str, earliest_new: float) -> None:
 
 def split_new_conversations(db, rows: list, senders: set, after_event_id: int) -> None:
     """The sessions of the conversations in `senders`, which have no event but `rows`: the rows a
-    batch just stored, in the order stored, with the ids after `after_event_id`. Their types, times
-    and actions are at hand, so only the ids are read: `refresh_sessions` asked five queries of
-    each conversation, and reading these columns back took a tenth of the storing process at
-    100k conversations (py-spy)."""
+    batch just stored, in the order stored, with the ids after `after_event_id` (ids grow in the
+    order stored, and the caller's transaction is the only writer). Their types, times and
+    actions are at hand, so only the ids are read: `refresh_sessions` asked five queries of each
+    conversation, and reading these columns back took a tenth of the storing process at 100k
+    conversations (py-spy)."""
     ids = [event_id for (event_id,) in db.execute("SELECT id FROM events WHERE id > ? ORDER BY id", [after_event_id])]
     by_sender = defaultdict(list)
     for event_id, row in zip(ids, rows, strict=True):
