@@ -26,7 +26,7 @@ RASA_EVENT_TYPES = (
 )
 # Annotations this server adds to events it returns; stripped on the way in so that a debug
 # dump imported back is recognised as the events it came from.
-SERVER_ANNOTATIONS = ("is_flagged",)
+SERVER_ANNOTATIONS = frozenset({"is_flagged"})
 
 _DATA_JSON = json_text.encoder(separators=(",", ":"))
 # The fingerprint's text, byte for byte as every earlier version wrote it (stored fingerprints
@@ -58,7 +58,7 @@ def validate_event(event, *, received_at=None) -> dict:
     if kind not in RASA_EVENT_TYPES:
         raise InvalidEvent(f"'event' {kind!r} is not a Rasa event type (user, bot, action, slot, ...)")
     stored = event  # the event itself when nothing needs changing (callers test `is`)
-    if any(k in event for k in SERVER_ANNOTATIONS):
+    if not SERVER_ANNOTATIONS.isdisjoint(event):
         stored = {k: v for k, v in event.items() if k not in SERVER_ANNOTATIONS}
     if stored.get("timestamp") is None:
         stored = {**stored, "timestamp": time.time() if received_at is None else received_at}
