@@ -201,9 +201,12 @@ class IngestMixin(StoreBase):
             if new_rows:
                 last_id = db.execute("SELECT max(id) FROM events").fetchone()[0] or 0
                 db.executemany(_INSERT_EVENT, [row[:10] for row in new_rows])
-                self._update_metadata(db, deltas if deltas is not None and len(new_rows) == len(rows)
-                                      else deltas_of(new_rows), before)
-                split_new_conversations(db, new_rows, result.senders - before.keys(), last_id)
+                if deltas is None or len(new_rows) < len(rows):
+                    deltas = deltas_of(new_rows)
+                self._update_metadata(db, deltas, before)
+                for sender_id in before.keys() & deltas.keys():
+                    refresh_sessions(db, sender_id, deltas[sender_id].earliest_event_time)
+                split_new_conversations(db, new_rows, deltas.keys() - before.keys(), last_id)
                 index_events_after(db, last_id)
             db.executemany(
                 "INSERT INTO parked_messages (source, received_at, body, reason, fingerprint) "
@@ -253,8 +256,7 @@ class IngestMixin(StoreBase):
 
     @staticmethod
     def _update_metadata(db, deltas: dict, before: dict) -> None:
-        """`before`: the conversations' set rows before this batch, by sender. The sessions of
-        conversations that are new are split by the caller, from the rows in hand."""
+        """`before`: the conversations' set rows before this batch, by sender."""
         db.executemany(_UPSERT_CONVERSATION, [
             (sender_id, d.latest_event_time, d.latest_user_time, d.latest_input_channel,
              d.minimum_action_confidence, d.n_off_training_actions, d.n_user_messages, d.n_events,
@@ -277,8 +279,6 @@ class IngestMixin(StoreBase):
                             {**{term: sets.adding(chunks) for term, chunks in terms.items()},
                              ("reviewed", ""): sets.removing(sets.chunked(row.id for row in existed))})
         sets.reorder_marked(db, existed)
-        for sender_id in before.keys() & deltas.keys():
-            refresh_sessions(db, sender_id, deltas[sender_id].earliest_event_time)
         # A reviewer must see what changed: new events take the review mark away.
         db.executemany("DELETE FROM reviews WHERE sender_id = ?", [(sender_id,) for sender_id in deltas])
         counts: Counter = Counter()
