@@ -152,6 +152,22 @@ def test_lines_keep_their_numbers_across_blocks_and_blank_lines(tmp_path, tracke
     assert all("invalid JSON" in line for line in rejected)
     assert f"{len(set(events))} events stored" in result.stdout
 
+@pytest.mark.parametrize("ending", ["\n", ""])
+def test_json_lines_are_handed_over_in_blocks_of_whole_lines_numbered_as_in_the_file(tmp_path, ending):
+    """Blocks are cut at line ends however long a line is (here five pieces read long), the last
+    line may lack its newline, and the progress total is the lines that the blocks hold."""
+    from rasa_messaging.store.sources import Source, records_of
+    lines = ['{"event": "user"}', "", "  ", '{"text": "' + "x" * 5_000 + '"}', '{"a": 1}', '{"b": 2}']
+    path = tmp_path / "events.jsonl"
+    path.write_bytes(("\n".join(lines) + ending).encode())
+    source = Source(path)
+    blocks = [raw for chunk in source.raw_chunks(4) for raw in chunk]  # about 1 kB each
+    records = [record for raw in blocks for record in records_of(raw)]
+    assert len(blocks) >= 2
+    assert [(number, line.decode()) for _, number, line in records] == list(enumerate(lines, start=1))
+    assert source.total == len(lines)
+
+
 @pytest.mark.real_data
 def test_parsing_in_worker_processes_stores_and_reports_exactly_what_parsing_here_does(tmp_path, trackers):
     lines = [json.dumps(e) for e in broker_events(trackers)]
