@@ -238,13 +238,15 @@ class IngestMixin(StoreBase):
         is kept (m017). A sender with no conversation yet (not in `known`) has nothing stored: not
         looked up (most of a first import)."""
         unique = {}
-        times_by_sender = defaultdict(set)
         for row in rows:
             if row.fingerprint not in unique:
                 unique[row.fingerprint] = row
+        times_by_sender = defaultdict(set)
+        for row in unique.values() if known else ():
+            if row.sender_id in known:
                 times_by_sender[row.sender_id].add(row.timestamp)
-        for sender_id in times_by_sender.keys() & known.keys():
-            times = list(times_by_sender[sender_id])
+        for sender_id, sender_times in times_by_sender.items():
+            times = list(sender_times)
             for start in range(0, len(times), _CHUNK):
                 chunk = times[start:start + _CHUNK]
                 for (stored,) in db.execute(

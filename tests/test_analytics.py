@@ -115,6 +115,27 @@ def test_out_of_order_events_land_in_the_right_sessions(client, store, tmp_path)
     assert len(store.db.execute(sessions).fetchall()) == 4
 
 
+def test_new_conversations_sessions_start_at_their_first_events_also_after_a_gap_in_the_ids(store):
+    """An ingest splits its new conversations from the rows in hand and knows their ids without
+    reading them back when they follow the last one; on PostgreSQL a rolled-back insert leaves a
+    gap in the ids, and they are read."""
+    from rasa_messaging.store.sessions import split_sessions
+    ingest_trackers(store, CRAFTED[2:])
+    with pytest.raises(RuntimeError), store.transaction() as db:
+        db.execute("INSERT INTO events (sender_id, type, timestamp, fingerprint, data) "
+                   "VALUES ('gone', 'bot', 1.0, 'gone', '{}')")
+        raise RuntimeError("rolled back")
+    ingest_trackers(store, CRAFTED[:2])
+    for sender_id in ("ana", "ben", "cem"):
+        events = store.db.execute("SELECT id, type, timestamp, action FROM events WHERE sender_id = ? "
+                                  "ORDER BY timestamp, id", [sender_id]).fetchall()
+        stored = store.db.execute('SELECT start_event_id, start, "end", n_user_messages, n_bot_messages '
+                                  "FROM sessions WHERE sender_id = ? ORDER BY start", [sender_id]).fetchall()
+        assert stored == [(s.start_event_id, s.start, s.end, s.n_user_messages, s.n_bot_messages)
+                          for s in split_sessions(events)]
+    assert store.db.execute("SELECT count(*) FROM sessions").fetchone()[0] == 4
+
+
 def test_a_late_message_makes_a_later_session_started_split(client, store):
     ingest_trackers(store, [{"sender_id": "dan", "events": [*session_start(0), *session_start(100), said("user", 150)]}])
     assert get(client, window="1000")["newUsers"] == [1]
