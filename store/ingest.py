@@ -49,7 +49,8 @@ class _Delta:
 
     def add(self, row: EventRow) -> None:
         """Called for every event an import parses: comparisons instead of max() and min(), and no
-        Counter.update for a message without entities (most), made parsing 5% cheaper."""
+        Counter.update for a message without entities (most), took 4.7k instructions an event off
+        parsing (callgrind, 2k generated conversations: 4-5% of it)."""
         self.n_events += 1
         timestamp = row.timestamp
         if timestamp > self.latest_event_time:
