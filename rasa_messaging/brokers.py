@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
 from rasa_messaging.store import InvalidEvent, Store, json_text
-from rasa_messaging.store.broker_tables import BROKER_TABLE_ERRORS, UnsupportedBrokerUrl, open_broker_table
+from rasa_messaging.store.broker_tables import UnsupportedBrokerUrl, broker_table_errors, open_broker_table
 from rasa_messaging.store.events import event_row, validate_event
 
 from .metrics import CONSUMER_LAG, count_ingest
@@ -228,7 +228,7 @@ class SqlFollower:
         return True
 
     def _follow(self, stop: threading.Event, until_caught_up: bool) -> None:
-        backoff = _Backoff()
+        backoff, unreadable = _Backoff(), broker_table_errors()
         while not stop.is_set():
             try:
                 with self._connect() as read:
@@ -236,7 +236,7 @@ class SqlFollower:
                     while not stop.is_set():
                         if not self._store_next_batch(read) and until_caught_up:
                             return
-            except BROKER_TABLE_ERRORS as error:
+            except unreadable as error:
                 if until_caught_up:
                     raise SourceUnusable(f"cannot read the event broker table at {_safe(self.url)}: {error}") from None
                 self.progress.reconnects += 1

@@ -19,8 +19,7 @@ from .demo import DEMO_DB
 from .limits import DEFAULT_MAX_BODY_BYTES
 
 COPY_BATCH_SIZE = 5_000
-from .store.database import store_location
-from .store.postgres import without_password
+from .store.database import store_location, without_password
 from .store.transfer import COUNTED, REVIEW_TABLES
 from .stores import StoreNotUsable, open_existing_store, open_or_create_store
 

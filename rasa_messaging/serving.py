@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from .demo import DEMO_CONVERSATIONS, ensure_demo_store
 from .hosts import allowed_hosts
 from .logs import log_json_lines
-from .store.postgres import without_password
+from .store.database import without_password
 from .stores import open_or_create_store
 
 _TOKEN_IN_QUERY = re.compile(r"([?&]token=)[^&\s]*")

@@ -5,6 +5,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import re
 import sqlite3
 import threading
 from typing import TextIO
@@ -31,6 +32,11 @@ def store_location(location) -> tuple[str, str]:
     if text.startswith(POSTGRESQL_SCHEMES):
         return "postgresql", text
     return "sqlite", text.removeprefix(SQLITE_SCHEME)
+
+
+def without_password(url: str) -> str:
+    """`url` fit for a message: its password starred."""
+    return re.sub(r"(//[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
 def open_connections(location):

@@ -25,6 +25,7 @@ from psycopg.adapt import Loader
 from psycopg.rows import dict_row
 from psycopg.types.string import StrBinaryDumper, StrDumperUnknown
 
+from .database import without_password
 from .dialects import POSTGRESQL
 from .errors import NotOurDatabase, StoreFull, StoreUnavailable
 from .postgres_schema import MIGRATIONS, MIGRATIONS_TABLE
@@ -263,7 +264,3 @@ def migrate(db: PostgresDatabase, url: str) -> None:
     finally:
         db.conn.execute("SELECT pg_advisory_unlock(%s)", [MIGRATE_LOCK])
 
-
-def without_password(url: str) -> str:
-    """`url` fit for a message: its password starred."""
-    return re.sub(r"(//[^:/@]*:)[^@]*@", r"\1***@", url)
