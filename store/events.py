@@ -110,7 +110,7 @@ def event_row(sender_id: str, event: dict, *, text: str | None = None) -> EventR
         raise InvalidEvent(f"the event cannot be stored as JSON text: {error}") from None
     kind = event["event"]
     timestamp = float(event["timestamp"])
-    # Positional arguments: EventRow(..., **fields) took a twentieth of parsing real-shaped events.
+    # Positional arguments: EventRow(..., **fields) was 4% of parsing real-shaped events (py-spy).
     if kind == "user":
         parse_data = event["parse_data"] if isinstance(event.get("parse_data"), dict) else {}
         intent = parse_data.get("intent")

@@ -91,7 +91,8 @@ def split_new_conversations(db, rows: list, senders: set, after_event_id: int) -
     these columns back took a tenth of the storing process at 100k conversations (py-spy).
     Neither are the ids read when the largest is `after_event_id` + len(rows): then they are
     exactly the ones in between (always on SQLite; PostgreSQL's sequence leaves a gap where a
-    transaction rolled back). Reading them took 3% of the storing process (py-spy, 100k)."""
+    transaction rolled back). Reading them was 74 of the storing process's 2,875 samples (py-spy,
+    100k generated)."""
     first = after_event_id + 1
     ids: Iterable[int] = range(first, first + len(rows))
     if db.execute("SELECT max(id) FROM events").fetchone()[0] != after_event_id + len(rows):

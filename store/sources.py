@@ -72,8 +72,8 @@ class Source:
         picklable tuples that `records_of` and `items_of` turn into items, so that an import can
         parse in worker processes. A JSON Lines file's list is one block of whole lines, about
         `size` × 256 bytes, as read (a generated event's line is 223 bytes, a real-shaped one 380):
-        the lines are split where they are parsed. A list of a block's lines cost the importing
-        process 1.5 µs a line to read, pickle and hand over (py-spy, 100k generated conversations)."""
+        the lines are split where they are parsed. Reading, counting and pickling the 100k
+        generated set here: 0.38 µs of CPU a line as a list of lines, 0.26 as blocks (best of 3)."""
         if self.kind == "jsonl":
             with open(self.path, "rb") as f:
                 number, pending = 1, bytearray()
