@@ -152,6 +152,7 @@ def test_lines_keep_their_numbers_across_blocks_and_blank_lines(tmp_path, tracke
     assert all("invalid JSON" in line for line in rejected)
     assert f"{len(set(events))} events stored" in result.stdout
 
+
 @pytest.mark.parametrize("ending", ["\n", ""])
 def test_json_lines_are_handed_over_in_blocks_of_whole_lines_numbered_as_in_the_file(tmp_path, ending):
     """Blocks are cut at line ends however long a line is (here five pieces read long), the last
@@ -201,7 +202,7 @@ def test_a_file_that_is_not_rasa_data_is_rejected_not_ignored(tmp_path):
 
 
 def test_a_command_on_a_sqlite_store_does_not_import_the_postgresql_driver(tmp_path):
-    """Importing psycopg took a third of every command's start (120 ms of 300)."""
+    """Importing psycopg took 120 ms of a command's 300 ms start."""
     import subprocess
     import sys
     code = ("import sys; from click.testing import CliRunner; from rasa_messaging.cli import cli; "
