@@ -4,7 +4,6 @@ Events are kept verbatim as JSON; the columns derived here exist only so that fi
 per-conversation metadata need not parse that JSON again.
 """
 
-import hashlib
 import math
 import re
 import time
@@ -29,9 +28,8 @@ RASA_EVENT_TYPES = (
 SERVER_ANNOTATIONS = frozenset({"is_flagged"})
 
 _DATA_JSON = json_text.encoder(separators=(",", ":"))
-# The fingerprint's text, byte for byte as every earlier version wrote it (stored fingerprints
-# must keep matching): sorted keys, the default separators. NaN and Infinity are refused here,
-# since an event's own JSON text (`text` in `event_row`) is not encoded again.
+# The text that says whether two events are the same (`identity`): sorted keys, the default
+# separators, as the fingerprints stored up to m019 hashed it.
 _CANONICAL_JSON = json_text.encoder(sort_keys=True)
 
 _POLICY_PREFIX = re.compile(r"^policy_\d+_")
@@ -74,12 +72,11 @@ def validate_event(event, *, received_at=None) -> dict:
 
 class EventRow(NamedTuple):
     """One event as the `events` table holds it (a tuple: an import builds millions); its first
-    ten fields are the table's columns, in `_INSERT_EVENT`'s order (store/ingest.py)."""
+    nine fields are the table's columns, in `_INSERT_EVENT`'s order (store/ingest.py)."""
 
     sender_id: str
     type: str
     timestamp: float
-    fingerprint: str
     data: str
     intent: str | None = None
     action: str | None = None
@@ -91,23 +88,39 @@ class EventRow(NamedTuple):
     text: str | None = None  # a user message's text, as sent
 
 
-def event_row(sender_id: str, event: dict, *, text: str | None = None) -> EventRow:
-    """Derive the stored row of a validated event; `text` is its JSON text when already at hand.
+def identity(sender_id: str, event: dict) -> str:
+    """What makes an event the one it is: its sender plus its whole content, as canonical JSON
+    text, so that the same event delivered twice (a re-import, a broker redelivery) is stored
+    once however its keys were ordered or spaced. A `sender_id` inside the event is left out:
+    broker events carry one, tracker dumps not. Computed only for events that share a sender, a
+    type and a timestamp (`same_event`): hashing it for every event was half of parsing (m019)."""
+    return _CANONICAL_JSON([sender_id, {key: value for key, value in event.items() if key != "sender_id"}])
 
-    The fingerprint is the identity used for de-duplication: the sender plus the event's whole
-    content, so the same event delivered twice (a re-import, a broker redelivery) is stored once.
-    A `sender_id` inside the event is left out of it: broker events carry one, tracker dumps not.
-    """
-    content = event
-    if "sender_id" in event:
-        content = dict(event)  # a copy and a delete: a fifth of a dict comprehension's time
-        del content["sender_id"]
+
+def same_event(sender_id: str, data: str, other_data: str) -> bool:
+    """Whether two events of `sender_id`, given as their stored JSON texts, are the same event:
+    the same text is (the common case: a file imported again), different texts are when their
+    `identity` is."""
+    if data == other_data:
+        return True
+    return identity(sender_id, json_text.loads(data)) == identity(sender_id, json_text.loads(other_data))
+
+
+def _json_text(sender_id: str, event: dict) -> str:
+    """The event's JSON text, refusing what strict JSON cannot hold or SQLite cannot store."""
     try:
-        data = _DATA_JSON(event) if text is None else text
-        canonical = _CANONICAL_JSON([sender_id, content])
-        fingerprint = hashlib.blake2b(canonical.encode("utf-8"), digest_size=16).hexdigest()
+        data = _DATA_JSON(event)
+        data.encode("utf-8")  # a lone surrogate is a UnicodeEncodeError, a ValueError
+        sender_id.encode("utf-8")
+        return data
     except ValueError as error:  # NaN/Infinity, or text that is not valid Unicode
         raise InvalidEvent(f"the event cannot be stored as JSON text: {error}") from None
+
+
+def event_row(sender_id: str, event: dict, *, text: str | None = None) -> EventRow:
+    """Derive the stored row of a validated event. `text` is its JSON text when already at hand
+    and known to be strict JSON (`json_text.loads_strict`): stored as it is."""
+    data = _json_text(sender_id, event) if text is None else text
     kind = event["event"]
     timestamp = float(event["timestamp"])
     # Positional arguments: EventRow(..., **fields) was 4% of parsing real-shaped events (py-spy).
@@ -120,7 +133,7 @@ def event_row(sender_id: str, event: dict, *, text: str | None = None) -> EventR
         input_channel = event.get("input_channel")
         text = text if isinstance(text, str) else None
         return EventRow(
-            sender_id, kind, timestamp, fingerprint, data,
+            sender_id, kind, timestamp, data,
             intent_name if isinstance(intent_name, str) and intent_name else None,  # intent
             None, None, None,  # action, policy, confidence
             text.casefold() if text is not None else None,  # search_text
@@ -135,10 +148,10 @@ def event_row(sender_id: str, event: dict, *, text: str | None = None) -> EventR
         name = event.get("name")
         confidence = event.get("confidence")
         return EventRow(
-            sender_id, kind, timestamp, fingerprint, data, None,
+            sender_id, kind, timestamp, data, None,
             name if isinstance(name, str) and name else None,  # action
             normalise_policy(event.get("policy")),
             float(confidence) if isinstance(confidence, (int, float)) and not isinstance(confidence, bool)
             and math.isfinite(confidence) else None,
         )
-    return EventRow(sender_id, kind, timestamp, fingerprint, data)
+    return EventRow(sender_id, kind, timestamp, data)

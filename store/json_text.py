@@ -29,6 +29,15 @@ def loads(text: str | bytes):
         return json.loads(text)
 
 
+def loads_strict(text: str | bytes) -> tuple[object, bool]:
+    """(`loads(text)`, whether `text` is strict JSON: msgspec read it, so it holds no NaN,
+    Infinity, number beyond a float or lone surrogate, and can be stored as it is)."""
+    try:
+        return _DECODER.decode(text), True
+    except (msgspec.DecodeError, RecursionError):
+        return json.loads(text), False
+
+
 def encoder(*, sort_keys: bool = False, separators: tuple[str, str] | None = None) -> Callable[[object], str]:
     """`JSONEncoder(sort_keys=…, separators=…, ensure_ascii=False, allow_nan=False).encode`, made
     once: NaN and Infinity are a ValueError (they are not JSON), as are values JSON has no form

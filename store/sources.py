@@ -30,7 +30,7 @@ class SourceEvent:
     location: str
     sender_id: str
     event: object
-    text: str | None = None  # the event's JSON text, when a line holds just the event
+    text: str | None = None  # the event's JSON text, when a line holds just the event as strict JSON
 
 
 @dataclass(frozen=True)
@@ -176,12 +176,12 @@ def items_of(raw) -> list:
             text = line.decode("utf-8").strip()
             if not text:
                 return []
-            record = json_text.loads(text)
+            record, strict = json_text.loads_strict(text)
         except UnicodeDecodeError as error:
             return [Rejected(location, f"not UTF-8 text: {error}")]
         except (ValueError, RecursionError) as error:
             return [Rejected(location, f"invalid JSON: {error}")]
-        return list(_record_items(location, record, text))
+        return list(_record_items(location, record, text if strict else None))
     if kind == "row":
         _, row_id, sender_id, data = raw
         return [_row_item(f"row id {row_id}", sender_id, data)]

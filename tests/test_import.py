@@ -7,6 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from rasa_messaging.cli import cli
+from rasa_messaging.generate import Generator
 from rasa_messaging.store import ConversationFilter, Store
 
 from . import reference
@@ -231,31 +232,44 @@ def test_a_database_that_is_not_ours_is_refused_with_a_clear_message(tmp_path):
     assert "Traceback" not in result.output
 
 
-def test_fingerprints_are_the_ones_every_earlier_version_stored(tmp_path, trackers):
-    """A store made by an earlier version still recognises re-imported events as duplicates: the
-    fingerprint is blake2b over `json.dumps([sender_id, event], sort_keys=True, ensure_ascii=False)`
-    byte for byte, however the event arrived (imported line, dump, HTTP)."""
-    import hashlib
+def test_an_event_is_a_duplicate_however_it_arrives_and_a_changed_one_is_not(tmp_path):
+    """Events imported as broker lines (sender_id inside) are all duplicates when they come again
+    as tracker dumps with their keys in another order and other spacing (m019: compared by their
+    canonical JSON when sender and time agree). At the same time, an event whose content differs,
+    by a value or by 1 against 1.0, is stored; the same one twice in a file is stored once."""
+    conversations = [Generator(seed=19).conversation(number) for number in range(4)]
+    n_events = sum(len(events) for _, events in conversations)
     lines = tmp_path / "events.jsonl"
-    lines.write_text("".join(json.dumps({"sender_id": t["sender_id"], **e}, indent=None) + "\n"
-                             for t in trackers[-5:] for e in t["events"]))
-    assert run_import(tmp_path / "rasa.db", lines).exit_code == 0
-    with sqlite3.connect(tmp_path / "rasa.db") as conn:
-        stored = conn.execute("SELECT sender_id, fingerprint, data FROM events").fetchall()
-    assert len(stored) > 20
-    for sender_id, fingerprint, data in stored:
-        event = {k: v for k, v in json.loads(data).items() if k != "sender_id"}
-        canonical = json.dumps([sender_id, event], sort_keys=True, ensure_ascii=False)
-        assert fingerprint == hashlib.blake2b(canonical.encode(), digest_size=16).hexdigest()
+    lines.write_text("".join(json.dumps({"sender_id": sender_id, **e}) + "\n"
+                             for sender_id, events in conversations for e in events))
+    assert f"{n_events} events stored, 0 duplicates" in run_import(tmp_path / "rasa.db", lines).output
+    dump = tmp_path / "dump.json"
+    dump.write_text(json.dumps([{"events": [dict(reversed(e.items())) for e in events], "sender_id": sender_id}
+                                for sender_id, events in conversations], indent=1, separators=(" ,", " : ")))
+    assert f"0 events stored, {n_events} duplicates" in run_import(tmp_path / "rasa.db", dump).output
+
+    sender_id, events = conversations[0]
+    action = next(e for e in events if e["event"] == "action" and e.get("confidence") not in (None, 1))
+    changed = [{**action, "confidence": round(action["confidence"] + 0.01, 4)},
+               {**action, "confidence": 1}, {**action, "confidence": 1.0}, {**action, "confidence": 1.0}]
+    dump.write_text(json.dumps({"sender_id": sender_id, "events": [action, *changed]}))
+    assert "3 events stored, 2 duplicates" in run_import(tmp_path / "rasa.db", dump).output
+    at_that_time = [json.loads(data)["confidence"] for (data,) in sqlite3.connect(tmp_path / "rasa.db").execute(
+        "SELECT data FROM events WHERE sender_id = ? AND timestamp = ? ORDER BY id", [sender_id, action["timestamp"]])]
+    assert at_that_time == [action["confidence"], *(e["confidence"] for e in changed[:3])]
+    assert [type(c) for c in at_that_time[2:]] == [int, float]
 
 
-def test_an_imported_line_is_kept_as_it_came_and_nan_in_it_is_still_refused(tmp_path):
+def test_an_imported_line_is_kept_as_it_came_and_nan_or_a_lone_surrogate_in_it_is_still_refused(tmp_path):
     line = '{"sender_id": "ann", "event": "bot", "timestamp": 1700000000.5, "text": "caf\\u00e9, ok?"}'
-    bad = '{"sender_id": "ann", "event": "action", "timestamp": 1700000001, "name": "x", "confidence": NaN}'
+    bad = ['{"sender_id": "ann", "event": "action", "timestamp": 1700000001, "name": "x", "confidence": NaN}',
+           '{"sender_id": "ann", "event": "user", "timestamp": 1700000002, "parse_data": {"intent": {"confidence": -Infinity}}}',
+           '{"sender_id": "ann", "event": "user", "timestamp": 1700000003, "text": "\\ud800"}']
     path = tmp_path / "events.jsonl"
-    path.write_text(line + "\n" + bad + "\n")
+    path.write_text("\n".join([line, *bad]) + "\n")
     result = run_import(tmp_path / "rasa.db", path)
-    assert "line 2" in result.output and "not JSON compliant" in result.output
+    assert "line 2" in result.output and "line 3" in result.output and "not JSON compliant" in result.output
+    assert "line 4" in result.output and "surrogates not allowed" in result.output
     with sqlite3.connect(tmp_path / "rasa.db") as conn:
         assert conn.execute("SELECT data FROM events").fetchall() == [(line,)]
     assert Store(tmp_path / "rasa.db").events("ann")[0]["text"] == "café, ok?"

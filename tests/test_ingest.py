@@ -3,7 +3,8 @@
 
 import pytest
 
-from rasa_messaging.store import ConversationFilter, prepare
+from rasa_messaging.generate import Generator
+from rasa_messaging.store import ConversationFilter, Store, prepare
 
 from . import reference
 from .conftest import MOODBOT, assert_problem, load_tracker
@@ -49,6 +50,32 @@ def test_a_later_request_skips_only_the_events_stored_before_at_the_same_time(cl
     assert [e["text"] for e in client.get("/core/conversations/gus/events").json()] == [
         "hi", "hello", "how can I help?", "hi"]
     assert count_events(store) == 6
+
+
+def test_a_store_made_before_m019_finds_the_duplicates_of_its_events_without_their_fingerprints(db_path):
+    """m019 drops the stored fingerprints: a store that had them (the column is put back, the
+    migration's record taken away) loses the column when opened, and still skips every event it
+    holds when they come again."""
+    store = Store(db_path)
+    conversations = [Generator(seed=23).conversation(number) for number in range(5)]
+    for sender_id, events in conversations:
+        store.ingest(prepare(sender_id, events))
+    n_events = count_events(store)
+    sqlite = store.db.dialect.name == "sqlite"
+    table, name = ("_sqlite_migrations", "m019_events_without_fingerprints") if sqlite else \
+        ("rasa_messaging_migrations", "p006_events_without_fingerprints")
+    with store.transaction() as db:
+        db.execute("ALTER TABLE events ADD COLUMN fingerprint TEXT")
+        db.execute(f"DELETE FROM {table} WHERE name = ?", [name])
+    store.close()
+    reopened = Store(db_path)
+    columns = ("SELECT name FROM pragma_table_info('events')" if sqlite else
+               "SELECT column_name FROM information_schema.columns WHERE table_name = 'events'")
+    assert {"sender_id", "data"} <= {column for (column,) in reopened.db.execute(columns)}
+    assert "fingerprint" not in {column for (column,) in reopened.db.execute(columns)}
+    results = [reopened.ingest(prepare(sender_id, events)) for sender_id, events in conversations]
+    assert [(r.stored, r.duplicates) for r in results] == [(0, len(events)) for _, events in conversations]
+    assert count_events(reopened) == n_events
 
 
 def test_a_missing_timestamp_gets_the_receive_time(client):

@@ -24,6 +24,15 @@ def test_loads_reads_what_json_loads_reads(text):
     assert repr(json_text.loads(text.encode())) == repr(json.loads(text.encode()))
 
 
+@pytest.mark.parametrize("text, strict", [
+    ('{"a": [1.5, "caf\\u00e9", "café", 123456789012345678901234567890]}', True), ("[NaN]", False),
+    ('{"a": {"b": Infinity}}', False), ("[1e400]", False), ('["\\ud800"]', False)])
+def test_loads_strict_says_whether_a_text_can_be_stored_as_it_is(text, strict):
+    """An imported line's text is stored as it is only when it is strict JSON of valid Unicode."""
+    value, is_strict = json_text.loads_strict(text)
+    assert repr(value) == repr(json.loads(text)) and is_strict == strict
+
+
 @pytest.mark.parametrize("text", INVALID)
 def test_loads_refuses_what_json_loads_refuses_and_says_the_same(text):
     with pytest.raises((ValueError, RecursionError)) as expected:
