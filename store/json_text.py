@@ -23,10 +23,7 @@ _DECODER = msgspec.json.Decoder()
 def loads(text: str | bytes):
     """The value of a JSON text, as `json.loads` reads it; ValueError when it is not JSON
     (RecursionError when it nests deeper than Python's recursion limit)."""
-    try:
-        return _DECODER.decode(text)
-    except (msgspec.DecodeError, RecursionError):
-        return json.loads(text)
+    return loads_strict(text)[0]
 
 
 def loads_strict(text: str | bytes) -> tuple[object, bool]:

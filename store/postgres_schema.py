@@ -81,6 +81,6 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
     ("p004_duplicates_found_by_time", ["DROP INDEX events_by_sender_fingerprint"]),
     # m018: a conversation's terms keyed by its id first.
     ("p005_terms_by_conversation", terms_by_conversation()),
-    # m019: events compared by their canonical JSON only when they share a sender and a time.
+    # m019: events compared by their canonical JSON only when they share a sender, a type and a time.
     ("p006_events_without_fingerprints", ["ALTER TABLE events DROP COLUMN fingerprint"]),
 ]

@@ -303,7 +303,7 @@ def m018_terms_by_conversation(db: Database):
 
 @migrations()
 def m019_events_without_fingerprints(db: Database):
-    # Whether two events are the same is decided when they share a sender and a timestamp, by
+    # Whether two events are the same is decided when they share a sender, a type and a time, by
     # their canonical JSON (store/events.py `identity`), computed then from `data`. Hashing every
     # event's canonical JSON, for a column nothing else read, was half of parsing: without it,
     # 123k -> 59k instructions a real-shaped event, 96k -> 54k a generated one (callgrind), and
