@@ -235,7 +235,7 @@ def test_a_database_that_is_not_ours_is_refused_with_a_clear_message(tmp_path):
 def test_an_event_is_a_duplicate_however_it_arrives_and_a_changed_one_is_not(tmp_path):
     """Events imported as broker lines (sender_id inside) are all duplicates when they come again
     as tracker dumps with their keys in another order and other spacing (m019: compared by their
-    canonical JSON when sender and time agree). At the same time, an event whose content differs,
+    canonical JSON when sender, type and time agree). At the same time, an event whose content differs,
     by a value or by 1 against 1.0, is stored; the same one twice in a file is stored once."""
     conversations = [Generator(seed=19).conversation(number) for number in range(4)]
     n_events = sum(len(events) for _, events in conversations)
