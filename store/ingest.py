@@ -245,22 +245,11 @@ class IngestMixin(StoreBase):
         generated events share their time with one of another type. Stored events are looked up
         by the index they are read by, (sender_id, timestamp, id), and only for senders with a
         conversation (`known`): none of them, for most of a first import."""
-        new: list[EventRow] = []
-        earlier: dict = {}  # (sender_id, type, timestamp) → the rows of `new` with them
-        for row in rows:
-            key = row[:3]
-            if (alike := earlier.get(key)) is None:
-                earlier[key] = [row]
-            elif any(same_event(row.sender_id, row.data, other.data) for other in alike):
-                continue
-            else:
-                alike.append(row)
-            new.append(row)
         times_by_sender = defaultdict(set)
-        for row in new:
+        for row in rows:
             if row.sender_id in known:
                 times_by_sender[row.sender_id].add(row.timestamp)
-        stored = defaultdict(list)  # (sender_id, type, timestamp) → the stored events' texts
+        seen: dict = {}  # (sender_id, type, timestamp) → the texts of the events stored or kept
         for sender_id, sender_times in times_by_sender.items():
             times = list(sender_times)
             for start in range(0, len(times), _CHUNK):
@@ -269,10 +258,18 @@ class IngestMixin(StoreBase):
                     f"SELECT timestamp, type, data FROM events WHERE sender_id = ? "
                     f"AND timestamp IN ({','.join('?' * len(chunk))})", [sender_id, *chunk],
                 ):
-                    stored[sender_id, kind, timestamp].append(data)
-        if not stored:
-            return new
-        return [row for row in new if not any(same_event(row.sender_id, row.data, data) for data in stored.get(row[:3], ()))]
+                    seen.setdefault((sender_id, kind, timestamp), []).append(data)
+        new: list[EventRow] = []
+        for row in rows:
+            key = row[:3]
+            if (texts := seen.get(key)) is None:
+                seen[key] = [row.data]
+            elif any(same_event(row.sender_id, row.data, text) for text in texts):
+                continue
+            else:
+                texts.append(row.data)
+            new.append(row)
+        return new
 
     @staticmethod
     def _update_metadata(db, deltas: dict, before: dict) -> None:
