@@ -27,6 +27,7 @@ from connexion.validators import VALIDATOR_MAP, TextResponseBodyValidator
 
 from rasa_messaging.store import Store, StoreError, json_text
 
+from . import built_once  # noqa: F401 (connexion's work for each request, done once per operation)
 from .auth import ProvideTokens, Tokens, without_security
 from .hosts import AllowedHosts
 from .limits import DEFAULT_MAX_BODY_BYTES, BodySizeLimit, ExportSlots
