@@ -2,10 +2,12 @@
 
 import subprocess
 import sys
+import urllib.parse
 
 import httpx
 import pytest
 
+from . import reference
 from .conftest import REAL_TRACKER_FILES, assert_problem, live_server
 
 
@@ -74,3 +76,24 @@ def test_serve_demo_refuses_a_db_of_its_own(tmp_path):
     from rasa_messaging.cli import cli
     result = CliRunner().invoke(cli, ["serve", "--demo", "--db", str(tmp_path / "mine.db")])
     assert result.exit_code == 2 and "--demo" in result.output and not (tmp_path / "mine.db").exists()
+
+
+def test_each_request_to_an_operation_gets_its_own_parameters_from_decorators_built_once(
+        client, stored_trackers, monkeypatch):
+    """rasa_messaging/built_once.py builds an operation's decorators once (connexion does when the app
+    first serves), not per request, and what one request asked for never leaks into the next."""
+    from connexion.decorators import FlaskDecorator
+    built = []
+    decorate = FlaskDecorator.decorate
+    monkeypatch.setattr(FlaskDecorator, "decorate", lambda self, function: built.append(function) or decorate(self, function))
+    expected = reference.all_metadata(stored_trackers)
+    intents = sorted({intent for m in expected.values() for intent in m["intents"]})[:3]
+    for intent in [*intents, *intents]:  # each intent twice, after the others
+        response = client.get("/core/conversations", params={"intent": intent, "limit": 1000})
+        assert sorted(c["sender_id"] for c in response.json()) == sorted(
+            sender for sender, m in expected.items() if intent in m["intents"]), intent
+    for sender in list(expected)[:2]:
+        events = client.get(f"/core/conversations/{urllib.parse.quote(sender, safe='')}/events").json()
+        assert {e.get("sender_id", sender) for e in events} == {sender}
+    handlers = [function.__name__ for function in built]
+    assert len(intents) == 3 and handlers.count("get_conversations") == 1 and len(handlers) == len(set(handlers))
