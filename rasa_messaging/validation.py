@@ -105,7 +105,7 @@ class NamedParameterValidator(ParameterValidator):
 @functools.lru_cache(maxsize=256)
 def _validator(schema_json: bytes) -> Draft4Validator:
     """A parameter's validator, made once for its schema: connexion makes one per parameter and
-    request, and making it took most of validating a list request's query (callgrind)."""
+    request, and that took 0.14M of a list request's 11.46M instructions (callgrind, 10k generated)."""
     return Draft4Validator(msgspec.json.decode(schema_json), format_checker=FORMAT_CHECKER)
 
 
