@@ -88,6 +88,10 @@ class FileLock:
             self._file = None
 
 
+def _has_staging(db) -> bool:
+    return any(name == "staging" for _, name, _ in db.execute("PRAGMA database_list"))
+
+
 def connect(path) -> SqliteDatabase:
     """A connection in autocommit mode, so that `transaction()` alone decides what is atomic."""
     conn = sqlite3.connect(str(path), isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000,
@@ -146,6 +150,8 @@ class Connections:
         """SQLite stores any text as it is (PostgreSQL: store/postgres.py)."""
         return None
 
+    stages_imports = True  # an import's batches come as databases (store/staging.py)
+
     def size(self) -> int:
         """Bytes on disk: the file and its write-ahead log."""
         return sum(os.path.getsize(path) for path in (self.path, f"{self.path}-wal") if os.path.exists(path))
@@ -175,6 +181,16 @@ class Connections:
             yield
         finally:
             db.execute("PRAGMA wal_autocheckpoint = 1000")
+            if _has_staging(db):
+                db.execute("DETACH staging")  # and the last batch's memory with it
+
+    def load_staging(self, database: bytes) -> None:
+        """Open `database` (store/staging.py) as the schema `staging` of this thread's connection.
+        Outside a transaction: SQLite replaces no schema a transaction reads."""
+        db = self.db
+        if not _has_staging(db):
+            db.execute("ATTACH ':memory:' AS staging")
+        db.conn.deserialize(database, name="staging")
 
     @contextlib.contextmanager
     def transaction(self):

@@ -4,9 +4,12 @@ A batch is stored whole or not at all, and storing is idempotent, so an import t
 half-way is finished by running the same import again.
 
 Parsing and deriving an event costs more than storing it, so with `workers` the records are
-parsed in worker processes while this process stores the batches, in file order.
+parsed in worker processes while this process stores the batches, in file order. A SQLite store
+takes each batch as a database, with its repeats, deltas and sessions worked out where it was
+parsed (`staged_batches`, store/staging.py); PostgreSQL takes rows.
 """
 
+import functools
 import gc
 import itertools
 import multiprocessing
@@ -18,13 +21,17 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 from .errors import InvalidEvent, StoreError
-from .events import EventRow, event_row, validate_event
+from .events import EventRow, event_row, first_of_each, validate_event
 from .ingest import IngestResult, deltas_of, merge_deltas
+from .sessions import sessions_by_position
 from .sources import Rejected, Source, SourceAnnotation, items_of, records_of
+from .staging import StagedBatch, serialized
 
-BATCH_SIZE = 5_000
-# Records per piece of work handed to a worker: large enough that the hand-over is cheap.
-CHUNK_SIZE = 2_000
+BATCH_SIZE = 10_000
+# Records per piece of work handed to a worker: where a record is an event (JSON Lines, event
+# tables), a batch, so that each transaction is one; a tracker dump holds tens of events.
+CHUNK_SIZE = BATCH_SIZE
+TRACKERS_PER_CHUNK = 200
 
 
 @dataclass
@@ -37,9 +44,9 @@ class ImportSummary:
         return len(self.result.senders)
 
 
-def derive(raw_records: list) -> tuple[list, list, int, dict, list]:
-    """(event rows, rejected (location, reason), number of records, what the rows add to each
-    conversation, annotations) of some raw records."""
+def derive(raw_records: list) -> tuple[list, list, int, list]:
+    """(event rows, rejected (location, reason), number of records, annotations) of some raw
+    records."""
     rows: list[EventRow] = []
     rejected, annotations, n_records = [], [], 0
     for record in itertools.chain.from_iterable(map(records_of, raw_records)):
@@ -57,7 +64,20 @@ def derive(raw_records: list) -> tuple[list, list, int, dict, list]:
                 rows.append(event_row(item.sender_id, event, text=item.text if event is item.event else None))
             except InvalidEvent as error:
                 rejected.append((item.location, error.detail))
-    return rows, rejected, n_records, deltas_of(rows), annotations
+    return rows, rejected, n_records, annotations
+
+
+def staged_batches(rows: list[EventRow], batch_size: int) -> list[StagedBatch]:
+    """`rows` in batches of `batch_size` for `Store.ingest_staged`, with what the storing process
+    would otherwise derive from them: which are repeats, the conversations' deltas, the sessions."""
+    batches = []
+    for start in range(0, len(rows), batch_size):
+        given = rows[start:start + batch_size]
+        unique = first_of_each(given, {})
+        deltas = deltas_of(unique)
+        batches.append(StagedBatch(database=serialized(unique), n_rows=len(unique), n_repeats=len(given) - len(unique),
+                                   deltas=deltas, sessions=sessions_by_position(unique, deltas)))
+    return batches
 
 
 def import_source(store, source: Source, summary: ImportSummary, *, on_records=lambda n: None,
@@ -66,21 +86,22 @@ def import_source(store, source: Source, summary: ImportSummary, *, on_records=l
 
     `on_records(n)` is told each time n more records were read; `workers` > 0 parses in that
     many processes."""
-    batch: list = []
-    deltas: dict = {}
     annotations: list = []
+
+    def take(rejected: list, chunk_annotations: list) -> None:
+        summary.rejected.extend((str(source.path), location, reason) for location, reason in rejected)
+        annotations.extend(chunk_annotations)
+
     with store.bulk_writes():
-        for rows, rejected, n_records, chunk_deltas, chunk_annotations in _derived_chunks(source, workers):
-            summary.rejected += [(str(source.path), location, reason) for location, reason in rejected]
-            annotations += chunk_annotations
-            batch += rows
-            merge_deltas(deltas, chunk_deltas)
-            if len(batch) >= batch_size:
-                summary.result.add(store.ingest(batch, deltas=deltas))
-                batch, deltas = [], {}
-            on_records(n_records)
-        if batch:
-            summary.result.add(store.ingest(batch, deltas=deltas))
+        if store.stages_imports:
+            work = functools.partial(_derive_staged, batch_size=batch_size)
+            for batches, rejected, n_records, chunk_annotations in _derived_chunks(source, workers, work):
+                take(rejected, chunk_annotations)
+                for batch in batches:
+                    summary.result.add(store.ingest_staged(batch))
+                on_records(n_records)
+        else:
+            _store_rows(store, source, summary, take, on_records, batch_size, workers)
     for item in annotations:  # after the events they annotate are stored
         try:
             a = item.annotation
@@ -90,29 +111,53 @@ def import_source(store, source: Source, summary: ImportSummary, *, on_records=l
             summary.rejected.append((str(source.path), item.location, reason))
 
 
-def _derived_chunks(source: Source, workers: int):
-    chunks = source.raw_chunks(CHUNK_SIZE)
+def _store_rows(store, source: Source, summary: ImportSummary, take, on_records, batch_size: int, workers: int) -> None:
+    """`import_source` on a store that takes rows (`Store.ingest`): parsed chunks' rows gathered
+    into batches of `batch_size`."""
+    batch: list = []
+    deltas: dict = {}
+    for rows, rejected, n_records, chunk_deltas, chunk_annotations in _derived_chunks(source, workers, _derive_rows):
+        take(rejected, chunk_annotations)
+        batch += map(EventRow._make, rows)
+        merge_deltas(deltas, chunk_deltas)
+        if len(batch) >= batch_size:
+            summary.result.add(store.ingest(batch, deltas=deltas))
+            batch, deltas = [], {}
+        on_records(n_records)
+    if batch:
+        summary.result.add(store.ingest(batch, deltas=deltas))
+
+
+def _derived_chunks(source: Source, workers: int, work):
+    """`work` done on each chunk of `source`'s raw records, in file order: here, or in `workers`
+    processes."""
+    chunks = source.raw_chunks(TRACKERS_PER_CHUNK if source.kind == "json" else CHUNK_SIZE)
     if not workers:
-        yield from map(derive, chunks)
+        yield from map(work, chunks)
         return
     # fork: the workers need nothing but this module; a few chunks in flight bound the memory.
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
                              initializer=_start_worker, initargs=(os.getpid(),)) as pool:
-        pending = deque(pool.submit(_derive_to_send, chunk) for chunk in itertools.islice(chunks, 2 * workers))
+        pending = deque(pool.submit(work, chunk) for chunk in itertools.islice(chunks, 2 * workers))
         while pending:
-            rows, *rest = pending.popleft().result()
+            done = pending.popleft().result()
             chunk = next(chunks, None)
             if chunk is not None:
-                pending.append(pool.submit(_derive_to_send, chunk))
-            yield (list(map(EventRow._make, rows)), *rest)
+                pending.append(pool.submit(work, chunk))
+            yield done
 
 
-def _derive_to_send(raw_records: list) -> tuple:
-    """`derive` in a worker, its rows sent as plain tuples: unpickling a NamedTuple calls its
-    Python `__new__`, which made unpickling 4.3 µs an event in the process that stores them;
-    plain tuples made EventRows again cost 0.9."""
-    rows, *rest = derive(raw_records)
-    return (list(map(tuple, rows)), *rest)
+def _derive_staged(raw_records: list, batch_size: int) -> tuple:
+    rows, rejected, n_records, annotations = derive(raw_records)
+    return staged_batches(rows, batch_size), rejected, n_records, annotations
+
+
+def _derive_rows(raw_records: list) -> tuple:
+    """`derive` and the rows' deltas, the rows as plain tuples: sent to the storing process,
+    unpickling a NamedTuple calls its Python `__new__`, which made unpickling 4.3 µs an event
+    there; plain tuples made EventRows again cost 0.9."""
+    rows, rejected, n_records, annotations = derive(raw_records)
+    return list(map(tuple, rows)), rejected, n_records, deltas_of(rows), annotations
 
 
 def collect_rarely() -> None:

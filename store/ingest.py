@@ -8,10 +8,19 @@ from dataclasses import dataclass, field
 from . import sets
 from .base import StoreBase
 from .errors import InvalidEvent
-from .events import MEMORISING_POLICIES, MESSAGE_TYPES, EventRow, event_row, same_event, validate_event
+from .events import (
+    EVENT_COLUMNS,
+    MEMORISING_POLICIES,
+    MESSAGE_TYPES,
+    EventRow,
+    event_row,
+    first_of_each,
+    validate_event,
+)
 from .search import index_events_after
-from .sessions import refresh_sessions, split_new_conversations
+from .sessions import refresh_sessions, sessions_by_position, store_new_sessions
 from .sets import ROW_COLUMNS, SetRow
+from .staging import COPY_STAGED, StagedBatch, may_repeat_stored_events, staged_rows
 
 # Large IN lists are split so that no statement exceeds SQLite's variable limit.
 _CHUNK = 500
@@ -143,10 +152,11 @@ ON CONFLICT (sender_id) DO UPDATE SET
     n_predicted_actions = c.n_predicted_actions + excluded.n_predicted_actions
 """
 
-_INSERT_EVENT = """
-INSERT INTO events (sender_id, type, timestamp, data, intent, action, policy, confidence, search_text)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-"""
+_INSERT_EVENT = f"INSERT INTO events ({EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+
+
+def _last_event_id(db) -> int:
+    return db.execute("SELECT max(id) FROM events").fetchone()[0] or 0
 
 
 def deltas_of(rows: list[EventRow]) -> dict:
@@ -202,19 +212,8 @@ class IngestMixin(StoreBase):
         result = IngestResult(senders={row.sender_id for row in rows})
         with self.transaction() as db:
             before = conversation_rows(db, list(result.senders))  # the conversations as they were
-            new_rows = self._new_rows(db, rows, before)
-            result.stored = len(new_rows)
-            result.duplicates = len(rows) - len(new_rows)
-            if new_rows:
-                last_id = db.execute("SELECT max(id) FROM events").fetchone()[0] or 0
-                db.executemany(_INSERT_EVENT, [row[:9] for row in new_rows])
-                if deltas is None or len(new_rows) < len(rows):
-                    deltas = deltas_of(new_rows)
-                self._update_metadata(db, deltas, before)
-                for sender_id in before.keys() & deltas.keys():
-                    refresh_sessions(db, sender_id, deltas[sender_id].earliest_event_time)
-                split_new_conversations(db, new_rows, deltas.keys() - before.keys(), last_id)
-                index_events_after(db, last_id)
+            result.stored = self._store_rows(db, rows, deltas, before)
+            result.duplicates = len(rows) - result.stored
             db.executemany(
                 "INSERT INTO parked_messages (source, received_at, body, reason, fingerprint) "
                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
@@ -227,6 +226,30 @@ class IngestMixin(StoreBase):
                            "ON CONFLICT (source) DO UPDATE SET last_id = excluded.last_id", list(position))
         return result
 
+    @property
+    def stages_imports(self) -> bool:
+        """Whether an import hands its batches to `ingest_staged` (SQLite) or to `ingest`."""
+        return self._connections.stages_imports
+
+    def ingest_staged(self, batch: StagedBatch) -> IngestResult:
+        """Store an import's batch (store/staging.py) in one transaction, as `ingest` stores its
+        rows. Its events are copied as they are unless one of a conversation that exists shares
+        its sender, type and time with a stored event; then they are compared as `ingest` does."""
+        self._connections.load_staging(batch.database)
+        senders = list(batch.deltas)
+        result = IngestResult(stored=batch.n_rows, duplicates=batch.n_repeats, senders=set(senders))
+        with self.transaction() as db:
+            before = conversation_rows(db, senders)
+            if before and may_repeat_stored_events(db, list(before)):
+                result.stored = self._store_rows(db, staged_rows(db), None, before)
+                result.duplicates += batch.n_rows - result.stored
+                return result
+            last_id = _last_event_id(db)
+            db.execute(COPY_STAGED)
+            self._derive_from_new_events(db, batch.deltas, before, last_id, batch.n_rows,
+                                         [session for session in batch.sessions if session[0] not in before])
+        return result
+
     def sole(self, name: str):
         """A lock (`try_acquire()`, `release()`) that one process at a time holds on this store,
         whichever machine it runs on: one follower per source."""
@@ -237,14 +260,35 @@ class IngestMixin(StoreBase):
         row = self.db.execute("SELECT last_id FROM follow_positions WHERE source = ?", [source]).fetchone()
         return row[0] if row else 0
 
+    def _store_rows(self, db, rows: list[EventRow], deltas: dict | None, before: dict) -> int:
+        """Store the rows not stored yet (`_new_rows`) and what they change; how many they were.
+        `deltas`: `deltas_of(rows)` if at hand; `before`: the rows' conversations as they were."""
+        new_rows = self._new_rows(db, rows, before)
+        if new_rows:
+            if deltas is None or len(new_rows) < len(rows):
+                deltas = deltas_of(new_rows)
+            last_id = _last_event_id(db)
+            db.executemany(_INSERT_EVENT, [row[:9] for row in new_rows])
+            self._derive_from_new_events(db, deltas, before, last_id, len(new_rows),
+                                         sessions_by_position(new_rows, deltas.keys() - before.keys()))
+        return len(new_rows)
+
+    def _derive_from_new_events(self, db, deltas: dict, before: dict, last_id: int, n_new: int,
+                                new_sessions: list) -> None:
+        """What `n_new` events just stored after `last_id` change beside themselves: their
+        conversations and sets, the sessions (`new_sessions`: of the conversations that are new)
+        and the text index."""
+        self._update_metadata(db, deltas, before)
+        for sender_id in before.keys() & deltas.keys():
+            refresh_sessions(db, sender_id, deltas[sender_id].earliest_event_time)
+        store_new_sessions(db, new_sessions, last_id, n_new)
+        index_events_after(db, last_id)
+
     @staticmethod
     def _new_rows(db, rows: list[EventRow], known: dict) -> list[EventRow]:
-        """The rows not stored yet, each once, in order. The same event has the same sender, time
-        and type, so only rows that share all three with another row, or with a stored event, are
-        compared (`same_event`): no two rows did in the benchmark's data sets, where 3% of the
-        generated events share their time with one of another type. Stored events are looked up
-        by the index they are read by, (sender_id, timestamp, id), and only for senders with a
-        conversation (`known`): none of them, for most of a first import."""
+        """The rows not stored yet, each once, in order (`first_of_each`). Stored events are
+        looked up by the index they are read by, (sender_id, timestamp, id), and only for senders
+        with a conversation (`known`): none of them, for most of a first import."""
         times_by_sender = defaultdict(set)
         for row in rows:
             if row.sender_id in known:
@@ -259,17 +303,7 @@ class IngestMixin(StoreBase):
                     f"AND timestamp IN ({','.join('?' * len(chunk))})", [sender_id, *chunk],
                 ):
                     seen.setdefault((sender_id, kind, timestamp), []).append(data)
-        new: list[EventRow] = []
-        for row in rows:
-            key = row[:3]
-            if (texts := seen.get(key)) is None:
-                seen[key] = [row.data]
-            elif any(same_event(row.sender_id, row.data, text) for text in texts):
-                continue
-            else:
-                texts.append(row.data)
-            new.append(row)
-        return new
+        return first_of_each(rows, seen)
 
     @staticmethod
     def _update_metadata(db, deltas: dict, before: dict) -> None:

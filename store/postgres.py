@@ -190,6 +190,8 @@ class PostgresConnections:
     def storable_rows(rows: list) -> list | None:
         return storable_rows(rows)
 
+    stages_imports = False  # store/staging.py is SQLite's
+
     def sole(self, name: str) -> "AdvisoryLock":
         return AdvisoryLock(self.url, name)
 

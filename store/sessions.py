@@ -11,7 +11,6 @@ one, so that analytics count the senders of a time bin without a DISTINCT (store
 """
 
 from collections import defaultdict
-from collections.abc import Iterable
 from dataclasses import dataclass
 from operator import itemgetter
 
@@ -83,27 +82,38 @@ def refresh_sessions(db, sender_id: str, earliest_new: float) -> None:
     db.executemany(_INSERT, _session_rows(sender_id, sessions, earlier[0] if earlier else None))
 
 
-def split_new_conversations(db, rows: list, senders: set, after_event_id: int) -> None:
-    """The sessions of the conversations in `senders`, which have no event but `rows`: the rows a
-    batch just stored, in the order stored, with the ids after `after_event_id` (ids grow in the
-    order stored, and the caller's transaction is the only writer). Their types, times and
-    actions are at hand: `refresh_sessions` asked five queries of each conversation, and reading
-    these columns back took a tenth of the storing process at 100k conversations (py-spy).
-    Neither are the ids read when the largest is `after_event_id` + len(rows): then they are
-    exactly the ones in between (always on SQLite; PostgreSQL's sequence leaves a gap where a
-    transaction rolled back). Reading them was 74 of the storing process's 2,875 samples (py-spy,
-    100k generated)."""
-    first = after_event_id + 1
-    ids: Iterable[int] = range(first, first + len(rows))
-    if db.execute("SELECT max(id) FROM events").fetchone()[0] != after_event_id + len(rows):
-        ids = [event_id for (event_id,) in db.execute("SELECT id FROM events WHERE id > ? ORDER BY id", [after_event_id])]
+def sessions_by_position(rows: list, senders) -> list[tuple]:
+    """The session rows of the conversations in `senders`, which have no event but `rows` (a
+    batch to store, in the order it will be stored), each `start_event_id` the 1-based position
+    of the session's first event in `rows`: `store_new_sessions` makes it the stored id. The rows'
+    types, times and actions are at hand: `refresh_sessions` asked five queries of each
+    conversation, and reading these columns back took a tenth of the storing process at 100k
+    conversations (py-spy). An import's workers compute them (store/staging.py)."""
     by_sender = defaultdict(list)
-    for event_id, row in zip(ids, rows, strict=True):
+    for position, row in enumerate(rows, start=1):
         if row.sender_id in senders:
-            by_sender[row.sender_id].append((event_id, row.type, row.timestamp, row.action))
-    db.executemany(_INSERT, [
-        session for sender_id, events in by_sender.items()
-        for session in _session_rows(sender_id, split_sessions(sorted(events, key=_BY_TIME_THEN_ID)), None)])
+            by_sender[row.sender_id].append((position, row.type, row.timestamp, row.action))
+    return [session for sender_id, events in by_sender.items()
+            for session in _session_rows(sender_id, split_sessions(sorted(events, key=_BY_TIME_THEN_ID)), None)]
+
+
+def store_new_sessions(db, sessions: list[tuple], after_event_id: int, n_rows: int) -> None:
+    """Store `sessions_by_position`'s rows for the `n_rows` events just stored after
+    `after_event_id`. Their ids are not read when the largest is `after_event_id` + `n_rows`: then
+    they are exactly the ones in between (always on SQLite; PostgreSQL's sequence leaves a gap
+    where a transaction rolled back). Reading them was 74 of the storing process's 2,875 samples
+    (py-spy, 100k generated)."""
+    if not sessions:
+        return
+    if db.execute("SELECT max(id) FROM events").fetchone()[0] == after_event_id + n_rows:
+        def stored_id(position: int) -> int:
+            return after_event_id + position
+    else:
+        ids = [event_id for (event_id,) in db.execute("SELECT id FROM events WHERE id > ? ORDER BY id", [after_event_id])]
+        def stored_id(position: int) -> int:
+            return ids[position - 1]
+    db.executemany(_INSERT, [(sender_id, start, stored_id(position), *rest)
+                             for sender_id, start, position, *rest in sessions])
 
 
 _BY_TIME_THEN_ID = itemgetter(2, 0)

@@ -290,19 +290,73 @@ def test_an_import_checkpoints_the_log_as_before_once_it_ends_or_fails(tmp_path,
     def pages_between_checkpoints():
         return store.db.execute("PRAGMA wal_autocheckpoint").fetchone()[0]
 
-    stored = store.ingest
+    stored = store.ingest_staged
     during = []
-    def ingest(rows, **kwargs):
+    def ingest_staged(batch):
         during.append(pages_between_checkpoints())
-        return stored(rows, **kwargs)
-    monkeypatch.setattr(store, "ingest", ingest)
+        return stored(batch)
+    monkeypatch.setattr(store, "ingest_staged", ingest_staged)
     summary = ImportSummary()
     import_source(store, Source(path), summary, batch_size=10)
-    assert (summary.result.stored, during, pages_between_checkpoints()) == (30, [16384], 1000)
+    assert (summary.result.stored, during, pages_between_checkpoints()) == (30, [16384] * 3, 1000)
 
-    def full(rows, **kwargs):
+    def full(batch):
         raise StoreFull("database or disk is full")
-    monkeypatch.setattr(store, "ingest", full)
+    monkeypatch.setattr(store, "ingest_staged", full)
     with pytest.raises(StoreFull):
         import_source(store, Source(path), ImportSummary(), batch_size=10)
     assert pages_between_checkpoints() == 1000
+
+
+def test_batches_handed_over_as_databases_store_exactly_what_rows_do(tmp_path, monkeypatch):
+    """A SQLite store takes an import's batches as serialized databases and copies them in SQL
+    (store/staging.py); PostgreSQL, HTTP and the brokers store rows (`Store.ingest`). Both must
+    leave the same tables and counts: for a first import whose conversations span batches and
+    which repeats a line within a batch, and for a second file that overlaps the first (its
+    repeats of stored events and an event that only shares its time with one are compared,
+    event by event, in the staged batches of conversations that exist)."""
+    from rasa_messaging.store import importer, staging
+    from rasa_messaging.store.importer import ImportSummary, import_source
+    from rasa_messaging.store.sources import Source
+
+    conversations = [Generator(seed=23).conversation(number) for number in range(12)]
+    def lines(numbers, extra=()):
+        events = [{"sender_id": conversations[n][0], **e} for n in numbers for e in conversations[n][1]]
+        events[30:30] = [events[29]]  # the same line twice in a row: a repeat within one batch
+        return "".join(json.dumps(e) + "\n" for e in [*events, *extra])
+    first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    first.write_text(lines(range(8)))
+    sender_id, events = conversations[6]
+    action = next(e for e in events if e["event"] == "action" and e.get("confidence"))
+    second.write_text(lines(range(5, 12), [{"sender_id": sender_id, **action, "confidence": action["confidence"] / 2}]))
+
+    compared_one_by_one = []
+    def counted(db):
+        compared_one_by_one.append(db)
+        return staging_rows(db)
+    staging_rows = staging.staged_rows
+    monkeypatch.setattr("rasa_messaging.store.ingest.staged_rows", counted)
+    monkeypatch.setattr(importer, "CHUNK_SIZE", 40)  # chunks of 40 lines, each one batch either way
+    staged, rows = Store(tmp_path / "staged.db"), Store(tmp_path / "rows.db")
+    monkeypatch.setattr(rows._connections, "stages_imports", False)
+    results, compared = {}, []
+    for store in (staged, rows):
+        for path in (first, second):
+            summary, already = ImportSummary(), len(compared_one_by_one)
+            import_source(store, Source(path), summary, batch_size=40)
+            results.setdefault(store, []).append((summary.result.stored, summary.result.duplicates,
+                                                  len(summary.result.senders)))
+            compared.append(len(compared_one_by_one) - already)
+    n_batches = len(second.read_text().splitlines()) // 40 + 1
+    assert compared[0] == 0 and 0 < compared[1] < n_batches and compared[2:] == [0, 0]
+    assert results[staged] == results[rows]
+    assert results[staged][0][:2] == (sum(len(e) for _, e in conversations[:8]), 1)
+    assert results[staged][1][:2] == (sum(len(e) for _, e in conversations[8:]) + 1,
+                                      sum(len(e) for _, e in conversations[5:8]) + 1)
+    # The sets' version and the text index's segments count writes, which differ where batches
+    # end (a staged batch is cut from a chunk; rows are gathered from chunks): every other table,
+    # the text index's documents (`user_text_docsize`) among them, is the same.
+    for table in set(staged.db.table_names()) - {"_sqlite_migrations", "counters", "user_text_data", "user_text_idx"}:
+        assert staged.db.execute(f"SELECT * FROM {table}").fetchall() == \
+            rows.db.execute(f"SELECT * FROM {table}").fetchall(), table
+    assert "staging" not in [name for _, name, _ in staged.db.execute("PRAGMA database_list")]
