@@ -9,7 +9,6 @@ An ASGI middleware outside connexion's stack:
   Content-Length, since connexion takes a request without one for a request without a body.
 """
 
-import asyncio
 import threading
 
 from .problems import send_problem
@@ -102,6 +101,8 @@ class ExportSlots:
         self.running += 1
         gone = threading.Event()
         scope = {**scope, "extensions": {**scope.get("extensions", {}), CLIENT_GONE_KEY: gone}}
+        import asyncio  # here: importing it was 16 ms of every command's start-up (the CLI reads this module's limits)
+
         inbox: asyncio.Queue = asyncio.Queue()
 
         async def watch():  # the only reader of `receive`: it hears the disconnect
