@@ -101,7 +101,7 @@ def import_source(store, source: Source, summary: ImportSummary, *, on_records=l
                     summary.result.add(store.ingest_staged(batch))
                 on_records(n_records)
         else:
-            _store_rows(store, source, summary, take, on_records, batch_size, workers)
+            _import_as_rows(store, source, summary, take, on_records, batch_size, workers)
     for item in annotations:  # after the events they annotate are stored
         try:
             a = item.annotation
@@ -111,7 +111,7 @@ def import_source(store, source: Source, summary: ImportSummary, *, on_records=l
             summary.rejected.append((str(source.path), item.location, reason))
 
 
-def _store_rows(store, source: Source, summary: ImportSummary, take, on_records, batch_size: int, workers: int) -> None:
+def _import_as_rows(store, source: Source, summary: ImportSummary, take, on_records, batch_size: int, workers: int) -> None:
     """`import_source` on a store that takes rows (`Store.ingest`): parsed chunks' rows gathered
     into batches of `batch_size`."""
     batch: list = []

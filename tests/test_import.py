@@ -323,15 +323,17 @@ def test_batches_handed_over_as_databases_store_exactly_what_rows_do(tmp_path, m
     from rasa_messaging.store.sources import Source
 
     conversations = [Generator(seed=23).conversation(number) for number in range(12)]
+    conversations[6] = ("with\x00nul", conversations[6][1])  # SQLite's JSON functions end a text there
     def lines(numbers, extra=()):
-        events = [{"sender_id": conversations[n][0], **e} for n in numbers for e in conversations[n][1]]
+        events = [{**e, "sender_id": conversations[n][0]} for n in numbers for e in conversations[n][1]]
         events[30:30] = [events[29]]  # the same line twice in a row: a repeat within one batch
         return "".join(json.dumps(e) + "\n" for e in [*events, *extra])
     first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
     first.write_text(lines(range(8)))
     sender_id, events = conversations[6]
-    action = next(e for e in events if e["event"] == "action" and e.get("confidence"))
-    second.write_text(lines(range(5, 12), [{"sender_id": sender_id, **action, "confidence": action["confidence"] / 2}]))
+    action = {**next(e for e in events if e["event"] == "action" and e.get("confidence")), "sender_id": sender_id}
+    # At the end, in a batch of new conversations: an event stored before, and one at its time that is not it.
+    second.write_text(lines(range(5, 12), [action, {**action, "confidence": action["confidence"] / 2}]))
 
     compared_one_by_one = []
     def counted(db):
@@ -355,7 +357,7 @@ def test_batches_handed_over_as_databases_store_exactly_what_rows_do(tmp_path, m
     assert results[staged] == results[rows]
     assert results[staged][0][:2] == (sum(len(e) for _, e in conversations[:8]), 1)
     assert results[staged][1][:2] == (sum(len(e) for _, e in conversations[8:]) + 1,
-                                      sum(len(e) for _, e in conversations[5:8]) + 1)
+                                      sum(len(e) for _, e in conversations[5:8]) + 2)
     # The sets' version and the text index's segments count writes, which differ where batches
     # end (a staged batch is cut from a chunk; rows are gathered from chunks): every other table,
     # the text index's documents (`user_text_docsize`) among them, is the same.
