@@ -10,6 +10,8 @@ import re
 import time
 from typing import NamedTuple
 
+import msgspec
+
 from . import json_text
 from .errors import InvalidEvent
 
@@ -184,3 +186,82 @@ def event_row(sender_id: str, event: dict, *, text: str | None = None) -> EventR
             and math.isfinite(confidence) else None,
         )
     return EventRow(sender_id, kind, timestamp, data)
+
+
+class _Intent(msgspec.Struct):
+    name: str | None = None
+
+
+class _Entity(msgspec.Struct):
+    entity: str | None = None
+
+
+class _ParseData(msgspec.Struct):
+    intent: _Intent | None = None
+    entities: list[_Entity] | None = None
+
+
+class _BrokerEvent(msgspec.Struct):
+    """The fields of a broker event's JSON line that `event_row` reads, typed as it takes them
+    without a second look; any other type is a ValidationError, and the line goes the general way."""
+
+    event: str
+    sender_id: str
+    timestamp: float | None = None
+    name: str | None = None
+    policy: str | None = None
+    confidence: float | None = None
+    text: str | None = None
+    input_channel: str | None = None
+    parse_data: _ParseData | None = None
+    is_flagged: object = msgspec.UNSET  # SERVER_ANNOTATIONS: stripped, so the line is not the event
+    events: object = msgspec.UNSET  # a record with a list of events is a tracker dump
+
+
+_BROKER_EVENT = msgspec.json.Decoder(_BrokerEvent)
+# Digits as 0 and E as e: the shape in which `_maybe_out_of_range` looks for long numbers.
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789E", b"000000000e")
+
+
+def _maybe_out_of_range(line: bytes) -> bool:
+    """Whether `line` may hold a number that msgspec's generic decoder refuses as out of range
+    (and `json_text.loads_strict` reads as infinity, or not at all), which `_BROKER_EVENT` skips
+    unread in a field it has not: a digit's exponent of three digits (1e400) or 309 digits in a
+    row. Such a line, even where that is in a text or a hex id, goes the general way. 0.7 µs a
+    generated line (a regular expression: 4.3)."""
+    shape = line.translate(_DIGITS_AS_ZERO)
+    return b"0e000" in shape or b"0e+000" in shape or b"0" * 309 in shape
+
+
+def row_of_line(line: bytes) -> EventRow | None:
+    """The row of a JSON line that is a valid broker event, stored as its text, exactly as
+    `items_of`, `validate_event` and `event_row` derive it; None for any other line, which then
+    goes that way (to be rejected, stripped, dated or read as a tracker dump). Only the fields a
+    row keeps are decoded: 3.8 µs a generated line against 8.5 for `items_of` alone, whose generic
+    decoder builds every dict of the intent ranking (100k lines, this machine, best of 2)."""
+    if _maybe_out_of_range(line):
+        return None
+    try:
+        text = line.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        return None
+    try:
+        event = _BROKER_EVENT.decode(text)
+    except (msgspec.DecodeError, RecursionError):
+        return None
+    kind, timestamp, sender_id = event.event, event.timestamp, event.sender_id
+    if (kind not in RASA_EVENT_TYPES or not sender_id or timestamp is None or not -1e11 <= timestamp <= 1e11
+            or event.is_flagged is not msgspec.UNSET or event.events is not msgspec.UNSET):
+        return None
+    if kind == "user":
+        parse_data, said = event.parse_data, event.text
+        intent = parse_data.intent.name if parse_data is not None and parse_data.intent is not None else None
+        entities = parse_data.entities if parse_data is not None else None
+        return EventRow(sender_id, kind, timestamp, text, intent or None, None, None, None,
+                        said.casefold() if said is not None else None,
+                        tuple(sorted({e.entity for e in entities if e.entity})) if entities else (),
+                        event.input_channel, said)
+    if kind == "action":
+        return EventRow(sender_id, kind, timestamp, text, None, event.name or None, normalise_policy(event.policy),
+                        event.confidence)
+    return EventRow(sender_id, kind, timestamp, text)

@@ -21,7 +21,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 from .errors import InvalidEvent, StoreError
-from .events import EventRow, event_row, first_of_each, validate_event
+from .events import EventRow, event_row, first_of_each, row_of_line, validate_event
 from .ingest import IngestResult, deltas_of, merge_deltas
 from .sessions import sessions_by_position
 from .sources import Rejected, Source, SourceAnnotation, items_of, records_of
@@ -51,6 +51,9 @@ def derive(raw_records: list) -> tuple[list, list, int, list]:
     rejected, annotations, n_records = [], [], 0
     for record in itertools.chain.from_iterable(map(records_of, raw_records)):
         n_records += 1
+        if record[0] == "line" and (row := row_of_line(record[2])) is not None:
+            rows.append(row)
+            continue
         for item in items_of(record):
             if isinstance(item, Rejected):
                 rejected.append((item.location, item.reason))

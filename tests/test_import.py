@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from rasa_messaging.cli import cli
 from rasa_messaging.generate import Generator
-from rasa_messaging.store import ConversationFilter, Store
+from rasa_messaging.store import ConversationFilter, InvalidEvent, Store
 
 from . import reference
 from .conftest import REAL_TRACKER_FILES, load_tracker
@@ -365,3 +365,77 @@ def test_batches_handed_over_as_databases_store_exactly_what_rows_do(tmp_path, m
         assert staged.db.execute(f"SELECT * FROM {table}").fetchall() == \
             rows.db.execute(f"SELECT * FROM {table}").fetchall(), table
     assert "staging" not in [name for _, name, _ in staged.db.execute("PRAGMA database_list")]
+
+
+def general_row(line: bytes):
+    """The row the general way derives from a JSON line (`items_of`, `validate_event`,
+    `event_row`), or None where it rejects the line or reads it as something else."""
+    from rasa_messaging.store.events import event_row, validate_event
+    from rasa_messaging.store.sources import SourceEvent, items_of
+    items = items_of(("line", 1, line))
+    if len(items) != 1 or not isinstance(items[0], SourceEvent):
+        return None
+    try:
+        event = validate_event(items[0].event, received_at=0.0)
+    except InvalidEvent:
+        return None
+    return event_row(items[0].sender_id, event, text=items[0].text if event is items[0].event else None)
+
+
+ODD_LINES = [  # (event, whether the quick way takes it)
+    ({"event": "user", "timestamp": 1, "sender_id": "s", "text": "Ça VA, Straße?", "parse_data": {
+        "intent": {"name": "greet", "confidence": 1}, "entities": [{"entity": "b"}, {"entity": "a"}, {"entity": "a"},
+                                                                   {"value": 1}, {"entity": ""}]}}, True),
+    ({"event": "user", "timestamp": 1.5, "sender_id": "a\x00b", "text": None, "input_channel": None}, True),
+    ({"event": "user", "timestamp": 1.5, "sender_id": "s", "parse_data": {"intent": {"name": ""}, "entities": []}}, True),
+    ({"event": "user", "timestamp": 1.5, "sender_id": "s", "parse_data": "oops"}, False),
+    ({"event": "user", "timestamp": 1.5, "sender_id": "s", "parse_data": {"intent": "greet"}}, False),
+    ({"event": "user", "timestamp": 1.5, "sender_id": "s", "parse_data": {"entities": [5]}}, False),
+    ({"event": "user", "timestamp": 1.5, "sender_id": "s", "text": 5}, False),
+    ({"event": "action", "timestamp": 2, "sender_id": "s", "name": "", "policy": "policy_2_TEDPolicy", "confidence": 1},
+     True),
+    ({"event": "action", "timestamp": 2, "sender_id": "s", "name": "a", "confidence": 1e-400}, True),
+    ({"event": "action", "timestamp": 2, "sender_id": "s", "name": "a", "confidence": True}, False),
+    ({"event": "action", "timestamp": 2, "sender_id": "s", "name": {"x": 1}}, False),
+    ({"event": "bot", "timestamp": 3, "sender_id": "s", "text": "hi", "metadata": {"deep": [[[[[[{"a": [1]}]]]]]]}},
+     True),
+    ({"event": "bot", "timestamp": 3, "sender_id": "s", "is_flagged": True}, False),  # stripped: the line is not the event
+    ({"event": "bot", "sender_id": "s"}, False),  # dated when it arrives
+    ({"event": "bot", "timestamp": 1e12, "sender_id": "s"}, False),
+    ({"event": "bot", "timestamp": "noon", "sender_id": "s"}, False),
+    ({"event": "bot", "timestamp": True, "sender_id": "s"}, False),
+    ({"event": "usr", "timestamp": 3, "sender_id": "s"}, False),
+    ({"event": "bot", "timestamp": 3}, False),
+    ({"event": "bot", "timestamp": 3, "sender_id": ""}, False),
+    ({"event": "bot", "timestamp": 3, "sender_id": "s", "events": []}, False),  # a tracker dump
+]
+RAW_ODD_LINES = [  # lines json.dumps does not write
+    (b'{"event": "bot", "timestamp": 3, "sender_id": "s", "metadata": {"x": 1e400}}', False),
+    (b'{"event": "bot", "timestamp": 3, "sender_id": "s", "metadata": {"x": 1.5E+0309}}', False),
+    (b'{"event": "bot", "timestamp": 3, "sender_id": "s", "metadata": {"x": ' + b"9" * 400 + b"}}", False),
+    (b'{"event": "bot", "timestamp": 3, "sender_id": "s", "metadata": {"x": NaN}}', False),
+    (b'{"event": "bot", "timestamp": 3, "sender_id": "s", "text": "\\ud800"}', False),
+    (b'{"event": "bot", "timestamp": 3, "sender_id": "s", "text": "\xff"}', False),
+    (b'{"event": "bot", "timestamp": 3, "sender_id": "s", "x": ' + b"[" * 2000 + b"]" * 2000 + b"}", False),
+    (b'{"event": "user", "event": "bot", "timestamp": 3, "sender_id": "s", "text": "the last one counts"}', True),
+    (b'  {"event": "bot", "timestamp": 3, "sender_id": "s"}  \r', True),
+    (b'[{"event": "bot", "timestamp": 3, "sender_id": "s"}]', False),
+    (b"", False),
+]
+
+
+def test_a_broker_event_line_is_derived_the_quick_way_exactly_as_the_general_way(trackers):
+    """`row_of_line` decodes only the fields a row keeps (store/events.py); every line it takes
+    must give the row the general way gives, and every line it leaves to the general way is one
+    that way rejects, changes or reads otherwise (or may: a hex id that looks like an exponent)."""
+    from rasa_messaging.store.events import row_of_line
+    lines = [json.dumps(e).encode() for e in broker_events(trackers)]
+    taken, general = [row_of_line(line) for line in lines], [general_row(line) for line in lines]
+    assert all(quick in (None, slow) for quick, slow in zip(taken, general, strict=True))
+    assert sum(quick is not None for quick in taken) > 0.9 * len(lines)  # the quick way is the usual one
+    odd = [(json.dumps(e).encode(), quick) for e, quick in ODD_LINES] + RAW_ODD_LINES
+    assert [row_of_line(line) is not None for line, _ in odd] == [quick for _, quick in odd]
+    for line, quick in odd:
+        if quick:
+            assert row_of_line(line) == general_row(line), line
+    assert general_row(odd[3][0]).intent is None and general_row(odd[12][0]) is not None  # taken the general way
