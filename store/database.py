@@ -48,6 +48,11 @@ def open_connections(location):
     return Connections(where)
 
 BUSY_TIMEOUT_MS = 30_000
+# A new store's pages (SQLite's default: 4 KB; a store made before keeps its own). An import's
+# commits write a quarter as many frames to the log: the storing process, 100k generated
+# conversations, 25.6 -> 21.0 s of CPU; the 92 list filters and pairs, analytics and a
+# conversation's events read as fast (in-process at 100k: median 16 KB/4 KB 0.98).
+PAGE_SIZE = 16_384
 
 
 class SqliteDatabase(Database):
@@ -113,6 +118,7 @@ class Connections:
         self.path = path
         self._local = threading.local()
         first = connect(path)
+        first.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # a new file's; before WAL, which fixes it
         first.execute("PRAGMA journal_mode = WAL")
         migrate(first, path)
         self._local.db = first

@@ -439,3 +439,19 @@ def test_a_broker_event_line_is_derived_the_quick_way_exactly_as_the_general_way
         if quick:
             assert row_of_line(line) == general_row(line), line
     assert general_row(odd[3][0]).intent is None and general_row(odd[12][0]) is not None  # taken the general way
+
+
+def test_a_new_store_has_16_kb_pages_and_one_made_with_4_kb_keeps_them_and_imports(tmp_path):
+    """Pages of 16 KB made an import's commits cheaper (store/database.py, PAGE_SIZE); SQLite sets
+    a file's page size when the file is made, so an older store keeps its 4 KB pages."""
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps({"sender_id": "s", "event": "bot", "timestamp": float(n), "text": "hi"}) + "\n"
+                            for n in range(50)))
+    with sqlite3.connect(tmp_path / "old.db") as conn:
+        conn.execute("PRAGMA page_size = 4096")
+        conn.execute("PRAGMA journal_mode = WAL")
+    for name, page_size in (("new.db", 16_384), ("old.db", 4_096)):
+        assert run_import(tmp_path / name, path).exit_code == 0
+        with sqlite3.connect(tmp_path / name) as conn:
+            assert conn.execute("PRAGMA page_size").fetchone()[0] == page_size
+            assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 50

@@ -99,7 +99,7 @@ def _sql_calls(tree):
 # Every piece of SQL text the store formats in: clause lists and placeholders it builds from
 # constants, never a value a request brought (values are always bound with `?`).
 SAFE_SQL_FRAGMENTS = {"where", "order", "placeholders", "' AND '.join(clauses)", "','.join('?' * len(types))", "','.join('?' * len(chunk))",
-                      "BUSY_TIMEOUT_MS",
+                      "BUSY_TIMEOUT_MS", "PAGE_SIZE",  # store/database.py: constant ints (PRAGMA takes no `?`)
                       "table",  # store/review.py: each name of the constant CONVERSATION_TABLES;
                                 # store/conversations.py: the walked table, a constant name
                       "clause",  # store/annotations.py: constant conditions joined with AND
