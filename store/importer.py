@@ -90,21 +90,14 @@ def import_source(store, source: Source, summary: ImportSummary, *, on_records=l
     `on_records(n)` is told each time n more records were read; `workers` > 0 parses in that
     many processes."""
     annotations: list = []
-
-    def take(rejected: list, chunk_annotations: list) -> None:
-        summary.rejected.extend((str(source.path), location, reason) for location, reason in rejected)
-        annotations.extend(chunk_annotations)
-
     with store.bulk_writes():
-        if store.stages_imports:
-            work = functools.partial(_derive_staged, batch_size=batch_size)
-            for batches, rejected, n_records, chunk_annotations in _derived_chunks(source, workers, work):
-                take(rejected, chunk_annotations)
-                for batch in batches:
-                    summary.result.add(store.ingest_staged(batch))
-                on_records(n_records)
-        else:
-            _import_as_rows(store, source, summary, take, on_records, batch_size, workers)
+        stored_chunks = _staged_chunks if store.stages_imports else _chunks_as_rows
+        for results, rejected, n_records, chunk_annotations in stored_chunks(store, source, batch_size, workers):
+            for result in results:
+                summary.result.add(result)
+            summary.rejected.extend((str(source.path), location, reason) for location, reason in rejected)
+            annotations.extend(chunk_annotations)
+            on_records(n_records)
     for item in annotations:  # after the events they annotate are stored
         try:
             a = item.annotation
@@ -114,21 +107,29 @@ def import_source(store, source: Source, summary: ImportSummary, *, on_records=l
             summary.rejected.append((str(source.path), item.location, reason))
 
 
-def _import_as_rows(store, source: Source, summary: ImportSummary, take, on_records, batch_size: int, workers: int) -> None:
-    """`import_source` on a store that takes rows (`Store.ingest`): parsed chunks' rows gathered
+def _staged_chunks(store, source: Source, batch_size: int, workers: int):
+    """(what storing them did, rejected, number of records, annotations) of each chunk of
+    `source`, on a store that takes batches as databases (`Store.ingest_staged`)."""
+    work = functools.partial(_derive_staged, batch_size=batch_size)
+    for batches, rejected, n_records, annotations in _derived_chunks(source, workers, work):
+        yield [store.ingest_staged(batch) for batch in batches], rejected, n_records, annotations
+
+
+def _chunks_as_rows(store, source: Source, batch_size: int, workers: int):
+    """`_staged_chunks` on a store that takes rows (`Store.ingest`): the chunks' rows gathered
     into batches of `batch_size`."""
     batch: list = []
     deltas: dict = {}
-    for rows, rejected, n_records, chunk_deltas, chunk_annotations in _derived_chunks(source, workers, _derive_rows):
-        take(rejected, chunk_annotations)
+    for rows, rejected, n_records, chunk_deltas, annotations in _derived_chunks(source, workers, _derive_rows):
         batch += map(EventRow._make, rows)
         merge_deltas(deltas, chunk_deltas)
+        results = []
         if len(batch) >= batch_size:
-            summary.result.add(store.ingest(batch, deltas=deltas))
+            results.append(store.ingest(batch, deltas=deltas))
             batch, deltas = [], {}
-        on_records(n_records)
+        yield results, rejected, n_records, annotations
     if batch:
-        summary.result.add(store.ingest(batch, deltas=deltas))
+        yield [store.ingest(batch, deltas=deltas)], [], 0, []
 
 
 def _derived_chunks(source: Source, workers: int, work):
