@@ -49,9 +49,10 @@ def open_connections(location):
 
 BUSY_TIMEOUT_MS = 30_000
 # A new store's pages (SQLite's default: 4 KB; a store made before keeps its own). An import's
-# commits write a quarter as many frames to the log: the storing process, 100k generated
-# conversations, 25.6 -> 21.0 s of CPU; the 92 list filters and pairs, analytics and a
-# conversation's events read as fast (in-process at 100k: median 16 KB/4 KB 0.98).
+# commits write a quarter as many frames to the log. On a noisy machine, interleaved pairs: the
+# storing process at 100k generated conversations 25.6, 34.4, 26.4 -> 21.0, 26.6, 25.3 s of CPU;
+# CLI at 10k 3.63, 3.13, 2.95, 3.64 -> 2.85, 2.85, 2.81, 3.94 s. The 92 list filters and pairs,
+# analytics and a conversation's events read as fast (in-process at 100k: median 16 KB/4 KB 0.98).
 PAGE_SIZE = 16_384
 
 
