@@ -1,5 +1,7 @@
-"""GET /analytics: the metrics of each time bin, one grouped query over the sessions table."""
+"""GET /analytics: the metrics of each time bin, from the sessions table: a range query per bin,
+or one grouped query when there are many bins (or on PostgreSQL)."""
 
+import math
 from dataclasses import dataclass
 
 from .base import StoreBase
@@ -28,6 +30,19 @@ class Bins:
     def centers(self) -> list[float]:
         return [self.start + self.width * (i + 0.5) for i in range(self.count)]
 
+    def first_time_in(self, index: int) -> float:
+        """The least time in bin `index` as the grouped query computes bins, whole bins of
+        `(time - start) / width` in doubles (as Python's floats are): a range query per bin then
+        puts every session, and every previous session's start, in the same bin as it does."""
+        if index == 0:
+            return self.start
+        time = self.start + index * self.width
+        while (time - self.start) / self.width >= index:
+            time = math.nextafter(time, -math.inf)
+        while (time - self.start) / self.width < index:
+            time = math.nextafter(time, math.inf)
+        return time
+
 
 class AnalyticsMixin(StoreBase):
     def data_range(self) -> tuple[float, float] | None:
@@ -42,9 +57,38 @@ class AnalyticsMixin(StoreBase):
         result = {metric: [0] * bins.count for metric in METRICS}
         # A sender counts in a bin once: at its first session there, the one whose previous
         # session (if any) started before the bin (floor(y) < bin iff y < bin, for a whole bin).
+        if bins.count <= self.db.dialect.most_bins_one_by_one:
+            rows = self._bins_one_by_one(bins)
+        else:
+            rows = self._bins_grouped(bins)
+        for index, new_users, senders, user, bot, sessions, length, steps in rows:
+            if not sessions:
+                continue
+            for metric, value in zip(METRICS, (new_users, senders, user, bot, user + bot,
+                                               sessions / senders, length, steps), strict=True):
+                result[metric][index] = value
+        return {**result, "bin_centers": bins.centers, "bin_width": bins.width}
+
+    def _bins_one_by_one(self, bins: Bins):
+        """A range of the sessions' index for each bin: no sorting (see Dialect)."""
+        lows = [bins.first_time_in(index) for index in range(bins.count)]
+        highs = lows[1:] + [math.inf]  # the last bin runs to `end`
+        for index, (low, high) in enumerate(zip(lows, highs, strict=True)):
+            yield index, *self.db.execute(
+                """
+                SELECT sum(is_new_user),
+                       sum(CASE WHEN previous_start IS NULL OR previous_start < :low THEN 1 ELSE 0 END),
+                       sum(n_user_messages), sum(n_bot_messages), count(*), avg("end" - start), avg(n_user_messages)
+                FROM sessions WHERE start >= :low AND start < :high AND start <= :end
+                """,
+                {"low": low, "high": high, "end": bins.end},
+            ).fetchone()
+
+    def _bins_grouped(self, bins: Bins):
+        """One query over the sessions in range, grouped by bin."""
         dialect = self.db.dialect
         bin_of = dialect.floor.format("(start - :start) / :width")
-        rows = self.db.execute(
+        return self.db.execute(
             f"""
             SELECT bin, sum(is_new_user),
                    sum(CASE WHEN previous_start IS NULL OR (previous_start - :start) / :width < bin THEN 1 ELSE 0 END),
@@ -57,8 +101,3 @@ class AnalyticsMixin(StoreBase):
             # float(): a width of whole seconds over a huge range is an int too large for SQLite.
             {"start": bins.start, "end": bins.end, "width": float(bins.width), "count": bins.count},
         )
-        for index, new_users, senders, user, bot, sessions, length, steps in rows:
-            for metric, value in zip(METRICS, (new_users, senders, user, bot, user + bot,
-                                               sessions / senders, length, steps), strict=True):
-                result[metric][index] = value
-        return {**result, "bin_centers": bins.centers, "bin_width": bins.width}

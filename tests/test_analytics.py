@@ -1,5 +1,7 @@
 """GET /analytics and `rasa-messaging analytics`: sessions, bins and metrics."""
 
+import dataclasses
+import math
 import re
 from datetime import UTC, datetime
 
@@ -7,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from rasa_messaging.cli import cli
-from rasa_messaging.store import Store
+from rasa_messaging.store import Bins, Store
 
 from . import reference
 from .conftest import REAL_TRACKER_FILES, assert_problem, ingest_trackers, load_tracker
@@ -157,6 +159,44 @@ def test_real_trackers_equal_a_brute_force_computation(client, store):
         for metric, values in expected.items():
             assert actual[metric] == pytest.approx(values), metric
         assert sum(expected["newUsers"]) > 20
+
+
+def next_to(time, ulps):
+    """The float `ulps` steps above (or below) `time`."""
+    for _ in range(abs(ulps)):
+        time = math.nextafter(time, math.inf if ulps > 0 else -math.inf)
+    return time
+
+
+@pytest.mark.parametrize("width", [0.1, 1 / 3, 7.0, 86_400.0])
+def test_a_query_a_bin_and_one_grouped_query_put_every_session_in_the_same_bin(store, monkeypatch, width):
+    # Sessions starting on each bin's edge as the float arithmetic computes it, and an ulp or two
+    # either side: SQLite reads up to 100 bins one by one, more in one grouped query (Dialect).
+    start, count = T0 + 0.05, 12
+    edges = [start + i * width for i in range(count + 1)]
+    times = sorted({next_to(edge, ulps) for edge in edges for ulps in (-2, -1, 0, 1, 2)})
+    trackers = [{"sender_id": f"once {n}", "events": [{"event": "user", "timestamp": t, "text": "hi"}]}
+                for n, t in enumerate(times)]
+    # Senders back for a second session an ulp or a few across an edge, or in the same bin.
+    for n, edge in enumerate(edges[1:-1]):
+        first, second = (next_to(edge, -1 - n % 2), next_to(edge, n % 3)) if n % 4 else (edge, edge + width / 2)
+        trackers.append({"sender_id": f"twice {n}", "events": [
+            {"event": "session_started", "timestamp": first}, {"event": "user", "timestamp": first, "text": "a"},
+            {"event": "session_started", "timestamp": second}, {"event": "user", "timestamp": second, "text": "b"}]})
+    ingest_trackers(store, trackers)
+    bins = Bins(start, next_to(edges[-2], 1), width, count)
+
+    def analytics(most_bins_one_by_one):
+        dialect = dataclasses.replace(store.db.dialect, most_bins_one_by_one=most_bins_one_by_one)
+        monkeypatch.setattr(store.db, "dialect", dialect)
+        return store.analytics(bins)
+
+    one_by_one, grouped = analytics(count), analytics(0)
+    assert one_by_one.keys() == grouped.keys()
+    for metric, values in grouped.items():  # lengths are means of floats, summed in either order
+        assert one_by_one[metric] == (pytest.approx(values) if metric == "conversation_length" else values), metric
+    assert sum(one_by_one["user_messages"]) == sum(start <= t <= bins.end for t in times) + 2 * (count - 1)
+    assert any(one_by_one["sessions_per_user"][i] not in (0, 1) for i in range(count))
 
 
 @pytest.mark.parametrize("value, seconds", [
