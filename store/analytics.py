@@ -2,6 +2,7 @@
 or one grouped query when there are many bins (or on PostgreSQL)."""
 
 import math
+import struct
 from dataclasses import dataclass
 
 from .base import StoreBase
@@ -33,15 +34,42 @@ class Bins:
     def first_time_in(self, index: int) -> float:
         """The least time in bin `index` as the grouped query computes bins, whole bins of
         `(time - start) / width` in doubles (as Python's floats are): a range query per bin then
-        puts every session, and every previous session's start, in the same bin as it does."""
+        puts every session, and every previous session's start, in the same bin as it does.
+        Found by bisecting the doubles in order: stepping an ulp at a time from `start + index *
+        width` took 10^11 steps where that is near 0 and `start` far from it."""
         if index == 0:
             return self.start
-        time = self.start + index * self.width
-        while (time - self.start) / self.width >= index:
-            time = math.nextafter(time, -math.inf)
-        while (time - self.start) / self.width < index:
-            time = math.nextafter(time, math.inf)
-        return time
+
+        def reaches(time: float) -> bool:
+            return (time - self.start) / self.width >= index
+
+        guess = self.start + index * self.width
+        slack = 4 * max(math.ulp(guess), math.ulp(self.start))
+        low, high = guess - slack, guess + slack
+        if reaches(low) or not reaches(high):  # rounded further off than that: search above `start`
+            low, high = self.start, math.inf
+        low_key, high_key = _ordered(low), _ordered(high)
+        while high_key - low_key > 1:
+            middle = (low_key + high_key) // 2
+            if reaches(_double(middle)):
+                high_key = middle
+            else:
+                low_key = middle
+        return _double(high_key)
+
+
+_SIGN = 1 << 63
+
+
+def _ordered(value: float) -> int:
+    """An integer for each double, in the doubles' order (both zeros alike)."""
+    (bits,) = struct.unpack("<q", struct.pack("<d", value))
+    return bits if bits >= 0 else -(bits & (_SIGN - 1))
+
+
+def _double(key: int) -> float:
+    (value,) = struct.unpack("<d", struct.pack("<Q", key if key >= 0 else -key | _SIGN))
+    return value
 
 
 class AnalyticsMixin(StoreBase):
