@@ -29,12 +29,9 @@ class Dialect:
     # estimating the unindexed condition blind, sorted the whole table instead (1.7 → 25.6 ms),
     # so it walks without it and skips the range's misses one by one, as before.
     walk_skips_time_range: bool
-    # Up to how many bins /analytics reads each bin's range of the sessions index with a query of
-    # its own rather than grouping them all in one (store/analytics.py). SQLite groups by sorting
-    # every session in range. At 10k generated conversations (13,070 sessions), one by one against
-    # grouped, best of 5: SQLite 11.3 / 21.2 ms with 10 bins, 13.6 / 21.6 with 100, 33.7 / 27.0
-    # with 1,000; PostgreSQL, which groups by hashing, 14.7 / 9.8 with 10 and 56.5 / 11.2 with 100.
-    most_bins_one_by_one: int
+    # Whether GROUP BY sorts the rows it groups (SQLite) rather than hashing them (PostgreSQL):
+    # /analytics then reads a bin at a time where that is cheaper (store/analytics.py).
+    groups_by_sorting: bool
 
     def id_list(self, ids: list[int]):
         return json.dumps(ids) if self.name == "sqlite" else ids
@@ -42,7 +39,7 @@ class Dialect:
 
 SQLITE = Dialect("sqlite", json_rows="json_each(?)", position="instr", floor="CAST({} AS INTEGER)", least="min",
                  any_id="IN (SELECT value FROM json_each(?))", walk_skips_time_range=True,
-                 most_bins_one_by_one=100)
+                 groups_by_sorting=True)
 POSTGRESQL = Dialect("postgresql", json_rows="jsonb_array_elements(CAST(? AS jsonb))", position="strpos",
                      floor="CAST(floor({}) AS BIGINT)", least="least", any_id="= ANY(CAST(? AS BIGINT[]))",
-                     walk_skips_time_range=False, most_bins_one_by_one=0)
+                     walk_skips_time_range=False, groups_by_sorting=False)

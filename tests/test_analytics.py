@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from rasa_messaging.cli import cli
 from rasa_messaging.store import Bins, Store
+from rasa_messaging.store import analytics as analytics_module
 
 from . import reference
 from .conftest import REAL_TRACKER_FILES, assert_problem, ingest_trackers, load_tracker
@@ -174,7 +175,7 @@ def next_to(time, ulps):
                                           (T0 + 0.05, 86_400.0), (-99_999_999_999.0, 1e10)])
 def test_a_query_a_bin_and_one_grouped_query_put_every_session_in_the_same_bin(store, monkeypatch, start, width):
     # Sessions starting on each bin's edge as the float arithmetic computes it, and an ulp or two
-    # either side: SQLite reads up to 100 bins one by one, more in one grouped query (Dialect).
+    # either side: SQLite reads bins one by one in a large store, else in one grouped query.
     count = 12
     edges = [start + i * width for i in range(count + 1)]
     times = sorted({next_to(edge, ulps) for edge in edges for ulps in (-2, -1, 0, 1, 2)})
@@ -189,12 +190,13 @@ def test_a_query_a_bin_and_one_grouped_query_put_every_session_in_the_same_bin(s
     ingest_trackers(store, trackers)
     bins = Bins(start, next_to(edges[-2], 1), width, count)
 
-    def analytics(most_bins_one_by_one):
-        dialect = dataclasses.replace(store.db.dialect, most_bins_one_by_one=most_bins_one_by_one)
-        monkeypatch.setattr(store.db, "dialect", dialect)
+    def analytics(groups_by_sorting):
+        monkeypatch.setattr(store.db, "dialect", dataclasses.replace(store.db.dialect, groups_by_sorting=groups_by_sorting))
         return store.analytics(bins)
 
-    one_by_one, grouped = analytics(count), analytics(0)
+    monkeypatch.setattr(analytics_module, "CONVERSATIONS_A_BIN", 1)
+    assert store._last_conversation_id() >= count  # so SQLite reads these bins one by one
+    one_by_one, grouped = analytics(True), analytics(False)
     assert one_by_one.keys() == grouped.keys()
     for metric, values in grouped.items():  # lengths are means of floats, summed in either order
         assert one_by_one[metric] == (pytest.approx(values) if metric == "conversation_length" else values), metric
