@@ -1,5 +1,5 @@
 """GET /analytics: the metrics of each time bin, from the sessions table: a range query per bin,
-or one grouped query when there are many bins (or on PostgreSQL)."""
+or one grouped query where there are many bins for the store's size (and on PostgreSQL)."""
 
 import math
 import struct
@@ -55,7 +55,7 @@ class Bins:
         guess = self.start + index * self.width
         slack = 4 * max(math.ulp(guess), math.ulp(self.start))
         low, high = guess - slack, guess + slack
-        if reaches(low) or not reaches(high):  # rounded further off than that: search above `start`
+        if not math.isfinite(slack) or reaches(low) or not reaches(high):  # further off: search above `start`
             low, high = self.start, math.inf
         low_key, high_key = _ordered(low), _ordered(high)
         while high_key - low_key > 1:
@@ -111,7 +111,7 @@ class AnalyticsMixin(StoreBase):
         return self.db.execute("SELECT max(id) FROM conversations").fetchone()[0] or 0
 
     def _bins_one_by_one(self, bins: Bins):
-        """A range of the sessions' index for each bin: no sorting (see Dialect)."""
+        """A range of the sessions' index for each bin: no sorting (see CONVERSATIONS_A_BIN)."""
         lows = [bins.first_time_in(index) for index in range(bins.count)]
         highs = lows[1:] + [math.inf]  # the last bin runs to `end`
         for index, (low, high) in enumerate(zip(lows, highs, strict=True)):
