@@ -9,12 +9,13 @@ from . import sets
 from .base import StoreBase
 from .errors import InvalidEvent
 from .events import (
-    EVENT_COLUMNS,
     MEMORISING_POLICIES,
     MESSAGE_TYPES,
     EventRow,
     event_row,
     first_of_each,
+    insert_rows,
+    last_event_id,
     validate_event,
 )
 from .search import index_events_after
@@ -152,13 +153,6 @@ ON CONFLICT (sender_id) DO UPDATE SET
     n_predicted_actions = c.n_predicted_actions + excluded.n_predicted_actions
 """
 
-_INSERT_EVENT = f"INSERT INTO events ({EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-
-
-def _last_event_id(db) -> int:
-    return db.execute("SELECT max(id) FROM events").fetchone()[0] or 0
-
-
 def deltas_of(rows: list[EventRow]) -> dict:
     """What `rows` add to each conversation's metadata and to the statistics, by sender."""
     deltas: dict[str, _Delta] = defaultdict(_Delta)
@@ -244,7 +238,7 @@ class IngestMixin(StoreBase):
                 result.stored = self._store_rows(db, staged_rows(db), None, before)
                 result.duplicates += batch.n_rows - result.stored
                 return result
-            last_id = _last_event_id(db)
+            last_id = last_event_id(db)
             db.execute(COPY_STAGED)
             self._derive_from_new_events(db, batch.deltas, before, last_id, batch.n_rows,
                                          [session for session in batch.sessions if session[0] not in before])
@@ -267,8 +261,8 @@ class IngestMixin(StoreBase):
         if new_rows:
             if deltas is None or len(new_rows) < len(rows):
                 deltas = deltas_of(new_rows)
-            last_id = _last_event_id(db)
-            db.executemany(_INSERT_EVENT, [row[:9] for row in new_rows])
+            last_id = last_event_id(db)
+            insert_rows(db, new_rows)
             self._derive_from_new_events(db, deltas, before, last_id, len(new_rows),
                                          sessions_by_position(new_rows, deltas.keys() - before.keys()))
         return len(new_rows)

@@ -14,6 +14,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from operator import itemgetter
 
+from .events import last_event_id
+
 
 @dataclass
 class Session:
@@ -105,7 +107,7 @@ def store_new_sessions(db, sessions: list[tuple], after_event_id: int, n_rows: i
     (py-spy, 100k generated)."""
     if not sessions:
         return
-    if db.execute("SELECT max(id) FROM events").fetchone()[0] == after_event_id + n_rows:
+    if last_event_id(db) == after_event_id + n_rows:
         def stored_id(position: int) -> int:
             return after_event_id + position
     else:

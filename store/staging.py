@@ -14,11 +14,10 @@ import sqlite3
 from dataclasses import dataclass
 
 from . import json_text
-from .events import EVENT_COLUMNS, EventRow, event_row
+from .events import EVENT_COLUMNS, EventRow, event_row, insert_rows
 
 # Without types: each value keeps the storage class it was bound with, as `events` would store it.
 _CREATE = f"CREATE TABLE events ({EVENT_COLUMNS})"
-_INSERT = f"INSERT INTO events VALUES ({', '.join('?' * len(EVENT_COLUMNS.split(',')))})"
 
 _SENDERS_A_QUERY = 500  # within SQLite's limit of bound values
 
@@ -42,7 +41,7 @@ def serialized(rows: list[EventRow]) -> bytes:
     try:
         db.execute(_CREATE)
         with db:
-            db.executemany(_INSERT, [row[:9] for row in rows])
+            insert_rows(db, rows)
         return db.serialize()
     finally:
         db.close()
