@@ -106,10 +106,6 @@ class AnalyticsMixin(StoreBase):
                 result[metric][index] = value
         return {**result, "bin_centers": bins.centers, "bin_width": bins.width}
 
-    def _last_conversation_id(self) -> int:
-        """About how many conversations there are (an erasure leaves a gap), from the index."""
-        return self.db.execute("SELECT max(id) FROM conversations").fetchone()[0] or 0
-
     def _bins_one_by_one(self, bins: Bins):
         """A range of the sessions' index for each bin: no sorting (see CONVERSATIONS_A_BIN)."""
         lows = [bins.first_time_in(index) for index in range(bins.count)]

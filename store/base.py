@@ -50,6 +50,11 @@ class StoreBase:
         """A context for many write transactions in a row from this thread, such as an import."""
         return self._connections.bulk_writes()
 
+    def _last_conversation_id(self) -> int:
+        """About how many conversations there are (an erasure leaves a gap), from the index: what
+        the list's and the analytics' plans weigh their costs against."""
+        return self.db.execute("SELECT max(id) FROM conversations").fetchone()[0] or 0
+
     def _require(self, sender_id: str) -> None:
         """Raise `ConversationNotFound` unless `sender_id` has a conversation."""
         if not self.db.execute("SELECT 1 FROM conversations WHERE sender_id = ?", [sender_id]).fetchone():

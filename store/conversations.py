@@ -309,7 +309,7 @@ class ConversationQueries(FlagsMixin):
                 where += " AND +c.latest_event_time >= ? AND +c.latest_event_time <= ?"
                 params += list(time_range)
         else:
-            conversations = self.db.execute("SELECT max(id) FROM conversations").fetchone()[0] or 0
+            conversations = self._last_conversation_id()
             if total * total <= (offset + limit) * conversations:
                 return self._rows(matches, order, limit, offset)
             span, before, where, params = 0, 0, "TRUE", []
