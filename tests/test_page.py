@@ -249,6 +249,34 @@ def test_erasing_asks_for_a_confirmation_naming_the_conversation(page, server):
     assert httpx.get(f"{server}/core/conversations/{LONG}/events").status_code == 404
 
 
+def test_a_click_the_api_refuses_is_said_on_the_status_line(page, server):
+    page.goto(f"{server}/conversations/{LONG}")
+    page.wait_for_selector("ol.transcript li.message")
+    assert httpx.delete(f"{server}/core/conversations/{LONG}").status_code == 204  # by someone else, meanwhile
+    page.locator("li.message.user button.flag").first.click()
+    page.wait_for_selector(f"#status:text-is(\"Error: No conversation with sender_id '{LONG}'.\")")
+    # ...and the page fixture finds no unhandled rejection.
+
+
+def test_a_filter_suggestion_that_fails_is_said_unless_the_reviewer_has_left_the_inbox(page, server):
+    page.route("**/core/tags", lambda route: route.abort())
+    page.goto(f"{server}/")
+    page.wait_for_selector("#status:has-text('Error: Failed to fetch')")
+    page.wait_for_function("document.querySelectorAll('datalist').length === 4")
+
+    page.unroute("**/core/tags")
+    held = []
+    page.route("**/core/conversationActions", lambda route: held.append(route))
+    page.click("text=Clear")
+    page.wait_for_function("!document.getElementById('actions') && document.querySelectorAll('datalist').length === 4")
+    page.locator("#inbox tbody a").first.click()
+    page.wait_for_selector("ol.transcript li.message")
+    with page.expect_event("requestfailed"):
+        held[0].abort()
+    page.evaluate("new Promise((resolve) => setTimeout(resolve))")
+    assert "Error" not in page.inner_text("#status")
+
+
 @pytest.mark.parametrize("path", ["/", f"/conversations/{LONG}", "/flags", "/annotations", "/dashboard"])
 def test_axe_finds_no_serious_violation_and_the_page_fits_400_px(page, server, path):
     if not AXE.is_file():

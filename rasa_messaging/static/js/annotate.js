@@ -1,7 +1,7 @@
 // Correcting a user message's prediction: pick the intent from the known ones (or type a new one),
 // select text to mark it as an entity, save; or confirm the prediction as it is.
 import { call, conversationPath, getJson } from "./api.js";
-import { el, say } from "./ui.js";
+import { el, handle, say } from "./ui.js";
 
 let knownIntents = null;
 
@@ -64,14 +64,14 @@ export async function annotationForm(senderId, event, annotation, onSaved) {
         say("Annotation removed");
         onSaved(null);
       } }, "Remove annotation") : null));
-  form.addEventListener("submit", async (submitted) => {
+  form.addEventListener("submit", handle(async (submitted) => {
     submitted.preventDefault();
     const body = { intent: intentInput.value.trim(),
       entities: entities.map((e) => Object.fromEntries(Object.entries(e).filter(([, v]) => v !== undefined && v !== null))) };
     const saved = await (await call(path, { method: "PUT", body })).json();
     say(`Annotated as ${saved.intent}`);
     onSaved(saved);
-  });
+  }));
   return form;
 }
 

@@ -1,7 +1,7 @@
 // The annotations: every corrected or confirmed user message, newest first, and the NLU data
 // they make (GET /core/training-data/nlu.yml).
 import { conversationPath, download, getJson } from "./api.js";
-import { el, pager, say, showError, when } from "./ui.js";
+import { el, pager, say, when } from "./ui.js";
 
 const PAGE_SIZE = 50;
 
@@ -11,7 +11,7 @@ export async function render(main) {
   const { data: annotations, total } = await getJson("/annotations", { limit: PAGE_SIZE, offset });
   main.replaceChildren(
     el("h1", {}, "Annotations"),
-    el("p", {}, el("button", { type: "button", onclick: () => download("/training-data/nlu.yml").catch(showError) },
+    el("p", {}, el("button", { type: "button", onclick: () => download("/training-data/nlu.yml") },
       "Download nlu.yml"), " Rasa 3 NLU data from these annotations."),
     el("p", { id: "count" }, `${total} annotated messages`),
     el("div", { class: "scroll" }, el("table", { id: "annotations" },

@@ -1,7 +1,7 @@
 // The inbox: conversations newest first, filtered by every filter of getConversations. The URL's
 // query string is the API's own parameters, so a filtered view is a link to share.
 import { conversationPath, getJson } from "./api.js";
-import { el, pager, percent, say, when } from "./ui.js";
+import { el, pager, percent, say, showError, when } from "./ui.js";
 
 export const PAGE_SIZE = 25;
 // The lists of known values each filter offers: datalist id → the API path that lists them.
@@ -119,8 +119,11 @@ export async function render(main) {
       el("tbody", {}, conversations.map(row)))),
     pager(offset, limit, conversations.length, total));
   say(`${total} conversations`);
+  // The filters' suggestions come after the list; one that fails is said, unless the reviewer has
+  // left the inbox meanwhile (leaving aborts it).
   for (const [id, path] of Object.entries(VOCABULARIES)) {
     getJson(path).then(({ data }) => main.append(el("datalist", { id },
-      data.map((item) => el("option", { value: typeof item === "string" ? item : item.name })))));
+      data.map((item) => el("option", { value: typeof item === "string" ? item : item.name })))))
+      .catch((error) => { if (form.isConnected) showError(error); });
   }
 }

@@ -3,7 +3,7 @@
 import { session } from "./app.js";
 import { annotationForm, confirmPrediction } from "./annotate.js";
 import { call, conversationPath, download, getJson } from "./api.js";
-import { LOW_CONFIDENCE, MEMORISING_POLICIES, confirmAction, el, navigate, percent, say, showError, when } from "./ui.js";
+import { LOW_CONFIDENCE, MEMORISING_POLICIES, confirmAction, el, handle, navigate, percent, say, when } from "./ui.js";
 
 export const EVENTS_PER_PAGE = 100;
 
@@ -88,10 +88,10 @@ class Transcript {
         onclick: () => this.toggleReviewed() }, m.reviewed ? "Reviewed ✓" : "Mark reviewed"),
       el("button", { type: "button", id: "review-next", onclick: () => this.reviewAndNext() }, "Reviewed, next unreviewed"),
       tagList,
-      el("form", { class: "inline", onsubmit: (event) => { event.preventDefault(); this.tag(tagInput.value); } },
+      el("form", { class: "inline", onsubmit: (event) => { event.preventDefault(); return this.tag(tagInput.value); } },
         el("label", { for: "new-tag" }, "Add tag"), tagInput, el("button", { type: "submit" }, "Tag")),
       el("span", { class: "downloads" }, "Download: ", ["json", "md", "yml"].map((kind) => el("button", {
-        type: "button", onclick: () => download(conversationPath(this.senderId, `/debug-dump.${kind}`)).catch(showError),
+        type: "button", onclick: () => download(conversationPath(this.senderId, `/debug-dump.${kind}`)),
       }, kind.toUpperCase()))),
       mayErase ? el("button", { type: "button", class: "danger", onclick: () => this.erase() }, "Erase conversation") : null);
   }
@@ -99,7 +99,7 @@ class Transcript {
   renderEvents() {
     const earlier = this.main.querySelector("#earlier");
     earlier.replaceChildren(this.events.length < this.total
-      ? el("button", { type: "button", id: "load-earlier", onclick: () => this.loadEarlier().catch(showError) },
+      ? el("button", { type: "button", id: "load-earlier", onclick: () => this.loadEarlier() },
         `Load earlier events (${this.total - this.events.length} more)`)
       : el("p", { class: "meta" }, "Start of the conversation"));
     this.list.replaceChildren(...this.events.map((event) => this.item(event)));
@@ -180,7 +180,7 @@ class Transcript {
           onclick: () => this.toggleFlag(event) }, flagged ? "Unflag" : "Flag"),
         el("button", { type: "button", class: "note", onclick: () => this.addNote(event) }, "Add note"),
         who === "user" ? el("button", { type: "button", class: "correct", "aria-expanded": "false",
-          onclick: (clicked) => this.toggleAnnotationForm(event, clicked.currentTarget).catch(showError) },
+          onclick: (clicked) => this.toggleAnnotationForm(event, clicked.currentTarget) },
         "Correct prediction") : null));
     return item;
   }
@@ -256,7 +256,7 @@ function neighbour(senderId, step) {
 }
 
 let current = null;
-document.addEventListener("keydown", (event) => {
+document.addEventListener("keydown", handle((event) => {
   if (!current || !document.body.contains(current.list) || event.ctrlKey || event.metaKey || event.altKey) return;
   if (["INPUT", "TEXTAREA", "SELECT"].includes(event.target.tagName) || document.querySelector("dialog[open]")) return;
   const actions = {
@@ -268,9 +268,9 @@ document.addEventListener("keydown", (event) => {
   };
   if (actions[event.key]) {
     event.preventDefault();
-    Promise.resolve(actions[event.key]()).catch(showError);
+    return actions[event.key]();
   }
-});
+}));
 
 export async function render(main, senderId) {
   current = new Transcript(main, senderId);

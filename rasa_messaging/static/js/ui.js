@@ -1,11 +1,11 @@
 // Small helpers the views share: building elements, dates, status messages, confirmation.
 
-/** el("a", {href: "/"}, "text", child): an element with attributes (on* become listeners). */
+/** el("a", {href: "/"}, "text", child): an element with attributes (on* become listeners, see `handle`). */
 export function el(tag, attributes = {}, ...children) {
   const element = document.createElement(tag);
   for (const [name, value] of Object.entries(attributes)) {
     if (value === undefined || value === null || value === false) continue;
-    if (name.startsWith("on")) element.addEventListener(name.slice(2), value);
+    if (name.startsWith("on")) element.addEventListener(name.slice(2), handle(value));
     else if (name === "dataset") Object.assign(element.dataset, value);
     else element.setAttribute(name, value === true ? "" : value);
   }
@@ -28,6 +28,12 @@ export function say(message) {
 
 export function showError(error) {
   say(`Error: ${error.message}`);
+}
+
+/** A listener that shows its failure (a refused or unreachable API call) on the status line: a
+ * reviewer's click must never fail silently, as an unhandled rejection would. */
+export function handle(listener) {
+  return (event) => { new Promise((resolve) => resolve(listener(event))).catch(showError); };
 }
 
 export function confirmAction(text) {
