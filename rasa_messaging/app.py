@@ -84,7 +84,17 @@ def create_app(db_path, *, validate_responses: bool = False, max_body_bytes: int
         app.add_middleware(AllowedHosts, position=MiddlewarePosition.BEFORE_EXCEPTION, hosts=allowed_hosts)
     add_review_page(app.app)
     app.app.add_url_rule("/metrics", "metrics", _metrics)
+    build_now(app)
     return app
+
+
+def build_now(app: FlaskApp) -> None:
+    """Build connexion's middleware stack here, where it resolves every function the spec names
+    (handlers, security functions). connexion builds it on the first request, and after a failure
+    again on each one: a security function that did not import made an installed server answer
+    500 to every request. Built now, such an error is create_app's, before the server listens."""
+    middleware = app.middleware
+    middleware.app, middleware.middleware_stack = middleware._build_middleware_stack()
 
 
 class ResponseJSON:

@@ -65,9 +65,13 @@ def run_server(options: ServeOptions) -> None:
     from .app import create_app
 
     secured = bool(options.token or options.review_token)
-    app = create_app(options.db_path, token=options.token, review_token=options.review_token,
-                     max_body_bytes=options.max_body_bytes, log_requests=json_logs,
-                     allowed_hosts=None if secured else allowed_hosts(options.host, options.allowed_hosts))
+    try:
+        app = create_app(options.db_path, token=options.token, review_token=options.review_token,
+                         max_body_bytes=options.max_body_bytes, log_requests=json_logs,
+                         allowed_hosts=None if secured else allowed_hosts(options.host, options.allowed_hosts))
+    except Exception as error:  # a defect of the installed package, said before anything is served
+        listener.close()
+        raise CannotServe(f"cannot build the server: {type(error).__name__}: {error}") from error
     if not secured and allowed_hosts(options.host) is None:
         say(f"WARNING: serving {options.host} without a token: anyone who can reach it can read and change every "
             "conversation. Set --token (RASA_MESSAGING_TOKEN).")

@@ -98,3 +98,25 @@ def test_each_request_to_an_operation_gets_its_own_parameters_from_decorators_bu
         assert sorted(e["timestamp"] for e in events) == sorted(e["timestamp"] for e in stored_events[sender])
     handlers = [function.__name__ for function in built]
     assert len(intents) == 3 and handlers.count("get_conversations") == 1 and len(handlers) == len(set(handlers))
+
+
+def test_a_server_that_cannot_build_its_app_exits_with_the_error_before_it_says_it_serves(tmp_path, monkeypatch):
+    """A spec function that does not import is create_app's error, and `serve` exits 1 with it
+    in one line, never listening (connexion would build on the first request, and 500 on each)."""
+    import uvicorn
+    from click.testing import CliRunner
+
+    from rasa_messaging import app as app_module
+    from rasa_messaging.cli import cli
+
+    spec = app_module.load_spec()
+    spec["components"]["securitySchemes"]["bearerAuth"]["x-bearerInfoFunc"] = "rasa_messaging.handlers.nowhere.token_info"
+    monkeypatch.setattr(app_module, "load_spec", lambda: spec)
+    monkeypatch.setattr(uvicorn.Server, "run", lambda *_, **__: pytest.fail("the server listened"))
+    with pytest.raises(ImportError, match="nowhere"):
+        app_module.create_app(tmp_path / "direct.db", token="T")
+    result = CliRunner().invoke(cli, ["serve", "--db", str(tmp_path / "served.db"), "--token", "T", "--port", "0"])
+    assert result.exit_code == 1, result.output
+    assert "cannot build the server: ModuleNotFoundError: No module named 'rasa_messaging.handlers.nowhere'" \
+        in result.output
+    assert "serving" not in result.output and "Traceback" not in result.output
