@@ -23,7 +23,9 @@ from .contract import CheckedClient, SpecContract
 RASA_DATA = Path(os.environ.get("RASA_MESSAGING_REAL_DATA",
                                 Path(__file__).resolve().parents[2] / "shared" / "rasa-data"))
 REAL_DATA_PRESENT = RASA_DATA.is_dir()
-REAL_TRACKER_FILES = sorted(RASA_DATA.glob("**/*.json"))
+# Classic Rasa 3 tracker dumps. calm/ (Rasa Pro's CALM conversations, with a manifest of their
+# truth and event types of their own) is read by the tests written for it, not by these.
+REAL_TRACKER_FILES = sorted(path for path in RASA_DATA.glob("**/*.json") if path.relative_to(RASA_DATA).parts[0] != "calm")
 MOODBOT = RASA_DATA / "rasa" / "data" / "test_trackers" / "tracker_moodbot.json"
 NO_REAL_DATA = (f"needs the real Rasa data at {RASA_DATA} (../shared/rasa-data beside the checkout), "
                 "which a clone on its own does not have")
@@ -271,9 +273,10 @@ def server_log(db_path) -> Path:
 
 @contextlib.contextmanager
 def live_server(db_path, *args, env=None):
-    """`rasa-messaging serve` in a subprocess, as users run it; yields its base URL. Its log goes
+    """`rasa-messaging serve` in a subprocess, as users run it: from a folder outside the checkout,
+    whose own folders (`handlers`, `store`) it must not import. Yields its base URL. Its log goes
     to a file beside the database (a pipe nobody reads would fill up and stall the server)."""
     with open(server_log(db_path), "wb") as log, running_server(
-            "--db", str(db_path), *args, cwd=Path(__file__).resolve().parents[1], log=log,
+            "--db", str(db_path), *args, cwd=tempfile.gettempdir(), log=log,
             env={**os.environ, **(env or {})}, seconds=30) as (base, _):
         yield base
