@@ -79,13 +79,18 @@ def test_serve_demo_refuses_a_db_of_its_own(tmp_path):
 
 
 def test_each_request_to_an_operation_gets_its_own_parameters_from_decorators_built_once(
-        client, stored_trackers, monkeypatch):
-    """rasa_messaging/built_once.py builds an operation's decorators once (connexion does when the app
-    first serves), not per request, and what one request asked for never leaks into the next."""
+        db_path, contract, stored_trackers, monkeypatch):
+    """rasa_messaging/built_once.py builds an operation's decorators once (create_app builds the
+    app), not per request, and what one request asked for never leaks into the next."""
     from connexion.decorators import FlaskDecorator
+
+    from rasa_messaging.app import create_app
+
+    from .contract import CheckedClient
     built = []
     decorate = FlaskDecorator.decorate
     monkeypatch.setattr(FlaskDecorator, "decorate", lambda self, function: built.append(function) or decorate(self, function))
+    client = CheckedClient(create_app(db_path, validate_responses=True).test_client(), contract)
     expected = reference.all_metadata(stored_trackers)
     intents = sorted({intent for m in expected.values() for intent in m["intents"]})[:3]
     for intent in [*intents, *intents]:  # each intent twice, after the others
