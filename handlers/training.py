@@ -3,7 +3,7 @@
 from connexion import NoContent
 
 from rasa_messaging.dumps import attachment
-from rasa_messaging.training_data import nlu_yaml, test_story_yaml
+from rasa_messaging.training_data import nlu_yaml, test_stories_yaml
 
 from . import store
 
@@ -30,6 +30,6 @@ def get_nlu_training_data(since=None):
 
 def download_test_story(sender_id, until=None, use_history=True):
     events = store().events(sender_id, until=until, use_history=use_history)
-    text = test_story_yaml(sender_id, events, store().annotations(sender_id=sender_id)[1])
+    text, _ = test_stories_yaml([(sender_id, events, store().annotations(sender_id=sender_id)[1])])
     return text, 200, {"Content-Type": "text/yaml",
                        "Content-Disposition": attachment(f"{sender_id}-test-story.yml")}

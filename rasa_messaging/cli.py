@@ -149,9 +149,9 @@ def import_files(db_path, workers, files):
     sys.exit(1 if summary.rejected else 0)
 
 
-def counted(number: int, noun: str) -> str:
-    """`1 conversation`, `2 conversations`."""
-    return f"{number} {noun}{'' if number == 1 else 's'}"
+def counted(number: int, noun: str, plural: str | None = None) -> str:
+    """`1 conversation`, `2 conversations`; `2 test stories` where the plural is named."""
+    return f"{number} {noun if number == 1 else plural or noun + 's'}"
 
 
 METRIC_LABELS = {"newUsers": "new users", "conversations": "conversations", "user_messages": "user messages",
@@ -405,17 +405,15 @@ def test_stories(db_path, **filters):
 
         rasa-messaging test-stories --reviewed --tags regression > tests/test_from_review.yml
     """
-    import yaml
-
     from .store import ConversationFilter
-    from .training_data import test_story_yaml
+    from .training_data import test_stories_yaml
 
     store = open_store(db_path, create=False)
-    stories = []
-    for metadata, events in store.export(ConversationFilter.from_parameters(**filters)):  # annotations included
-        stories += yaml.safe_load(test_story_yaml(metadata["sender_id"], events, metadata["annotations"]))["stories"]
-    sys.stdout.write(yaml.safe_dump({"version": "3.1", "stories": stories}, sort_keys=False, allow_unicode=True))
-    click.echo(f"{counted(len(stories), 'test story')}", err=True)
+    exported = store.export(ConversationFilter.from_parameters(**filters))  # annotations included
+    text, written = test_stories_yaml((metadata["sender_id"], events, metadata["annotations"])
+                                      for metadata, events in exported)
+    sys.stdout.write(text)
+    click.echo(counted(written, "test story", "test stories"), err=True)
 
 
 def main():

@@ -3,7 +3,11 @@
 - Markdown: a Rasa 1.x story (`* intent{entities}`, `    - action`, `    - slot{...}`), as
   Rasa X's debug dump gave it.
 - YAML: a Rasa 2/3 story (`stories: - story: ... steps:`), to paste into training data.
-`action_listen`, bot utterances and `session_started` are not story steps and are left out.
+`action_listen`, `action_session_start`, bot utterances and `session_started` are not story steps
+and are left out, as Rasa's own story writers leave them out.
+- Test stories (`test_stories_yaml`): the YAML story as Rasa's test stories have it, each user
+  message a `- user: |` step with its text (entities marked up) and its `intent:`, so that
+  `rasa test` checks the NLU as well as the dialogue.
 """
 
 import json
@@ -16,6 +20,7 @@ _UNSAFE_NAME = re.compile(r"[\s{}\[\]()*]+")
 _LOOP_EVENTS = ("form", "active_loop")
 # Events written as a bare `    - <event>` line in a Markdown story.
 _MARKDOWN_BARE_EVENTS = ("restart", "reset_slots", "pause", "resume")
+_NOT_STEPS = ("action_listen", "action_session_start")
 
 
 def attachment(filename: str) -> str:
@@ -53,7 +58,7 @@ def markdown_story(sender_id: str, events: list[dict]) -> str:
         if kind == "user":
             entities = {e["entity"]: e.get("value") for e in _entities(event)}
             lines.append(f"* {_name(_intent(event))}{_json(entities) if entities else ''}")
-        elif kind == "action" and event.get("name") != "action_listen":
+        elif kind == "action" and event.get("name") not in _NOT_STEPS:
             lines.append(f"    - {_name(event.get('name'))}")
         elif kind == "slot":
             lines.append(f"    - slot{_json({str(event.get('name')): event.get('value')})}")
@@ -94,17 +99,51 @@ def _user_step(event: dict) -> dict:
     return step
 
 
-def yaml_story(sender_id: str, events: list[dict]) -> str:
+def _test_user_step(event: dict) -> dict:
+    """`user: |` with the text (entities marked up, as in NLU data), then `intent:`. A text whose
+    entities have no usable position is written plain, its entities listed beside it."""
+    step: dict = {}
+    text, entities = event.get("text"), _entities(event)
+    if isinstance(text, str) and text.strip():
+        annotated = marked_up(text, entities)
+        step["user"] = UserText(text if annotated is None else annotated)
+        if annotated is None and entities:
+            step["entities"] = [{e["entity"]: e.get("value")} for e in entities]
+    step["intent"] = _intent(event)
+    return step
+
+
+def story_steps(events: list[dict], *, test_story: bool = False) -> list[dict]:
     steps = []
     for event in events:
         kind = event.get("event")
         if kind == "user":
-            steps.append(_user_step(event))
-        elif kind == "action" and event.get("name") != "action_listen":
+            steps.append(_test_user_step(event) if test_story else _user_step(event))
+        elif kind == "action" and event.get("name") not in _NOT_STEPS:
             steps.append({"action": event.get("name")})
         elif kind == "slot":
             steps.append({"slot_was_set": [{event.get("name"): event.get("value")}]})
         elif kind in _LOOP_EVENTS:
             steps.append({"active_loop": event.get("name")})
-    document = {"version": "3.1", "stories": [{"story": str(sender_id), "steps": steps}]}
-    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, default_flow_style=False)
+    return steps
+
+
+def yaml_story(sender_id: str, events: list[dict]) -> str:
+    return stories_yaml([{"story": str(sender_id), "steps": story_steps(events)}])
+
+
+def stories_yaml(stories: list[dict]) -> str:
+    """A Rasa 3 stories file. libyaml's emitter where PyYAML has it (as the spec loader)."""
+    return yaml.dump({"version": "3.1", "stories": stories}, Dumper=StoryDumper, sort_keys=False,
+                     allow_unicode=True, default_flow_style=False)
+
+
+class UserText(str):
+    """A user's text in a test story: written as a literal block (`user: |`), as Rasa's test
+    stories write it. (Rasa strips the line break the block ends with.) A text that a block
+    cannot hold as it is (trailing spaces, control characters) falls back to a quoted scalar."""
+
+
+StoryDumper = type("StoryDumper", (getattr(yaml, "CSafeDumper", yaml.SafeDumper),), {})
+StoryDumper.add_representer(
+    UserText, lambda dumper, text: dumper.represent_scalar("tag:yaml.org,2002:str", f"{text}\n", style="|"))

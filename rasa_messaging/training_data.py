@@ -9,7 +9,7 @@ at the top (Rasa's `rasa data validate` refuses one example under two intents).
 
 import re
 
-from .dumps import marked_up, yaml_story
+from .dumps import marked_up, stories_yaml, story_steps
 
 _PLAIN_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./-]*$")
 
@@ -20,7 +20,7 @@ def nlu_yaml(annotations: list[dict]) -> tuple[str, list[dict]]:
     others: dict[str, set] = {}
     for annotation in annotations:
         text = " ".join((annotation["text"] or "").split())
-        if not text:
+        if not text or text.startswith("/"):  # a button's payload (`/greet`) is no example of how people talk
             continue
         if text in chosen:
             if annotation["intent"] != chosen[text]["intent"]:
@@ -44,12 +44,20 @@ def nlu_yaml(annotations: list[dict]) -> tuple[str, list[dict]]:
     return "\n".join(lines) + "\n", conflicts
 
 
-def test_story_yaml(sender_id: str, events: list[dict], annotations: list[dict]) -> str:
+def test_stories_yaml(conversations) -> tuple[str, int]:
+    """(a Rasa 3 test stories file, how many stories): one story for each (sender_id, events,
+    annotations) of `conversations`, with the annotated intents and entities where set."""
+    stories = [test_story(*conversation) for conversation in conversations]
+    return stories_yaml(stories), len(stories)
+
+
+def test_story(sender_id: str, events: list[dict], annotations: list[dict]) -> dict:
     """The conversation as a Rasa 3 test story; `annotations` are its annotations (each with the
     `timestamp` of its message, `intent` and `entities`)."""
     by_timestamp = {annotation["timestamp"]: annotation for annotation in annotations}
-    return yaml_story(sender_id, [_annotated_event(event, by_timestamp.get(event.get("timestamp")))
-                                  if event.get("event") == "user" else event for event in events])
+    annotated = [_annotated_event(event, by_timestamp.get(event.get("timestamp")))
+                 if event.get("event") == "user" else event for event in events]
+    return {"story": str(sender_id), "steps": story_steps(annotated, test_story=True)}
 
 
 def _annotated_event(event: dict, annotation: dict | None) -> dict:

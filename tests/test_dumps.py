@@ -133,7 +133,6 @@ def test_markdown_dump_of_a_crafted_conversation(client, store):
     assert response.headers["content-type"].startswith("text/markdown")
     assert response.text == (
         "## line break\n"
-        "    - action_session_start\n"
         '* book{"city": "Berlin"}\n'
         '    - slot{"city": "Berlin"}\n'
         "    - booking_form\n"
@@ -151,7 +150,7 @@ def test_markdown_and_yaml_dumps_apply_until_and_use_history(client, store):
     assert md.splitlines() == ["## anna", "* book", '    - form{"name": "booking_form"}', '    - slot{"people": 2}',
                                '    - slot{"empty": null}', "    - utter_ask_date"]
     yml = yaml.safe_load(client.get(url("anna", "/debug-dump.yml"), params={"until": 102.5}).text)
-    assert yml["stories"][0]["steps"] == [{"action": "action_session_start"}, {"intent": "greet", "user": "hi"},
+    assert yml["stories"][0]["steps"] == [{"intent": "greet", "user": "hi"},
                                           {"slot_was_set": [{"city": "Berlin"}]}, {"action": "utter_greet"}]
 
 

@@ -148,9 +148,9 @@ def test_the_test_story_lists_texts_intents_annotated_where_set_and_actions_in_o
         if event["event"] == "user":
             expected.append(("user", "corrected_intent" if event is users[0] else event["parse_data"]["intent"]["name"],
                              event["text"]))
-        elif event["event"] == "action" and event["name"] != "action_listen":
+        elif event["event"] == "action" and event["name"] not in ("action_listen", "action_session_start"):
             expected.append(("action", event["name"]))
-    got = [("user", s["intent"], plain(s["user"])[0]) if "intent" in s else ("action", s["action"])
+    got = [("user", s["intent"], plain(s["user"].removesuffix("\n"))[0]) if "intent" in s else ("action", s["action"])
            for s in steps if "intent" in s or "action" in s]
     assert got == expected
 
@@ -165,7 +165,42 @@ def test_the_test_story_of_a_real_conversation(client, store):
     intents = [s["intent"] for s in steps if "intent" in s]
     assert intents == [e["parse_data"]["intent"]["name"] for e in events if e["event"] == "user"]
     actions = [s["action"] for s in steps if "action" in s]
-    assert actions == [e["name"] for e in events if e["event"] == "action" and e["name"] != "action_listen"]
+    assert actions == [e["name"] for e in events
+                       if e["event"] == "action" and e["name"] not in ("action_listen", "action_session_start")]
+
+
+def test_a_test_story_step_is_the_users_text_as_a_block_with_entities_marked_up_then_the_intent(client, store):
+    """As Rasa's test stories are written (`- user: |`, then `intent:`), so that `rasa test`
+    checks the NLU too; `action_session_start` is not a step, as Rasa's story writer leaves it out."""
+    events = [{"event": "action", "name": "action_session_start", "timestamp": 1.0},
+              {"event": "session_started", "timestamp": 1.1},
+              {"event": "user", "text": "send 50 euros to Anna", "timestamp": 2.0,
+               "parse_data": {"intent": {"name": "transfer_money", "confidence": 0.9},
+                              "entities": [{"entity": "amount", "start": 5, "end": 7, "value": "50"},
+                                           {"entity": "recipient", "start": 17, "end": 21, "value": "anna"}]}},
+              {"event": "action", "name": "utter_confirm", "timestamp": 3.0},
+              {"event": "user", "text": "/affirm", "timestamp": 4.0, "parse_data": {"intent": {"name": "affirm"}}}]
+    ingest_trackers(store, [{"sender_id": "anna-sender", "events": events}])
+    text = client.get("/core/conversations/anna-sender/test-story.yml").text
+    assert ("  steps:\n"
+            "  - user: |\n"
+            '      send [50](amount) euros to [Anna]{"entity": "recipient", "value": "anna"}\n'
+            "    intent: transfer_money\n"
+            "  - action: utter_confirm\n"
+            "  - user: |\n"
+            "      /affirm\n"
+            "    intent: affirm\n") in text
+    [story] = yaml.safe_load(text)["stories"]
+    assert [list(step) for step in story["steps"]] == [["user", "intent"], ["action"], ["user", "intent"]]
+
+
+def test_button_payloads_are_left_out_of_nlu_data(client, store):
+    events = [{"event": "user", "text": text, "timestamp": float(at), "parse_data": {"intent": {"name": "greet"}}}
+              for at, text in enumerate(["/greet", '/SetSlots(name="x")', "hi there"], start=1)]
+    ingest_trackers(store, [{"sender_id": "payloads", "events": events}])
+    for event in events:
+        assert annotate(client, "payloads", event["timestamp"], intent="greet").status_code == 200
+    assert nlu(client)[0] == {"greet": ["hi there"]}
 
 
 def test_the_cli_writes_nlu_data_and_the_test_stories_of_the_reviewed_conversations(client, db_path, generated):
@@ -184,6 +219,8 @@ def test_the_cli_writes_nlu_data_and_the_test_stories_of_the_reviewed_conversati
     assert story["story"] == sender and next(s for s in story["steps"] if "intent" in s)["intent"] == "greet"
     every = CliRunner().invoke(cli, ["test-stories", "--db", str(db_path)])
     assert len(yaml.safe_load(every.stdout)["stories"]) == len(generated)
+    assert every.stderr == f"{len(generated)} test stories\n"
+    assert every.stdout.count("  - user: |\n") == sum(e["event"] == "user" for t in generated for e in t["events"])
 
 
 def test_annotations_go_out_in_the_ndjson_export_and_come_back_with_an_import(client, store, generated, tmp_path):
