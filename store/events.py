@@ -112,8 +112,19 @@ def identity(sender_id: str, event: dict) -> str:
     text, so that the same event delivered twice (a re-import, a broker redelivery) is stored
     once however its keys were ordered or spaced. A `sender_id` inside the event is left out:
     broker events carry one, tracker dumps not. Computed only for events that share a sender, a
-    type and a timestamp (`same_event`): hashing it for every event was half of parsing (m019)."""
-    return _CANONICAL_JSON([sender_id, {key: value for key, value in event.items() if key != "sender_id"}])
+    type and a timestamp (`same_event`): hashing it for every event was half of parsing (m019).
+    A key whose value is null counts as absent, at any depth: one of Rasa's dumps writes
+    `"action_text": null` where another of the same conversation has no such key."""
+    return _CANONICAL_JSON([sender_id, {key: _without_nulls(value) for key, value in event.items()
+                                        if key != "sender_id" and value is not None}])
+
+
+def _without_nulls(value):
+    if isinstance(value, dict):
+        return {key: _without_nulls(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [_without_nulls(item) for item in value]  # a null in a list has a place: kept
+    return value
 
 
 def same_event(sender_id: str, data: str, other_data: str) -> bool:

@@ -19,9 +19,17 @@ def unique_events(trackers):
     for tracker in trackers:
         seen = by_sender.setdefault(tracker["sender_id"], {})
         for event in tracker["events"]:
-            key = json.dumps({k: v for k, v in event.items() if k not in ("sender_id", "is_flagged")}, sort_keys=True)
+            key = json.dumps(_nulls_left_out({k: v for k, v in event.items() if k not in ("sender_id", "is_flagged")}),
+                             sort_keys=True)
             seen.setdefault(key, event)
     return {sender: list(events.values()) for sender, events in by_sender.items()}
+
+
+def _nulls_left_out(value):
+    """A key that is null counts as absent, at any depth (a null in a list keeps its place)."""
+    if isinstance(value, dict):
+        return {k: _nulls_left_out(v) for k, v in value.items() if v is not None}
+    return [_nulls_left_out(v) for v in value] if isinstance(value, list) else value
 
 
 def metadata(sender_id, events):

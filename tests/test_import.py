@@ -263,6 +263,42 @@ def test_an_event_is_a_duplicate_however_it_arrives_and_a_changed_one_is_not(tmp
     assert [type(c) for c in at_that_time[2:]] == [int, float]
 
 
+@pytest.mark.parametrize("db", ["sqlite", "postgresql"])
+def test_a_key_null_in_one_copy_and_absent_in_another_is_the_same_event(tmp_path, db, request):
+    """Rasa's two moodbot dumps hold the same actions, one with `"action_text": null`, the other
+    without the key: imported one after the other, they are stored once. A key with a value, null
+    against a value, or a null in a list still makes another event."""
+    db_path = tmp_path / "rasa.db" if db == "sqlite" else request.getfixturevalue("postgres_test_database").emptied()
+    action = {"event": "action", "timestamp": 1700000000.5, "name": "utter_greet", "policy": "RulePolicy",
+              "confidence": 1.0}
+    first = [{**action, "action_text": None, "hide_rule_turn": False},
+             {"event": "user", "timestamp": 1700000001.0, "text": "hi", "parse_data": {"intent": {"name": "greet"},
+                                                                                       "entities": []}}]
+    again = [{**action, "hide_rule_turn": False},
+             {"event": "user", "timestamp": 1700000001.0, "text": "hi", "parse_data": {
+                 "intent": {"name": "greet", "confidence": None}, "entities": [], "message_id": None}}]
+    different = [{**action, "action_text": "Hey!", "hide_rule_turn": False},
+                 {**action, "hide_rule_turn": None, "action_text": None, "policy": None},
+                 {"event": "user", "timestamp": 1700000001.0, "text": "hi", "parse_data": {
+                     "intent": {"name": "greet"}, "entities": [None]}}]
+    for events, expected in ((first, "2 events stored, 0 duplicates"), (again, "0 events stored, 2 duplicates"),
+                             (different, "3 events stored, 0 duplicates")):
+        dump = tmp_path / "dump.json"
+        dump.write_text(json.dumps({"sender_id": "moody", "events": events}))
+        assert expected in run_import(db_path, dump).output
+
+
+@pytest.mark.real_data
+def test_rasas_two_moodbot_dumps_share_their_actions(tmp_path):
+    files = [p for p in REAL_TRACKER_FILES if p.name.startswith("tracker_moodbot")]
+    assert len(files) == 2
+    run_import(tmp_path / "rasa.db", *files)
+    expected = reference.unique_events([load_tracker(p) for p in files])
+    stored = Store(tmp_path / "rasa.db").db.execute("SELECT count(*) FROM events").fetchone()[0]
+    assert stored == sum(map(len, expected.values()))
+    assert stored == max(len(load_tracker(p)["events"]) for p in files)  # the longer dump holds the other's events
+
+
 def test_an_imported_line_is_kept_as_it_came_and_nan_or_a_lone_surrogate_in_it_is_still_refused(tmp_path):
     line = '{"sender_id": "ann", "event": "bot", "timestamp": 1700000000.5, "text": "caf\\u00e9, ok?"}'
     bad = ['{"sender_id": "ann", "event": "action", "timestamp": 1700000001, "name": "x", "confidence": NaN}',
