@@ -146,6 +146,9 @@ def import_files(db_path, workers, files):
     result = summary.result
     click.echo(f"{counted(summary.conversations, 'conversation')}, {counted(result.stored, 'event')} stored, "
                f"{counted(result.duplicates, 'duplicate')} skipped, {len(summary.rejected)} rejected")
+    if summary.restored:
+        click.echo("restored: " + ", ".join(counted(summary.restored[what], what) for what in
+                                            ("annotation", "flag", "tag", "review mark") if summary.restored[what]))
     sys.exit(1 if summary.rejected else 0)
 
 

@@ -34,6 +34,13 @@ class InvalidEvent(StoreError):
     title = "Invalid event"
 
 
+class InvalidBackup(StoreError):
+    """A backup (an NDJSON export) holds a mark that cannot be put back."""
+
+    status = 400
+    title = "Invalid backup"
+
+
 class StoreFull(StoreError):
     """The disk (or the file system's quota) is full: nothing of the write was stored."""
 

@@ -12,19 +12,20 @@ parsed (`staged_batches`, store/staging.py); PostgreSQL takes rows.
 import functools
 import gc
 import itertools
+import math
 import multiprocessing
 import os
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
-from .errors import InvalidEvent, StoreError
+from .errors import InvalidBackup, InvalidEvent, StoreError
 from .events import EventRow, event_row, first_of_each, row_of_line, validate_event
 from .ingest import IngestResult, deltas_of, merge_deltas
 from .sessions import sessions_by_position
-from .sources import Rejected, Source, SourceAnnotation, items_of, records_of
+from .sources import Rejected, Source, SourceReviewWork, items_of, records_of
 from .staging import StagedBatch, serialized
 
 # Records per piece of work handed to a worker: where a record is an event (JSON Lines, event
@@ -41,6 +42,7 @@ TRACKERS_PER_CHUNK = 200
 class ImportSummary:
     result: IngestResult = field(default_factory=IngestResult)
     rejected: list = field(default_factory=list)  # (file, location, reason)
+    restored: Counter = field(default_factory=Counter)  # the reviewers' work put back: annotations, flags, ...
 
     @property
     def conversations(self) -> int:
@@ -48,10 +50,10 @@ class ImportSummary:
 
 
 def derive(raw_records: list) -> tuple[list, list, int, list]:
-    """(event rows, rejected (location, reason), number of records, annotations) of some raw
-    records."""
+    """(event rows, rejected (location, reason), number of records, the reviewers' work) of some
+    raw records."""
     rows: list[EventRow] = []
-    rejected, annotations, n_records = [], [], 0
+    rejected, review_work, n_records = [], [], 0
     for record in itertools.chain.from_iterable(map(records_of, raw_records)):
         n_records += 1
         if record[0] == "line" and (row := row_of_line(record[2])) is not None:
@@ -61,8 +63,8 @@ def derive(raw_records: list) -> tuple[list, list, int, list]:
             if isinstance(item, Rejected):
                 rejected.append((item.location, item.reason))
                 continue
-            if isinstance(item, SourceAnnotation):
-                annotations.append(item)
+            if isinstance(item, SourceReviewWork):
+                review_work.append(item)
                 continue
             try:
                 event = validate_event(item.event)
@@ -70,7 +72,7 @@ def derive(raw_records: list) -> tuple[list, list, int, list]:
                 rows.append(event_row(item.sender_id, event, text=item.text if event is item.event else None))
             except InvalidEvent as error:
                 rejected.append((item.location, error.detail))
-    return rows, rejected, n_records, annotations
+    return rows, rejected, n_records, review_work
 
 
 def staged_batches(rows: list[EventRow], batch_size: int) -> list[StagedBatch]:
@@ -92,30 +94,57 @@ def import_source(store, source: Source, summary: ImportSummary, *, on_records=l
 
     `on_records(n)` is told each time n more records were read; `workers` > 0 parses in that
     many processes."""
-    annotations: list = []
+    review_work: list = []
     with store.bulk_writes():
         stored_chunks = _staged_chunks if store.stages_imports else _chunks_as_rows
-        for results, rejected, n_records, chunk_annotations in stored_chunks(store, source, batch_size, workers):
+        for results, rejected, n_records, chunk_review_work in stored_chunks(store, source, batch_size, workers):
             for result in results:
                 summary.result.add(result)
             summary.rejected.extend((str(source.path), location, reason) for location, reason in rejected)
-            annotations.extend(chunk_annotations)
+            review_work.extend(chunk_review_work)
             on_records(n_records)
-    for item in annotations:  # after the events they annotate are stored
+    for item in review_work:  # after the events they belong to are stored
+        restore_review_work(store, item, summary, str(source.path))
+
+
+def restore_review_work(store, item: SourceReviewWork, summary: ImportSummary, file: str) -> None:
+    """Put back a conversation's annotations (each on its own: one that no longer fits its
+    message is rejected alone), then its flags, tags and review mark (together)."""
+    work = item.work
+    for index, a in enumerate(work.get("annotations") or []):
         try:
-            a = item.annotation
             store.annotate(item.sender_id, a["timestamp"], a["intent"], a.get("entities"))
+            summary.restored["annotation"] += 1
         except (StoreError, KeyError, TypeError) as error:
             reason = error.detail if isinstance(error, StoreError) else f"not an annotation ({error!r})"
-            summary.rejected.append((str(source.path), item.location, reason))
+            summary.rejected.append((file, f"{item.location}, annotation {index}", reason))
+    flags = work.get("flags")
+    if flags is None:  # a dump with the timestamps alone (our JSON debug dump, or an older export)
+        flags = [*({"timestamp": ts} for ts in work.get("flagged_messages") or []),
+                 *({"timestamp": ts, "flagged": False} for ts in work.get("unflagged_messages") or [])]
+    reviewed_at = work.get("reviewed_at") if work.get("reviewed") is True else None
+    if not (flags or work.get("tags") or reviewed_at is not None):
+        return
+    try:
+        if not isinstance(flags, list) or not all(isinstance(f, dict) for f in flags) \
+                or not isinstance(work.get("tags", []), list) \
+                or not (reviewed_at is None or (isinstance(reviewed_at, int | float) and math.isfinite(reviewed_at))):
+            raise InvalidBackup("`flags` must be a list of objects, `tags` a list, `reviewed_at` Unix seconds")
+        restored = store.restore_marks(item.sender_id, flags=flags, tags=work.get("tags", []), reviewed_at=reviewed_at)
+    except StoreError as error:
+        summary.rejected.append((file, f"{item.location}, flags, tags and review mark", error.detail))
+        return
+    summary.restored["flag"] += restored["flags"]
+    summary.restored["tag"] += restored["tags"]
+    summary.restored["review mark"] += restored["review marks"]
 
 
 def _staged_chunks(store, source: Source, batch_size: int, workers: int):
-    """(what storing them did, rejected, number of records, annotations) of each chunk of
+    """(what storing them did, rejected, number of records, the reviewers' work) of each chunk of
     `source`, on a store that takes batches as databases (`Store.ingest_staged`)."""
     work = functools.partial(_derive_staged, batch_size=batch_size)
-    for batches, rejected, n_records, annotations in _derived_chunks(source, workers, work):
-        yield [store.ingest_staged(batch) for batch in batches], rejected, n_records, annotations
+    for batches, rejected, n_records, review_work in _derived_chunks(source, workers, work):
+        yield [store.ingest_staged(batch) for batch in batches], rejected, n_records, review_work
 
 
 def _chunks_as_rows(store, source: Source, batch_size: int, workers: int):
@@ -123,14 +152,14 @@ def _chunks_as_rows(store, source: Source, batch_size: int, workers: int):
     into batches of `batch_size`."""
     batch: list = []
     deltas: dict = {}
-    for rows, rejected, n_records, chunk_deltas, annotations in _derived_chunks(source, workers, _derive_rows):
+    for rows, rejected, n_records, chunk_deltas, review_work in _derived_chunks(source, workers, _derive_rows):
         batch += map(EventRow._make, rows)
         merge_deltas(deltas, chunk_deltas)
         results = []
         if len(batch) >= batch_size:
             results.append(store.ingest(batch, deltas=deltas))
             batch, deltas = [], {}
-        yield results, rejected, n_records, annotations
+        yield results, rejected, n_records, review_work
     if batch:
         yield [store.ingest(batch, deltas=deltas)], [], 0, []
 
@@ -155,16 +184,16 @@ def _derived_chunks(source: Source, workers: int, work):
 
 
 def _derive_staged(raw_records: list, batch_size: int) -> tuple:
-    rows, rejected, n_records, annotations = derive(raw_records)
-    return staged_batches(rows, batch_size), rejected, n_records, annotations
+    rows, rejected, n_records, review_work = derive(raw_records)
+    return staged_batches(rows, batch_size), rejected, n_records, review_work
 
 
 def _derive_rows(raw_records: list) -> tuple:
     """`derive` and the rows' deltas, the rows as plain tuples: sent to the storing process,
     unpickling a NamedTuple calls its Python `__new__`, which made unpickling 4.3 µs an event
     there; plain tuples made EventRows again cost 0.9."""
-    rows, rejected, n_records, annotations = derive(raw_records)
-    return list(map(tuple, rows)), rejected, n_records, deltas_of(rows), annotations
+    rows, rejected, n_records, review_work = derive(raw_records)
+    return list(map(tuple, rows)), rejected, n_records, deltas_of(rows), review_work
 
 
 def collect_rarely() -> None:

@@ -1,16 +1,30 @@
 """The review workflow: reviewed marks, tags, the flag queue, erasure and retention, export."""
 
 import json
+import math
+import re
 import time
 
 from . import sets
 from .annotations import AnnotationsMixin
 from .conversations import ConversationQueries
 from .dialects import NO_LIMIT
-from .errors import ConversationNotFound
+from .errors import ConversationNotFound, InvalidBackup
 from .events import event_row
 from .ingest import deltas_of
 from .search import unindex_conversation
+
+# The spec's pattern for a tag (tests/test_review.py checks they agree): a backup's tags are read
+# without the API, and are held to the same rule.
+TAG_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}\Z")
+
+
+def _number(item: dict, key: str) -> float:
+    value = item.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise InvalidBackup(f"a flag's {key} must be a number of Unix seconds, not {value!r}")
+    return float(value)
+
 
 # Every table that holds something of a conversation: erasure empties each of them.
 # (conversation_terms holds the conversation's id: it goes first, by that id.)
@@ -52,6 +66,40 @@ class ReviewMixin(ConversationQueries, AnnotationsMixin):
             db.execute("DELETE FROM tags WHERE sender_id = ? AND tag = ?", [sender_id, tag])
             sets.refresh_mark(db, sender_id, "tag", tag)
         return self.tags_of(sender_id)
+
+    def restore_marks(self, sender_id: str, *, flags: list, tags: list, reviewed_at: float | None) -> dict:
+        """Put back a backup's flags (each {timestamp, flagged, note, updated_at}), tags and review
+        mark of a stored conversation, times kept, in one transaction: what `import` reads from
+        an NDJSON export. Returns how many of each were restored. Raises `ConversationNotFound`,
+        `MessageNotFound` (a flag of no message) or `InvalidBackup` (a value of the wrong kind);
+        then nothing of the conversation's marks is restored."""
+        with self.transaction() as db:
+            self._require(sender_id)
+            rows = []
+            for flag in flags:
+                exact = self._message_timestamp(db, sender_id, _number(flag, "timestamp"))
+                note = flag.get("note")
+                if note is not None and not isinstance(note, str):
+                    raise InvalidBackup(f"a flag's note must be text, not {note!r}")
+                updated_at = flag.get("updated_at")
+                rows.append((sender_id, exact, 1 if flag.get("flagged", True) is not False else 0,
+                             time.time() if updated_at is None else _number(flag, "updated_at"), note))
+            for tag in tags:
+                if not isinstance(tag, str) or not TAG_NAME.match(tag):
+                    raise InvalidBackup(f"{tag!r} is not a tag (letters, digits and _ . : -, up to 64)")
+            db.executemany("INSERT INTO flags (sender_id, timestamp, flagged, updated_at, note) VALUES (?, ?, ?, ?, ?) "
+                           "ON CONFLICT (sender_id, timestamp) DO UPDATE SET flagged = excluded.flagged, "
+                           "updated_at = excluded.updated_at, note = excluded.note", rows)
+            db.executemany("INSERT INTO tags (sender_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                           [(sender_id, tag) for tag in tags])
+            if reviewed_at is not None:
+                db.execute("INSERT INTO reviews (sender_id, reviewed_at) VALUES (?, ?) ON CONFLICT (sender_id) "
+                           "DO UPDATE SET reviewed_at = excluded.reviewed_at", [sender_id, reviewed_at])
+            sets.refresh_mark(db, sender_id, "flagged")
+            sets.refresh_mark(db, sender_id, "reviewed")
+            for tag in set(tags):
+                sets.refresh_mark(db, sender_id, "tag", tag)
+        return {"flags": len(rows), "tags": len(set(tags)), "review marks": int(reviewed_at is not None)}
 
     def tags_of(self, sender_id: str) -> list[str]:
         return [tag for (tag,) in self.db.execute("SELECT tag FROM tags WHERE sender_id = ? ORDER BY tag", [sender_id])]
@@ -139,6 +187,10 @@ class ReviewMixin(ConversationQueries, AnnotationsMixin):
                 annotations = self.annotations(sender_id=metadata["sender_id"])[1]
                 metadata["annotations"] = [{key: a[key] for key in ("timestamp", "intent", "entities")}
                                            for a in annotations]
+                metadata["flags"] = [{"timestamp": ts, "flagged": bool(flagged), "note": note, "updated_at": updated_at}
+                                     for ts, flagged, note, updated_at in self.db.execute(
+                                         "SELECT timestamp, flagged, note, updated_at FROM flags WHERE sender_id = ? "
+                                         "ORDER BY timestamp", [metadata["sender_id"]])]
                 yield metadata, events
             if len(rows) < page_size:
                 return

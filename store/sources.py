@@ -33,13 +33,18 @@ class SourceEvent:
     text: str | None = None  # the event's JSON text, when a line holds just the event as strict JSON
 
 
+# What an NDJSON export (`rasa-messaging export`, `GET /core/export`) holds of the reviewers' work
+# beside the events; our JSON debug dump holds `flagged_messages` too.
+REVIEW_KEYS = ("annotations", "flags", "flagged_messages", "unflagged_messages", "tags", "reviewed", "reviewed_at")
+
+
 @dataclass(frozen=True)
-class SourceAnnotation:
-    """A reviewer's annotation of a user message, as `rasa-messaging export` writes them."""
+class SourceReviewWork:
+    """The reviewers' work on one conversation, as an export writes it (the REVIEW_KEYS it has)."""
 
     location: str
     sender_id: str
-    annotation: dict
+    work: dict
 
 
 @dataclass(frozen=True)
@@ -208,8 +213,9 @@ def _record_items(location: str, record, text=None):
             return
         for index, event in enumerate(record["events"]):
             yield SourceEvent(f"{location}, event {index}", sender_id, event)
-        for index, annotation in enumerate(record.get("annotations") or []):
-            yield SourceAnnotation(f"{location}, annotation {index}", sender_id, annotation)
+        work = {key: record[key] for key in REVIEW_KEYS if record.get(key) not in (None, [], False)}
+        if work:
+            yield SourceReviewWork(location, sender_id, work)
     elif isinstance(record, dict) and "event" in record:
         sender_id = record.get("sender_id")
         if not isinstance(sender_id, str) or not sender_id:

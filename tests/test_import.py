@@ -11,7 +11,7 @@ from rasa_messaging.generate import Generator
 from rasa_messaging.store import ConversationFilter, InvalidEvent, Store
 
 from . import reference
-from .conftest import REAL_TRACKER_FILES, load_tracker
+from .conftest import REAL_TRACKER_FILES, import_trackers, load_tracker, postgres_database
 
 
 def run_import(db_path, *files):
@@ -491,3 +491,77 @@ def test_a_new_store_has_16_kb_pages_and_one_made_with_4_kb_keeps_them_and_impor
         with sqlite3.connect(tmp_path / name) as conn:
             assert conn.execute("PRAGMA page_size").fetchone()[0] == page_size
             assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 50
+
+
+@pytest.fixture
+def target(db_path, tmp_path, request):
+    """A second, empty store on the backend of `db_path`."""
+    if str(db_path).startswith("postgresql://"):
+        with postgres_database(request.getfixturevalue("postgres_template")) as url:
+            yield url
+    else:
+        yield tmp_path / "restored.db"
+
+
+def test_an_ndjson_export_imported_into_a_new_store_restores_the_reviewers_work(client, store, tmp_path, target):
+    """A backup restores all of it: flags with their notes (and one unflagged), tags, review marks
+    with their times, annotations; the summary says what was restored. Imported again, the marks
+    are as they were."""
+    from rasa_messaging.store import Store
+
+    trackers = Generator(seed=36).trackers(6)
+    import_trackers(store, trackers)
+    first, second = trackers[0]["sender_id"], trackers[1]["sender_id"]
+    messages = [e for e in trackers[0]["events"] if e["event"] in ("user", "bot")]
+    user = next(e for e in trackers[0]["events"] if e["event"] == "user")
+    client.put(f"/core/conversations/{first}/messages/{messages[0]['timestamp']}", json={"note": "wrong answer"})
+    client.put(f"/core/conversations/{first}/messages/{messages[1]['timestamp']}")
+    client.put(f"/core/conversations/{first}/messages/{messages[2]['timestamp']}")
+    client.delete(f"/core/conversations/{first}/messages/{messages[2]['timestamp']}")
+    client.put(f"/core/conversations/{first}/tags/regression")
+    client.put(f"/core/conversations/{first}/tags/billing")
+    client.put(f"/core/conversations/{second}/tags/regression")
+    client.put(f"/core/conversations/{first}/messages/{user['timestamp']}/annotation", json={"intent": "greet"})
+    client.put(f"/core/conversations/{second}/reviewed")
+    backup = tmp_path / "backup.ndjson"
+    backup.write_text(client.get("/core/export").text)
+
+    result = run_import(target, backup)
+    assert result.exit_code == 0, result.output
+    assert "restored: 1 annotation, 3 flags, 3 tags, 1 review mark" in result.output
+    restored = Store(target)
+    for table in ("flags", "tags", "reviews", "annotations"):
+        assert restored.review_rows(table) == store.review_rows(table) or table == "annotations", table
+    assert [(a["sender_id"], a["timestamp"], a["intent"]) for a in restored.annotations()[1]] == \
+        [(a["sender_id"], a["timestamp"], a["intent"]) for a in store.annotations()[1]]
+    for params in ({"is_flagged": "true"}, {"tags": "regression"}, {"reviewed": "true"}, {"annotated": "true"}):
+        assert [c["sender_id"] for c in restored.conversations(ConversationFilter.from_parameters(**params))[1]] == \
+            [c["sender_id"] for c in store.conversations(ConversationFilter.from_parameters(**params))[1]], params
+    assert restored.flag_queue() == store.flag_queue()
+    assert "wrong answer" in [flag["note"] for flag in restored.flag_queue()[1]]
+    again = run_import(target, backup)
+    assert "0 events stored" in again.output and restored.review_rows("flags") == store.review_rows("flags")
+
+
+def test_a_backup_whose_marks_do_not_fit_is_rejected_by_conversation_and_stores_the_rest(tmp_path):
+    events = [{"event": "user", "timestamp": 1700000000.0, "text": "hi", "parse_data": {"intent": {"name": "greet"}}}]
+    lines = [{"sender_id": "fine", "events": events, "tags": ["ok"], "flags": [{"timestamp": 1700000000.0, "note": "n"}]},
+             {"sender_id": "bad-tag", "events": events, "tags": ["not a tag"]},
+             {"sender_id": "no-message", "events": events, "flags": [{"timestamp": 1600000000.0}]},
+             {"sender_id": "bad-time", "events": events, "reviewed": True, "reviewed_at": "yesterday"}]
+    backup = tmp_path / "backup.ndjson"
+    backup.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    result = run_import(tmp_path / "rasa.db", backup)
+    assert result.exit_code == 1 and "3 rejected" in result.output and "restored: 1 flag, 1 tag" in result.output
+    assert "'not a tag' is not a tag" in result.output and "has no user or bot message at timestamp 1600000000.0" \
+        in result.output and "`reviewed_at` Unix seconds" in result.output
+    store = Store(tmp_path / "rasa.db")
+    assert store.review_rows("tags") == [("fine", "ok")] and len(store.review_rows("flags")) == 1
+
+
+def test_the_stores_tag_rule_is_the_specs():
+    from rasa_messaging.app import load_spec
+    from rasa_messaging.store.review import TAG_NAME
+    [tag] = [p for p in load_spec()["components"]["parameters"].values() if p["name"] == "tag"]
+    assert TAG_NAME.pattern.replace("\\Z", r"$(?!\n)") == tag["schema"]["pattern"]
+    assert TAG_NAME.match("regression") and not TAG_NAME.match("regression\n")
