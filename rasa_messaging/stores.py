@@ -11,11 +11,14 @@ of another program, a read-only file) are refused before a server starts, not as
 request.
 """
 
+import re
 import sqlite3
 from pathlib import Path
 
 from .store import NotOurDatabase, Store, StoreUnavailable
 from .store.database import store_location, without_password
+
+_URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")  # what is left after postgresql:// and sqlite:///
 
 
 class StoreNotUsable(Exception):
@@ -33,7 +36,13 @@ def open_or_create_store(db_path) -> Store:
 
 def open_existing_store(db_path) -> Store:
     if store_location(db_path)[0] == "postgresql":
-        return _open_postgresql(str(db_path))
+        from .store.postgres import holds_store  # psycopg, for a PostgreSQL store only
+
+        url = str(db_path)
+        if not _postgresql_error(holds_store, url):
+            raise StoreNotUsable(f"no store at {without_password(url)}: the database has no rasa-messaging tables "
+                                 "(check --db or RASA_MESSAGING_DB; `serve`, `import` and `consume` create them)")
+        return _open_postgresql(url)
     path = _file_path(db_path)
     if not path.is_file():
         raise StoreNotUsable(f"no store at {path} (check --db or RASA_MESSAGING_DB; `serve`, `import` and "
@@ -43,6 +52,10 @@ def open_existing_store(db_path) -> Store:
 
 def _file_path(db_path) -> Path:
     text = store_location(db_path)[1]
+    scheme = _URL_SCHEME.match(text)
+    if scheme:
+        raise StoreNotUsable(f"--db {without_password(text)}: the scheme {scheme[1]}:// is not supported. A store is a "
+                             "SQLite file (a path, or sqlite:///path) or a PostgreSQL database (postgresql://...)")
     if not text.strip() or text.startswith((":memory:", "file:")):
         raise StoreNotUsable(f"--db {text!r} is not a file: the store is a SQLite file that outlives this process")
     return Path(text)
@@ -65,13 +78,18 @@ def _open(path: Path) -> Store:
 
 
 def _open_postgresql(url: str) -> Store:
+    store = _postgresql_error(Store, url)
+    _postgresql_error(lambda _: store.check_writable(), url)
+    return store
+
+
+def _postgresql_error(call, url: str):
+    """`call(url)`, with what PostgreSQL refuses said as `StoreNotUsable` in one line."""
     import psycopg  # here, not for every command: importing it took 120 of a command's 300 ms start
     try:
-        store = Store(url)
-        store.check_writable()
+        return call(url)
     except NotOurDatabase as error:
         raise StoreNotUsable(error.detail) from None
     except (psycopg.Error, StoreUnavailable) as error:
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise StoreNotUsable(f"cannot use the PostgreSQL store {without_password(url)}: {reason}") from None
-    return store

@@ -106,6 +106,21 @@ def _reachable(conn):
         raise
 
 
+# The server's word for a database name it does not know (psycopg gives a refused connection no
+# SQLSTATE, so the message is all there is).
+_MISSING_DATABASE = re.compile(r'FATAL:\s+database "([^"]*)" does not exist')
+
+
+def holds_store(url: str) -> bool:
+    """Whether the database at `url` has a store's tables, asked without making them: the
+    commands that read a store refuse an empty database, as they refuse a missing SQLite file."""
+    db = PostgresDatabase(url)
+    try:
+        return db.execute("SELECT to_regclass(?)", [MIGRATIONS_TABLE]).fetchone()[0] is not None
+    finally:
+        db.conn.close()
+
+
 def _first_line(error: Exception) -> str:
     return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
@@ -117,6 +132,10 @@ class PostgresDatabase:
         try:
             self.conn = psycopg.connect(url, autocommit=True)
         except psycopg.OperationalError as error:
+            missing = _MISSING_DATABASE.search(str(error))
+            if missing:  # the server answered: no retry will help
+                raise StoreUnavailable(f"the database {missing[1]!r} does not exist on that server: create it first "
+                                       f"(createdb {missing[1]})") from error
             raise StoreUnavailable(f"the PostgreSQL server cannot be reached: {_first_line(error)}") from error
         self.conn.adapters.register_loader("numeric", _WholeNumberLoader)
         self.conn.adapters.register_dumper(str, _TextBinaryDumper)

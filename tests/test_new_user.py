@@ -5,7 +5,9 @@ import json
 import sqlite3
 import subprocess
 import sys
+import uuid
 
+import psycopg
 import pytest
 from click.testing import CliRunner
 
@@ -15,7 +17,7 @@ from rasa_messaging.exports import csv_lines
 from rasa_messaging.generate import Generator
 from rasa_messaging.store import ConversationFilter, Store, StoreFull, prepare
 
-from .conftest import assert_problem, ingest_trackers
+from .conftest import POSTGRES, assert_problem, ingest_trackers, postgres_database
 
 
 @pytest.fixture
@@ -73,13 +75,41 @@ def test_prune_refuses_a_duration_without_a_unit(db_path, generated):
     assert Store(db_path).db.execute("SELECT count(*) FROM conversations").fetchone()[0] == 30
 
 
-@pytest.mark.parametrize("command", [["erase", "someone"], ["prune", "--older-than", "90d"], ["export"], ["analytics"],
-                                     ["vacuum"]])
+READING_COMMANDS = [["erase", "someone"], ["prune", "--older-than", "90d"], ["export"], ["analytics"], ["vacuum"],
+                    ["training-data"], ["test-stories"]]
+
+
+@pytest.mark.parametrize("command", READING_COMMANDS)
 def test_commands_that_read_a_store_refuse_a_missing_one_and_create_nothing(tmp_path, command):
     missing = tmp_path / "typo.db"
     result = run(command[0], "--db", missing, *command[1:])
     assert result.exit_code == 1 and f"no store at {missing}" in result.output
     assert not missing.exists()
+
+
+@pytest.mark.parametrize("command", READING_COMMANDS)
+def test_commands_that_read_a_store_refuse_an_empty_postgresql_database_and_create_nothing(command, postgres_template):
+    with postgres_database() as url:
+        result = run(command[0], "--db", url, *command[1:])
+        assert result.exit_code == 1 and f"no store at {url}: the database has no rasa-messaging tables" \
+            in result.output, result.output
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'").fetchone() == (0,)
+
+
+def test_a_postgresql_database_that_does_not_exist_or_a_scheme_of_another_kind_is_said_as_such(tmp_path,
+                                                                                              postgres_template):
+    url = f"{POSTGRES}/no_such_database_{uuid.uuid4().hex[:8]}"
+    empty = tmp_path / "nothing.jsonl"
+    empty.write_text("")
+    for command in (["export"], ["import", empty]):
+        result = run(command[0], "--db", url, *command[1:])
+        assert result.exit_code == 1 and f"the database '{url.rsplit('/', 1)[1]}' does not exist on that server" \
+            in result.output and "cannot be reached" not in result.output, result.output
+    for command in (["export"], ["import", empty], ["serve"]):
+        result = run(command[0], "--db", "mysql://rasa:secret@localhost/rasa", *command[1:])
+        assert result.exit_code == 1 and "the scheme mysql:// is not supported" in result.output, result.output
+        assert "secret" not in result.output
 
 
 def test_consuming_an_unsupported_or_missing_sql_source_is_one_line_and_a_failure(tmp_path):
