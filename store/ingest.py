@@ -254,6 +254,13 @@ class IngestMixin(StoreBase):
         row = self.db.execute("SELECT last_id FROM follow_positions WHERE source = ?", [source]).fetchone()
         return row[0] if row else 0
 
+    def rename_follow_position(self, old: str, new: str) -> None:
+        """A position kept under `old` is kept under `new` from now on, unless `new` has one (a
+        SQL broker's position was keyed by its URL's text before it was keyed by the table)."""
+        with self.transaction() as db:
+            if old != new and db.execute("SELECT 1 FROM follow_positions WHERE source = ?", [new]).fetchone() is None:
+                db.execute("UPDATE follow_positions SET source = ? WHERE source = ?", [new, old])
+
     def _store_rows(self, db, rows: list[EventRow], deltas: dict | None, before: dict) -> int:
         """Store the rows not stored yet (`_new_rows`) and what they change; how many they were.
         `deltas`: `deltas_of(rows)` if at hand; `before`: the rows' conversations as they were."""

@@ -295,3 +295,39 @@ def test_serve_consumes_in_the_server_process(db_path, tmp_path):
     with live_server(db_path, "--consume", f"sqlite:///{source}") as base:
         wait_for(lambda: count_events(db_path) == len(events), what="the served store to fill")
         assert len(httpx.get(f"{base}/core/conversations").json()) == len(as_trackers(events))
+
+
+def test_one_sql_broker_table_named_by_a_relative_an_absolute_and_a_linked_path_is_read_once(db_path, tmp_path,
+                                                                                            monkeypatch):
+    """The position is kept by the table, not by its URL's text: a store that followed the file by
+    one spelling goes on where it stopped by another, and stores no event twice. A position kept
+    under the URL's text (before) is taken over."""
+    source = tmp_path / "rasa_events.db"
+    conn = sqlite3.connect(source)
+    conn.execute("CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, sender_id VARCHAR(255), data TEXT)")
+    events = broker_events()
+    write_sql_broker_rows(conn.executemany, events[:100], "?")
+    conn.commit()
+    (tmp_path / "link.db").symlink_to(source)
+    monkeypatch.chdir(tmp_path)
+    assert follow(db_path, "sqlite:///rasa_events.db").stored == 100
+    write_sql_broker_rows(conn.executemany, events[100:150], "?")
+    conn.commit()
+    progress = follow(db_path, f"sqlite:///{source}")
+    assert (progress.stored, progress.duplicates) == (50, 0)
+    assert (follow(db_path, "sqlite:///link.db").stored, count_events(db_path)) == (0, 150)
+    store = Store(db_path)
+    with store.transaction() as db:  # as a store kept it before: under the URL's text
+        db.execute("UPDATE follow_positions SET source = 'sql:sqlite:///rasa_events.db'")
+    write_sql_broker_rows(conn.executemany, events[150:160], "?")
+    conn.commit()
+    progress = follow(db_path, "sqlite:///rasa_events.db")
+    assert (progress.stored, progress.duplicates) == (10, 0)
+
+
+def test_one_postgresql_broker_table_has_one_name_however_its_url_is_spelled():
+    from rasa_messaging.store.broker_tables import source_key
+    spellings = ["postgresql://rasa:secret@DB.internal:5432/events", "postgres://rasa:other@db.internal/events",
+                 "postgresql://rasa@db.internal:5432/events"]
+    assert {source_key(url) for url in spellings} == {"postgresql://rasa@db.internal:5432/events"}
+    assert source_key("postgresql://rasa@db.internal/events?options=-csearch_path%3Dx") != source_key(spellings[0])
