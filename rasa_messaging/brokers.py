@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
 from rasa_messaging.store import InvalidEvent, Store, json_text
-from rasa_messaging.store.broker_tables import UnsupportedBrokerUrl, broker_table_errors, open_broker_table, source_key
+from rasa_messaging.store.broker_tables import UnsupportedBrokerUrl, broker_table_errors, open_broker_table
+from rasa_messaging.store.database import store_identity
 from rasa_messaging.store.events import event_row, validate_event
 
 logger = logging.getLogger("rasa_messaging.brokers")
@@ -197,7 +198,7 @@ class SqlFollower:
                  poll_seconds: float = SQL_POLL_SECONDS):
         self.store, self.url = store, url
         self.batch_size, self.poll_seconds = batch_size, poll_seconds
-        self.source = f"sql:{source_key(url)}"
+        self.source = f"sql:{store_identity(url)}"  # the table, however the URL spells it
         self.progress = Progress()
 
     def run(self, stop: threading.Event, *, until_caught_up: bool = False) -> None:

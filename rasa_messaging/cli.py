@@ -19,7 +19,7 @@ from .demo import DEMO_DB
 from .limits import DEFAULT_MAX_BODY_BYTES
 
 COPY_BATCH_SIZE = 5_000
-from .store.database import store_location, without_password
+from .store.database import store_identity, without_password
 from .store.transfer import COUNTED, REVIEW_TABLES
 from .stores import StoreNotUsable, open_existing_store, open_or_create_store
 
@@ -324,10 +324,11 @@ def copy(source, destination, batch_size):
     interruption: it continues after the last event copied, and copies nothing twice. Ends with
     the counts of both stores; exits 1 if the destination holds fewer of anything.
     """
-    if store_location(source) == store_location(destination):
-        raise click.UsageError("--from and --to name the same store")
+    if store_identity(source) == store_identity(destination):
+        raise click.UsageError(f"--from and --to name the same store ({without_password(store_identity(source))})")
     origin, target = open_store(source, create=False), open_store(destination, create=True)
-    position = f"copy:{without_password(str(source))}"
+    position = f"copy:{store_identity(source)}"  # the store, however --from spells it
+    target.rename_follow_position(f"copy:{without_password(str(source))}", position)
     total = origin.counts()["events"]
     with click.progressbar(length=total, label="events", file=sys.stderr, show_pos=True) as bar:
         bar.update(origin.events_through(target.follow_position(position)))  # copied before an interruption

@@ -37,18 +37,6 @@ def open_broker_table(url: str):
                                "(the SQL event broker of Rasa writes to SQLite or PostgreSQL)")
 
 
-def source_key(url: str) -> str:
-    """One name for a broker table however its URL spells it (a relative or an absolute path, a
-    symbolic link; `postgres://` or `postgresql://`, a default port, a password): a follower's
-    position and its turn are kept under it, so that no spelling reads the table twice."""
-    if url.startswith("sqlite:///"):
-        return f"sqlite:///{Path(url.removeprefix('sqlite:///')).resolve()}"
-    parsed = urlparse(url)
-    user = f"{parsed.username}@" if parsed.username else ""
-    host = f"{parsed.hostname or ''}:{parsed.port or 5432}" if parsed.hostname else ""
-    return f"postgresql://{user}{host}{parsed.path}" + (f"?{parsed.query}" if parsed.query else "")
-
-
 class _SqliteTable:
     def __init__(self, path):
         self.path = path

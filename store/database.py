@@ -8,7 +8,9 @@ import os
 import re
 import sqlite3
 import threading
+from pathlib import Path
 from typing import TextIO
+from urllib.parse import urlparse
 
 from sqlite_utils import Database
 
@@ -32,6 +34,22 @@ def store_location(location) -> tuple[str, str]:
     if text.startswith(POSTGRESQL_SCHEMES):
         return "postgresql", text
     return "sqlite", text.removeprefix(SQLITE_SCHEME)
+
+
+def store_identity(location) -> str:
+    """One name for a store however `--db` spells it: a SQLite file's resolved path (relative,
+    absolute, through a link), or a PostgreSQL database's `postgresql_identity`."""
+    backend, where = store_location(location)
+    return postgresql_identity(where) if backend == "postgresql" else f"sqlite:///{Path(where).resolve()}"
+
+
+def postgresql_identity(url: str) -> str:
+    """`postgresql://user@host:port/db?query`: without the password, with the default port, the
+    scheme and host as PostgreSQL reads them (`postgres://` is `postgresql://`, hosts ignore case)."""
+    parsed = urlparse(url)
+    user = f"{parsed.username}@" if parsed.username else ""
+    host = f"{parsed.hostname}:{parsed.port or 5432}" if parsed.hostname else ""
+    return f"postgresql://{user}{host}{parsed.path}" + (f"?{parsed.query}" if parsed.query else "")
 
 
 def without_password(url: str) -> str:

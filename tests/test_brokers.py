@@ -326,7 +326,7 @@ def test_one_sql_broker_table_named_by_a_relative_an_absolute_and_a_linked_path_
 
 
 def test_one_postgresql_broker_table_has_one_name_however_its_url_is_spelled():
-    from rasa_messaging.store.broker_tables import source_key
+    from rasa_messaging.store.database import store_identity as source_key
     spellings = ["postgresql://rasa:secret@DB.internal:5432/events", "postgres://rasa:other@db.internal/events",
                  "postgresql://rasa@db.internal:5432/events"]
     assert {source_key(url) for url in spellings} == {"postgresql://rasa@db.internal:5432/events"}

@@ -88,6 +88,14 @@ def test_a_killed_copy_continues_where_it_stopped(filled, postgres):
     assert everything(Store(postgres)) == everything(Store(filled))
 
 
-def test_copying_a_store_onto_itself_is_refused(filled):
-    result = copy(filled, f"sqlite:///{filled}")
-    assert result.exit_code == 2 and "same store" in result.output
+def test_copying_a_store_onto_itself_is_refused_however_it_is_spelled(filled, postgres, monkeypatch):
+    monkeypatch.chdir(filled.parent)
+    (filled.parent / "link.db").symlink_to(filled)
+    before = everything(Store(filled))
+    for spelling in (f"sqlite:///{filled}", "source.db", "./source.db", "link.db", f"{filled.parent}/../{filled.parent.name}/source.db"):
+        result = copy(filled, spelling)
+        assert result.exit_code == 2 and "same store" in result.output, spelling
+    assert everything(Store(filled)) == before
+    other = postgres.replace("postgresql://postgres@127.0.0.1:5432/", "postgres://postgres:pw@127.0.0.1/")
+    result = copy(postgres, other)
+    assert result.exit_code == 2 and "same store" in result.output and "pw" not in result.output
