@@ -15,6 +15,7 @@ it forever would only hide the mistake.
 """
 
 import logging
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -115,18 +116,20 @@ class RabbitConsumer:
         import pika
         import pika.exceptions
 
-        try:
-            parameters = pika.URLParameters(self.url)
-        except ValueError as error:
-            raise SourceUnusable(f"{_safe(self.url)} is not a RabbitMQ URL: {error}") from None
+        logging.getLogger("pika").setLevel(logging.CRITICAL + 1)  # it logs each failure, with a traceback; we say it once
+        parameters = rabbitmq_parameters(self.url)
         backoff = _Backoff()
         while not stop.is_set():
             try:
                 connection = pika.BlockingConnection(parameters)
-            except (pika.exceptions.ProbableAuthenticationError, pika.exceptions.ProbableAccessDeniedError) as error:
-                raise SourceUnusable(f"RabbitMQ at {_safe(self.url)} refused the credentials: {error!r}") from None
-            except pika.exceptions.AMQPError as error:
-                logger.warning("RabbitMQ at %s unreachable (%s); retrying in %.1fs", _safe(self.url), error, backoff.delay)
+            except pika.exceptions.ProbableAuthenticationError as error:
+                raise SourceUnusable(f"RabbitMQ at {_safe(self.url)} refused the user and password: "
+                                     f"{amqp_reason(error)}") from None
+            except pika.exceptions.ProbableAccessDeniedError as error:
+                raise SourceUnusable(f"RabbitMQ at {_safe(self.url)} refused access: {amqp_reason(error)}") from None
+            except (pika.exceptions.AMQPError, OSError) as error:  # OSError: a name that does not resolve
+                logger.warning("RabbitMQ at %s unreachable (%s); retrying in %.1fs", _safe(self.url),
+                               amqp_reason(error), backoff.delay)
                 backoff.wait(stop)
                 continue
             try:
@@ -267,6 +270,35 @@ class SqlFollower:
 
     def _connect(self):
         return open_broker_table(self.url)
+
+
+def rabbitmq_parameters(url: str):
+    """pika's parameters for `url`. Raises `SourceUnusable` for a URL that is not amqp(s)://."""
+    import pika
+
+    if urlparse(url).scheme not in ("amqp", "amqps"):
+        raise SourceUnusable(f"{_safe(url)} is not a RabbitMQ URL: amqp://user:password@host:5672/vhost (or amqps://)")
+    try:
+        return pika.URLParameters(url)
+    except ValueError as error:
+        raise SourceUnusable(f"{_safe(url)} is not a RabbitMQ URL: {error}") from None
+
+
+_BROKER_REPLY = re.compile(r"\(\d+\) '([^']*)'")  # pika's text of a reply: (403) 'ACCESS_REFUSED - Login was ...'
+
+
+def amqp_reason(error: BaseException) -> str:
+    """What went wrong, in a person's words, from the exceptions pika wraps in each other:
+    `Connection refused`, `Name or service not known`, `ACCESS_REFUSED - Login was refused ...`."""
+    while True:  # pika wraps as an argument, or as `exception` (its connection workflow's phases)
+        inner = getattr(error, "exception", None) or (error.args[0] if error.args else None)
+        if not isinstance(inner, BaseException):
+            break
+        error = inner
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    reply = _BROKER_REPLY.search(str(error))
+    return reply[1] if reply else str(error) or type(error).__name__
 
 
 def check_broker_url(url: str) -> None:

@@ -206,8 +206,12 @@ def consume():
 def consume_rabbitmq(db_path, url, queue, exchange, batch_size):
     """Consume the queue Rasa's pika event broker publishes to. A message is acknowledged only
     after it is stored; one that is not a Rasa event is parked (table parked_messages)."""
-    from .brokers import RabbitConsumer
+    from .brokers import RabbitConsumer, SourceUnusable, rabbitmq_parameters
 
+    try:
+        rabbitmq_parameters(url)
+    except SourceUnusable as error:
+        raise click.BadParameter(str(error), param_hint="--url") from None
     _run_until_signalled(RabbitConsumer(open_store(db_path, create=True), url, queue=queue, exchange=exchange,
                                         batch_size=batch_size))
 
@@ -257,7 +261,8 @@ def _run_until_signalled(consumer, **options) -> None:
     worker.start()
     while worker.is_alive():
         worker.join(timeout=5)
-        click.echo(f"rasa-messaging: {consumer.progress.line()}", err=True)
+        if worker.is_alive():
+            click.echo(f"rasa-messaging: {consumer.progress.line()}", err=True)
     if failure:
         raise click.ClickException(f"{failure[0]}; stopped after {consumer.progress.line()}")
     click.echo(f"rasa-messaging: stopped; {consumer.progress.line()}", err=True)

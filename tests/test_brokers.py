@@ -172,6 +172,39 @@ def test_a_wrong_port_is_retried_until_stopped(db_path):
     assert not worker.is_alive()
 
 
+def consume_rabbitmq(tmp_path, url, seconds: float):
+    """`rasa-messaging consume rabbitmq --url URL`, as a user runs it, stopped with SIGTERM after
+    `seconds` if it is still running: (exit code, standard error)."""
+    process = subprocess.Popen([sys.executable, "-m", "rasa_messaging.cli", "consume", "rabbitmq", "--db",
+                                str(tmp_path / "consumed.db"), "--url", url], stderr=subprocess.PIPE, text=True)
+    try:
+        process.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGTERM)
+    return process.wait(timeout=30), process.stderr.read()
+
+
+@pytest.mark.parametrize("url, code, said", [
+    ("amqp://guest:wrong@127.0.0.1:5672", 1, "Error: RabbitMQ at amqp://guest:***@127.0.0.1:5672 refused the user and "
+                                             "password: ACCESS_REFUSED - Login was refused"),
+    ("amqp://guest:guest@127.0.0.1:5672/no-such-vhost", 1, "refused access: NOT_ALLOWED - vhost no-such-vhost not found"),
+    ("http://guest:guest@127.0.0.1:5672", 2, "Invalid value for --url: http://guest:***@127.0.0.1:5672 is not a "
+                                            "RabbitMQ URL"),
+])
+def test_what_rabbitmq_refuses_is_one_line_with_the_reason(tmp_path, url, code, said):
+    returncode, stderr = consume_rabbitmq(tmp_path, url, seconds=30)
+    assert returncode == code and said in stderr, stderr
+    assert "Traceback" not in stderr and "AMQPConnector" not in stderr and "guest:wrong" not in stderr
+    assert len([line for line in stderr.splitlines() if line.startswith("Error")]) == 1
+    assert "events stored" not in stderr.replace("stopped after 0 events stored", "")
+
+
+def test_an_unreachable_rabbitmq_is_retried_saying_why(tmp_path):
+    returncode, stderr = consume_rabbitmq(tmp_path, "amqp://guest:guest@127.0.0.1:1", seconds=2)
+    assert returncode == 0 and "Traceback" not in stderr and "AMQPConnector" not in stderr
+    assert "RabbitMQ at amqp://guest:***@127.0.0.1:1 unreachable (Connection refused); retrying in 0.5s" in stderr
+
+
 @pytest.mark.slow
 def test_consumer_throughput(db_path, rabbit):
     events = broker_events(copies=20)
