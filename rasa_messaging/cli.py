@@ -17,6 +17,7 @@ import click
 from .brokers import RABBITMQ_BATCH_SIZE, RABBITMQ_EXCHANGE, RABBITMQ_QUEUE, SQL_BATCH_SIZE, SQL_POLL_SECONDS
 from .demo import DEMO_DB
 from .limits import DEFAULT_MAX_BODY_BYTES
+from .periods import InvalidParameter, parse_duration_with_unit, parse_time
 
 COPY_BATCH_SIZE = 5_000
 from .store.database import store_identity, without_password
@@ -39,6 +40,34 @@ def option(*names, env: str, **kwargs):
     return click.option(*names, envvar=f"RASA_MESSAGING_{env}", show_envvar=True, **kwargs)
 
 
+class Time(click.ParamType):
+    """A point in time as the API takes one: ISO-8601 (naive = UTC) or Unix seconds."""
+
+    name = "TIME"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, float):
+            return value
+        try:
+            return parse_time(param.opts[0] if param else "time", str(value))
+        except InvalidParameter as error:
+            self.fail(error.reason, param, ctx)
+
+
+class DurationWithUnit(click.ParamType):
+    """A duration with a unit (`90d`, `12w`, `P90D`): a bare number is refused (`parse_duration_with_unit`)."""
+
+    name = "DURATION"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, float):
+            return value
+        try:
+            return parse_duration_with_unit(str(value), param.opts[0] if param else "duration")
+        except InvalidParameter as error:
+            self.fail(error.reason, param, ctx)
+
+
 FILTER_OPTIONS = [  # every list filter of getConversations, named as the API names it
     option("--intent", env="INTENT", help="Comma-separated intents (any of)."),
     option("--entity", env="ENTITY", help="Comma-separated entities (any of)."),
@@ -46,8 +75,9 @@ FILTER_OPTIONS = [  # every list filter of getConversations, named as the API na
     option("--policies", env="POLICIES", help="Comma-separated policies (any of)."),
     option("--text", env="TEXT", help="Substring of a user message."),
     option("--tags", env="TAGS", help="Comma-separated tags (any of)."),
-    option("--start", env="ACTIVE_SINCE", type=float, help="Latest activity at or after this Unix time."),
-    option("--until", env="ACTIVE_UNTIL", type=float, help="Latest activity at or before this Unix time."),
+    option("--start", env="ACTIVE_SINCE", type=Time(),
+           help="Latest activity at or after this time: ISO-8601 (naive = UTC) or Unix seconds."),
+    option("--until", env="ACTIVE_UNTIL", type=Time(), help="Latest activity at or before this time, as --start."),
     option("--maximum-confidence", env="MAXIMUM_CONFIDENCE", type=click.FloatRange(0, 1),
            help="Lowest action confidence at most this."),
     option("--minimum-user-messages", env="MINIMUM_USER_MESSAGES", type=click.IntRange(0),
@@ -75,7 +105,8 @@ def open_store(db_path, *, create: bool):
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def cli():
-    """Review what users said to your Rasa bot: the Rasa Platform Messaging API over one SQLite file."""
+    """Review what users said to your Rasa bot: the Rasa Platform Messaging API over a SQLite file or a
+    PostgreSQL database."""
 
 
 @cli.command()
@@ -288,7 +319,7 @@ def erase(db_path, sender_ids):
 
 @cli.command()
 @db_option(creates=False)
-@option("--older-than", env="OLDER_THAN", required=True,
+@option("--older-than", env="OLDER_THAN", required=True, type=DurationWithUnit(),
         help="Erase conversations with no event for this long, with a unit: 90d, 12w, 36h or P90D.")
 @click.option("--yes", is_flag=True, help="Erase them. Without it, only list what would be erased (dry run). "
                                           "No environment variable: say it on the command line.")
@@ -296,13 +327,7 @@ def prune(db_path, older_than, yes):
     """Retention: erase every conversation whose latest event is older than --older-than."""
     from datetime import datetime
 
-    from .periods import parse_duration_with_unit
-    from .store import StoreError
-
-    try:
-        cutoff = time.time() - parse_duration_with_unit(older_than, "--older-than")
-    except StoreError as error:
-        raise click.BadParameter(error.detail, param_hint="--older-than") from None
+    cutoff = time.time() - older_than
     store = open_store(db_path, create=False)
     stale = store.inactive_since(cutoff)
     for sender_id, latest in stale:
@@ -382,22 +407,16 @@ def export(db_path, output_format, **filters):
 
 @cli.command("training-data")
 @db_option(creates=False)
-@option("--since", env="SINCE", help="Only annotations made at or after this time: ISO-8601 or Unix seconds.")
+@option("--since", env="SINCE", type=Time(), help="Only annotations made at or after this time: ISO-8601 or Unix seconds.")
 def training_data(db_path, since):
     """Write the annotations as Rasa 3 NLU data (nlu.yml) to standard output; conflicts (one text
     under two intents: the latest wins) are listed on standard error.
 
         rasa-messaging training-data > data/nlu_from_review.yml
     """
-    from .periods import parse_time
-    from .store import StoreError
     from .training_data import nlu_yaml
 
-    try:
-        since_seconds = parse_time("--since", since) if since else None
-    except StoreError as error:
-        raise click.BadParameter(error.detail, param_hint="--since") from None
-    text, conflicts = nlu_yaml(open_store(db_path, create=False).annotations(since=since_seconds)[1])
+    text, conflicts = nlu_yaml(open_store(db_path, create=False).annotations(since=since)[1])
     sys.stdout.write(text)
     for conflict in conflicts:
         click.echo(f"conflict: {conflict['text']!r} also annotated as {', '.join(conflict['dropped'])}; "

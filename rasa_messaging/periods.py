@@ -25,6 +25,7 @@ class InvalidParameter(StoreError):
     def __init__(self, parameter: str, detail: str):
         super().__init__(f"{parameter}: {detail}")
         self.extra = {"parameter": parameter}
+        self.reason = detail  # without the name: a command line's error names the option itself
 
 
 def _number(value: str):
@@ -68,9 +69,13 @@ def parse_window(value: str, parameter: str = "window") -> float:
 def parse_duration_with_unit(value: str, parameter: str) -> float:
     """As `parse_window`, but a bare number is refused: `--older-than 90` meant days to the user
     who typed it, and read as seconds it would erase everything."""
+    hint = "write 90d, 12w, 36h or P90D"
     if _number(value.strip()) is not None:
-        raise InvalidParameter(parameter, f"{value!r} has no unit: write 90d, 12w, 36h or P90D")
-    return parse_window(value, parameter)
+        raise InvalidParameter(parameter, f"{value!r} has no unit: {hint}")
+    try:
+        return parse_window(value, parameter)
+    except InvalidParameter:  # its hint offers a bare 3600, which is refused here
+        raise InvalidParameter(parameter, f"{value!r} is not a duration with a unit: {hint}") from None
 
 
 LABEL_FORMATS = ("%Y-%m-%d", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M:%S.%f")

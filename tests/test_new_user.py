@@ -6,6 +6,7 @@ import sqlite3
 import subprocess
 import sys
 import uuid
+from datetime import UTC, datetime, timedelta, timezone
 
 import psycopg
 import pytest
@@ -247,3 +248,33 @@ def test_every_body_error_names_the_body_or_its_field(client, body):
     problem = assert_problem(client.post("/core/conversations/u1/events", content=body,
                                          headers={"Content-Type": "application/json"}), 400)
     assert problem["parameter"] in ("body", "timestamp")
+
+
+def test_export_takes_its_times_as_iso_8601_or_unix_seconds_as_analytics_does(db_path, generated):
+    times = sorted(c["latest_event_time"] for c in Store(db_path).conversations(ConversationFilter(), limit=None)[1])
+    start, until = times[5], times[20]
+    iso = [datetime.fromtimestamp(t, UTC).isoformat() for t in (start, until)]
+    naive = [datetime.fromtimestamp(t, UTC).replace(tzinfo=None).isoformat() for t in (start, until)]
+    other_zone = [datetime.fromtimestamp(t, timezone(timedelta(hours=5, minutes=30))).isoformat() for t in (start, until)]
+    exported = {}
+    for name, (since, up_to) in {"unix": (repr(start), repr(until)), "iso": iso, "naive": naive, "zone": other_zone}.items():
+        result = run("export", "--db", db_path, "--start", since, "--until", up_to)
+        assert result.exit_code == 0, result.output
+        exported[name] = [json.loads(line)["sender_id"] for line in result.stdout.splitlines()]
+    assert len(exported["unix"]) == 16 and all(senders == exported["unix"] for senders in exported.values())
+
+
+@pytest.mark.parametrize("command, option, value, said", [
+    ("training-data", "--since", "yesterday", "'yesterday' is neither ISO-8601"),
+    ("export", "--start", "2026-13-01", "'2026-13-01' is neither ISO-8601"),
+    ("prune", "--older-than", "90", "'90' has no unit: write 90d, 12w, 36h or P90D"),
+    ("prune", "--older-than", "ninety days", "'ninety days' is not a duration with a unit: write 90d, 12w, 36h or P90D"),
+])
+def test_a_bad_option_value_is_said_once_with_a_hint_the_option_takes(db_path, generated, command, option, value, said):
+    result = run(command, "--db", db_path, option, value)
+    assert result.exit_code == 2 and said in result.output, result.output
+    assert result.output.count(option) == 1 and "3600" not in result.output
+
+
+def test_the_help_names_both_kinds_of_store():
+    assert "a SQLite file or a" in " ".join(run("--help").output.split())
