@@ -137,6 +137,11 @@ def serve(db_path, demo, host, port, token, review_token, allowed_hosts, max_bod
 
     if demo and click.get_current_context().get_parameter_source("db_path").name != "DEFAULT":
         raise click.UsageError("--demo serves the demo store: leave out --db (or RASA_MESSAGING_DB)")
+    # click reads an empty variable as unset, which would serve an open API to who meant a token.
+    for variable, given in (("RASA_MESSAGING_TOKEN", token), ("RASA_MESSAGING_REVIEW_TOKEN", review_token)):
+        if given is None and os.environ.get(variable) == "":
+            raise click.ClickException(f"{variable} is set but empty: an empty token would leave the API open. "
+                                       f"Give it a value, or unset it to serve without a token.")
     options = ServeOptions(db_path=DEMO_DB if demo else db_path, demo=demo, host=host, port=port, token=token,
                            review_token=review_token, allowed_hosts=allowed_hosts, max_body_bytes=max_body_size,
                            consume_urls=consume_urls, log_format=log_format)

@@ -89,6 +89,18 @@ def test_binding_beyond_loopback_without_a_token_warns(monkeypatch, tmp_path):
     assert "WARNING" not in with_token.output and "WARNING" not in local.output
 
 
+@pytest.mark.parametrize("variable", ["RASA_MESSAGING_TOKEN", "RASA_MESSAGING_REVIEW_TOKEN"])
+def test_an_empty_token_variable_is_refused_before_anything_is_served(monkeypatch, tmp_path, variable):
+    """click reads an empty variable as unset: it served an open API to who meant to set a token."""
+    import uvicorn
+    monkeypatch.setattr(uvicorn.Server, "run", lambda *args, **kwargs: pytest.fail("it served"))
+    from rasa_messaging.cli import cli
+    result = CliRunner().invoke(cli, ["serve", "--db", str(tmp_path / "x.db"), "--port", "0"], env={variable: ""})
+    assert result.exit_code == 1 and f"{variable} is set but empty" in result.output
+    assert not (tmp_path / "x.db").exists()
+    assert CliRunner().invoke(cli, ["serve", "--db", str(tmp_path / "x.db"), "--port", "0", "--token", ""]).exit_code == 1
+
+
 def _sql_calls(tree):
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in (
