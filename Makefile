@@ -1,4 +1,4 @@
-# `make run` serves the review API on 127.0.0.1:5005 (a demo store on a fresh clone);
+# `make run` serves the review API on 127.0.0.1:5002 (a demo store on a fresh clone);
 # `make test` runs everything: lint, types, and the whole test suite on SQLite and PostgreSQL (4.5 to 9.5 minutes on 2 cores from a fresh clone, by the machine).
 PYTHON ?= python3
 VENV := .venv
@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # The store `make run` serves: DB=path if given, else ./rasa-messaging.db once you have imported
 # into it, else the demo store (built on first run, never your own).
 DB ?= $(wildcard rasa-messaging.db)
-PORT ?= 5005
+PORT ?= 5002
 
 .PHONY: run test lint browser-deps bench screenshots install clean
 

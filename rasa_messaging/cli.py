@@ -115,7 +115,7 @@ def cli():
                                            "conversations) instead of --db. No environment variable.")
 @option("--host", env="HOST", default="127.0.0.1", show_default=True,
         help="Address to listen on. Another than loopback wants a --token.")
-@option("--port", env="PORT", default=5005, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
+@option("--port", env="PORT", default=5002, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
 @option("--token", env="TOKEN", help="Require this token (Authorization: Bearer <token>, preferred, or ?token=) for "
                                      "every API call. It may do everything, ingestion included.")
 @option("--review-token", env="REVIEW_TOKEN",

@@ -20,7 +20,7 @@ def allowed_hosts(bound_to: str, extra=()) -> frozenset | None:
 
 
 def host_name(header: str) -> str:
-    """`example.org:5005` → `example.org`; `[::1]:5005` → `::1`."""
+    """`example.org:5002` → `example.org`; `[::1]:5002` → `::1`."""
     if header.startswith("["):
         return header[1:].split("]")[0].lower()
     return header.rsplit(":", 1)[0].lower() if header.count(":") == 1 else header.lower()

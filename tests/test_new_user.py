@@ -7,6 +7,7 @@ import subprocess
 import sys
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -19,6 +20,8 @@ from rasa_messaging.generate import Generator
 from rasa_messaging.store import ConversationFilter, Store, StoreFull, prepare
 
 from .conftest import POSTGRES, assert_problem, ingest_trackers, postgres_database
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -278,3 +281,24 @@ def test_a_bad_option_value_is_said_once_with_a_hint_the_option_takes(db_path, g
 
 def test_the_help_names_both_kinds_of_store():
     assert "a SQLite file or a" in " ".join(run("--help").output.split())
+
+
+def test_the_default_port_is_not_rasas_and_the_readme_states_every_default_the_code_has():
+    """Rasa's `rasa run` listens on 5005 and its action server on 5055: a developer with a local bot
+    must be able to start both. The README's defaults are the code's."""
+    from rasa_messaging.limits import DEFAULT_MAX_BODY_BYTES
+    readme = (ROOT / "README.md").read_text()
+    [port] = [p for p in cli.commands["serve"].params if p.name == "port"]
+    assert port.default not in (5005, 5055)
+    assert f"| `--port` (serve) | `RASA_MESSAGING_PORT` | `{port.default}`" in readme
+    assert "make run PORT=" in readme and f"PORT ?= {port.default}" in (ROOT / "Makefile").read_text()
+    assert f"| `--max-body-size` (serve) | `RASA_MESSAGING_MAX_BODY_SIZE` | {DEFAULT_MAX_BODY_BYTES} bytes " \
+           f"({DEFAULT_MAX_BODY_BYTES // 2**20} MiB)" in readme
+
+
+def test_the_documents_stand_on_their_own_in_a_clone():
+    """docs/semantics.md is read in a clone, where nothing beside the checkout exists."""
+    semantics = (ROOT / "docs" / "semantics.md").read_text()
+    assert "../shared" not in semantics and "SEMANTICS.md" not in semantics
+    assert "## GET /conversations filters" in semantics and "# Part 2: our decisions" in semantics
+    assert (ROOT / "LICENSE").read_text().startswith("\n                                 Apache License")

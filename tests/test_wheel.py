@@ -11,6 +11,7 @@ every request once installed. So the server here never sees the tree.
 import contextlib
 import json
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -37,7 +38,12 @@ class Installed:
     """The wheel installed in its own virtual environment, and a folder far from the checkout."""
 
     def __init__(self, root: Path):
-        build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--wheel-dir", str(root), str(ROOT)],
+        # Built from a copy of the tree, as from a fresh clone: setuptools leaves build/ behind in the
+        # folder it builds in, and a module deleted from the tree would live on in the next wheel.
+        tree = root / "tree"
+        shutil.copytree(ROOT, tree, ignore=shutil.ignore_patterns(".git", ".venv", "build", "*.egg-info", "__pycache__",
+                                                                  "node_modules", "*.db", "*.db-*", ".pytest_cache"))
+        build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--wheel-dir", str(root), str(tree)],
                                check=True, capture_output=True, text=True)
         self.build_output = build.stdout + build.stderr
         [self.wheel] = root.glob("rasa_messaging-*.whl")
