@@ -14,13 +14,15 @@ import json
 import re
 import urllib.parse
 
-import yaml
+from . import yaml_text
+from .yaml_text import UserText
 
 _UNSAFE_NAME = re.compile(r"[\s{}\[\]()*]+")
 _LOOP_EVENTS = ("form", "active_loop")
 # Events written as a bare `    - <event>` line in a Markdown story.
 _MARKDOWN_BARE_EVENTS = ("restart", "reset_slots", "pause", "resume")
 _NOT_STEPS = ("action_listen", "action_session_start")
+_PLAIN_ENTITY = re.compile(r"[\w.-]+\Z")  # an entity name Rasa's `[text](entity)` reads as it is
 
 
 def attachment(filename: str) -> str:
@@ -47,8 +49,16 @@ def _entities(event: dict) -> list[dict]:
     return [e for e in entities if isinstance(e, dict) and isinstance(e.get("entity"), str)]
 
 
+# Inside the JSON strings of entity markup, also escaped: what would end a line, or the markup
+# itself (Rasa finds `{...}` by the next `}`). JSON's \uXXXX reads back as the same character.
+_MARKUP_ESCAPED = re.compile("[\x7f-\x9f\u2028\u2029\ufeff{}]")
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
 def _json(value) -> str:
-    return json.dumps(value, ensure_ascii=False)
+    """`value` as JSON for a story line or entity markup (C0 controls JSON escapes itself)."""
+    return _JSON_STRING.sub(lambda string: _MARKUP_ESCAPED.sub(lambda m: f"\\u{ord(m[0]):04x}", string[0]),
+                            json.dumps(value, ensure_ascii=False))
 
 
 def markdown_story(sender_id: str, events: list[dict]) -> str:
@@ -81,7 +91,8 @@ def marked_up(text: str, entities: list[dict]):
             return None
         surface, value = text[start:end], entity.get("value")
         extra = {key: entity[key] for key in ("role", "group") if entity.get(key) is not None}
-        markup = f"({entity['entity']})" if value == surface and not extra else _json(
+        markup = f"({entity['entity']})" if value == surface and not extra and _PLAIN_ENTITY.match(entity["entity"]) \
+            else _json(
             {"entity": entity["entity"], **({"value": value} if value != surface else {}), **extra})
         pieces += [text[cursor:start], f"[{surface}]{markup}"]
         cursor = end
@@ -133,17 +144,5 @@ def yaml_story(sender_id: str, events: list[dict]) -> str:
 
 
 def stories_yaml(stories: list[dict]) -> str:
-    """A Rasa 3 stories file. libyaml's emitter where PyYAML has it (as the spec loader)."""
-    return yaml.dump({"version": "3.1", "stories": stories}, Dumper=StoryDumper, sort_keys=False,
-                     allow_unicode=True, default_flow_style=False)
-
-
-class UserText(str):
-    """A user's text in a test story: written as a literal block (`user: |`), as Rasa's test
-    stories write it. (Rasa strips the line break the block ends with.) A text that a block
-    cannot hold as it is (trailing spaces, control characters) falls back to a quoted scalar."""
-
-
-StoryDumper = type("StoryDumper", (getattr(yaml, "CSafeDumper", yaml.SafeDumper),), {})
-StoryDumper.add_representer(
-    UserText, lambda dumper, text: dumper.represent_scalar("tag:yaml.org,2002:str", f"{text}\n", style="|"))
+    """A Rasa 3 stories file (rasa_messaging/yaml_text.py: it reads back as written, whatever the text)."""
+    return yaml_text.dump({"version": "3.1", "stories": stories})

@@ -7,11 +7,9 @@ latest annotation (a reviewer's latest word), and the others are listed as confl
 at the top (Rasa's `rasa data validate` refuses one example under two intents).
 """
 
-import re
-
+from . import yaml_text
 from .dumps import marked_up, stories_yaml, story_steps
-
-_PLAIN_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./-]*$")
+from .yaml_text import Block
 
 
 def nlu_yaml(annotations: list[dict]) -> tuple[str, list[dict]]:
@@ -34,14 +32,15 @@ def nlu_yaml(annotations: list[dict]) -> tuple[str, list[dict]]:
         entities = annotation["entities"] if annotation["entities"] is not None else annotation["predicted_entities"]
         shown = marked_up(text, [_with_value(e, text) for e in entities]) if text == annotation["text"] else None
         by_intent.setdefault(annotation["intent"], []).append(shown or text)
-    lines = ['version: "3.1"']
-    lines += [f"# conflict: {c['text']!r} was also annotated as {', '.join(c['dropped'])}; kept {c['kept']} (the latest)"
-              for c in conflicts]
-    lines.append("nlu:")
-    for intent in sorted(by_intent):
-        lines += [f"- intent: {_scalar(intent)}", "  examples: |"]
-        lines += [f"    - {example}" for example in sorted(by_intent[intent])]
-    return "\n".join(lines) + "\n", conflicts
+    # A comment holds Python's repr of each text (and of a name that is not plain): it escapes
+    # whatever could end the line.
+    name = lambda intent: intent if yaml_text.plain_safe(intent) else repr(intent)  # noqa: E731
+    comments = "".join(f"# conflict: {c['text']!r} was also annotated as {', '.join(map(name, c['dropped']))}; "
+                       f"kept {name(c['kept'])} (the latest)\n" for c in conflicts)
+    document = {"version": "3.1", "nlu": [
+        {"intent": intent, "examples": Block("".join(f"- {example}\n" for example in sorted(by_intent[intent])))}
+        for intent in sorted(by_intent)]}
+    return comments + yaml_text.dump(document), conflicts
 
 
 def test_stories_yaml(conversations) -> tuple[str, int]:
@@ -78,5 +77,3 @@ def _with_value(entity: dict, text: str) -> dict:
     return {**entity, "value": text[entity["start"]:entity["end"]]}
 
 
-def _scalar(name: str) -> str:
-    return name if _PLAIN_NAME.match(name) else '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -10,9 +10,10 @@ from .dialects import NO_LIMIT
 from .errors import InvalidEvent, MessageNotFound
 from .flags import FlagsMixin
 
-# What Rasa takes as an intent name: no white space, no markup characters; `/` only inside
-# (a retrieval intent, `faq/ask_name`).
-INTENT_NAME = re.compile(r"^[^\s{}\[\]()\"'/][^\s{}\[\]()\"']{0,127}$")
+# What Rasa takes as an intent name: no white space, no control characters (a YAML reader refuses
+# them raw), no markup characters; `/` only inside (a retrieval intent, `faq/ask_name`). The
+# spec's pattern for an annotation's intent is the same (tests/test_training.py).
+INTENT_NAME = re.compile(r"^[^\s\x00-\x1f\x7f-\x9f{}\[\]()\"'/][^\s\x00-\x1f\x7f-\x9f{}\[\]()\"']{0,127}\Z")
 
 
 class InvalidAnnotation(InvalidEvent):

@@ -105,7 +105,8 @@ def test_special_characters_round_trip_through_the_yaml(client, store, text):
 
 @pytest.mark.parametrize("body, detail, parameter", [
     ({"intent": "has space"}, "intent", "intent"), ({"intent": "/leading_slash"}, "intent", "intent"),
-    ({"intent": ""}, "intent", "intent"),
+    ({"intent": ""}, "intent", "intent"), ({"intent": "hello\u0001world"}, "intent", "intent"),
+    ({"intent": "del\u007f"}, "intent", "intent"), ({"intent": "c1\u0085"}, "intent", "intent"),
     ({"intent": "ok", "entities": [{"entity": "x", "start": 0, "end": 999}]}, "outside", "entities"),
     ({"intent": "ok", "entities": [{"entity": "x", "start": 0, "end": 3}, {"entity": "y", "start": 2, "end": 4}]},
      "overlap", "entities"),
@@ -116,6 +117,25 @@ def test_bad_annotations_are_400s_and_store_nothing(client, store, body, detail,
     problem = assert_problem(annotate(client, "u", 1.0, **body), 400, detail_contains=detail)
     assert problem.get("parameter") == parameter
     assert client.get("/core/annotations").json() == []
+
+
+def test_the_stores_intent_rule_is_the_specs():
+    from rasa_messaging.app import load_spec
+    from rasa_messaging.store.annotations import INTENT_NAME
+    pattern = load_spec()["components"]["schemas"]["AnnotationBody"]["properties"]["intent"]["pattern"]
+    assert INTENT_NAME.pattern.replace("\\Z", r"$(?!\n)").replace('\\"', '"') == pattern
+
+
+@pytest.mark.parametrize("text", ["hello\u0001world", "\u007f", "bell\u0007 and \u009b c1"])
+def test_a_user_text_with_control_characters_keeps_nlu_yml_readable(client, store, text):
+    """Confirmed with `c` (the prediction kept), such a text went raw into nlu.yml, and PyYAML
+    and ruamel then refused the whole file."""
+    from ruamel.yaml import YAML
+    store.ingest(prepare("u", [{"event": "user", "timestamp": 1.0, "text": text}]))
+    annotate(client, "u", 1.0, intent="inform")
+    examples, response = nlu(client)
+    assert examples == {"inform": [text]}
+    assert YAML(typ="safe", pure=True).load(response.text)["nlu"][0]["examples"] == f"- {text}\n"
 
 
 def test_an_unknown_conversation_or_a_message_that_is_not_a_users_is_a_404(client, store):
