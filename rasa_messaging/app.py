@@ -29,6 +29,7 @@ from rasa_messaging.store import Store, StoreError, json_text
 
 from . import built_once  # noqa: F401 (connexion's work for each request, done once per operation)
 from .auth import ProvideTokens, Tokens, without_security
+from .headers import SecurityHeaders
 from .hosts import AllowedHosts
 from .limits import DEFAULT_MAX_BODY_BYTES, BodySizeLimit, ExportSlots
 from .metrics import OperationNames, RequestMetrics, metrics_response
@@ -73,7 +74,8 @@ def create_app(db_path, *, validate_responses: bool = False, max_body_bytes: int
     app.add_error_handler(StoreError, _store_error)
     app.add_error_handler(405, MethodNotAllowed(spec))
     app.add_error_handler(OAuthProblem, _unauthorized)
-    # Added first, so it is the outermost: it also sees the answers of the middlewares below.
+    # Added first, so they are the outermost: they also see the answers of the middlewares below.
+    app.add_middleware(SecurityHeaders, position=MiddlewarePosition.BEFORE_EXCEPTION, hashed_prefix=f"{BASE_PATH}/ui")
     app.add_middleware(RequestMetrics, position=MiddlewarePosition.BEFORE_EXCEPTION,
                        operations=OperationNames(spec, BASE_PATH), log_requests=log_requests)
     app.add_middleware(BodySizeLimit, position=MiddlewarePosition.BEFORE_EXCEPTION, max_body_bytes=max_body_bytes)

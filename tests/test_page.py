@@ -42,6 +42,8 @@ def page(browser):
     page = context.new_page()
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda message: errors.append(message.text)  # what the server's policy refused
+            if message.type == "error" and "Content Security Policy" in message.text else None)
     yield page
     context.close()
     assert errors == [], errors
@@ -142,7 +144,7 @@ def test_a_long_transcript_opens_at_its_end_and_pages_back(page, server):
     assert shown == 100 and page.inner_text("ol.transcript > li.message.bot >> nth=-1").find("answer 69") >= 0
     assert "250 more" in page.inner_text("#load-earlier")
     page.click("#load-earlier")
-    page.wait_for_function("document.querySelectorAll('ol.transcript > li').length === 200")
+    page.wait_for_function("() => document.querySelectorAll('ol.transcript > li').length === 200")
     page.click("#load-earlier")
     page.click("#load-earlier")
     page.wait_for_selector("text=Start of the conversation")
@@ -171,7 +173,7 @@ def test_flag_with_a_note_tag_and_mark_reviewed(page, server):
     [metadata] = api(server, "/conversations", sender_id=LONG).json()
     assert metadata["tags"] == ["regression"] and metadata["reviewed"] is True
     page.click("ol.transcript li.message.user >> nth=-1 >> button.flag")
-    page.wait_for_function("!document.querySelector('li.message.user:last-of-type.flagged')")
+    page.wait_for_function("() => !document.querySelector('li.message.user:last-of-type.flagged')")
     assert all(f["sender_id"] != LONG for f in api(server, "/flags").json())
 
 
@@ -262,19 +264,55 @@ def test_a_filter_suggestion_that_fails_is_said_unless_the_reviewer_has_left_the
     page.route("**/core/tags", lambda route: route.abort())
     page.goto(f"{server}/")
     page.wait_for_selector("#status:has-text('Error: Failed to fetch')")
-    page.wait_for_function("document.querySelectorAll('datalist').length === 4")
+    page.wait_for_function("() => document.querySelectorAll('datalist').length === 4")
 
     page.unroute("**/core/tags")
     held = []
     page.route("**/core/conversationActions", lambda route: held.append(route))
     page.click("text=Clear")
-    page.wait_for_function("!document.getElementById('actions') && document.querySelectorAll('datalist').length === 4")
+    page.wait_for_function("() => !document.getElementById('actions') && document.querySelectorAll('datalist').length === 4")
     page.locator("#inbox tbody a").first.click()
     page.wait_for_selector("ol.transcript li.message")
     with page.expect_event("requestfailed"):
         held[0].abort()
     page.evaluate("new Promise((resolve) => setTimeout(resolve))")
     assert "Error" not in page.inner_text("#status")
+
+
+# Predicates are passed to wait_for_function as functions: a bare expression is run with eval,
+# which the page's policy refuses.
+
+
+def add_axe(page, server):
+    """axe-core as a script of the server's own origin: the page's policy refuses inline scripts,
+    and the tests keep the policy on."""
+    page.route(f"{server}/test-only/axe.min.js",
+               lambda route: route.fulfill(path=str(AXE), content_type="text/javascript"))
+    page.add_script_tag(url=f"{server}/test-only/axe.min.js")
+
+
+def test_swagger_ui_works_under_its_policy(page, server):
+    page.goto(f"{server}/core/ui/")
+    page.wait_for_selector(".opblock-tag-section")
+    assert page.locator(".opblock").count() >= 30
+
+
+def test_a_framed_page_refuses_to_render(browser, server):
+    """Clickjacking: a page of the same site frames the review page at 30% opacity to have its
+    clicks land on Erase. The browser must not render the page in the frame."""
+    context = browser.new_context()
+    page = context.new_page()
+    refused = []
+    page.on("console", lambda message: refused.append(message.text) if "frame-ancestors" in message.text else None)
+    page.route(f"{server}/framer.html", lambda route: route.fulfill(
+        content_type="text/html", body=f'<iframe id="victim" src="{server}/conversations/{LONG}" '
+                                       'style="opacity:0.3" width="800" height="600"></iframe>'))
+    page.goto(f"{server}/framer.html")
+    page.wait_for_timeout(1000)
+    [frame] = [f for f in page.frames if f != page.main_frame]
+    assert frame.query_selector("main") is None and frame.query_selector("button") is None
+    assert refused, "the browser did not say it refused the frame"
+    context.close()
 
 
 @pytest.mark.parametrize("path", ["/", f"/conversations/{LONG}", "/flags", "/annotations", "/dashboard"])
@@ -286,7 +324,7 @@ def test_axe_finds_no_serious_violation_and_the_page_fits_400_px(page, server, p
         page.goto(f"{server}{path}")
         page.wait_for_selector("main h1")
         page.wait_for_load_state("networkidle")
-        page.add_script_tag(path=str(AXE))
+        add_axe(page, server)
         result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
         serious = [(v["id"], v["impact"], [n["target"] for n in v["nodes"]][:3]) for v in result["violations"]
                    if v["impact"] in ("serious", "critical")]

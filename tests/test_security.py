@@ -168,3 +168,46 @@ def test_the_session_says_what_the_presented_token_may_do(secured, client):
     assert secured.get("/core/session", headers=bearer(REVIEW)).json() == {"role": "review", "scopes": ["review"]}
     assert_problem(secured.get("/core/session"), 401)
     assert client.get("/core/session").json() == {"role": "open", "scopes": ["review", "ingest"]}
+
+
+SECURITY_HEADERS = {"x-frame-options": "DENY", "x-content-type-options": "nosniff", "referrer-policy": "no-referrer"}
+
+
+def assert_not_frameable(response, *, inline=False):
+    for name, value in SECURITY_HEADERS.items():
+        assert response.headers[name] == value, (name, response.url)
+    csp = dict(directive.strip().split(" ", 1) for directive in response.headers["content-security-policy"].split(";"))
+    assert csp["frame-ancestors"] == "'none'" and csp["object-src"] == "'none'" and csp["default-src"] == "'self'"
+    assert ("'sha256-" in csp["script-src"]) is inline and "unsafe-inline" not in csp["script-src"] + csp["style-src"]
+    return csp
+
+
+@pytest.mark.parametrize("path, status", [("/", 200), ("/conversations/x", 200), ("/static/js/app.js", 200),
+                                          ("/static/style.css", 200), ("/core/openapi.json", 200), ("/metrics", 200),
+                                          ("/core/health", 200), ("/core/conversations", 401),
+                                          ("/core/no-such-route", 404), ("/core/ui/swagger-ui-bundle.js", 200)])
+def test_every_response_says_it_may_not_be_framed_or_sniffed(secured, path, status):
+    response = secured.get(path)
+    assert response.status_code == status
+    assert_not_frameable(response)
+
+
+def test_swagger_ui_admits_its_own_inline_script_and_style_by_hash_and_nothing_else(secured):
+    import base64
+    import hashlib
+    import re
+    page = secured.get("/core/ui/")
+    csp = assert_not_frameable(page, inline=True)
+    inline = re.findall(r"<(script|style)>(.*?)</\1>", page.text, flags=re.S)
+    assert sorted(tag for tag, _ in inline) == ["script", "style"]
+    for tag, body in inline:
+        digest = base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
+        assert csp[f"{tag}-src"] == f"'self' 'sha256-{digest}'"
+
+
+def test_a_problem_a_middleware_sends_carries_the_headers_too(db_path):
+    from starlette.testclient import TestClient
+    app = create_app(db_path, allowed_hosts=frozenset({"127.0.0.1"}))
+    refused = TestClient(app).get("/core/health", headers={"Host": "attacker.example"})
+    assert refused.status_code == 400
+    assert_not_frameable(refused)
