@@ -96,6 +96,18 @@ def filter_options(command):
     return command
 
 
+def conversation_filter(filters: dict):
+    """The store's filter of the FILTER_OPTIONS given; one that cannot mean anything (`--intent ""`)
+    is a usage error naming the option."""
+    from .store import ConversationFilter, StoreError
+
+    try:
+        return ConversationFilter.from_parameters(**filters)
+    except StoreError as error:
+        option = "--" + error.extra.get("parameter", "filter").replace("_", "-")
+        raise click.BadParameter(error.detail.split(": ", 1)[-1], param_hint=option) from None
+
+
 def open_store(db_path, *, create: bool):
     try:
         return open_or_create_store(db_path) if create else open_existing_store(db_path)
@@ -403,9 +415,8 @@ def vacuum(db_path):
 def export(db_path, output_format, **filters):
     """Write conversations to standard output, one at a time (constant memory)."""
     from .exports import csv_lines, ndjson_lines
-    from .store import ConversationFilter
 
-    conversations = open_store(db_path, create=False).export(ConversationFilter.from_parameters(**filters))
+    conversations = open_store(db_path, create=False).export(conversation_filter(filters))
     for chunk in (csv_lines if output_format == "csv" else ndjson_lines)(conversations):
         sys.stdout.write(chunk)
 
@@ -438,11 +449,10 @@ def test_stories(db_path, **filters):
 
         rasa-messaging test-stories --reviewed --tags regression > tests/test_from_review.yml
     """
-    from .store import ConversationFilter
     from .training_data import test_stories_yaml
 
     store = open_store(db_path, create=False)
-    exported = store.export(ConversationFilter.from_parameters(**filters))  # annotations included
+    exported = store.export(conversation_filter(filters))  # annotations included
     text, written = test_stories_yaml((metadata["sender_id"], events, metadata["annotations"])
                                       for metadata, events in exported)
     sys.stdout.write(text)

@@ -53,7 +53,9 @@ def configure_flask_routing(flask_app) -> None:
 
 
 class Utf8Paths:
-    """ASGI middleware: a 400 problem for a path that is not UTF-8 once percent-decoded."""
+    """ASGI middleware: a 400 problem for a path that is not UTF-8 once percent-decoded, or holds
+    a NUL; a 404 for a path starting with `//` (connexion routes none; its security never ran,
+    and the operation's view failed with a 500)."""
 
     def __init__(self, app):
         self.app = app
@@ -62,9 +64,14 @@ class Utf8Paths:
         if scope["type"] == "http":
             raw = scope.get("raw_path") or scope["path"].encode("utf-8", "surrogateescape")
             try:
-                unquote_to_bytes(raw.split(b"?", 1)[0]).decode("utf-8")
+                path = unquote_to_bytes(raw.split(b"?", 1)[0]).decode("utf-8")
             except UnicodeDecodeError:
                 return await send_problem(send, 400, "Bad Request", "The path is not UTF-8 text once its %-escapes "
                                           "are decoded (such as %FF): sender ids and tags are Unicode text.",
                                           parameter="path")
+            if "\x00" in path:
+                return await send_problem(send, 400, "Bad Request", "The path holds a NUL character (%00): no sender "
+                                          "id or tag holds one (PostgreSQL text cannot).", parameter="path")
+            if path.startswith("//"):  # no route starts so; it would reach Flask's view, not connexion's
+                return await send_problem(send, 404, "Not Found", "No route starts with //.", parameter="path")
         return await self.app(scope, receive, send)

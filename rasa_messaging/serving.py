@@ -9,6 +9,7 @@ import socket
 import sys
 import threading
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 from .demo import DEMO_CONVERSATIONS, ensure_demo_store
 from .hosts import allowed_hosts
@@ -16,7 +17,7 @@ from .logs import log_json_lines
 from .store.database import without_password
 from .stores import open_or_create_store
 
-_TOKEN_IN_QUERY = re.compile(r"([?&]token=)[^&\s]*")
+_QUERY_PARAMETER = re.compile(r"([?&;]([^=&;?\s]*)=)[^&;\s]*")
 
 
 @dataclass(frozen=True)
@@ -138,8 +139,15 @@ def check_consume_url(url: str) -> None:
 def redact_tokens(record: logging.LogRecord) -> bool:
     """An access-log filter: `?token=...` is logged as `?token=[redacted]` (the header is preferred)."""
     if isinstance(record.args, tuple) and len(record.args) >= 3 and isinstance(record.args[2], str):
-        record.args = (*record.args[:2], _TOKEN_IN_QUERY.sub(r"\1[redacted]", record.args[2]), *record.args[3:])
+        record.args = (*record.args[:2], redacted(record.args[2]), *record.args[3:])
     return True
+
+
+def redacted(target: str) -> str:
+    """`target` (a path and query) with the value of every parameter whose name, %-decoded and in
+    any case, is `token` replaced: `?%74oken=SECRET` authenticates as `?token=` does, and was
+    logged whole. `;` separates parameters here too (some parsers split on it)."""
+    return _QUERY_PARAMETER.sub(lambda m: f"{m[1]}[redacted]" if unquote(m[2]).casefold() == "token" else m[0], target)
 
 
 def _consume(store, url: str, stop: threading.Event) -> None:

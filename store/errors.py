@@ -34,6 +34,17 @@ class InvalidEvent(StoreError):
     title = "Invalid event"
 
 
+class InvalidFilter(StoreError):
+    """A filter parameter that cannot mean anything (400, naming it)."""
+
+    status = 400
+    title = "Bad Request"
+
+    def __init__(self, parameter: str, detail: str):
+        super().__init__(f"{parameter}: {detail}")
+        self.extra = {"parameter": parameter}
+
+
 class InvalidBackup(StoreError):
     """A backup (an NDJSON export) holds a mark that cannot be put back."""
 

@@ -174,6 +174,8 @@ def _json_text(sender_id: str, event: dict) -> str:
 def event_row(sender_id: str, event: dict, *, text: str | None = None) -> EventRow:
     """Derive the stored row of a validated event. `text` is its JSON text when already at hand
     and known to be strict JSON (`json_text.loads_strict`): stored as it is."""
+    if "\x00" in sender_id:  # PostgreSQL text cannot hold it: `a\x00b` and `a\ufffdb` were one conversation there
+        raise InvalidEvent("a sender_id cannot hold a NUL character")
     data = _json_text(sender_id, event) if text is None else text
     kind = event["event"]
     timestamp = float(event["timestamp"])
@@ -273,7 +275,8 @@ def row_of_line(line: bytes) -> EventRow | None:
     except (msgspec.DecodeError, RecursionError):
         return None
     kind, timestamp, sender_id = event.event, event.timestamp, event.sender_id
-    if (kind not in RASA_EVENT_TYPES or not sender_id or timestamp is None or not -1e11 <= timestamp <= 1e11
+    if (kind not in RASA_EVENT_TYPES or not sender_id or "\x00" in sender_id or timestamp is None
+            or not -1e11 <= timestamp <= 1e11
             or event.is_flagged is not msgspec.UNSET or event.events is not msgspec.UNSET):
         return None
     if kind == "user":
