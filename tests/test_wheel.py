@@ -133,7 +133,7 @@ def test_both_tokens(installed):
 @pytest.mark.slow
 def test_on_postgresql_with_a_token_and_json_logs_as_the_scale_out_section_runs_it(installed, postgres_template):
     with postgres_database() as url, installed.serving(
-            "--token", TOKEN, "--log-format", "json", env={"RASA_MESSAGING_DB": url}) as (base, log):
+            "--host", "0.0.0.0", "--token", TOKEN, "--log-format", "json", env={"RASA_MESSAGING_DB": url}) as (base, log):
         headers = {"Authorization": f"Bearer {TOKEN}"}
         stored = httpx.post(f"{base}/core/conversations/pg-user/events", json=events_of("pg-user"), headers=headers)
         assert stored.json() == {"stored": 3, "duplicates": 0}
