@@ -4,7 +4,9 @@ store of generated conversations, and
   /core/conversations?limit=1` while they hold, and how many exports were refused (503);
 - the server's peak RSS during that;
 - 3 ingests of 10,000 events while a prober lists conversations: the slowest probe;
-- one-event ingests over HTTP into conversations of 0, 5,000 and 60,000 events (ms each).
+- one-event ingests over HTTP into conversations of 0, 5,000 and 60,000 events (ms each);
+- (issue 37) readers that never read large answers: 30 of a 50,000-event conversation's events,
+  20 of the whole list; the server's RSS with them, and how many were refused.
 Prints a table; timings decide no test.
 
     .venv/bin/python bench/abuse.py [--conversations 20000] [--server "python -m rasa_messaging.cli"]
@@ -114,6 +116,8 @@ def main():
                  ("exports refused with 503 of 10", str(refused)),
                  ("server RSS before → peak with the readers (MB)", f"{rss_before:.0f} → {peak[0]:.0f}")]
 
+        rows += slow_readers_of_large_answers(base, server)
+
         batch = [{"event": "user", "timestamp": 1.7e9 + i, "text": "payload " * 20} for i in range(10_000)]
         slowest, done = [0.0], threading.Event()
 
@@ -156,6 +160,46 @@ def main():
     print(f"{args.conversations:,} conversations, {args.server} {('in ' + args.cwd) if args.cwd else ''}")
     for name, value in rows:
         print(f"{name.ljust(width)}  {value}")
+
+
+def stalled_readers(base: str, path: str, count: int) -> list[socket.socket]:
+    """`count` clients that ask for `path` and never read (a 4 kB receive buffer)."""
+    readers = []
+    for _ in range(count):
+        client = socket.create_connection(("127.0.0.1", urllib.parse.urlsplit(base).port))
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        client.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+        readers.append(client)
+        time.sleep(0.2)  # one after the other, as the answers are made
+    return readers
+
+
+def slow_readers_of_large_answers(base: str, server) -> list[tuple[str, str]]:
+    """Issue 37: 30 readers of a 50,000-event conversation's events (8 MB) and 20 of the whole
+    list (`limit=1000000`) that never read: the server's RSS, answers refused, a probe meanwhile."""
+    sender = "fifty-thousand"
+    for start in range(0, 50_000, 10_000):
+        httpx.post(f"{base}/core/conversations/{sender}/events", timeout=120, json=[
+            {"event": "user", "timestamp": 1.5e9 + i, "text": f"message number {i} of a long conversation",
+             "parse_data": {"intent": {"name": "inform", "confidence": 0.9}, "entities": []}}
+            for i in range(start, start + 10_000)]).raise_for_status()
+    size = len(httpx.get(f"{base}/core/conversations/{sender}/events", timeout=120).content)
+    rows = []
+    for label, path, count in ((f"30 readers of one conversation's events ({size / 1e6:.1f} MB)",
+                                f"/core/conversations/{sender}/events", 30),
+                               ("20 readers of the whole list (limit=1000000)", "/core/conversations?limit=1000000", 20)):
+        before = rss_mb(server.pid)
+        readers = stalled_readers(base, path, count)
+        time.sleep(3)
+        peak = rss_mb(server.pid)
+        probe = statistics.median(probe_while(base, 3))
+        refused = sum(1 for reader in readers if _status(reader) == 503)
+        for reader in readers:
+            reader.close()
+        rows += [(f"{label}: server RSS before → with them (MB)", f"{before:.0f} → {peak:.0f}"),
+                 (f"{label}: refused with 503", f"{refused} of {count}"),
+                 (f"{label}: probe p50 meanwhile (ms)", f"{probe:.1f}")]
+    return rows
 
 
 def _status(reader: socket.socket) -> int | None:

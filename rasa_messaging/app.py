@@ -31,7 +31,7 @@ from . import built_once  # noqa: F401 (connexion's work for each request, done 
 from .auth import ProvideTokens, Tokens, without_security
 from .headers import SecurityHeaders
 from .hosts import AllowedHosts
-from .limits import DEFAULT_MAX_BODY_BYTES, BodySizeLimit, ExportSlots
+from .limits import DEFAULT_MAX_BODY_BYTES, BodySizeLimit, ExportSlots, PendingResponses
 from .metrics import OperationNames, RequestMetrics, metrics_response
 from .resolver import TagResolver, route_pattern
 from .routing import Utf8Paths, configure_flask_routing, middlewares
@@ -78,6 +78,7 @@ def create_app(db_path, *, validate_responses: bool = False, max_body_bytes: int
     app.add_middleware(SecurityHeaders, position=MiddlewarePosition.BEFORE_EXCEPTION, hashed_prefix=f"{BASE_PATH}/ui")
     app.add_middleware(RequestMetrics, position=MiddlewarePosition.BEFORE_EXCEPTION,
                        operations=OperationNames(spec, BASE_PATH), log_requests=log_requests)
+    app.add_middleware(PendingResponses, position=MiddlewarePosition.BEFORE_EXCEPTION)
     app.add_middleware(BodySizeLimit, position=MiddlewarePosition.BEFORE_EXCEPTION, max_body_bytes=max_body_bytes)
     app.add_middleware(Utf8Paths, position=MiddlewarePosition.BEFORE_EXCEPTION)
     app.add_middleware(ExportSlots, position=MiddlewarePosition.BEFORE_EXCEPTION, path=f"{BASE_PATH}/export")

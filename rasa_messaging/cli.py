@@ -453,10 +453,13 @@ def test_stories(db_path, **filters):
 
     store = open_store(db_path, create=False)
     exported = store.export(conversation_filter(filters))  # annotations included
-    text, written = test_stories_yaml((metadata["sender_id"], events, metadata["annotations"])
-                                      for metadata, events in exported)
+    text, written, left_out = test_stories_yaml((metadata["sender_id"], events, metadata["annotations"])
+                                                for metadata, events in exported)
     sys.stdout.write(text)
+    for sender_id, reason in left_out:
+        click.echo(f"left out: {sender_id!r}: {reason}", err=True)
     click.echo(counted(written, "test story", "test stories"), err=True)
+    sys.exit(1 if left_out else 0)
 
 
 def main():

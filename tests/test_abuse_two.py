@@ -111,3 +111,88 @@ def test_a_token_in_the_query_is_redacted_by_its_decoded_name(db_path):
                       f"token={urllib.parse.quote(secret)}&limit=1"):
             httpx.get(f"{base}/core/conversations?{query}")
     assert secret not in server_log(db_path).read_text()
+
+
+def nested(depth: int):
+    """A slot value that makes its event nest `depth` levels (the event's object is one)."""
+    value: object = "bottom"
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+def test_an_event_nested_past_the_limit_is_refused_and_one_at_the_limit_is_written_as_yaml(client, store, tmp_path,
+                                                                                          db_path):
+    from rasa_messaging.store.events import MAX_NESTING
+    at_limit = {"event": "slot", "timestamp": 1.0, "name": "deep", "value": nested(MAX_NESTING)}
+    too_deep = {"event": "slot", "timestamp": 2.0, "name": "deeper", "value": nested(MAX_NESTING + 1)}
+    problem = assert_problem(client.post("/core/conversations/deep/events", json=too_deep), 400)
+    assert f"deeper than {MAX_NESTING} levels" in problem["detail"]
+    assert client.post("/core/conversations/deep/events", json=at_limit).status_code == 200
+    for suffix in ("/test-story.yml", "/debug-dump.yml"):
+        written = client.get(f"/core/conversations/deep{suffix}")
+        assert written.status_code == 200
+    lines = tmp_path / "deep.jsonl"
+    lines.write_text(json.dumps({**too_deep, "sender_id": "line"}) + "\n" +
+                     json.dumps({"sender_id": "dump", "events": [too_deep]}) + "\n")
+    result = CliRunner().invoke(cli, ["import", "--db", str(db_path), str(lines)])
+    assert result.exit_code == 1 and result.output.count(f"deeper than {MAX_NESTING} levels") == 2
+
+
+def test_one_conversation_that_cannot_be_written_leaves_the_other_test_stories_whole(db_path, filled):
+    """A slot value nested 900 deep, stored before ingest refused such events: the CLI wrote 0
+    bytes for every conversation; now it leaves that one out and says so."""
+    store = Store(db_path)
+    deep = '{"event": "slot", "timestamp": 5.0, "name": "x", "value": ' + "[" * 900 + '"bottom"' + "]" * 900 + "}"
+    store.ingest(prepare("too-deep", [{"event": "user", "timestamp": 4.0, "text": "hi"}]))
+    with store.transaction() as db:
+        db.execute("INSERT INTO events (sender_id, type, timestamp, data) VALUES (?, ?, ?, ?)",
+                   ["too-deep", "slot", 5.0, deep])
+    result = CliRunner().invoke(cli, ["test-stories", "--db", str(db_path)])
+    assert result.exit_code == 1
+    assert "left out: 'too-deep': its events nest too deep to be written as YAML" in result.stderr
+    import yaml
+    written = yaml.safe_load(result.stdout)["stories"]
+    assert sorted(story["story"] for story in written) == sorted(t["sender_id"] for t in filled)
+    assert result.stderr.endswith(f"{len(filled)} test stories\n")
+
+
+def test_answers_go_out_in_pieces_within_a_budget_and_a_stalled_reader_gives_its_bytes_back():
+    """PendingResponses: readers that stop reading hold at most the budget (a new answer past it is
+    a 503), each answer is handed over in pieces, and a reader that takes nothing for the stall
+    time is dropped, giving its bytes back."""
+    import asyncio
+
+    from rasa_messaging.limits import PendingResponses
+
+    body = b"x" * 300_000
+
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"300000")]})
+        await send({"type": "http.response.body", "body": body})
+
+    async def scenario():
+        bounded = PendingResponses(app, budget=500_000, stall_seconds=0.3, chunk_bytes=65_536)
+        stalled, taken, refused = asyncio.Event(), [], []
+
+        async def stalls_after_a_piece(message):
+            taken.append(message)
+            if len(taken) > 2:
+                await stalled.wait()  # the reader stopped reading
+
+        async def reads(message):
+            refused.append(message)
+
+        first = asyncio.create_task(bounded({"type": "http"}, None, stalls_after_a_piece))
+        await asyncio.sleep(0.1)
+        assert bounded.pending == 300_000 and [len(m.get("body", b"")) for m in taken] == [0, 65_536, 65_536]
+        await bounded({"type": "http"}, None, reads)  # 300,000 more would pass 500,000
+        assert refused[0]["status"] == 503 and b"try again" in refused[1]["body"]
+        await first  # dropped after 0.3 s without progress
+        assert bounded.pending == 0
+        whole = []
+        await bounded({"type": "http"}, None, lambda message: asyncio.sleep(0, whole.append(message)))
+        assert b"".join(m.get("body", b"") for m in whole[1:]) == body and not whole[-1].get("more_body")
+        assert max(len(m.get("body", b"")) for m in whole) == 65_536
+
+    asyncio.run(scenario())

@@ -239,6 +239,24 @@ def test_the_token_is_asked_once_and_the_review_token_is_not_offered_erasure(bro
             context.close()
 
 
+def test_a_transcript_with_odd_field_types_shows_what_it_can_and_marks_what_it_cannot(page, server, reviewed_store):
+    """Each of these broke the whole transcript: entities that are not a list, a text that is a
+    number, a null button, a number as the policy, a null entity."""
+    odd = [{"event": "user", "timestamp": 10.0, "text": "fine first", "parse_data": {"entities": "oops"}},
+           {"event": "user", "timestamp": 11.0, "text": 12345},
+           {"event": "bot", "timestamp": 12.0, "text": "pick one", "data": {"buttons": [None, {"title": "Yes"}]}},
+           {"event": "action", "timestamp": 13.0, "name": "utter_x", "policy": 5, "confidence": 0.3},
+           {"event": "user", "timestamp": 14.0, "text": "null entity", "parse_data": {"entities": [None]}},
+           {"event": "user", "timestamp": 15.0, "text": "last words", "parse_data": {"intent": "not an object"}}]
+    Store(reviewed_store).ingest(prepare("odd-fields", odd))
+    page.goto(f"{server}/conversations/odd-fields")
+    page.wait_for_selector("li.message.user >> text=last words")
+    texts = page.locator("ol.transcript li.message p.text").all_inner_texts()
+    assert texts == ["fine first", "12345", "pick one", "null entity", "last words"]
+    assert page.locator("ul.bot-buttons li").all_inner_texts() == ["Yes"]
+    assert page.locator("ol.transcript li.action code").inner_text() == "utter_x"
+
+
 def test_erasing_asks_for_a_confirmation_naming_the_conversation(page, server):
     page.goto(f"{server}/conversations/{LONG}")
     page.click("text=Erase conversation")

@@ -7,9 +7,14 @@ import { LOW_CONFIDENCE, MEMORISING_POLICIES, confirmAction, el, handle, navigat
 
 export const EVENTS_PER_PAGE = 100;
 
+// Stored events are whatever a bot sent: a field may have another type than Rasa's. These read
+// a field as what the page needs, or as nothing.
+const asText = (value) => (typeof value === "string" ? value : value === null || value === undefined ? "" : JSON.stringify(value));
+const objectsIn = (value) => (Array.isArray(value) ? value.filter((item) => item !== null && typeof item === "object") : []);
+
 /** A user text with its entities marked (`start`/`end` from Rasa's NLU). */
 function markedText(text, entities) {
-  const spans = (entities || []).filter((e) => Number.isInteger(e.start) && Number.isInteger(e.end) && e.end <= text.length)
+  const spans = objectsIn(entities).filter((e) => Number.isInteger(e.start) && Number.isInteger(e.end) && e.end <= text.length)
     .sort((a, b) => a.start - b.start);
   const parts = [];
   let cursor = 0;
@@ -105,19 +110,29 @@ class Transcript {
     this.list.replaceChildren(...this.events.map((event) => this.item(event)));
   }
 
+  /** An event as a list item; one the page cannot show is marked as such, never the end of the transcript. */
   item(event) {
+    try {
+      return this.readableItem(event);
+    } catch (error) {
+      return el("li", { class: "unreadable", title: JSON.stringify(event) },
+        "An event this page cannot show: ", el("code", {}, asText(event?.event)), ` (${error.message})`);
+    }
+  }
+
+  readableItem(event) {
     const kind = event.event;
-    if (kind === "user") return this.message(event, "user", markedText(event.text ?? "", event.parse_data?.entities),
+    if (kind === "user") return this.message(event, "user", markedText(asText(event.text), event.parse_data?.entities),
       this.intentLine(event), this.annotationLine(event));
     if (kind === "bot") {
-      const buttons = event.data?.buttons || [];
-      return this.message(event, "bot", event.text ?? "",
-        buttons.length ? el("ul", { class: "bot-buttons" }, buttons.map((b) => el("li", {}, b.title ?? b.payload))) : null);
+      const buttons = objectsIn(event.data?.buttons);
+      return this.message(event, "bot", asText(event.text),
+        buttons.length ? el("ul", { class: "bot-buttons" }, buttons.map((b) => el("li", {}, asText(b.title ?? b.payload)))) : null);
     }
     if (kind === "action") {
       if (event.name === "action_listen") return el("li", { class: "listen", "aria-hidden": "true" });
       const unsure = (event.confidence ?? 1) < LOW_CONFIDENCE;
-      const policy = (event.policy || "").replace(/^policy_\d+_/, "");
+      const policy = asText(event.policy).replace(/^policy_\d+_/, "");
       const predicted = policy && !MEMORISING_POLICIES.includes(policy);
       return el("li", { class: `action${unsure ? " low" : ""}${predicted ? " predicted" : ""}` },
         el("span", {}, "→ ", el("code", {}, event.name)),
