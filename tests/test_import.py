@@ -359,7 +359,7 @@ def test_batches_handed_over_as_databases_store_exactly_what_rows_do(tmp_path, m
     from rasa_messaging.store.sources import Source
 
     conversations = [Generator(seed=23).conversation(number) for number in range(12)]
-    conversations[6] = ("with\x00nul", conversations[6][1])  # SQLite's JSON functions end a text there
+    conversations[6] = ("with\x01control", conversations[6][1])  # senders are bound one by one, not as JSON
     def lines(numbers, extra=()):
         events = [{**e, "sender_id": conversations[n][0]} for n in numbers for e in conversations[n][1]]
         events[30:30] = [events[29]]  # the same line twice in a row: a repeat within one batch
@@ -422,7 +422,7 @@ ODD_LINES = [  # (event, whether the quick way takes it)
     ({"event": "user", "timestamp": 1, "sender_id": "s", "text": "Ça VA, Straße?", "parse_data": {
         "intent": {"name": "greet", "confidence": 1}, "entities": [{"entity": "b"}, {"entity": "a"}, {"entity": "a"},
                                                                    {"value": 1}, {"entity": ""}]}}, True),
-    ({"event": "user", "timestamp": 1.5, "sender_id": "a\x00b", "text": None, "input_channel": None}, True),
+    ({"event": "user", "timestamp": 1.5, "sender_id": "a\x00b", "text": None, "input_channel": None}, False),  # refused
     ({"event": "user", "timestamp": 1.5, "sender_id": "s", "parse_data": {"intent": {"name": ""}, "entities": []}}, True),
     ({"event": "user", "timestamp": 1.5, "sender_id": "s", "parse_data": "oops"}, False),
     ({"event": "user", "timestamp": 1.5, "sender_id": "s", "parse_data": {"intent": "greet"}}, False),
@@ -444,6 +444,8 @@ ODD_LINES = [  # (event, whether the quick way takes it)
     ({"event": "bot", "timestamp": 3}, False),
     ({"event": "bot", "timestamp": 3, "sender_id": ""}, False),
     ({"event": "bot", "timestamp": 3, "sender_id": "s", "events": []}, False),  # a tracker dump
+    ({"event": "bot", "timestamp": 3, "sender_id": "s", "metadata": json.loads("[" * 120 + "]" * 120)}, False),
+    ({"event": "bot", "timestamp": 3, "sender_id": "s", "metadata": {"brackets": "[" * 120}}, True),  # in a string
 ]
 RAW_ODD_LINES = [  # lines json.dumps does not write
     (b'{"event": "bot", "timestamp": 3, "sender_id": "s", "metadata": {"x": 1e400}}', False),

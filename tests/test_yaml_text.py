@@ -109,7 +109,7 @@ def test_test_stories_and_the_debug_dumps_story_read_back_as_the_conversation(se
     events = [{"event": "user", "text": text, "timestamp": 1.0, "parse_data": {"intent": {"name": intent}, "entities": []}},
               {"event": "action", "name": action, "timestamp": 2.0},
               {"event": "slot", "name": text, "value": slot_value, "timestamp": 3.0}]
-    written, count = stories_file([(sender, events, [])])
+    written, count, _ = stories_file([(sender, events, [])])
     for parsed in both_parsers(written):
         [story] = plain_data(parsed)["stories"]
         assert story["story"] == sender and count == 1
