@@ -30,6 +30,6 @@ def get_nlu_training_data(since=None):
 
 def download_test_story(sender_id, until=None, use_history=True):
     events = store().events(sender_id, until=until, use_history=use_history)
-    text, _ = test_stories_yaml([(sender_id, events, store().annotations(sender_id=sender_id)[1])])
+    text, _, _ = test_stories_yaml([(sender_id, events, store().annotations(sender_id=sender_id)[1])])
     return text, 200, {"Content-Type": "text/yaml",
                        "Content-Disposition": attachment(f"{sender_id}-test-story.yml")}
