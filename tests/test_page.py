@@ -155,6 +155,29 @@ def test_a_long_transcript_opens_at_its_end_and_pages_back(page, server):
     assert page.locator("p.intent.low").count() == 8
 
 
+IN_VIEW = "item => { const box = item.getBoundingClientRect(); return box.top >= 0 && box.bottom <= innerHeight; }"
+
+
+def test_a_transcript_opens_at_its_last_visible_message(page, server):
+    """Nearly every Rasa conversation ends with `action_listen`, a hidden row: scrolling to it left
+    the page at the top."""
+    page.goto(f"{server}/conversations/{LONG}")
+    page.wait_for_selector("li.message.bot >> text=answer 69")
+    assert page.evaluate("scrollY") > 0
+    assert page.eval_on_selector("li.message.bot >> nth=-1", IN_VIEW)
+
+
+def test_a_link_to_an_older_message_loads_back_to_it_and_highlights_it(page, server):
+    """`#t-<timestamp>` (the flag queue, the annotations) to a message before the last 100 events."""
+    timestamp = 1_700_000_000 + 3 * 60  # turn 3 of 70: 330 events before the end
+    page.goto(f"{server}/conversations/{LONG}#t-{timestamp}")
+    linked = page.locator(f"li.message.linked[data-timestamp='{timestamp}']")
+    linked.wait_for()
+    assert "question 3 about" in linked.inner_text()
+    assert linked.evaluate(IN_VIEW) and linked.evaluate("item => item === document.activeElement")
+    assert page.locator("li.message.linked").count() == 1
+
+
 def test_flag_with_a_note_tag_and_mark_reviewed(page, server):
     page.goto(f"{server}/conversations/{LONG}")
     message = page.locator("li.message.user").last
@@ -195,6 +218,41 @@ def test_the_keyboard_flags_marks_reviewed_and_moves_to_the_next(page, server):
     page.wait_for_function("s => !location.pathname.endsWith(s)", arg=urllib.parse.quote(senders[0]))
     [metadata] = api(server, "/conversations", sender_id=senders[0]).json()
     assert metadata["reviewed"] is True
+
+
+def test_reviewed_next_goes_on_in_the_filtered_list_and_inbox_returns_to_it(page, server):
+    """From `/?intent=X`, `r` went to the newest unreviewed conversation of all, whatever its intents."""
+    newest_unreviewed = api(server, "/conversations", reviewed="false", limit=1).json()[0]
+    unreviewed = api(server, "/conversations", reviewed="false").json()
+    intent = next(i for c in unreviewed for i in c["intents"] if i not in newest_unreviewed["intents"]
+                  and sum(i in other["intents"] for other in unreviewed) >= 3)
+    expected = [c["sender_id"] for c in api(server, "/conversations", intent=intent, reviewed="false").json()]
+    page.goto(f"{server}/?intent={intent}&reviewed=false")
+    assert inbox_senders(page) == expected
+    page.click("#inbox a >> nth=0")
+    page.wait_for_selector(f"h1 code:text-is('{expected[0]}')")
+    assert page.get_attribute("nav a[data-view=inbox]", "href") == f"/?intent={intent}&reviewed=false"
+    page.keyboard.press("r")
+    page.wait_for_selector(f"h1 code:text-is('{expected[1]}')")
+    page.click("nav a[data-view=inbox]")
+    page.wait_for_url(f"**/?intent={intent}&reviewed=false")
+    assert inbox_senders(page) == expected[1:]
+
+
+def test_j_and_k_go_on_to_the_next_and_previous_page_of_the_list(page, server):
+    order = [c["sender_id"] for c in api(server, "/conversations", limit=6).json()]
+    page.goto(f"{server}/?limit=3")
+    assert inbox_senders(page) == order[:3]
+    page.click("#inbox a >> nth=2")
+    page.wait_for_selector(f"h1 code:text-is('{order[2]}')")
+    page.keyboard.press("j")
+    page.wait_for_selector(f"h1 code:text-is('{order[3]}')")
+    page.keyboard.press("k")
+    page.wait_for_selector(f"h1 code:text-is('{order[2]}')")
+    page.keyboard.press("j")
+    page.wait_for_selector(f"h1 code:text-is('{order[3]}')")
+    page.keyboard.press("j")
+    page.wait_for_selector(f"h1 code:text-is('{order[4]}')")
 
 
 def test_the_flag_queue_links_each_flag_to_its_message(page, server):

@@ -1,6 +1,7 @@
 // The page's router: the URL says which view is shown and, for the inbox, which filters.
 import { getJson } from "./api.js";
 import { navigate, showError } from "./ui.js";
+import { showInboxLink } from "./worklist.js";
 
 const VIEWS = [
   [/^\/$/, "inbox"],
@@ -14,6 +15,7 @@ export const session = { role: "open", scopes: ["review", "ingest"] };
 
 async function show() {
   const main = document.getElementById("main");
+  showInboxLink();
   const match = VIEWS.map(([pattern, name]) => [location.pathname.match(pattern), name]).find(([m]) => m);
   const [found, name] = match || [null, "inbox"];
   for (const link of document.querySelectorAll("nav a")) {

@@ -2,6 +2,7 @@
 // query string is the API's own parameters, so a filtered view is a link to share.
 import { conversationPath, getJson } from "./api.js";
 import { el, pager, percent, say, showError, when } from "./ui.js";
+import { remember } from "./worklist.js";
 
 export const PAGE_SIZE = 25;
 // The lists of known values each filter offers: datalist id → the API path that lists them.
@@ -105,8 +106,7 @@ export async function render(main) {
   });
   const query = Object.fromEntries(params);
   const { data: conversations, total } = await getJson("/conversations", { ...query, limit, offset });
-  sessionStorage.setItem("rasa-messaging-inbox", JSON.stringify({ search: location.search,
-    senders: conversations.map((c) => c.sender_id) }));
+  remember(location.search, offset, limit, total, conversations);
   const shown = conversations.length ? `${offset + 1}–${offset + conversations.length} of ${total}` : `0 of ${total}`;
   main.replaceChildren(
     el("h1", {}, "Conversations"),

@@ -4,6 +4,7 @@ import { session } from "./app.js";
 import { annotationForm, confirmPrediction } from "./annotate.js";
 import { call, conversationPath, download, getJson } from "./api.js";
 import { LOW_CONFIDENCE, MEMORISING_POLICIES, confirmAction, el, handle, navigate, percent, say, when } from "./ui.js";
+import { inboxLink, neighbour, nextUnreviewed } from "./worklist.js";
 
 export const EVENTS_PER_PAGE = 100;
 
@@ -49,7 +50,30 @@ class Transcript {
     this.total = total;
     this.metadata = metadata;
     this.render();
-    this.list.lastElementChild?.scrollIntoView({ block: "end" });
+    const linked = location.hash.match(/^#t-(.+)$/);
+    if (linked) await this.showLinked(Number(linked[1]));
+    else this.lastMessage()?.scrollIntoView({ block: "end" });
+  }
+
+  /** The last event a reviewer can see: `action_listen` ends nearly every Rasa conversation, hidden. */
+  lastMessage() {
+    return [...this.list.children].reverse().find((item) => !item.classList.contains("listen"));
+  }
+
+  /** A link to one message (`#t-<timestamp>`, from the flag queue or the annotations): earlier
+   * pages are loaded until it is shown, then it is scrolled to, highlighted and focused. */
+  async showLinked(timestamp) {
+    const find = () => [...this.list.querySelectorAll("li.message")].find((item) => Number(item.dataset.timestamp) === timestamp);
+    while (!find() && this.events.length < this.total && this.events[0].timestamp >= timestamp) await this.loadEarlier();
+    const item = find();
+    if (!item) {
+      say("The linked message is not in this conversation (any more)");
+      this.lastMessage()?.scrollIntoView({ block: "end" });
+      return;
+    }
+    item.classList.add("linked");
+    item.scrollIntoView({ block: "center" });
+    item.focus({ preventScroll: true });
   }
 
   /** The page of events before the earliest one shown. */
@@ -240,11 +264,14 @@ class Transcript {
     this.render();
   }
 
+  /** Mark reviewed, then on to the next unreviewed conversation of the list the reviewer came
+   * from (any conversation when they came from none). */
   async reviewAndNext() {
     if (!this.metadata.reviewed) await call(conversationPath(this.senderId, "/reviewed"), { method: "PUT" });
-    const { data } = await getJson("/conversations", { reviewed: "false", limit: 1 });
-    if (data.length) navigate(conversationPath(data[0].sender_id));
-    else { say("Every conversation is reviewed"); navigate("/?reviewed=false"); }
+    let next = await nextUnreviewed(this.senderId);
+    if (next === undefined) next = (await getJson("/conversations", { reviewed: "false", limit: 1 })).data[0]?.sender_id;
+    if (next) navigate(conversationPath(next));
+    else { navigate(inboxLink()); say("Every conversation in this list is reviewed"); }
   }
 
   async erase() {
@@ -252,6 +279,13 @@ class Transcript {
     await call(conversationPath(this.senderId), { method: "DELETE" });
     say(`Erased ${this.senderId}`);
     navigate("/");
+  }
+
+  /** The next (1) or previous (-1) conversation of the list the reviewer came from. */
+  async goTo(step) {
+    const sender = await neighbour(this.senderId, step);
+    if (sender) navigate(conversationPath(sender));
+    else say(step > 0 ? "This is the last conversation of the list" : "This is the first conversation of the list");
   }
 
   /** The message the reviewer is on: the focused one, else the last user message. */
@@ -263,20 +297,13 @@ class Transcript {
   }
 }
 
-function neighbour(senderId, step) {
-  const inbox = JSON.parse(sessionStorage.getItem("rasa-messaging-inbox") || "{}");
-  const senders = inbox.senders || [];
-  const index = senders.indexOf(senderId);
-  return index >= 0 ? senders[index + step] : undefined;
-}
-
 let current = null;
 document.addEventListener("keydown", handle((event) => {
   if (!current || !document.body.contains(current.list) || event.ctrlKey || event.metaKey || event.altKey) return;
   if (["INPUT", "TEXTAREA", "SELECT"].includes(event.target.tagName) || document.querySelector("dialog[open]")) return;
   const actions = {
-    j: () => { const next = neighbour(current.senderId, 1); if (next) navigate(conversationPath(next)); },
-    k: () => { const previous = neighbour(current.senderId, -1); if (previous) navigate(conversationPath(previous)); },
+    j: () => current.goTo(1),
+    k: () => current.goTo(-1),
     f: () => { const target = current.selectedEvent(); if (target) return current.toggleFlag(target); },
     c: () => { const target = current.selectedEvent(); if (target?.event === "user") return current.confirm(target); },
     r: () => current.reviewAndNext(),
