@@ -19,6 +19,10 @@ MESSAGE_EVENT_TYPES = ("user", "bot", "agent")
 _ORDER_BY_CONFIDENCE = "c.minimum_action_confidence DESC, c.sender_id"
 _ORDER_BY_LATEST = "c.latest_event_time DESC, c.sender_id"
 _ORDER_BY_SENDER = "c.sender_id"
+# The worst first: `_ORDER_BY_CONFIDENCE` exactly reversed, so that both backends walk its index
+# backwards instead of sorting (ties by sender, descending).
+_ORDER_BY_LOWEST_CONFIDENCE = "c.minimum_action_confidence ASC, c.sender_id DESC"
+ORDERS = {"latest": _ORDER_BY_LATEST, "lowest_confidence": _ORDER_BY_LOWEST_CONFIDENCE, "sender": _ORDER_BY_SENDER}
 # The texts and time ranges whose matches a store keeps, and how many new events are searched one
 # by one for a kept text before the index is read instead (see _with_text).
 _KEPT = 32
@@ -121,11 +125,16 @@ def _marks_wanted(filters: ConversationFilter) -> list[tuple[str, str]]:
 
 class ConversationQueries(FlagsMixin):
     def conversations(self, filters: ConversationFilter, *, sort_by_confidence=True,
-                      sort_by_latest_event_time=True, limit=None, offset=0) -> tuple[int, list[dict]]:
-        """Return (number of matches, the page of ConversationMetadata dicts)."""
+                      sort_by_latest_event_time=True, limit=None, offset=0, order=None) -> tuple[int, list[dict]]:
+        """Return (number of matches, the page of ConversationMetadata dicts). `order` (one of
+        ORDERS) overrides the seed's two sort flags."""
         matches = self.matching(filters)
         total = matches.bit_count()
-        if filters.in_training_data is False and sort_by_confidence:
+        if order == "lowest_confidence":
+            return total, self._with_terms_and_flags(self._lowest_confidence_first(matches, total, limit, offset))
+        if order is not None:
+            order = ORDERS[order]
+        elif filters.in_training_data is False and sort_by_confidence:
             order = _ORDER_BY_CONFIDENCE
         elif sort_by_latest_event_time:
             order = _ORDER_BY_LATEST
@@ -342,6 +351,18 @@ class ConversationQueries(FlagsMixin):
         if span and candidates.bit_count() <= _READ_ALL_AT_MOST + 4 * limit:
             return self._rows(candidates, order, limit, offset - before)
         page = self._walk(matches, order, where, params, limit, offset - before)
+        assert page is not None, "a walk without a bound ends with the page or the table"
+        return page
+
+    def _lowest_confidence_first(self, matches: int, total: int, limit, offset) -> list[dict]:
+        """A page of `matches`, lowest action confidence first: read and sorted when few, else
+        walked along the confidence index backwards (about (offset + limit) × conversations /
+        matches rows)."""
+        if total <= offset or limit == 0:
+            return []
+        if limit is None or total <= self._read_all_at_most(matches):
+            return self._rows(matches, _ORDER_BY_LOWEST_CONFIDENCE, limit, offset)
+        page = self._walk(matches, _ORDER_BY_LOWEST_CONFIDENCE, "TRUE", [], limit, offset)
         assert page is not None, "a walk without a bound ends with the page or the table"
         return page
 

@@ -223,3 +223,25 @@ def test_a_conversation_of_user_messages_only_has_no_confidence_and_is_not_in_tr
                                                                "policy": "RulePolicy", "confidence": 1.0})
     [metadata] = client.get("/core/conversations").json()
     assert metadata["minimum_action_confidence"] == 1.0 and metadata["in_training_data"] is True
+
+
+@pytest.mark.parametrize("params", [{}, {"in_training_data": "true"}, {"is_flagged": "false", "intent": "greet,affirm"},
+                                    {"minimumUserMessages": 3}])
+def test_order_lowest_confidence_lists_the_worst_first_on_any_list(client, loaded, monkeypatch, params):
+    """`order=lowest_confidence` (extension): lowest action confidence first whatever the filters
+    (ties by sender, descending: its index walked backwards); pages read and sorted, and pages
+    walked along the index, give the same list as a brute-force sort."""
+    from rasa_messaging.store.conversations import ConversationQueries
+    metadata = {s: reference.metadata(s, events) for s, events in loaded.items()}
+    expected = sorted(senders(client, **params), key=lambda s: metadata[s]["sender_id"], reverse=True)
+    expected.sort(key=lambda s: metadata[s]["minimum_action_confidence"])
+    assert senders(client, **params, order="lowest_confidence") == expected
+    assert senders(client, **params, order="latest") == senders(client, **params)
+    for read_all_at_most in (10_000, 0):  # 0: every page walked along the index
+        monkeypatch.setattr(ConversationQueries, "_read_all_at_most", staticmethod(lambda _: read_all_at_most))
+        pages = []
+        for offset in range(0, len(expected), 4):
+            pages += [c["sender_id"] for c in listing(client, **params, order="lowest_confidence", limit=4,
+                                                      offset=offset).json()]
+        assert pages == expected, read_all_at_most
+    assert len(expected) > 3

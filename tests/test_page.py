@@ -122,7 +122,8 @@ def test_the_inbox_shows_the_apis_first_page_and_filters_through_the_page(page, 
     assert inbox_senders(page) == [c["sender_id"] for c in filtered]
 
 
-@pytest.mark.parametrize("query", ["intent=greet&is_flagged=true", "in_training_data=false&sort_by_confidence=true",
+@pytest.mark.parametrize("query", ["intent=greet&is_flagged=true", "in_training_data=false&order=lowest_confidence",
+                                   "order=lowest_confidence",
                                    "maximumConfidence=0.7&minimumUserMessages=3", "reviewed=true", "tags=needs-nlu",
                                    "text=card&offset=2"])
 def test_a_url_with_filters_shows_exactly_the_apis_first_page(page, server, query):
@@ -156,6 +157,19 @@ def test_a_long_transcript_opens_at_its_end_and_pages_back(page, server):
 
 
 IN_VIEW = "item => { const box = item.getBoundingClientRect(); return box.top >= 0 && box.bottom <= innerHeight; }"
+
+
+def test_lowest_confidence_first_orders_any_list_worst_first(page, server):
+    """'Order: by confidence' did nothing unless in_training_data=false was set, and sorted the best first."""
+    page.goto(f"{server}/?reviewed=false")
+    inbox_senders(page)
+    page.select_option("#f-order", "lowest_confidence")
+    page.click("#filters button[type=submit]")
+    page.wait_for_url("**/?*order=lowest_confidence*")
+    expected = api(server, "/conversations", reviewed="false", order="lowest_confidence", limit=25).json()
+    assert inbox_senders(page) == [c["sender_id"] for c in expected]
+    confidences = [c["minimum_action_confidence"] for c in expected]
+    assert confidences == sorted(confidences) and confidences[0] < 0.5
 
 
 def test_a_transcript_opens_at_its_last_visible_message(page, server):
