@@ -238,7 +238,7 @@ def test_order_lowest_confidence_lists_the_worst_first_on_any_list(client, loade
     assert senders(client, **params, order="lowest_confidence") == expected
     assert senders(client, **params, order="latest") == senders(client, **params)
     for read_all_at_most in (10_000, 0):  # 0: every page walked along the index
-        monkeypatch.setattr(ConversationQueries, "_read_all_at_most", staticmethod(lambda _: read_all_at_most))
+        monkeypatch.setattr(ConversationQueries, "_read_all_at_most", staticmethod(lambda _, at_most=read_all_at_most: at_most))
         pages = []
         for offset in range(0, len(expected), 4):
             pages += [c["sender_id"] for c in listing(client, **params, order="lowest_confidence", limit=4,
