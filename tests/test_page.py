@@ -172,6 +172,42 @@ def test_lowest_confidence_first_orders_any_list_worst_first(page, server):
     assert confidences == sorted(confidences) and confidences[0] < 0.5
 
 
+def test_date_filters_say_utc_and_mean_it_in_any_time_zone(browser, server):
+    """Every list shows UTC; the date filters read the browser's local time."""
+    import calendar
+    context = browser.new_context(timezone_id="America/New_York")
+    page = context.new_page()
+    page.goto(f"{server}/")
+    inbox_senders(page)
+    assert page.inner_text("label[for=f-start]") == "Active since (UTC)"
+    page.fill("#f-start", "2023-11-14T22:13")
+    page.click("#filters button[type=submit]")
+    page.wait_for_url("**/?start=*")
+    start = float(urllib.parse.parse_qs(urllib.parse.urlsplit(page.url).query)["start"][0])
+    assert start == calendar.timegm((2023, 11, 14, 22, 13, 0))
+    page.goto(f"{server}/?until={calendar.timegm((2024, 1, 2, 3, 4, 0))}")
+    inbox_senders(page)
+    assert page.input_value("#f-until") == "2024-01-02T03:04"
+    context.close()
+
+
+def test_a_sender_id_with_a_slash_and_an_unknown_url_are_said_in_the_page(page, server, reviewed_store):
+    """Both showed the server's 404 text ("If you entered the URL manually...")."""
+    Store(reviewed_store).ingest(prepare("team/alpha", [{"event": "user", "timestamp": 1.8e9, "text": "slashed hello"}]))
+    page.goto(f"{server}/?text=slashed")
+    page.click("#inbox a >> nth=0")
+    page.wait_for_selector("h1 code:text-is('team/alpha')")
+    assert "which no URL path can carry" in page.inner_text("main")
+    assert "manually" not in page.inner_text("body")
+    with page.expect_download() as download:
+        page.click("text=Download its messages (CSV)")
+    assert "slashed hello" in Path(download.value.path()).read_text()
+    response = page.goto(f"{server}/no/such/view")
+    assert response.status == 404
+    page.wait_for_selector("h1:text-is('No such page')")
+    assert httpx.get(f"{server}/core/no-such-route").headers["content-type"] == "application/problem+json"
+
+
 def test_a_transcript_opens_at_its_last_visible_message(page, server):
     """Nearly every Rasa conversation ends with `action_listen`, a hidden row: scrolling to it left
     the page at the top."""

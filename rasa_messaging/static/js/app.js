@@ -17,7 +17,7 @@ async function show() {
   const main = document.getElementById("main");
   showInboxLink();
   const match = VIEWS.map(([pattern, name]) => [location.pathname.match(pattern), name]).find(([m]) => m);
-  const [found, name] = match || [null, "inbox"];
+  const [found, name] = match || [null, "notfound"];
   for (const link of document.querySelectorAll("nav a")) {
     if (link.dataset.view === name) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");

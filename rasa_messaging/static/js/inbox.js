@@ -33,9 +33,9 @@ function filterForm() {
       el("input", { id: "f-maximumConfidence", name: "maximumConfidence", type: "number", min: 0, max: 1, step: 0.05 })),
     el("p", {}, el("label", { for: "f-minimumUserMessages" }, "At least this many user messages"),
       el("input", { id: "f-minimumUserMessages", name: "minimumUserMessages", type: "number", min: 0, step: 1 })),
-    el("p", {}, el("label", { for: "f-start" }, "Active since"),
+    el("p", {}, el("label", { for: "f-start" }, "Active since (UTC)"),
       el("input", { id: "f-start", name: "start", type: "datetime-local", "data-unix": "" })),
-    el("p", {}, el("label", { for: "f-until" }, "Active until"),
+    el("p", {}, el("label", { for: "f-until" }, "Active until (UTC)"),
       el("input", { id: "f-until", name: "until", type: "datetime-local", "data-unix": "" })),
     choice("in_training_data", "In training data", yesNo("In training data", "Not in training data")),
     choice("reviewed", "Reviewed", yesNo("Reviewed", "Not reviewed")),
@@ -48,28 +48,27 @@ function filterForm() {
       el("a", { href: "/", class: "button" }, "Clear")));
 }
 
-/** The URL's parameters shown in the form (Unix seconds as local date and time). */
+/** The URL's parameters shown in the form (Unix seconds as a date and time in UTC, as every
+ * list shows times). */
 function fillForm(form, params) {
   for (const field of form.elements) {
     if (!field.name) continue;
     const value = params.get(field.name);
     if (field.type === "checkbox") field.checked = value === "true";
-    else if (field.dataset.unix !== undefined) field.value = value ? toLocalInput(Number(value)) : "";
+    else if (field.dataset.unix !== undefined) field.value = value ? new Date(Number(value) * 1000).toISOString().slice(0, 16) : "";
     else field.value = value ?? "";
   }
 }
 
-function toLocalInput(seconds) {
-  const date = new Date(seconds * 1000);
-  return new Date(date.getTime() - date.getTimezoneOffset() * 60000).toISOString().slice(0, 16);
-}
+/** A `datetime-local` value read as UTC: `2026-09-01T10:00` → Unix seconds. */
+const utcSeconds = (value) => Date.parse(`${value}Z`) / 1000;
 
 /** The form as the API's parameters, without empty ones. */
 function formParams(form) {
   const params = new URLSearchParams();
   for (const field of form.elements) {
     if (!field.name || (field.type === "checkbox" && !field.checked)) continue;
-    const value = field.dataset.unix !== undefined && field.value ? String(new Date(field.value).getTime() / 1000)
+    const value = field.dataset.unix !== undefined && field.value ? String(utcSeconds(field.value))
       : field.value.trim();
     if (value) params.set(field.name, value);
   }

@@ -315,6 +315,20 @@ document.addEventListener("keydown", handle((event) => {
 }));
 
 export async function render(main, senderId) {
+  if (senderId.includes("/")) return unaddressable(main, senderId);
   current = new Transcript(main, senderId);
   await current.load();
+}
+
+/** A sender id with `/` cannot be named in an API path (any server before us would split it, so
+ * the API answers 404): said as such, with what can be done instead, never a server's 404 text. */
+function unaddressable(main, senderId) {
+  document.title = `${senderId} · rasa-messaging`;
+  const exported = `/core/export?${new URLSearchParams({ sender_id: senderId, format: "csv" })}`;
+  main.replaceChildren(
+    el("h1", {}, "Conversation ", el("code", {}, senderId)),
+    el("p", {}, "This sender id holds a \"/\", which no URL path can carry: its transcript, flags and tags cannot ",
+      "be opened here. The inbox lists and filters it, and its messages can be read in its export."),
+    el("p", {}, el("button", { type: "button", onclick: () => download(exported.replace("/core", "")) },
+      "Download its messages (CSV)"), " ", el("a", { href: inboxLink() }, "Back to the inbox")));
 }
