@@ -347,6 +347,47 @@ def test_the_token_is_asked_once_and_the_review_token_is_not_offered_erasure(bro
             context.close()
 
 
+def test_a_refused_token_is_said_when_the_prompt_comes_back(browser, reviewed_store):
+    with live_server(reviewed_store, "--token", FULL) as base:
+        context = browser.new_context()
+        page = context.new_page()
+        page.goto(f"{base}/")
+        page.wait_for_selector("#token-dialog[open]")
+        assert page.inner_text("#token-refused") == ""
+        page.fill("#token-input", "not-the-token")
+        page.click("#token-dialog button[type=submit]")
+        page.wait_for_selector("#token-refused:has-text('The server refused that token')")
+        assert page.locator("#token-dialog[open]").count() == 1
+        page.fill("#token-input", FULL)
+        page.click("#token-dialog button[type=submit]")
+        assert len(inbox_senders(page)) == 25
+        context.close()
+
+
+def test_what_a_reviewer_typed_wrong_is_said_in_words(page, server):
+    """An intent with a space showed the API's raw pattern; a tag with a space only the browser's
+    'match the requested format'; what the inbox said stayed on the status line of the next view."""
+    page.goto(f"{server}/")
+    inbox_senders(page)
+    page.wait_for_selector("#status:has-text('conversations')")
+    page.goto(f"{server}/")
+    inbox_senders(page)
+    page.click("#inbox a >> nth=0")
+    page.wait_for_selector("ol.transcript li.message")
+    assert "conversations" not in page.inner_text("#status")
+    page.fill("#new-tag", "two words")
+    page.click("form.inline button")
+    assert page.eval_on_selector("#new-tag", "input => input.validationMessage") == \
+        "A tag is one word of letters, digits and _ . : - (no spaces), up to 64 characters."
+    page.locator("li.message.user button.correct").last.click()
+    form = page.locator("form.annotate")
+    assert "select its words in the message below" in form.inner_text()
+    form.locator("input[name=intent]").fill("has space")
+    form.locator("button[type=submit]").click()
+    page.wait_for_selector("#status:has-text('An intent is one word')")
+    assert "^" not in page.inner_text("#status")
+
+
 def test_a_transcript_with_odd_field_types_shows_what_it_can_and_marks_what_it_cannot(page, server, reviewed_store):
     """Each of these broke the whole transcript: entities that are not a list, a text that is a
     number, a null button, a number as the policy, a null entity."""

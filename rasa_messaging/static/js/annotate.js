@@ -4,6 +4,9 @@ import { call, conversationPath, getJson } from "./api.js";
 import { el, handle, say } from "./ui.js";
 
 let knownIntents = null;
+// The API's rule for an intent (openapi.yaml, AnnotationBody), to say in words before it is sent.
+const INTENT_NAME = /^[^\s\x00-\x1f\x7f-\x9f{}[\]()"'/][^\s\x00-\x1f\x7f-\x9f{}[\]()"']{0,127}$/;
+const INTENT_RULE = "An intent is one word: no spaces, quotes or brackets; “/” only inside, as in faq/ask_name.";
 
 async function intents() {
   knownIntents ??= (await getJson("/conversationIntents")).data;
@@ -18,7 +21,7 @@ export async function annotationForm(senderId, event, annotation, onSaved) {
   let entities = annotation?.entities ?? (event.parse_data?.entities || [])
     .filter((e) => Number.isInteger(e.start) && Number.isInteger(e.end))
     .map(({ entity, start, end, value, role, group }) => ({ entity, start, end, value, role, group }));
-  const plain = el("p", { class: "annotate-text", id: `${id}-text` }, text);
+  const plain = el("p", { class: "annotate-text", id: `${id}-text`, "aria-describedby": `${id}-text-help` }, text);
   const list = el("ul", { class: "entities", "aria-label": "Entities" });
   const showEntities = () => list.replaceChildren(...entities.map((e, index) => el("li", {},
     `${e.entity}: “${text.slice(e.start, e.end)}”`,
@@ -26,7 +29,7 @@ export async function annotationForm(senderId, event, annotation, onSaved) {
       onclick: () => { entities = entities.filter((_, i) => i !== index); showEntities(); } }, "×"))));
   showEntities();
   const intentInput = el("input", { id: `${id}-intent`, name: "intent", list: `${id}-intents`, required: true,
-    value: annotation?.intent ?? event.parse_data?.intent?.name ?? "" });
+    value: annotation?.intent ?? event.parse_data?.intent?.name ?? "", "aria-describedby": `${id}-intent-rule` });
   const entityInput = el("input", { id: `${id}-entity`, name: "entity" });
   // The last text selected in the message: kept, since focusing the entity name or the button
   // may clear the page's selection.
@@ -52,8 +55,12 @@ export async function annotationForm(senderId, event, annotation, onSaved) {
     showEntities();
   };
   const form = el("form", { class: "annotate", "aria-label": "Correct the prediction" },
+    el("p", { id: `${id}-text-help`, class: "help" }, "To mark an entity, select its words in the message below, ",
+      "name the entity, and press “Mark selected text”."),
+    el("p", { class: "annotate-label" }, "The message:"),
     plain,
     el("p", {}, el("label", { for: `${id}-intent` }, "Correct intent"), intentInput,
+      el("small", { id: `${id}-intent-rule` }, ` ${INTENT_RULE}`),
       el("datalist", { id: `${id}-intents` }, (await intents()).map((name) => el("option", { value: name })))),
     list,
     el("p", {}, el("label", { for: `${id}-entity` }, "Entity name for the selected text"), entityInput,
@@ -64,8 +71,15 @@ export async function annotationForm(senderId, event, annotation, onSaved) {
         say("Annotation removed");
         onSaved(null);
       } }, "Remove annotation") : null));
+  intentInput.addEventListener("input", () => intentInput.setCustomValidity(""));
   form.addEventListener("submit", handle(async (submitted) => {
     submitted.preventDefault();
+    if (!INTENT_NAME.test(intentInput.value.trim())) {  // said in words, not as the API's pattern
+      intentInput.setCustomValidity(INTENT_RULE);
+      intentInput.reportValidity();
+      say(INTENT_RULE);
+      return;
+    }
     const body = { intent: intentInput.value.trim(),
       entities: entities.map((e) => Object.fromEntries(Object.entries(e).filter(([, v]) => v !== undefined && v !== null))) };
     const saved = await (await call(path, { method: "PUT", body })).json();

@@ -19,9 +19,12 @@ export function apiUrl(path, query = {}) {
   return url;
 }
 
-function askForToken() {
+/** Ask for the token; `refused`: the one given before was not accepted, and the dialog says so. */
+function askForToken(refused) {
   const dialog = document.getElementById("token-dialog");
   const input = document.getElementById("token-input");
+  document.getElementById("token-refused").textContent = refused
+    ? "The server refused that token: check it and try again." : "";
   return new Promise((resolve) => {
     dialog.addEventListener("close", () => {
       sessionStorage.setItem(TOKEN_KEY, input.value);
@@ -43,7 +46,7 @@ export async function call(path, { method = "GET", query, body } = {}) {
   });
   if (response.status === 401) {
     sessionStorage.removeItem(TOKEN_KEY);
-    await askForToken();
+    await askForToken(Boolean(token));
     return call(path, { method, query, body });
   }
   if (!response.ok) {

@@ -15,6 +15,7 @@ export const session = { role: "open", scopes: ["review", "ingest"] };
 
 async function show() {
   const main = document.getElementById("main");
+  document.getElementById("status").textContent = "";  // what was said was said of the view before
   showInboxLink();
   const match = VIEWS.map(([pattern, name]) => [location.pathname.match(pattern), name]).find(([m]) => m);
   const [found, name] = match || [null, "notfound"];

@@ -7,6 +7,7 @@ import { LOW_CONFIDENCE, MEMORISING_POLICIES, confirmAction, el, handle, navigat
 import { inboxLink, neighbour, nextUnreviewed } from "./worklist.js";
 
 export const EVENTS_PER_PAGE = 100;
+const TAG_RULE = "A tag is one word of letters, digits and _ . : - (no spaces), up to 64 characters.";
 
 // Stored events are whatever a bot sent: a field may have another type than Rasa's. These read
 // a field as what the page needs, or as nothing.
@@ -110,7 +111,9 @@ class Transcript {
     const tagList = el("ul", { class: "tags", "aria-label": "Tags" }, m.tags.map((tag) => el("li", {}, tag,
       el("button", { type: "button", "aria-label": `Remove tag ${tag}`, onclick: () => this.untag(tag) }, "×"))));
     const tagInput = el("input", { id: "new-tag", name: "tag", pattern: "[A-Za-z0-9][A-Za-z0-9_.:\\-]{0,63}",
-      list: "known-tags", required: true });
+      list: "known-tags", required: true, title: TAG_RULE, "aria-describedby": "tag-rule" });
+    tagInput.addEventListener("invalid", () => tagInput.setCustomValidity(TAG_RULE));
+    tagInput.addEventListener("input", () => tagInput.setCustomValidity(""));
     const mayErase = session.scopes.includes("ingest");
     return el("div", { class: "toolbar" },
       el("button", { type: "button", id: "reviewed", "aria-pressed": String(m.reviewed),
@@ -118,7 +121,8 @@ class Transcript {
       el("button", { type: "button", id: "review-next", onclick: () => this.reviewAndNext() }, "Reviewed, next unreviewed"),
       tagList,
       el("form", { class: "inline", onsubmit: (event) => { event.preventDefault(); return this.tag(tagInput.value); } },
-        el("label", { for: "new-tag" }, "Add tag"), tagInput, el("button", { type: "submit" }, "Tag")),
+        el("label", { for: "new-tag" }, "Add tag"), tagInput, el("button", { type: "submit" }, "Tag"),
+        el("small", { id: "tag-rule", class: "visually-hidden" }, TAG_RULE)),
       el("span", { class: "downloads" }, "Download: ", ["json", "md", "yml"].map((kind) => el("button", {
         type: "button", onclick: () => download(conversationPath(this.senderId, `/debug-dump.${kind}`)),
       }, kind.toUpperCase()))),
