@@ -195,7 +195,7 @@ def test_a_sender_id_with_a_slash_and_an_unknown_url_are_said_in_the_page(page, 
     """Both showed the server's 404 text ("If you entered the URL manually...")."""
     Store(reviewed_store).ingest(prepare("team/alpha", [{"event": "user", "timestamp": 1.8e9, "text": "slashed hello"}]))
     page.goto(f"{server}/?text=slashed")
-    page.click("#inbox a >> nth=0")
+    page.click("#inbox tbody a >> nth=0")
     page.wait_for_selector("h1 code:text-is('team/alpha')")
     assert "which no URL path can carry" in page.inner_text("main")
     assert "manually" not in page.inner_text("body")
@@ -206,6 +206,50 @@ def test_a_sender_id_with_a_slash_and_an_unknown_url_are_said_in_the_page(page, 
     assert response.status == 404
     page.wait_for_selector("h1:text-is('No such page')")
     assert httpx.get(f"{server}/core/no-such-route").headers["content-type"] == "application/problem+json"
+
+
+def test_the_inbox_shows_review_progress_and_sorts_by_its_column_headers(page, server):
+    for query, params in (("", {}), ("?in_training_data=false", {"in_training_data": "false"})):
+        page.goto(f"{server}/{query}")
+        inbox_senders(page)
+        total = int(api(server, "/conversations", **params, limit=0).headers["x-total-count"])
+        reviewed = int(api(server, "/conversations", **params, reviewed="true", limit=0).headers["x-total-count"])
+        assert 0 < reviewed < total
+        assert page.inner_text("#progress").strip() == f"{reviewed} of {total} reviewed"
+    page.goto(f"{server}/?tags=needs-nlu")
+    inbox_senders(page)
+    assert page.get_attribute("#inbox th:has-text('Latest activity')", "aria-sort") == "descending"
+    page.click("#inbox thead a:text-is('Lowest confidence')")
+    page.wait_for_url("**/?tags=needs-nlu&order=lowest_confidence")
+    expected = api(server, "/conversations", tags="needs-nlu", order="lowest_confidence", limit=25).json()
+    assert inbox_senders(page) == [c["sender_id"] for c in expected]
+    assert page.get_attribute("#inbox th:has-text('Lowest confidence')", "aria-sort") == "ascending"
+    page.click("#inbox thead a:text-is('Sender')")
+    page.wait_for_url("**/?tags=needs-nlu&order=sender")
+    assert inbox_senders(page) == sorted(inbox_senders(page))
+
+
+@pytest.mark.parametrize("path, table", [("/", "#inbox"), ("/flags", "#flags")])
+def test_at_400_px_the_lists_rows_are_cards_that_need_no_sideways_scrolling(page, server, path, table):
+    """The tables were 595 px wide inside 384: status, latest message and note were off-screen."""
+    page.set_viewport_size({"width": 400, "height": 800})
+    page.goto(f"{server}{path}")
+    page.wait_for_selector(f"{table} tbody tr")
+    assert page.eval_on_selector(table, "t => t.getBoundingClientRect().right") <= 400
+    assert page.eval_on_selector(table, "t => t.parentElement.scrollWidth <= t.parentElement.clientWidth")
+    last_cell = page.locator(f"{table} tbody tr >> nth=0 >> td").last
+    assert last_cell.evaluate("cell => cell.getBoundingClientRect().right") <= 400
+    assert last_cell.evaluate("cell => getComputedStyle(cell, '::before').content").startswith('"')
+
+
+def test_a_conversation_is_saved_as_a_test_story_from_its_transcript(page, server):
+    page.goto(f"{server}/conversations/{LONG}")
+    page.wait_for_selector("ol.transcript li.message")
+    with page.expect_download() as download:
+        page.click("#test-story")
+    assert download.value.suggested_filename == f"{LONG}-test-story.yml"
+    story = yaml.safe_load(Path(download.value.path()).read_text())["stories"][0]
+    assert story["story"] == LONG and story["steps"][0]["user"] == "question 0 about my [balance](account_type)\n"
 
 
 def test_a_transcript_opens_at_its_last_visible_message(page, server):
@@ -253,7 +297,7 @@ def test_flag_with_a_note_tag_and_mark_reviewed(page, server):
 def test_the_keyboard_flags_marks_reviewed_and_moves_to_the_next(page, server):
     page.goto(f"{server}/?reviewed=false")
     senders = inbox_senders(page)
-    page.click("#inbox a >> nth=0")
+    page.click("#inbox tbody a >> nth=0")
     page.wait_for_selector("ol.transcript")
     page.keyboard.press("j")
     page.wait_for_url(f"**/conversations/{urllib.parse.quote(senders[1])}")
@@ -279,7 +323,7 @@ def test_reviewed_next_goes_on_in_the_filtered_list_and_inbox_returns_to_it(page
     expected = [c["sender_id"] for c in api(server, "/conversations", intent=intent, reviewed="false").json()]
     page.goto(f"{server}/?intent={intent}&reviewed=false")
     assert inbox_senders(page) == expected
-    page.click("#inbox a >> nth=0")
+    page.click("#inbox tbody a >> nth=0")
     page.wait_for_selector(f"h1 code:text-is('{expected[0]}')")
     assert page.get_attribute("nav a[data-view=inbox]", "href") == f"/?intent={intent}&reviewed=false"
     page.keyboard.press("r")
@@ -293,7 +337,7 @@ def test_j_and_k_go_on_to_the_next_and_previous_page_of_the_list(page, server):
     order = [c["sender_id"] for c in api(server, "/conversations", limit=6).json()]
     page.goto(f"{server}/?limit=3")
     assert inbox_senders(page) == order[:3]
-    page.click("#inbox a >> nth=2")
+    page.click("#inbox tbody a >> nth=2")
     page.wait_for_selector(f"h1 code:text-is('{order[2]}')")
     page.keyboard.press("j")
     page.wait_for_selector(f"h1 code:text-is('{order[3]}')")
@@ -372,7 +416,7 @@ def test_what_a_reviewer_typed_wrong_is_said_in_words(page, server):
     page.wait_for_selector("#status:has-text('conversations')")
     page.goto(f"{server}/")
     inbox_senders(page)
-    page.click("#inbox a >> nth=0")
+    page.click("#inbox tbody a >> nth=0")
     page.wait_for_selector("ol.transcript li.message")
     assert "conversations" not in page.inner_text("#status")
     page.fill("#new-tag", "two words")

@@ -16,12 +16,12 @@ export async function render(main) {
       el("thead", {}, el("tr", {}, ["Flagged", "Conversation", "Message", "Intent", "Note"].map((name) =>
         el("th", { scope: "col" }, name)))),
       el("tbody", {}, flags.map((flag) => el("tr", {},
-        el("td", {}, when(flag.flagged_at)),
+        el("td", { "data-label": "Flagged" }, when(flag.flagged_at)),
         el("th", { scope: "row" }, el("a", { href: `${conversationPath(flag.sender_id)}#t-${flag.timestamp}` },
           flag.sender_id)),
-        el("td", { class: "message" }, flag.text ?? `(${flag.event})`),
-        el("td", {}, flag.intent ?? ""),
-        el("td", {}, flag.note ?? "")))))),
+        el("td", { class: "message", "data-label": "Message" }, flag.text ?? `(${flag.event})`),
+        el("td", { "data-label": "Intent" }, flag.intent ?? ""),
+        el("td", { "data-label": "Note" }, flag.note ?? "")))))),
     pager(offset, PAGE_SIZE, flags.length, total));
   say(`${total} flagged messages`);
 }

@@ -75,6 +75,19 @@ function formParams(form) {
   return params;
 }
 
+// The columns, and the API's `order` each sorts by (a link in its header).
+const COLUMNS = [["Sender", "sender"], ["Latest activity", "latest"], ["User messages", null],
+                 ["Lowest confidence", "lowest_confidence"], ["Status", null], ["Latest user message", null]];
+const SORTED = { sender: "ascending", latest: "descending", lowest_confidence: "ascending" };
+
+function withOrder(params, order) {
+  const next = new URLSearchParams(params);
+  next.delete("offset");
+  if (order === "latest") next.delete("order");
+  else next.set("order", order);
+  return `/?${next}`;
+}
+
 function row(conversation) {
   const status = [
     conversation.flagged_messages.length ? el("span", { class: "badge flag" }, `${conversation.flagged_messages.length} flagged`) : null,
@@ -84,11 +97,12 @@ function row(conversation) {
   const confidence = conversation.minimum_action_confidence;
   return el("tr", { dataset: { sender: conversation.sender_id } },
     el("th", { scope: "row" }, el("a", { href: conversationPath(conversation.sender_id) }, conversation.sender_id)),
-    el("td", {}, when(conversation.latest_event_time)),
-    el("td", { class: "number" }, String(conversation.n_user_messages)),
-    el("td", { class: confidence !== null && confidence < 0.5 ? "number low" : "number" }, percent(confidence)),
-    el("td", {}, status),
-    el("td", { class: "message" }, conversation.latest_message ?? ""));
+    el("td", { "data-label": "Latest activity" }, when(conversation.latest_event_time)),
+    el("td", { class: "number", "data-label": "User messages" }, String(conversation.n_user_messages)),
+    el("td", { class: confidence !== null && confidence < 0.5 ? "number low" : "number", "data-label": "Lowest confidence" },
+      percent(confidence)),
+    el("td", { "data-label": "Status" }, status),
+    el("td", { class: "message", "data-label": "Latest user message" }, conversation.latest_message ?? ""));
 }
 
 export async function render(main) {
@@ -104,17 +118,22 @@ export async function render(main) {
     window.dispatchEvent(new Event("popstate"));
   });
   const query = Object.fromEntries(params);
-  const { data: conversations, total } = await getJson("/conversations", { ...query, limit, offset });
+  const [{ data: conversations, total }, { total: reviewed }] = await Promise.all([
+    getJson("/conversations", { ...query, limit, offset }),
+    getJson("/conversations", { ...query, reviewed: "true", limit: 0, offset: 0 })]);
   remember(location.search, offset, limit, total, conversations);
   const shown = conversations.length ? `${offset + 1}–${offset + conversations.length} of ${total}` : `0 of ${total}`;
   main.replaceChildren(
     el("h1", {}, "Conversations"),
     el("details", { open: params.size > 0 || window.innerWidth > 900 }, el("summary", {}, "Filters"), form),
     el("p", { id: "count", "aria-live": "polite" }, shown),
+    el("p", { id: "progress" }, el("progress", { max: total || 1, value: reviewed, "aria-labelledby": "progress-text" }),
+      el("span", { id: "progress-text" }, ` ${reviewed.toLocaleString("en")} of ${total.toLocaleString("en")} reviewed`)),
     el("div", { class: "scroll" }, el("table", { id: "inbox" },
       el("caption", { class: "visually-hidden" }, `Conversations ${shown}`),
-      el("thead", {}, el("tr", {}, ["Sender", "Latest activity", "User messages", "Lowest confidence", "Status",
-        "Latest user message"].map((name) => el("th", { scope: "col" }, name)))),
+      el("thead", {}, el("tr", {}, COLUMNS.map(([name, order]) => el("th", { scope: "col",
+        "aria-sort": order && (params.get("order") || "latest") === order ? SORTED[order] : null },
+        order ? el("a", { href: withOrder(params, order) }, name) : name)))),
       el("tbody", {}, conversations.map(row)))),
     pager(offset, limit, conversations.length, total));
   say(`${total} conversations`);

@@ -125,7 +125,8 @@ class Transcript {
         el("small", { id: "tag-rule", class: "visually-hidden" }, TAG_RULE)),
       el("span", { class: "downloads" }, "Download: ", ["json", "md", "yml"].map((kind) => el("button", {
         type: "button", onclick: () => download(conversationPath(this.senderId, `/debug-dump.${kind}`)),
-      }, kind.toUpperCase()))),
+      }, kind.toUpperCase())), el("button", { type: "button", id: "test-story",
+        onclick: () => download(conversationPath(this.senderId, "/test-story.yml")) }, "Save as test story")),
       mayErase ? el("button", { type: "button", class: "danger", onclick: () => this.erase() }, "Erase conversation") : null);
   }
 
