@@ -31,8 +31,8 @@ def get_tags():
     return store().all_tags()
 
 
-def get_flags(limit=None, offset=0):
-    total, queue = store().flag_queue(limit=limit, offset=offset)
+def get_flags(limit=None, offset=0, sender_id=None):
+    total, queue = store().flag_queue(limit=limit, offset=offset, sender_id=sender_id)
     return queue, 200, {"X-Total-Count": str(total)}
 
 

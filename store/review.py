@@ -108,15 +108,16 @@ class ReviewMixin(ConversationQueries, AnnotationsMixin):
         return [{"name": tag, "count": count} for tag, count in
                 self.db.execute("SELECT tag, count(*) FROM tags GROUP BY tag ORDER BY tag")]
 
-    def flag_queue(self, *, limit=None, offset=0) -> tuple[int, list[dict]]:
-        """Flagged messages of every conversation, the newest flag first."""
-        total = self.db.execute("SELECT count(*) FROM flags WHERE flagged = 1").fetchone()[0]
+    def flag_queue(self, *, limit=None, offset=0, sender_id=None) -> tuple[int, list[dict]]:
+        """Flagged messages of every conversation (or of `sender_id`'s), the newest flag first."""
+        where, params = ("f.flagged = 1", []) if sender_id is None else ("f.flagged = 1 AND f.sender_id = ?", [sender_id])
+        total = self.db.execute(f"SELECT count(*) FROM flags f WHERE {where}", params).fetchone()[0]
         rows = self.db.execute(
             "SELECT f.sender_id, f.timestamp, f.note, f.updated_at, "
             "(SELECT data FROM events e WHERE e.sender_id = f.sender_id AND e.timestamp = f.timestamp "
             " AND e.type IN ('user', 'bot') ORDER BY e.id LIMIT 1) "
-            "FROM flags f WHERE f.flagged = 1 ORDER BY f.updated_at DESC, f.sender_id, f.timestamp LIMIT ? OFFSET ?",
-            [NO_LIMIT if limit is None else limit, offset]).fetchall()
+            f"FROM flags f WHERE {where} ORDER BY f.updated_at DESC, f.sender_id, f.timestamp LIMIT ? OFFSET ?",
+            [*params, NO_LIMIT if limit is None else limit, offset]).fetchall()
         queue = []
         for sender_id, timestamp, note, flagged_at, data in rows:
             event = json.loads(data) if data else {}

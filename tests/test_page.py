@@ -137,22 +137,30 @@ def test_a_url_with_filters_shows_exactly_the_apis_first_page(page, server, quer
             assert (field.is_checked() if value == "true" and name == "is_flagged" else field.input_value() == value)
 
 
+# Events shown: a row each, but the action that uttered a bot message is on the message's bubble.
+EVENTS_SHOWN = ("() => document.querySelectorAll('ol.transcript > li').length"
+                " + document.querySelectorAll('ol.transcript p.uttered-by').length")
+
+
 def test_a_long_transcript_opens_at_its_end_and_pages_back(page, server):
     page.goto(f"{server}/conversations/{LONG}")
     page.wait_for_selector("#load-earlier")
     last = api(server, f"/conversations/{LONG}/events", limit=100).json()
-    shown = page.eval_on_selector_all("ol.transcript > li", "items => items.length")
+    shown = page.evaluate(EVENTS_SHOWN)
     assert shown == 100 and page.inner_text("ol.transcript > li.message.bot >> nth=-1").find("answer 69") >= 0
     assert "250 more" in page.inner_text("#load-earlier")
     page.click("#load-earlier")
-    page.wait_for_function("() => document.querySelectorAll('ol.transcript > li').length === 200")
+    page.wait_for_function(f"() => ({EVENTS_SHOWN})() === 200")
     page.click("#load-earlier")
     page.click("#load-earlier")
     page.wait_for_selector("text=Start of the conversation")
-    assert page.eval_on_selector_all("ol.transcript > li", "items => items.length") == 350
+    assert page.evaluate(EVENTS_SHOWN) == 350
     assert [e for e in last if e["event"] == "bot"][-1]["text"] == "answer 69"
     assert page.locator("li.message.user mark").first.inner_text().startswith("balance")
-    assert page.locator("li.action.low").count() == 0 and page.locator("li.action.predicted").count() == 70
+    # Each utterance's action, policy and confidence are on the bot's bubble, not a line of their own.
+    assert page.locator("li.action").count() == 0
+    assert page.locator("p.uttered-by.low").count() == 0 and page.locator("p.uttered-by.predicted").count() == 70
+    assert page.locator("li.message.bot p.uttered-by").last.inner_text() == "→ utter_balance TEDPolicy · 61% · not memorised"
     assert page.locator("p.intent.low").count() == 8
 
 
@@ -252,6 +260,42 @@ def test_a_conversation_is_saved_as_a_test_story_from_its_transcript(page, serve
     assert story["story"] == LONG and story["steps"][0]["user"] == "question 0 about my [balance](account_type)\n"
 
 
+def test_each_message_offers_what_the_model_said_on_demand_and_forms_are_named(page, server, reviewed_store):
+    events = [{"event": "user", "timestamp": 20.0, "text": "book a table for two in Berlin", "parse_data": {
+                  "intent": {"name": "book", "confidence": 0.8},
+                  "intent_ranking": [{"name": "book", "confidence": 0.8}, {"name": "inform", "confidence": 0.15}],
+                  "entities": [{"entity": "city", "start": 24, "end": 30, "value": "Berlin",
+                                "extractor": "DIETClassifier", "confidence_entity": 0.93}]}},
+              {"event": "slot", "timestamp": 20.1, "name": "city", "value": "Berlin"},
+              {"event": "action", "timestamp": 20.2, "name": "booking_form", "policy": "RulePolicy", "confidence": 1.0},
+              {"event": "active_loop", "timestamp": 20.3, "name": "booking_form"},
+              {"event": "bot", "timestamp": 20.4, "text": "For when?"},
+              {"event": "active_loop", "timestamp": 20.5, "name": None}]
+    Store(reviewed_store).ingest(prepare("with-details", events))
+    page.goto(f"{server}/conversations/with-details")
+    details = page.locator("li.message.user details.message-details")
+    assert not details.locator("p").first.is_visible()
+    details.locator("summary").click()
+    text = details.inner_text()
+    assert "Intent ranking: book 80%, inform 15%" in text and "city = Berlin (DIETClassifier, 93%)" in text
+    assert "Slots set: city = \"Berlin\"" in text
+    assert page.locator("li.loop").all_inner_texts() == ["form booking_form active", "form ended"]
+
+
+def test_flag_and_note_show_on_the_message_pointed_at_or_on_and_n_writes_a_note(page, server):
+    page.goto(f"{server}/conversations/{LONG}")
+    message = page.locator("li.message.user").last
+    actions = message.locator(".message-actions")
+    assert actions.evaluate("p => getComputedStyle(p).opacity") == "0"
+    message.focus()
+    assert actions.evaluate("p => getComputedStyle(p).opacity") == "1"
+    page.keyboard.press("n")
+    page.keyboard.type("said by keyboard")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("li.message.user.flagged p.note:has-text('said by keyboard')")
+
+
 def test_a_transcript_opens_at_its_last_visible_message(page, server):
     """Nearly every Rasa conversation ends with `action_listen`, a hidden row: scrolling to it left
     the page at the top."""
@@ -275,13 +319,26 @@ def test_a_link_to_an_older_message_loads_back_to_it_and_highlights_it(page, ser
 def test_flag_with_a_note_tag_and_mark_reviewed(page, server):
     page.goto(f"{server}/conversations/{LONG}")
     message = page.locator("li.message.user").last
-    timestamp = float(message.get_attribute("data-timestamp"))
-    page.once("dialog", lambda dialog: dialog.accept("wrong intent: should be transfer_money"))
+    stamp = message.get_attribute("data-timestamp")
+    timestamp = float(stamp)
     message.locator("button.note").click()
-    page.wait_for_selector("li.message.user.flagged")
+    message.locator("form.note-editor textarea").fill("wrong intent: should be transfer_money")
+    message.locator("form.note-editor button[type=submit]").click()
+    page.wait_for_selector("li.message.user.flagged p.note")
     flags = api(server, "/flags").json()
     assert {"sender_id": LONG, "timestamp": timestamp, "note": "wrong intent: should be transfer_money"}.items() <= \
         next(f for f in flags if f["sender_id"] == LONG).items()
+    # The note shows on the message, also when the transcript is opened again; editing starts from it.
+    page.reload()
+    message = page.locator(f"li.message[data-timestamp='{stamp}']")
+    assert message.locator("p.note").inner_text() == "Note: wrong intent: should be transfer_money"
+    message.locator("button.note:text-is('Edit note')").click()
+    editor = message.locator("form.note-editor textarea")
+    assert editor.input_value() == "wrong intent: should be transfer_money"
+    editor.fill("wrong intent: transfer_money, not check_balance")
+    message.locator("form.note-editor button[type=submit]").click()
+    page.wait_for_selector("p.note:has-text('not check_balance')")
+    assert api(server, "/flags", sender_id=LONG).json()[0]["note"] == "wrong intent: transfer_money, not check_balance"
     page.fill("#new-tag", "regression")
     page.click("form.inline button")
     page.wait_for_selector(".tags li:has-text('regression')")

@@ -31,6 +31,29 @@ function markedText(text, entities) {
   return parts;
 }
 
+/** Each bot message mapped to the action that uttered it: the last action before it in its turn. */
+function utterances(events) {
+  const uttered = new Map();
+  let action = null;
+  for (const event of events) {
+    if (event.event === "action" && event.name !== "action_listen") action = event;
+    else if (event.event === "user") action = null;
+    else if (event.event === "bot" && action) { uttered.set(event, action); action = null; }
+  }
+  return uttered;
+}
+
+/** An action with its policy and confidence (on the bot's bubble, or as a line of its own). */
+function actionLine(event, tag, kind) {
+  const unsure = (event.confidence ?? 1) < LOW_CONFIDENCE;
+  const policy = asText(event.policy).replace(/^policy_\d+_/, "");
+  const predicted = policy && !MEMORISING_POLICIES.includes(policy);
+  return el(tag, { class: `${kind}${unsure ? " low" : ""}${predicted ? " predicted" : ""}` },
+    el("span", {}, "→ ", el("code", {}, asText(event.name))),
+    el("small", {}, policy ? ` ${policy}` : "", event.confidence !== null && event.confidence !== undefined
+      ? ` · ${percent(event.confidence)}` : "", unsure ? " · low confidence" : "", predicted ? " · not memorised" : ""));
+}
+
 class Transcript {
   constructor(main, senderId) {
     this.main = main;
@@ -41,12 +64,14 @@ class Transcript {
   }
 
   async load() {
-    const [{ data: events, total }, { data: [metadata] }, { data: annotations }] = await Promise.all([
+    const [{ data: events, total }, { data: [metadata] }, { data: annotations }, { data: flags }] = await Promise.all([
       getJson(conversationPath(this.senderId, "/events"), { limit: EVENTS_PER_PAGE }),
       getJson("/conversations", { sender_id: this.senderId }),
       getJson("/annotations", { sender_id: this.senderId }),
+      getJson("/flags", { sender_id: this.senderId }),
     ]);
     this.annotations = new Map(annotations.map((a) => [a.timestamp, a]));
+    this.notes = new Map(flags.filter((f) => f.note).map((f) => [f.timestamp, f.note]));
     this.events = events;
     this.total = total;
     this.metadata = metadata;
@@ -99,7 +124,8 @@ class Transcript {
         m.in_training_data ? "in training data" : "not in training data"),
       this.toolbar(),
       el("p", { class: "shortcuts" }, "Keys: ", el("kbd", {}, "j"), " next conversation, ", el("kbd", {}, "k"),
-        " previous, ", el("kbd", {}, "f"), " flag the selected message, ", el("kbd", {}, "c"),
+        " previous, ", el("kbd", {}, "f"), " flag the selected message, ", el("kbd", {}, "n"), " write its note, ",
+        el("kbd", {}, "c"),
         " confirm its predicted intent, ", el("kbd", {}, "r"), " mark reviewed and go to the next."),
       el("div", { id: "earlier" }),
       this.list);
@@ -136,7 +162,9 @@ class Transcript {
       ? el("button", { type: "button", id: "load-earlier", onclick: () => this.loadEarlier() },
         `Load earlier events (${this.total - this.events.length} more)`)
       : el("p", { class: "meta" }, "Start of the conversation"));
-    this.list.replaceChildren(...this.events.map((event) => this.item(event)));
+    this.utteredBy = utterances(this.events);
+    const folded = new Set(this.utteredBy.values());
+    this.list.replaceChildren(...this.events.filter((event) => !folded.has(event)).map((event) => this.item(event)));
   }
 
   /** An event as a list item; one the page cannot show is marked as such, never the end of the transcript. */
@@ -152,28 +180,46 @@ class Transcript {
   readableItem(event) {
     const kind = event.event;
     if (kind === "user") return this.message(event, "user", markedText(asText(event.text), event.parse_data?.entities),
-      this.intentLine(event), this.annotationLine(event));
+      this.intentLine(event), this.annotationLine(event), this.userDetails(event));
     if (kind === "bot") {
       const buttons = objectsIn(event.data?.buttons);
+      const action = this.utteredBy.get(event);
       return this.message(event, "bot", asText(event.text),
-        buttons.length ? el("ul", { class: "bot-buttons" }, buttons.map((b) => el("li", {}, asText(b.title ?? b.payload)))) : null);
+        buttons.length ? el("ul", { class: "bot-buttons" }, buttons.map((b) => el("li", {}, asText(b.title ?? b.payload)))) : null,
+        action ? actionLine(action, "p", "uttered-by") : null);
     }
     if (kind === "action") {
       if (event.name === "action_listen") return el("li", { class: "listen", "aria-hidden": "true" });
-      const unsure = (event.confidence ?? 1) < LOW_CONFIDENCE;
-      const policy = asText(event.policy).replace(/^policy_\d+_/, "");
-      const predicted = policy && !MEMORISING_POLICIES.includes(policy);
-      return el("li", { class: `action${unsure ? " low" : ""}${predicted ? " predicted" : ""}` },
-        el("span", {}, "→ ", el("code", {}, event.name)),
-        el("small", {}, policy ? ` ${policy}` : "", event.confidence !== null && event.confidence !== undefined
-          ? ` · ${percent(event.confidence)}` : "", unsure ? " · low confidence" : "", predicted ? " · not memorised" : ""));
+      return actionLine(event, "li", "action");
     }
     if (kind === "slot") return el("li", { class: "slot" }, "slot ", el("code", {}, event.name), " = ",
       el("code", {}, JSON.stringify(event.value)));
+    if (kind === "active_loop" || kind === "form") {
+      return el("li", { class: "loop" }, event.name ? ["form ", el("code", {}, asText(event.name)), " active"] : "form ended");
+    }
     if (kind === "session_started" || kind === "restart") {
       return el("li", { class: "divider", role: "separator" }, kind === "restart" ? "Restarted" : `New session · ${when(event.timestamp)}`);
     }
     return el("li", { class: "other" }, el("code", {}, kind));
+  }
+
+  /** What the model said of a user message, shown on demand: the intent ranking, each entity's
+   * extractor and confidence, and the slots its turn set. */
+  userDetails(event) {
+    const ranking = objectsIn(event.parse_data?.intent_ranking);
+    const entities = objectsIn(event.parse_data?.entities);
+    const index = this.events.indexOf(event);
+    const next = this.events.findIndex((other, at) => at > index && other.event === "user");
+    const slots = this.events.slice(index + 1, next < 0 ? undefined : next).filter((other) => other.event === "slot");
+    if (!ranking.length && !entities.length && !slots.length) return null;
+    return el("details", { class: "message-details" }, el("summary", {}, "Details"),
+      ranking.length ? el("p", {}, "Intent ranking: ", ranking.map((r, at) => [at ? ", " : "", el("code", {}, asText(r.name)),
+        ` ${percent(r.confidence)}`])) : null,
+      entities.length ? el("p", {}, "Entities: ", entities.map((e, at) => [at ? "; " : "", el("code", {}, asText(e.entity)),
+        ` = ${asText(e.value)}`, e.extractor ? ` (${asText(e.extractor)}` : " (", e.confidence_entity !== undefined
+          ? `, ${percent(e.confidence_entity)})` : ")"])) : null,
+      slots.length ? el("p", {}, "Slots set: ", slots.map((slot, at) => [at ? ", " : "", el("code", {}, asText(slot.name)),
+        ` = ${JSON.stringify(slot.value)}`])) : null);
   }
 
   intentLine(event) {
@@ -219,10 +265,12 @@ class Transcript {
       id: `t-${event.timestamp}`, dataset: { timestamp: String(event.timestamp) } },
       el("p", { class: "who" }, who === "user" ? "User" : "Bot", el("small", {}, ` ${when(event.timestamp)}`)),
       el("p", { class: "text" }, text), ...extra,
+      flagged && this.notes.get(event.timestamp) ? el("p", { class: "note" }, "Note: ", this.notes.get(event.timestamp)) : null,
       el("p", { class: "message-actions" },
         el("button", { type: "button", class: "flag", "aria-pressed": String(flagged),
           onclick: () => this.toggleFlag(event) }, flagged ? "Unflag" : "Flag"),
-        el("button", { type: "button", class: "note", onclick: () => this.addNote(event) }, "Add note"),
+        el("button", { type: "button", class: "note", onclick: (clicked) => this.editNote(event, clicked.currentTarget) },
+          flagged && this.notes.get(event.timestamp) ? "Edit note" : "Add note"),
         who === "user" ? el("button", { type: "button", class: "correct", "aria-expanded": "false",
           onclick: (clicked) => this.toggleAnnotationForm(event, clicked.currentTarget) },
         "Correct prediction") : null));
@@ -238,13 +286,28 @@ class Transcript {
     document.getElementById(`t-${event.timestamp}`)?.focus();
   }
 
-  async addNote(event) {
-    const note = window.prompt("Note for this message (replaces an earlier one):");
-    if (note === null) return;
-    await call(conversationPath(this.senderId, `/messages/${event.timestamp}`), { method: "PUT", body: { note } });
-    event.is_flagged = true;
-    say("Message flagged with a note");
-    this.renderEvents();
+  /** A note on the message (flagging it), edited in place from the note it has. */
+  editNote(event, button) {
+    const item = button.closest("li");
+    if (item.querySelector("form.note-editor")) return item.querySelector("form.note-editor textarea").focus();
+    const id = `note-${String(event.timestamp).replace(".", "-")}`;
+    const text = el("textarea", { id, name: "note", rows: 2, maxlength: 2000 });
+    text.value = (event.is_flagged && this.notes.get(event.timestamp)) || "";
+    const form = el("form", { class: "note-editor" }, el("label", { for: id }, "Note (flags the message)"), text,
+      el("p", { class: "buttons" }, el("button", { type: "submit" }, "Save note"),
+        el("button", { type: "button", onclick: () => { form.remove(); button.focus(); } }, "Cancel")));
+    form.addEventListener("submit", handle(async (submitted) => {
+      submitted.preventDefault();
+      const note = text.value.trim();
+      await call(conversationPath(this.senderId, `/messages/${event.timestamp}`), { method: "PUT", body: note ? { note } : {} });
+      event.is_flagged = true;
+      if (note) this.notes.set(event.timestamp, note);
+      say(note ? "Message flagged with a note" : "Message flagged");
+      this.renderEvents();
+      document.getElementById(`t-${event.timestamp}`)?.focus();
+    }));
+    item.append(form);
+    text.focus();
   }
 
   async tag(tag) {
@@ -310,6 +373,10 @@ document.addEventListener("keydown", handle((event) => {
     j: () => current.goTo(1),
     k: () => current.goTo(-1),
     f: () => { const target = current.selectedEvent(); if (target) return current.toggleFlag(target); },
+    n: () => {
+      const target = current.selectedEvent();
+      if (target) current.editNote(target, document.querySelector(`[id='t-${target.timestamp}'] button.note`));
+    },
     c: () => { const target = current.selectedEvent(); if (target?.event === "user") return current.confirm(target); },
     r: () => current.reviewAndNext(),
   };
