@@ -6,6 +6,7 @@ import json
 import shutil
 import sqlite3
 import urllib.parse
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -424,11 +425,36 @@ def test_the_dashboards_charts_are_drawn_with_the_apis_numbers(page, server):
     for key in ("top_intents", "top_entities", "top_actions", "top_policies"):
         drawn = json.loads(page.get_attribute(f"#chart-{key}", "data-values"))
         assert drawn == [[entry["name"], entry["count"]] for entry in statistics[key]], key
-        assert page.locator(f"#chart-{key} g.bar").count() == len(statistics[key])
+        # Whole names (they were cut at 21 characters), each a link to the inbox filtered to it.
+        assert page.locator(f"#chart-{key} li.bar a").all_inner_texts() == [e["name"] for e in statistics[key]], key
+    filters = {"top_intents": "intent", "top_entities": "entity", "top_actions": "action", "top_policies": "policies"}
+    for key, name in filters.items():
+        first = statistics[key][0]["name"]
+        assert page.get_attribute(f"#chart-{key} li.bar a >> nth=0", "href") == f"/?{urllib.parse.urlencode({name: first})}"
     analytics = api(server, "/analytics", window="30d").json()
     for metric in ("newUsers", "conversations", "total_messages", "sessions_per_user", "conversation_steps"):
         assert json.loads(page.get_attribute(f"#chart-{metric}", "data-values")) == analytics[metric], metric
+        assert page.locator(f"#chart-{metric} a.bin").count() == len(analytics["bin_centers"])
     assert page.input_value("#d-window") == "30d"
+    ticks = page.locator("#chart-conversations text.tick").all_text_contents()
+    assert ticks[0] == datetime.fromtimestamp(analytics["bin_centers"][0], UTC).strftime("%Y-%m-%d")
+    # A bin opens the inbox of its time range.
+    busiest = max(range(len(analytics["conversations"])), key=lambda i: analytics["conversations"][i])
+    start = analytics["bin_centers"][busiest] - analytics["bin_width"] / 2
+    page.locator(f"#chart-conversations a.bin >> nth={busiest}").dispatch_event("click")
+    page.wait_for_url("**/?start=*")
+    expected = api(server, "/conversations", start=start, until=start + analytics["bin_width"], limit=25).json()
+    assert expected and inbox_senders(page) == [c["sender_id"] for c in expected]
+    many = api(server, "/analytics", window="6h").json()
+    page.goto(f"{server}/dashboard?window=6h")
+    page.wait_for_selector("#chart-conversations a.bin")
+    assert len(many["bin_centers"]) > 500  # unreadable as points: a line, its bins still links
+    assert page.locator("#chart-conversations a.bin").count() == len(many["bin_centers"])
+    assert page.locator("#chart-conversations circle").count() == 0
+    page.click(f"#chart-top_policies li.bar a:text-is('{statistics['top_policies'][0]['name']}')")
+    page.wait_for_url("**/?policies=*")
+    assert inbox_senders(page) == [c["sender_id"] for c in api(
+        server, "/conversations", policies=statistics["top_policies"][0]["name"], limit=25).json()]
 
 
 def test_the_token_is_asked_once_and_the_review_token_is_not_offered_erasure(browser, reviewed_store):

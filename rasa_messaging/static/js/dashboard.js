@@ -4,8 +4,9 @@ import { getJson } from "./api.js";
 import { barChart, lineChart } from "./charts.js";
 import { el, say } from "./ui.js";
 
-const TOP = { top_intents: "Top intents", top_entities: "Top entities", top_actions: "Top actions",
-              top_policies: "Top policies" };
+// Each list of /statistics, its title, and the inbox filter of one of its names.
+const TOP = { top_intents: ["Top intents", "intent"], top_entities: ["Top entities", "entity"],
+              top_actions: ["Top actions", "action"], top_policies: ["Top policies", "policies"] };
 const METRICS = { newUsers: "New users", conversations: "Conversations", total_messages: "Messages",
                   sessions_per_user: "Sessions per user", conversation_length: "Session length (s)",
                   conversation_steps: "User messages per session" };
@@ -34,11 +35,12 @@ export async function render(main) {
   ]);
   const series = analytics.error ? [el("p", { role: "alert" }, analytics.error.message)]
     : Object.entries(METRICS).map(([metric, title]) => lineChart(`chart-${metric}`, title,
-      analytics.data.bin_centers, analytics.data[metric]));
+      analytics.data.bin_centers, analytics.data[metric], analytics.data.bin_width));
   main.replaceChildren(
     el("h1", {}, "Dashboard"),
     el("p", { id: "totals" }, `${statistics.user_messages} user messages, ${statistics.bot_messages} bot messages`),
-    el("div", { class: "charts" }, Object.entries(TOP).map(([key, title]) => barChart(`chart-${key}`, title, statistics[key]))),
+    el("div", { class: "charts" }, Object.entries(TOP).map(([key, [title, filter]]) => barChart(`chart-${key}`, title,
+      statistics[key], (name) => `/?${new URLSearchParams({ [filter]: name })}`))),
     el("h2", {}, "Over time"),
     form,
     el("div", { class: "charts" }, series));
