@@ -11,12 +11,13 @@ from . import store
 def get_conversations(intent=None, entity=None, action=None, text=None, start=None, until=None, policies=None,
                       maximum_confidence=None, minimum_user_messages=None, in_training_data=None,
                       sort_by_confidence=True, sort_by_latest_event_time=True, is_flagged=False, limit=None,
-                      offset=0, reviewed=None, tags=None, sender_id=None, annotated=None, order=None):
+                      offset=0, reviewed=None, tags=None, sender_id=None, annotated=None, order=None,
+                      input_channel=None):
     filters = ConversationFilter.from_parameters(
         intent=intent, entity=entity, action=action, text=text, start=start, until=until, policies=policies,
         maximum_confidence=maximum_confidence, minimum_user_messages=minimum_user_messages,
         in_training_data=in_training_data, is_flagged=is_flagged, reviewed=reviewed, tags=tags,
-        sender_id=sender_id, annotated=annotated)
+        sender_id=sender_id, annotated=annotated, input_channel=input_channel)
     total, page = store().conversations(
         filters, sort_by_confidence=sort_by_confidence,
         sort_by_latest_event_time=sort_by_latest_event_time, limit=limit, offset=offset, order=order,

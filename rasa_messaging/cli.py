@@ -75,6 +75,7 @@ FILTER_OPTIONS = [  # every list filter of getConversations, named as the API na
     option("--policies", env="POLICIES", help="Comma-separated policies (any of)."),
     option("--text", env="TEXT", help="Substring of a user message."),
     option("--tags", env="TAGS", help="Comma-separated tags (any of)."),
+    option("--input-channel", env="INPUT_CHANNEL", help="Comma-separated input channels of user messages (any of)."),
     option("--start", env="ACTIVE_SINCE", type=Time(),
            help="Latest activity at or after this time: ISO-8601 (naive = UTC) or Unix seconds."),
     option("--until", env="ACTIVE_UNTIL", type=Time(), help="Latest activity at or before this time, as --start."),

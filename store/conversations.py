@@ -12,7 +12,7 @@ from .flags import FlagsMixin
 from .search import text_index_query
 from .tracker import tracker_state
 
-TERM_KINDS = ("intent", "entity", "action", "policy")
+TERM_KINDS = ("intent", "entity", "action", "policy", "input_channel")
 # The messages of a conversation, as Rasa X's transcript shows them.
 MESSAGE_EVENT_TYPES = ("user", "bot", "agent")
 
@@ -84,11 +84,13 @@ class ConversationFilter:
     tags: tuple = ()
     sender_id: str | None = None
     annotated: bool | None = None
+    input_channels: tuple = ()
 
     @classmethod
     def from_parameters(cls, *, intent=None, entity=None, action=None, text=None, start=None, until=None, policies=None,
                         maximum_confidence=None, minimum_user_messages=None, in_training_data=None, is_flagged=False,
-                        reviewed=None, tags=None, sender_id=None, annotated=None) -> "ConversationFilter":
+                        reviewed=None, tags=None, sender_id=None, annotated=None,
+                        input_channel=None) -> "ConversationFilter":
         """The filter from getConversations' parameters (the API's and the CLI's export share
         them): comma-separated lists, and Rasa's policy names (`policy_0_MemoizationPolicy`)."""
         return cls(
@@ -96,7 +98,8 @@ class ConversationFilter:
             policies=tuple(normalise_policy(p) for p in _values("policies", policies)), text=_text(text), start=start,
             until=until, maximum_confidence=maximum_confidence, minimum_user_messages=minimum_user_messages,
             in_training_data=in_training_data, is_flagged=bool(is_flagged), reviewed=reviewed,
-            tags=_values("tags", tags), sender_id=sender_id or None, annotated=annotated)
+            tags=_values("tags", tags), sender_id=sender_id or None, annotated=annotated,
+            input_channels=_values("input_channel", input_channel))
 
     @property
     def time_range(self) -> tuple[float, float] | None:
@@ -153,7 +156,8 @@ class ConversationQueries(FlagsMixin):
         # What kept text and time-range matches are checked against: read once for both.
         as_of = self._newest() if filters.text or time_range is not None else (0, 0)
         for kind, values in (("intent", filters.intents), ("entity", filters.entities),
-                             ("action", filters.actions), ("policy", filters.policies)):
+                             ("action", filters.actions), ("policy", filters.policies),
+                             ("input_channel", filters.input_channels)):
             if values:
                 found.append(sets.read_any(db, kind, values))
         if filters.text:
@@ -576,6 +580,7 @@ def _metadata(row: dict, terms: dict, flagged: list, unflagged: list) -> dict:
         "entities": terms.get("entity", []),
         "actions": terms.get("action", []),
         "policies": terms.get("policy", []),
+        "input_channels": terms.get("input_channel", []),
         # No action with a confidence yet (only user messages): nothing to be unsure about, and
         # nothing predicted from training data (docs/semantics.md).
         "minimum_action_confidence": row["minimum_action_confidence"] if row["n_scored_actions"] else None,

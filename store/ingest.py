@@ -78,6 +78,8 @@ class _Delta:
             if row.entities:
                 self.counts.update(("entity", entity) for entity in row.entities)
                 self.terms.update(("entity", entity) for entity in row.entities)
+            if row.input_channel:
+                self.terms.add(("input_channel", row.input_channel))
             if self.latest_user_time is None or timestamp >= self.latest_user_time:
                 self.latest_user_time = timestamp
                 self.latest_input_channel = row.input_channel

@@ -279,7 +279,7 @@ def migrate(db: PostgresDatabase, url: str) -> None:
                 continue
             with db.conn.transaction():
                 for statement in statements:
-                    db.conn.execute(statement)
+                    statement(db) if callable(statement) else db.conn.execute(statement)
                 db.conn.execute(f"INSERT INTO {MIGRATIONS_TABLE} (name, applied_at) VALUES (%s, %s)",
                                 [name, time.time()])
     finally:

@@ -6,8 +6,8 @@ moved existing files forward; no PostgreSQL store predates p001. Later changes t
 get a migration here and one in store/schema.py.
 """
 
-from .schema import CONFIDENCE_WALK_INDEX, terms_by_conversation
-from .sets import MARKED_TABLE, fill_marked
+from .schema import CONFIDENCE_WALK_INDEX, INPUT_CHANNEL_TERMS, terms_by_conversation
+from .sets import MARKED_TABLE, add_term_sets, fill_marked
 
 MIGRATIONS_TABLE = "rasa_messaging_migrations"
 
@@ -71,7 +71,7 @@ _P001_TABLES = [
     "CREATE TABLE counters (name TEXT PRIMARY KEY, value BIGINT NOT NULL)",
 ]
 
-MIGRATIONS: list[tuple[str, list[str]]] = [
+MIGRATIONS: list[tuple[str, list]] = [  # each a statement, or a function of the database
     ("p001_schema_of_m014", _P001_TABLES),
     # m015: the confidence walk's conditions inside the walked index.
     ("p002_confidence_walk_in_the_index", ["DROP INDEX conversations_by_confidence", CONFIDENCE_WALK_INDEX]),
@@ -83,4 +83,9 @@ MIGRATIONS: list[tuple[str, list[str]]] = [
     ("p005_terms_by_conversation", terms_by_conversation()),
     # m019: events compared by their canonical JSON only when they share a sender, a type and a time.
     ("p006_events_without_fingerprints", ["ALTER TABLE events DROP COLUMN fingerprint"]),
+    # m020: the input channels of a conversation's user messages, as terms and sets.
+    ("p007_input_channels_as_terms", [
+        INPUT_CHANNEL_TERMS.format(channel="(e.data::json ->> 'input_channel')",
+                                   is_text="json_typeof(e.data::json -> 'input_channel') = 'string'"),
+        lambda db: add_term_sets(db, "input_channel")]),
 ]

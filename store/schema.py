@@ -312,6 +312,23 @@ def m019_events_without_fingerprints(db: Database):
     db.execute("ALTER TABLE events DROP COLUMN fingerprint")
 
 
+@migrations()
+def m020_input_channels_as_terms(db: Database):
+    # The input channels of a conversation's user messages, a filter and a field of the list
+    # (issue 38): derived at ingest from now on, here for the conversations stored before.
+    db.execute(INPUT_CHANNEL_TERMS.format(channel="json_extract(e.data, '$.input_channel')",
+                                          is_text="json_type(e.data, '$.input_channel') = 'text'"))
+    from .sets import add_term_sets
+    add_term_sets(db, "input_channel")
+
+
+# m020's (and p007's) terms: each distinct input channel of a conversation's user messages.
+INPUT_CHANNEL_TERMS = (
+    "INSERT INTO conversation_terms (conversation_id, kind, value) SELECT DISTINCT c.id, 'input_channel', {channel} "
+    "FROM events e JOIN conversations c ON c.sender_id = e.sender_id WHERE e.type = 'user' AND {is_text} "
+    "AND {channel} <> '' ON CONFLICT DO NOTHING")
+
+
 def terms_by_conversation(table_options: str = "") -> list[str]:
     """m018's statements (PostgreSQL's p005 without `table_options`)."""
     return [

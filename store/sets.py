@@ -253,6 +253,16 @@ def rebuild(db, batch: int = 20_000) -> None:
     _apply(db, {key: adding(chunks) for key, chunks in marks.items()}, in_list_order=False)
 
 
+def add_term_sets(db, kind: str) -> None:
+    """Make the sets of one kind of term from `conversation_terms` (a migration that derives a
+    new kind for the conversations stored before it)."""
+    terms: dict = defaultdict(dict)
+    for value, conversation_id in db.execute("SELECT value, conversation_id FROM conversation_terms WHERE kind = ?",
+                                             [kind]):
+        add_id(terms[kind, value], conversation_id)
+    _apply(db, {key: adding(chunks) for key, chunks in terms.items()})
+
+
 def version(db) -> int:
     """How many times the sets were written: what a set decoded earlier is valid as of."""
     row = db.execute("SELECT value FROM counters WHERE name = 'sets'").fetchone()

@@ -47,6 +47,8 @@ def metadata(sender_id, events):
         "entities": sorted({x["entity"] for u in users for x in (u.get("parse_data") or {}).get("entities", [])}),
         "actions": sorted({a["name"] for a in actions}),
         "policies": sorted(set(policies)),
+        "input_channels": sorted({u["input_channel"] for u in users
+                                  if isinstance(u.get("input_channel"), str) and u["input_channel"]}),
         "minimum_action_confidence": min((a["confidence"] for a in actions if a.get("confidence") is not None),
                                          default=None),
         "in_training_data": bool(policies) and all(p in MEMO for p in policies),

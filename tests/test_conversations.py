@@ -33,6 +33,7 @@ def test_moodbot_metadata_computed_by_hand(client, store):
         "entities": [],
         "actions": ["action_listen", "utter_greet", "utter_happy"],
         "policies": ["MemoizationPolicy", "TEDPolicy"],
+        "input_channels": [],
         "minimum_action_confidence": 0.8,
         "minimum_action_confdience": 0.8,
         "in_training_data": False,
@@ -78,6 +79,10 @@ FILTERS = {
     "minimumUserMessages": ({"minimumUserMessages": 3}, lambda m, e: m["n_user_messages"] >= 3),
     "in training data": ({"in_training_data": "true"}, lambda m, e: m["in_training_data"]),
     "not in training data": ({"in_training_data": "false"}, lambda m, e: not m["in_training_data"]),
+    "input channel": ({"input_channel": "facebook,telegram"},
+                      lambda m, e: {"facebook", "telegram"} & set(m["input_channels"])),
+    "input channel and intent": ({"input_channel": "socketio", "intent": "greet"},
+                                 lambda m, e: "socketio" in m["input_channels"] and "greet" in m["intents"]),
     "combined": ({"intent": "greet,check_balance,transfer_money", "policies": "TEDPolicy",
                   "maximumConfidence": 0.9, "minimumUserMessages": 1},
                  lambda m, e: {"greet", "check_balance", "transfer_money"} & set(m["intents"])

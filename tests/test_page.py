@@ -124,7 +124,7 @@ def test_the_inbox_shows_the_apis_first_page_and_filters_through_the_page(page, 
 
 
 @pytest.mark.parametrize("query", ["intent=greet&is_flagged=true", "in_training_data=false&order=lowest_confidence",
-                                   "order=lowest_confidence",
+                                   "order=lowest_confidence", "input_channel=facebook,telegram",
                                    "maximumConfidence=0.7&minimumUserMessages=3", "reviewed=true", "tags=needs-nlu",
                                    "text=card&offset=2"])
 def test_a_url_with_filters_shows_exactly_the_apis_first_page(page, server, query):
@@ -132,6 +132,9 @@ def test_a_url_with_filters_shows_exactly_the_apis_first_page(page, server, quer
     expected = api(server, "/conversations", limit=25, **params)
     page.goto(f"{server}/?{query}")
     assert inbox_senders(page) == [c["sender_id"] for c in expected.json()]
+    shown_channels = page.locator("#inbox tbody th small.channels").all_inner_texts()
+    assert [text.strip() for text in shown_channels] == [", ".join(c["input_channels"]) for c in expected.json()
+                                                         if c["input_channels"]]
     for name, value in params.items():
         if name != "offset":
             field = page.locator(f"[name={name}]")

@@ -444,3 +444,30 @@ def test_a_store_made_before_terms_were_keyed_by_conversation_keeps_them_when_op
     reopened.erase("odd_one")
     assert "only_here" not in reopened.unique_terms("intent")
     assert reopened.unique_terms("intent") == [i for i in expected["intent"] if i != "only_here"]
+
+
+def test_a_store_made_before_input_channels_were_terms_gets_them_when_opened(db_path, tmp_path):
+    """m020 / p007: the input channels of the conversations stored before are derived once, as
+    terms and sets, so that the filter and the field are exact on an old store too."""
+    from rasa_messaging.store.conversations import TERM_KINDS
+
+    from .conftest import import_trackers
+    trackers = Generator(seed=38).trackers(40)
+    store = Store(db_path)
+    import_trackers(store, trackers)
+    migration = "m020_input_channels_as_terms" if store.db.dialect.name == "sqlite" else "p007_input_channels_as_terms"
+    table = "_sqlite_migrations" if store.db.dialect.name == "sqlite" else "rasa_messaging_migrations"
+    with store.transaction() as db:  # as a store made before m020 / p007 holds it
+        for (value,) in db.execute("SELECT DISTINCT value FROM conversation_sets WHERE kind = 'input_channel'").fetchall():
+            db.execute("DELETE FROM conversation_sets WHERE kind = 'input_channel' AND value = ?", [value])
+        db.execute("DELETE FROM conversation_terms WHERE kind = 'input_channel'")
+        db.execute(f"DELETE FROM {table} WHERE name = ?", [migration])
+        assert db.execute("SELECT count(*) FROM conversation_sets WHERE kind = 'input_channel'").fetchone()[0] == 0
+    store.close()
+    reopened = Store(db_path)  # migrates
+    expected = reference.all_metadata(trackers)
+    channels = sorted({c for m in expected.values() for c in m["input_channels"]})
+    assert "input_channel" in TERM_KINDS and reopened.unique_terms("input_channel") == channels and len(channels) > 1
+    for channel in channels:
+        found = reopened.conversations(ConversationFilter.from_parameters(input_channel=channel))[1]
+        assert sorted(c["sender_id"] for c in found) == sorted(s for s, m in expected.items() if channel in m["input_channels"])

@@ -28,6 +28,7 @@ function filterForm() {
     textFilter("action", "Actions", "comma-separated, any of", "actions"),
     textFilter("policies", "Policies", "comma-separated, any of", "policies"),
     textFilter("tags", "Tags", "comma-separated, any of", "tags"),
+    textFilter("input_channel", "Input channels", "comma-separated, any of (rest, socketio, facebook, ...)"),
     textFilter("text", "Text in a user message"),
     el("p", {}, el("label", { for: "f-maximumConfidence" }, "Lowest confidence at most"),
       el("input", { id: "f-maximumConfidence", name: "maximumConfidence", type: "number", min: 0, max: 1, step: 0.05 })),
@@ -96,7 +97,8 @@ function row(conversation) {
   ];
   const confidence = conversation.minimum_action_confidence;
   return el("tr", { dataset: { sender: conversation.sender_id } },
-    el("th", { scope: "row" }, el("a", { href: conversationPath(conversation.sender_id) }, conversation.sender_id)),
+    el("th", { scope: "row" }, el("a", { href: conversationPath(conversation.sender_id) }, conversation.sender_id),
+      (conversation.input_channels || []).length ? el("small", { class: "channels" }, ` ${conversation.input_channels.join(", ")}`) : null),
     el("td", { "data-label": "Latest activity" }, when(conversation.latest_event_time)),
     el("td", { class: "number", "data-label": "User messages" }, String(conversation.n_user_messages)),
     el("td", { class: confidence !== null && confidence < 0.5 ? "number low" : "number", "data-label": "Lowest confidence" },
