@@ -31,8 +31,8 @@ def get_tags():
     return store().all_tags()
 
 
-def get_flags(limit=None, offset=0, sender_id=None):
-    total, queue = store().flag_queue(limit=limit, offset=offset, sender_id=sender_id)
+def get_flags(limit=None, offset=0, sender_id=None, resolved=False):
+    total, queue = store().flag_queue(limit=limit, offset=offset, sender_id=sender_id, resolved=resolved)
     return queue, 200, {"X-Total-Count": str(total)}
 
 
@@ -69,3 +69,16 @@ def get_session(token_info=None):
     if token_info is None:  # the server runs without a token
         return {"role": "open", "scopes": ["review", "ingest"]}
     return {"role": token_info["sub"], "scopes": list(token_info["scope"])}
+
+
+def resolve_flag(sender_id, message_timestamp):
+    return _flag(sender_id, store().resolve_flag(sender_id, message_timestamp))
+
+
+def reopen_flag(sender_id, message_timestamp):
+    return _flag(sender_id, store().resolve_flag(sender_id, message_timestamp, resolved=False))
+
+
+def _flag(sender_id, timestamp):
+    """The flag of one message, as the queue lists it."""
+    return next(flag for flag in store().flag_queue(sender_id=sender_id, resolved=None)[1] if flag["timestamp"] == timestamp)

@@ -18,10 +18,10 @@ class FlagsMixin(StoreBase):
         Raises `ConversationNotFound` or `MessageNotFound`."""
         with self.transaction() as db:
             exact = self._message_timestamp(db, sender_id, timestamp)
-            db.execute(
+            db.execute(  # flagged again, a resolved flag is open again
                 "INSERT INTO flags (sender_id, timestamp, flagged, updated_at, note) VALUES (?, ?, 1, ?, ?) "
                 "ON CONFLICT (sender_id, timestamp) DO UPDATE SET flagged = 1, updated_at = excluded.updated_at, "
-                "note = coalesce(excluded.note, flags.note)",
+                "note = coalesce(excluded.note, flags.note), resolved_at = NULL",
                 [sender_id, exact, time.time(), note],
             )
             sets.refresh_mark(db, sender_id, "flagged")
@@ -38,6 +38,16 @@ class FlagsMixin(StoreBase):
                 [time.time(), sender_id, exact],
             )
             sets.refresh_mark(db, sender_id, "flagged")
+        return exact
+
+    def resolve_flag(self, sender_id: str, timestamp: float, *, resolved: bool = True) -> float:
+        """Mark the flag of that message done (or, `resolved=False`, open again); it stays a flag.
+        Raises `ConversationNotFound` or `MessageNotFound` (also for a message not flagged)."""
+        with self.transaction() as db:
+            exact = self._message_timestamp(db, sender_id, timestamp)
+            if not db.execute("UPDATE flags SET resolved_at = ? WHERE sender_id = ? AND timestamp = ? AND flagged = 1",
+                              [time.time() if resolved else None, sender_id, exact]).rowcount:
+                raise MessageNotFound(sender_id, timestamp, what="flagged message")
         return exact
 
     def flagged_timestamps(self, sender_id: str) -> list[float]:

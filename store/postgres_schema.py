@@ -88,4 +88,6 @@ MIGRATIONS: list[tuple[str, list]] = [  # each a statement, or a function of the
         INPUT_CHANNEL_TERMS.format(channel="(e.data::json ->> 'input_channel')",
                                    is_text="json_typeof(e.data::json -> 'input_channel') = 'string'"),
         lambda db: add_term_sets(db, "input_channel")]),
+    # m021: a resolved flag stays, marked done.
+    ("p008_flags_resolved", ["ALTER TABLE flags ADD COLUMN resolved_at DOUBLE PRECISION"]),
 ]

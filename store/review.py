@@ -83,13 +83,15 @@ class ReviewMixin(ConversationQueries, AnnotationsMixin):
                     raise InvalidBackup(f"a flag's note must be text, not {note!r}")
                 updated_at = flag.get("updated_at")
                 rows.append((sender_id, exact, 1 if flag.get("flagged", True) is not False else 0,
-                             time.time() if updated_at is None else _number(flag, "updated_at"), note))
+                             time.time() if updated_at is None else _number(flag, "updated_at"), note,
+                             None if flag.get("resolved_at") is None else _number(flag, "resolved_at")))
             for tag in tags:
                 if not isinstance(tag, str) or not TAG_NAME.match(tag):
                     raise InvalidBackup(f"{tag!r} is not a tag (letters, digits and _ . : -, up to 64)")
-            db.executemany("INSERT INTO flags (sender_id, timestamp, flagged, updated_at, note) VALUES (?, ?, ?, ?, ?) "
-                           "ON CONFLICT (sender_id, timestamp) DO UPDATE SET flagged = excluded.flagged, "
-                           "updated_at = excluded.updated_at, note = excluded.note", rows)
+            db.executemany("INSERT INTO flags (sender_id, timestamp, flagged, updated_at, note, resolved_at) "
+                           "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (sender_id, timestamp) DO UPDATE SET "
+                           "flagged = excluded.flagged, updated_at = excluded.updated_at, note = excluded.note, "
+                           "resolved_at = excluded.resolved_at", rows)
             db.executemany("INSERT INTO tags (sender_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING",
                            [(sender_id, tag) for tag in tags])
             if reviewed_at is not None:
@@ -108,23 +110,26 @@ class ReviewMixin(ConversationQueries, AnnotationsMixin):
         return [{"name": tag, "count": count} for tag, count in
                 self.db.execute("SELECT tag, count(*) FROM tags GROUP BY tag ORDER BY tag")]
 
-    def flag_queue(self, *, limit=None, offset=0, sender_id=None) -> tuple[int, list[dict]]:
-        """Flagged messages of every conversation (or of `sender_id`'s), the newest flag first."""
-        where, params = ("f.flagged = 1", []) if sender_id is None else ("f.flagged = 1 AND f.sender_id = ?", [sender_id])
+    def flag_queue(self, *, limit=None, offset=0, sender_id=None, resolved: bool | None = False) -> tuple[int, list[dict]]:
+        """Flagged messages of every conversation (or of `sender_id`'s), the newest flag first: the
+        open ones, the resolved ones (`resolved=True`) or both (`None`)."""
+        clauses = ["f.flagged = 1", *(["f.sender_id = ?"] if sender_id is not None else []),
+                   *([] if resolved is None else ["f.resolved_at IS NOT NULL" if resolved else "f.resolved_at IS NULL"])]
+        where, params = " AND ".join(clauses), [] if sender_id is None else [sender_id]
         total = self.db.execute(f"SELECT count(*) FROM flags f WHERE {where}", params).fetchone()[0]
         rows = self.db.execute(
-            "SELECT f.sender_id, f.timestamp, f.note, f.updated_at, "
+            "SELECT f.sender_id, f.timestamp, f.note, f.updated_at, f.resolved_at, "
             "(SELECT data FROM events e WHERE e.sender_id = f.sender_id AND e.timestamp = f.timestamp "
             " AND e.type IN ('user', 'bot') ORDER BY e.id LIMIT 1) "
             f"FROM flags f WHERE {where} ORDER BY f.updated_at DESC, f.sender_id, f.timestamp LIMIT ? OFFSET ?",
             [*params, NO_LIMIT if limit is None else limit, offset]).fetchall()
         queue = []
-        for sender_id, timestamp, note, flagged_at, data in rows:
+        for sender_id, timestamp, note, flagged_at, resolved_at, data in rows:
             event = json.loads(data) if data else {}
             intent = ((event.get("parse_data") or {}).get("intent") or {}) if event.get("event") == "user" else {}
             queue.append({"sender_id": sender_id, "timestamp": timestamp, "event": event.get("event"),
                           "text": event.get("text"), "intent": intent.get("name") if isinstance(intent, dict) else None,
-                          "note": note, "flagged_at": flagged_at})
+                          "note": note, "flagged_at": flagged_at, "resolved_at": resolved_at})
         return total, queue
 
     def erase(self, sender_id: str) -> int:
@@ -188,10 +193,11 @@ class ReviewMixin(ConversationQueries, AnnotationsMixin):
                 annotations = self.annotations(sender_id=metadata["sender_id"])[1]
                 metadata["annotations"] = [{key: a[key] for key in ("timestamp", "intent", "entities")}
                                            for a in annotations]
-                metadata["flags"] = [{"timestamp": ts, "flagged": bool(flagged), "note": note, "updated_at": updated_at}
-                                     for ts, flagged, note, updated_at in self.db.execute(
-                                         "SELECT timestamp, flagged, note, updated_at FROM flags WHERE sender_id = ? "
-                                         "ORDER BY timestamp", [metadata["sender_id"]])]
+                metadata["flags"] = [{"timestamp": ts, "flagged": bool(flagged), "note": note, "updated_at": updated_at,
+                                      "resolved_at": resolved_at}
+                                     for ts, flagged, note, updated_at, resolved_at in self.db.execute(
+                                         "SELECT timestamp, flagged, note, updated_at, resolved_at FROM flags "
+                                         "WHERE sender_id = ? ORDER BY timestamp", [metadata["sender_id"]])]
                 yield metadata, events
             if len(rows) < page_size:
                 return

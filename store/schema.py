@@ -322,6 +322,12 @@ def m020_input_channels_as_terms(db: Database):
     add_term_sets(db, "input_channel")
 
 
+@migrations()
+def m021_flags_resolved(db: Database):
+    # A flag a reviewer has dealt with stays, marked done (issue 38): the queue lists open ones.
+    db.execute("ALTER TABLE flags ADD COLUMN resolved_at FLOAT")
+
+
 # m020's (and p007's) terms: each distinct input channel of a conversation's user messages.
 INPUT_CHANNEL_TERMS = (
     "INSERT INTO conversation_terms (conversation_id, kind, value) SELECT DISTINCT c.id, 'input_channel', {channel} "

@@ -13,10 +13,11 @@ from .ingest import IngestMixin
 # The reviewers' work, table by table: how to read it, how to write it (the source's row wins),
 # and the set a row marks.
 REVIEW_TABLES = {
-    "flags": ("SELECT sender_id, timestamp, flagged, updated_at, note FROM flags ORDER BY sender_id, timestamp",
-              "INSERT INTO flags (sender_id, timestamp, flagged, updated_at, note) VALUES (?, ?, ?, ?, ?) "
+    "flags": ("SELECT sender_id, timestamp, flagged, updated_at, note, resolved_at FROM flags "
+              "ORDER BY sender_id, timestamp",
+              "INSERT INTO flags (sender_id, timestamp, flagged, updated_at, note, resolved_at) VALUES (?, ?, ?, ?, ?, ?) "
               "ON CONFLICT (sender_id, timestamp) DO UPDATE SET flagged = excluded.flagged, "
-              "updated_at = excluded.updated_at, note = excluded.note", "flagged"),
+              "updated_at = excluded.updated_at, note = excluded.note, resolved_at = excluded.resolved_at", "flagged"),
     "tags": ("SELECT sender_id, tag FROM tags ORDER BY sender_id, tag",
              "INSERT INTO tags (sender_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING", "tag"),
     "reviews": ("SELECT sender_id, reviewed_at FROM reviews ORDER BY sender_id",

@@ -84,3 +84,20 @@ def test_a_timestamp_that_is_not_a_number_is_a_400_not_a_404(client, loaded, tim
     assert_problem(flag(client, timestamp), 400)
     assert_problem(unflag(client, timestamp), 400)
     assert metadata(client)["flagged_messages"] == []
+
+
+def test_a_resolved_flag_stays_a_flag_leaves_the_open_queue_and_opens_again_when_flagged(client, loaded):
+    resolved = f"/core/conversations/kim/messages/{USER_TS}/resolved"
+    assert_problem(client.put(resolved), 404, detail_contains="no flagged message")  # not flagged yet
+    client.put(f"/core/conversations/kim/messages/{USER_TS}", json={"note": "wrong intent"})
+    done = client.put(resolved).json()
+    assert (done["sender_id"], done["timestamp"], done["note"]) == ("kim", USER_TS, "wrong intent")
+    assert done["resolved_at"] > done["flagged_at"] - 1
+    assert metadata(client)["flagged_messages"] == [USER_TS]  # kept, marked done
+    assert client.get("/core/flags").json() == [] and client.get("/core/flags", params={"resolved": "true"}).json() == [done]
+    assert client.delete(resolved).json()["resolved_at"] is None
+    client.put(resolved)
+    flag(client, USER_TS)  # flagged again: open again
+    [again] = client.get("/core/flags").json()
+    assert again["resolved_at"] is None and again["note"] == "wrong intent"
+    assert_problem(client.put("/core/conversations/kim/messages/999.0/resolved"), 404)

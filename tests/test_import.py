@@ -518,6 +518,7 @@ def test_an_ndjson_export_imported_into_a_new_store_restores_the_reviewers_work(
     user = next(e for e in trackers[0]["events"] if e["event"] == "user")
     client.put(f"/core/conversations/{first}/messages/{messages[0]['timestamp']}", json={"note": "wrong answer"})
     client.put(f"/core/conversations/{first}/messages/{messages[1]['timestamp']}")
+    assert client.put(f"/core/conversations/{first}/messages/{messages[1]['timestamp']}/resolved").status_code == 200
     client.put(f"/core/conversations/{first}/messages/{messages[2]['timestamp']}")
     client.delete(f"/core/conversations/{first}/messages/{messages[2]['timestamp']}")
     client.put(f"/core/conversations/{first}/tags/regression")

@@ -410,11 +410,37 @@ def test_j_and_k_go_on_to_the_next_and_previous_page_of_the_list(page, server):
     page.wait_for_selector(f"h1 code:text-is('{order[4]}')")
 
 
+def test_a_flag_is_resolved_from_its_message_and_leaves_the_queue_for_the_resolved_list(page, server):
+    flag = api(server, "/flags", limit=1).json()[0]
+    open_before = int(api(server, "/flags", limit=0).headers["x-total-count"])
+    page.goto(f"{server}/conversations/{urllib.parse.quote(flag['sender_id'], safe='')}#t-{flag['timestamp']}")
+    message = page.locator("li.message.linked")
+    message.wait_for()
+    message.locator("button.resolve").click()
+    message = page.locator("li.message.flagged p.resolved")
+    message.wait_for()
+    assert message.inner_text().startswith("Resolved ")
+    resolved = api(server, "/flags", resolved="true").json()
+    assert [(f["sender_id"], f["timestamp"], f["note"]) for f in resolved] == \
+        [(flag["sender_id"], flag["timestamp"], flag["note"])] and resolved[0]["resolved_at"] > 0
+    assert int(api(server, "/flags", limit=0).headers["x-total-count"]) == open_before - 1
+    assert api(server, "/conversations", sender_id=flag["sender_id"]).json()[0]["flagged_messages"]  # kept
+    page.goto(f"{server}/flags?resolved=true")
+    page.wait_for_selector("#flags tbody tr")
+    assert page.locator("#flags tbody tr").count() == 1 and page.inner_text("h1") == "Resolved flags"
+    page.click("#flags tbody tr a")
+    linked = page.locator("li.message.linked")
+    stamp = linked.get_attribute("data-timestamp")
+    linked.locator("button.resolve:text-is('Reopen')").click()
+    page.wait_for_selector(f"li.message[data-timestamp='{stamp}'] button.resolve:text-is('Resolve')")
+    assert api(server, "/flags", resolved="true").json() == []
+
+
 def test_the_flag_queue_links_each_flag_to_its_message(page, server):
     page.goto(f"{server}/flags")
     page.wait_for_selector("#flags tbody tr")
     flags = api(server, "/flags", limit=50)
-    assert page.inner_text("#count") == f"{flags.headers['x-total-count']} flagged"
+    assert page.inner_text("#count") == f"{flags.headers['x-total-count']} flagged · Show the resolved ones"
     first = flags.json()[0]
     page.click("#flags tbody tr >> nth=0 >> a")
     page.wait_for_selector("li.message.flagged")

@@ -7,11 +7,14 @@ const PAGE_SIZE = 50;
 
 export async function render(main) {
   document.title = "Flags · rasa-messaging";
-  const offset = Number(new URLSearchParams(location.search).get("offset") || 0);
-  const { data: flags, total } = await getJson("/flags", { limit: PAGE_SIZE, offset });
+  const params = new URLSearchParams(location.search);
+  const offset = Number(params.get("offset") || 0);
+  const resolved = params.get("resolved") === "true";
+  const { data: flags, total } = await getJson("/flags", { limit: PAGE_SIZE, offset, resolved: String(resolved) });
   main.replaceChildren(
-    el("h1", {}, "Flagged messages"),
-    el("p", { id: "count" }, `${total} flagged`),
+    el("h1", {}, resolved ? "Resolved flags" : "Flagged messages"),
+    el("p", { id: "count" }, `${total} ${resolved ? "resolved" : "flagged"} · `,
+      resolved ? el("a", { href: "/flags" }, "Show the open flags") : el("a", { href: "/flags?resolved=true" }, "Show the resolved ones")),
     el("div", { class: "scroll" }, el("table", { id: "flags" },
       el("thead", {}, el("tr", {}, ["Flagged", "Conversation", "Message", "Intent", "Note"].map((name) =>
         el("th", { scope: "col" }, name)))),

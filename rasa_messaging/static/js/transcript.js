@@ -64,14 +64,16 @@ class Transcript {
   }
 
   async load() {
-    const [{ data: events, total }, { data: [metadata] }, { data: annotations }, { data: flags }] = await Promise.all([
-      getJson(conversationPath(this.senderId, "/events"), { limit: EVENTS_PER_PAGE }),
-      getJson("/conversations", { sender_id: this.senderId }),
-      getJson("/annotations", { sender_id: this.senderId }),
-      getJson("/flags", { sender_id: this.senderId }),
-    ]);
+    const [{ data: events, total }, { data: [metadata] }, { data: annotations }, { data: open }, { data: resolved }] =
+      await Promise.all([
+        getJson(conversationPath(this.senderId, "/events"), { limit: EVENTS_PER_PAGE }),
+        getJson("/conversations", { sender_id: this.senderId }),
+        getJson("/annotations", { sender_id: this.senderId }),
+        getJson("/flags", { sender_id: this.senderId, resolved: "false" }),
+        getJson("/flags", { sender_id: this.senderId, resolved: "true" }),
+      ]);
     this.annotations = new Map(annotations.map((a) => [a.timestamp, a]));
-    this.notes = new Map(flags.filter((f) => f.note).map((f) => [f.timestamp, f.note]));
+    this.flags = new Map([...open, ...resolved].map((f) => [f.timestamp, f]));  // notes and resolutions
     this.events = events;
     this.total = total;
     this.metadata = metadata;
@@ -261,26 +263,41 @@ class Transcript {
 
   message(event, who, text, ...extra) {
     const flagged = Boolean(event.is_flagged);
+    const flag = flagged ? this.flags.get(event.timestamp) : undefined;
     const item = el("li", { class: `message ${who}${flagged ? " flagged" : ""}`, tabindex: "0",
       id: `t-${event.timestamp}`, dataset: { timestamp: String(event.timestamp) } },
       el("p", { class: "who" }, who === "user" ? "User" : "Bot", el("small", {}, ` ${when(event.timestamp)}`)),
       el("p", { class: "text" }, text), ...extra,
-      flagged && this.notes.get(event.timestamp) ? el("p", { class: "note" }, "Note: ", this.notes.get(event.timestamp)) : null,
+      flag?.note ? el("p", { class: "note" }, "Note: ", flag.note) : null,
+      flag?.resolved_at ? el("p", { class: "resolved" }, `Resolved ${when(flag.resolved_at)}`) : null,
       el("p", { class: "message-actions" },
         el("button", { type: "button", class: "flag", "aria-pressed": String(flagged),
           onclick: () => this.toggleFlag(event) }, flagged ? "Unflag" : "Flag"),
         el("button", { type: "button", class: "note", onclick: (clicked) => this.editNote(event, clicked.currentTarget) },
-          flagged && this.notes.get(event.timestamp) ? "Edit note" : "Add note"),
+          flag?.note ? "Edit note" : "Add note"),
+        flagged ? el("button", { type: "button", class: "resolve", onclick: () => this.resolve(event, !flag?.resolved_at) },
+          flag?.resolved_at ? "Reopen" : "Resolve") : null,
         who === "user" ? el("button", { type: "button", class: "correct", "aria-expanded": "false",
           onclick: (clicked) => this.toggleAnnotationForm(event, clicked.currentTarget) },
         "Correct prediction") : null));
     return item;
   }
 
+  /** Mark the message's flag done (kept, with its note), or open it again. */
+  async resolve(event, done) {
+    const flag = await (await call(conversationPath(this.senderId, `/messages/${event.timestamp}/resolved`),
+      { method: done ? "PUT" : "DELETE" })).json();
+    this.flags.set(event.timestamp, flag);
+    say(done ? "Flag resolved" : "Flag open again");
+    this.renderEvents();
+    document.getElementById(`t-${event.timestamp}`)?.focus();
+  }
+
   async toggleFlag(event) {
     const path = conversationPath(this.senderId, `/messages/${event.timestamp}`);
     await call(path, { method: event.is_flagged ? "DELETE" : "PUT" });
     event.is_flagged = !event.is_flagged;
+    if (event.is_flagged) this.flags.set(event.timestamp, { ...this.flags.get(event.timestamp), resolved_at: null });
     say(event.is_flagged ? "Message flagged" : "Flag removed");
     this.renderEvents();
     document.getElementById(`t-${event.timestamp}`)?.focus();
@@ -292,7 +309,7 @@ class Transcript {
     if (item.querySelector("form.note-editor")) return item.querySelector("form.note-editor textarea").focus();
     const id = `note-${String(event.timestamp).replace(".", "-")}`;
     const text = el("textarea", { id, name: "note", rows: 2, maxlength: 2000 });
-    text.value = (event.is_flagged && this.notes.get(event.timestamp)) || "";
+    text.value = (event.is_flagged && this.flags.get(event.timestamp)?.note) || "";
     const form = el("form", { class: "note-editor" }, el("label", { for: id }, "Note (flags the message)"), text,
       el("p", { class: "buttons" }, el("button", { type: "submit" }, "Save note"),
         el("button", { type: "button", onclick: () => { form.remove(); button.focus(); } }, "Cancel")));
@@ -301,7 +318,8 @@ class Transcript {
       const note = text.value.trim();
       await call(conversationPath(this.senderId, `/messages/${event.timestamp}`), { method: "PUT", body: note ? { note } : {} });
       event.is_flagged = true;
-      if (note) this.notes.set(event.timestamp, note);
+      this.flags.set(event.timestamp, { ...this.flags.get(event.timestamp), note: note || this.flags.get(event.timestamp)?.note,
+        resolved_at: null });
       say(note ? "Message flagged with a note" : "Message flagged");
       this.renderEvents();
       document.getElementById(`t-${event.timestamp}`)?.focus();
