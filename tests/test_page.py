@@ -436,6 +436,37 @@ def test_a_flag_is_resolved_from_its_message_and_leaves_the_queue_for_the_resolv
     assert api(server, "/flags", resolved="true").json() == []
 
 
+def test_bulk_tag_and_review_a_selection_and_everything_matching_the_filter(page, server):
+    page.goto(f"{server}/?reviewed=false&limit=5")
+    senders = inbox_senders(page)
+    page.check(f"input.select[value='{senders[0]}']")
+    page.check(f"input.select[value='{senders[2]}']")
+    assert page.inner_text("#selected-count") == "2 selected"
+    page.fill("#bulk-tag", "bulk-checked")
+    page.click("#bulk button[type=submit]")
+    page.wait_for_selector("#status:has-text('2 conversations tagged bulk-checked')")
+    assert sorted(c["sender_id"] for c in api(server, "/conversations", tags="bulk-checked").json()) == \
+        sorted([senders[0], senders[2]])
+    # Everything matching a filter, beyond the page shown.
+    matching = [c["sender_id"] for c in api(server, "/conversations", in_training_data="false", reviewed="false").json()]
+    assert len(matching) > 3
+    page.goto(f"{server}/?in_training_data=false&reviewed=false&limit=3")
+    inbox_senders(page)
+    page.check("#select-page")
+    page.click("#select-matching")
+    assert page.inner_text("#selected-count") == f"All {len(matching)} matching selected"
+    page.click("#bulk-review")
+    page.wait_for_selector(f"#status:has-text('{len(matching)} conversations marked reviewed')")
+    assert api(server, "/conversations", in_training_data="false", reviewed="false").json() == []
+    page.wait_for_selector("#count:has-text('0 of 0')")
+    page.goto(f"{server}/?in_training_data=false&reviewed=true&limit=3")
+    inbox_senders(page)
+    page.check(f"input.select[value='{inbox_senders(page)[0]}']")
+    page.click("#bulk-unreview")
+    page.wait_for_selector("#status:has-text('1 conversation unmarked')")
+    assert len(api(server, "/conversations", in_training_data="false", reviewed="false").json()) == 1
+
+
 def test_the_flag_queue_links_each_flag_to_its_message(page, server):
     page.goto(f"{server}/flags")
     page.wait_for_selector("#flags tbody tr")

@@ -2,6 +2,7 @@
 // query string is the API's own parameters, so a filtered view is a link to share.
 import { conversationPath, getJson } from "./api.js";
 import { el, pager, percent, say, showError, when } from "./ui.js";
+import { bulkBar } from "./bulk.js";
 import { remember } from "./worklist.js";
 
 export const PAGE_SIZE = 25;
@@ -125,18 +126,24 @@ export async function render(main) {
     getJson("/conversations", { ...query, reviewed: "true", limit: 0, offset: 0 })]);
   remember(location.search, offset, limit, total, conversations);
   const shown = conversations.length ? `${offset + 1}–${offset + conversations.length} of ${total}` : `0 of ${total}`;
+  const table = el("table", { id: "inbox" },
+    el("caption", { class: "visually-hidden" }, `Conversations ${shown}`),
+    el("thead", {}, el("tr", {}, COLUMNS.map(([name, order]) => el("th", { scope: "col",
+      "aria-sort": order && (params.get("order") || "latest") === order ? SORTED[order] : null },
+      order ? el("a", { href: withOrder(params, order) }, name) : name)))),
+    el("tbody", {}, conversations.map(row)));
+  const filter = { ...query };  // every conversation matching it, for "select all"
+  delete filter.offset;
+  delete filter.limit;
+  const bar = conversations.length ? bulkBar(table, filter, total, () => render(main)) : null;
   main.replaceChildren(
     el("h1", {}, "Conversations"),
     el("details", { open: params.size > 0 || window.innerWidth > 900 }, el("summary", {}, "Filters"), form),
     el("p", { id: "count", "aria-live": "polite" }, shown),
     el("p", { id: "progress" }, el("progress", { max: total || 1, value: reviewed, "aria-labelledby": "progress-text" }),
       el("span", { id: "progress-text" }, ` ${reviewed.toLocaleString("en")} of ${total.toLocaleString("en")} reviewed`)),
-    el("div", { class: "scroll" }, el("table", { id: "inbox" },
-      el("caption", { class: "visually-hidden" }, `Conversations ${shown}`),
-      el("thead", {}, el("tr", {}, COLUMNS.map(([name, order]) => el("th", { scope: "col",
-        "aria-sort": order && (params.get("order") || "latest") === order ? SORTED[order] : null },
-        order ? el("a", { href: withOrder(params, order) }, name) : name)))),
-      el("tbody", {}, conversations.map(row)))),
+    bar,
+    el("div", { class: "scroll" }, table),
     pager(offset, limit, conversations.length, total));
   say(`${total} conversations`);
   // The filters' suggestions come after the list; one that fails is said, unless the reviewer has
