@@ -7,6 +7,7 @@ Needs Debian's chromium (.ci/browser-deps installs it).
 import shutil
 import sys
 import tempfile
+import urllib.parse
 from pathlib import Path
 
 import httpx
@@ -24,19 +25,22 @@ def main():
     work = Path(tempfile.mkdtemp(prefix="screenshots-"))
     try:
         with running_server("--demo", cwd=work) as (base, _):
-            flagged = httpx.get(f"{base}/core/flags", params={"limit": 1}).json()[0]["sender_id"]
-            VIEWS["transcript"] = f"/conversations/{flagged}"
+            # The transcript at a flagged message with its note (the README's picture).
+            flag = next(f for f in httpx.get(f"{base}/core/flags").json() if f["note"])
+            VIEWS["transcript"] = f"/conversations/{urllib.parse.quote(flag['sender_id'], safe='')}#t-{flag['timestamp']}"
             OUT.mkdir(exist_ok=True)
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(executable_path=shutil.which("chromium"),
                                                      args=["--no-sandbox", "--disable-gpu"])
                 page = browser.new_page(viewport={"width": 1280, "height": 900})
-                for name, path in VIEWS.items():
-                    page.goto(f"{base}{path}")
-                    page.wait_for_selector("main h1")
-                    page.wait_for_load_state("networkidle")
-                    page.screenshot(path=OUT / f"{name}.png")
-                    print(OUT / f"{name}.png")
+                for width, suffix in ((1280, ""), (400, "-400px")):
+                    page.set_viewport_size({"width": width, "height": 900})
+                    for name, path in VIEWS.items() if not suffix else [("inbox", "/")]:
+                        page.goto(f"{base}{path}")
+                        page.wait_for_selector("main h1")
+                        page.wait_for_load_state("networkidle")
+                        page.screenshot(path=OUT / f"{name}{suffix}.png")
+                        print(OUT / f"{name}{suffix}.png")
                 browser.close()
     finally:
         shutil.rmtree(work, ignore_errors=True)

@@ -439,6 +439,7 @@ def test_a_flag_is_resolved_from_its_message_and_leaves_the_queue_for_the_resolv
 def test_bulk_tag_and_review_a_selection_and_everything_matching_the_filter(page, server):
     page.goto(f"{server}/?reviewed=false&limit=5")
     senders = inbox_senders(page)
+    assert not page.locator("#select-matching").is_visible()  # offered once the whole page is selected
     page.check(f"input.select[value='{senders[0]}']")
     page.check(f"input.select[value='{senders[2]}']")
     assert page.inner_text("#selected-count") == "2 selected"

@@ -121,7 +121,7 @@ class Transcript {
     const m = this.metadata;
     this.main.replaceChildren(
       el("h1", {}, "Conversation ", el("code", {}, this.senderId)),
-      el("p", { class: "meta" }, `Latest activity ${when(m.latest_event_time)} · ${m.n_user_messages} user messages · `,
+      el("p", { class: "meta" }, `Latest activity ${when(m.latest_event_time)} · ${m.n_user_messages} user message${m.n_user_messages === 1 ? "" : "s"} · `,
         `lowest action confidence ${percent(m.minimum_action_confidence)} · `,
         m.in_training_data ? "in training data" : "not in training data"),
       this.toolbar(),
