@@ -134,12 +134,14 @@ def add_review_page(flask_app) -> None:
     def not_a_view(path):
         """Any other path outside the API: the page says "no such page" (a 404, as HTML when a
         browser asks for HTML; the API's own 404s stay problem+json)."""
-        if path.startswith(("core/", "static/")) or path in ("core", "metrics") or \
-                "text/html" not in flask.request.headers.get("Accept", ""):
+        if path.startswith(("core/", "static/")) or path in ("core", "metrics") or flask.request.method != "GET" \
+                or "text/html" not in flask.request.headers.get("Accept", ""):
             flask.abort(404)
         return flask_app.send_static_file("index.html"), 404
 
-    flask_app.add_url_rule("/<path:path>", "not a view", not_a_view)
+    # Every method: a GET-only rule would make any other method on an unknown path a 405.
+    flask_app.add_url_rule("/<path:path>", "not a view", not_a_view,
+                           methods=["GET", "POST", "PUT", "DELETE", "PATCH"])
 
 
 # connexion's response validators, plus: NDJSON and CSV are text (connexion's `*/*json` rule would

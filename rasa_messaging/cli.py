@@ -17,7 +17,8 @@ import click
 from .brokers import RABBITMQ_BATCH_SIZE, RABBITMQ_EXCHANGE, RABBITMQ_QUEUE, SQL_BATCH_SIZE, SQL_POLL_SECONDS
 from .demo import DEMO_DB
 from .limits import DEFAULT_MAX_BODY_BYTES
-from .periods import InvalidParameter, parse_duration_with_unit, parse_time
+from .periods import parse_duration_with_unit, parse_time
+from .store.errors import InvalidParameter
 
 COPY_BATCH_SIZE = 5_000
 from .store.database import store_identity, without_password
@@ -40,32 +41,30 @@ def option(*names, env: str, **kwargs):
     return click.option(*names, envvar=f"RASA_MESSAGING_{env}", show_envvar=True, **kwargs)
 
 
-class Time(click.ParamType):
+class Parsed(click.ParamType):
+    """An option's text read as the API reads the same parameter (`parse(text, option)`), its
+    errors said once, in the option's name."""
+
+    def __init__(self, name: str, parse):
+        self.name, self.parse = name, parse
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, float):
+            return value
+        try:
+            return self.parse(str(value), param.opts[0] if param else self.name)
+        except InvalidParameter as error:
+            self.fail(error.reason, param, ctx)
+
+
+def Time():  # noqa: N802 (used as a type, like click's own)
     """A point in time as the API takes one: ISO-8601 (naive = UTC) or Unix seconds."""
-
-    name = "TIME"
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, float):
-            return value
-        try:
-            return parse_time(param.opts[0] if param else "time", str(value))
-        except InvalidParameter as error:
-            self.fail(error.reason, param, ctx)
+    return Parsed("TIME", lambda text, option: parse_time(option, text))
 
 
-class DurationWithUnit(click.ParamType):
-    """A duration with a unit (`90d`, `12w`, `P90D`): a bare number is refused (`parse_duration_with_unit`)."""
-
-    name = "DURATION"
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, float):
-            return value
-        try:
-            return parse_duration_with_unit(str(value), param.opts[0] if param else "duration")
-        except InvalidParameter as error:
-            self.fail(error.reason, param, ctx)
+def DurationWithUnit():  # noqa: N802
+    """A duration with a unit (`90d`, `12w`, `P90D`): a bare number is refused."""
+    return Parsed("DURATION", parse_duration_with_unit)
 
 
 FILTER_OPTIONS = [  # every list filter of getConversations, named as the API names it
@@ -100,13 +99,12 @@ def filter_options(command):
 def conversation_filter(filters: dict):
     """The store's filter of the FILTER_OPTIONS given; one that cannot mean anything (`--intent ""`)
     is a usage error naming the option."""
-    from .store import ConversationFilter, StoreError
+    from .store import ConversationFilter
 
     try:
         return ConversationFilter.from_parameters(**filters)
-    except StoreError as error:
-        option = "--" + error.extra.get("parameter", "filter").replace("_", "-")
-        raise click.BadParameter(error.detail.split(": ", 1)[-1], param_hint=option) from None
+    except InvalidParameter as error:
+        raise click.BadParameter(error.reason, param_hint="--" + error.extra["parameter"].replace("_", "-")) from None
 
 
 def open_store(db_path, *, create: bool):

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pytimeparse import parse as parse_duration_words
 
 from rasa_messaging.store import AnalyticsNotFound, Bins
-from rasa_messaging.store.errors import StoreError
+from rasa_messaging.store.errors import InvalidParameter
 
 MAX_BINS = 10_000
 DEFAULT_BINS = 10
@@ -16,16 +16,6 @@ _ISO_DURATION = re.compile(
     r"(?:T(?:(?P<hours>\d+(?:\.\d+)?)H)?(?:(?P<minutes>\d+(?:\.\d+)?)M)?(?:(?P<seconds>\d+(?:\.\d+)?)S)?)?$"
 )
 _SECONDS = {"weeks": 604_800, "days": 86_400, "hours": 3_600, "minutes": 60, "seconds": 1}
-
-
-class InvalidParameter(StoreError):
-    status = 400
-    title = "Bad Request"
-
-    def __init__(self, parameter: str, detail: str):
-        super().__init__(f"{parameter}: {detail}")
-        self.extra = {"parameter": parameter}
-        self.reason = detail  # without the name: a command line's error names the option itself
 
 
 def _number(value: str):

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from . import json_text, sets
 from .dialects import NO_LIMIT
-from .errors import InvalidFilter
+from .errors import InvalidParameter
 from .events import MESSAGE_TYPES, normalise_policy
 from .flags import FlagsMixin
 from .search import text_index_query
@@ -50,18 +50,18 @@ def _values(parameter: str, comma_separated: str | None) -> tuple:
         return ()
     values = tuple(v.strip() for v in comma_separated.split(",") if v.strip())
     if not values:
-        raise InvalidFilter(parameter, f"{comma_separated!r} names no value: give one or more, comma-separated, "
+        raise InvalidParameter(parameter, f"{comma_separated!r} names no value: give one or more, comma-separated, "
                                        "or leave the parameter out")
     if len(values) > MAX_FILTER_VALUES:
-        raise InvalidFilter(parameter, f"{len(values)} values; at most {MAX_FILTER_VALUES} are taken")
+        raise InvalidParameter(parameter, f"{len(values)} values; at most {MAX_FILTER_VALUES} are taken")
     return values
 
 
 def _text(text: str | None) -> str | None:
     if text is not None and not text.strip():
-        raise InvalidFilter("text", "an empty text matches every message: give some text, or leave it out")
+        raise InvalidParameter("text", "an empty text matches every message: give some text, or leave it out")
     if text is not None and len(text) > MAX_TEXT_LENGTH:
-        raise InvalidFilter("text", f"{len(text)} characters; at most {MAX_TEXT_LENGTH} are searched for")
+        raise InvalidParameter("text", f"{len(text)} characters; at most {MAX_TEXT_LENGTH} are searched for")
     return text
 
 

@@ -34,8 +34,9 @@ class InvalidEvent(StoreError):
     title = "Invalid event"
 
 
-class InvalidFilter(StoreError):
-    """A filter parameter that cannot mean anything (400, naming it)."""
+class InvalidParameter(StoreError):
+    """A parameter that cannot mean anything (a filter with no value, a time that is none): a 400
+    naming it. `reason` is the detail without the name, for a command line that names it itself."""
 
     status = 400
     title = "Bad Request"
@@ -43,6 +44,7 @@ class InvalidFilter(StoreError):
     def __init__(self, parameter: str, detail: str):
         super().__init__(f"{parameter}: {detail}")
         self.extra = {"parameter": parameter}
+        self.reason = detail
 
 
 class InvalidBackup(StoreError):

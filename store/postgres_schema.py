@@ -6,7 +6,7 @@ moved existing files forward; no PostgreSQL store predates p001. Later changes t
 get a migration here and one in store/schema.py.
 """
 
-from .schema import CONFIDENCE_WALK_INDEX, INPUT_CHANNEL_TERMS, terms_by_conversation
+from .schema import CONFIDENCE_WALK_INDEX, INPUT_CHANNEL_TERMS_POSTGRESQL, terms_by_conversation
 from .sets import MARKED_TABLE, add_term_sets, fill_marked
 
 MIGRATIONS_TABLE = "rasa_messaging_migrations"
@@ -85,8 +85,7 @@ MIGRATIONS: list[tuple[str, list]] = [  # each a statement, or a function of the
     ("p006_events_without_fingerprints", ["ALTER TABLE events DROP COLUMN fingerprint"]),
     # m020: the input channels of a conversation's user messages, as terms and sets.
     ("p007_input_channels_as_terms", [
-        INPUT_CHANNEL_TERMS.format(channel="(e.data::json ->> 'input_channel')",
-                                   is_text="json_typeof(e.data::json -> 'input_channel') = 'string'"),
+        INPUT_CHANNEL_TERMS_POSTGRESQL,
         lambda db: add_term_sets(db, "input_channel")]),
     # m021: a resolved flag stays, marked done.
     ("p008_flags_resolved", ["ALTER TABLE flags ADD COLUMN resolved_at DOUBLE PRECISION"]),

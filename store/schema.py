@@ -316,8 +316,7 @@ def m019_events_without_fingerprints(db: Database):
 def m020_input_channels_as_terms(db: Database):
     # The input channels of a conversation's user messages, a filter and a field of the list
     # (issue 38): derived at ingest from now on, here for the conversations stored before.
-    db.execute(INPUT_CHANNEL_TERMS.format(channel="json_extract(e.data, '$.input_channel')",
-                                          is_text="json_type(e.data, '$.input_channel') = 'text'"))
+    db.execute(INPUT_CHANNEL_TERMS_SQLITE)
     from .sets import add_term_sets
     add_term_sets(db, "input_channel")
 
@@ -333,6 +332,10 @@ INPUT_CHANNEL_TERMS = (
     "INSERT INTO conversation_terms (conversation_id, kind, value) SELECT DISTINCT c.id, 'input_channel', {channel} "
     "FROM events e JOIN conversations c ON c.sender_id = e.sender_id WHERE e.type = 'user' AND {is_text} "
     "AND {channel} <> '' ON CONFLICT DO NOTHING")
+INPUT_CHANNEL_TERMS_SQLITE = INPUT_CHANNEL_TERMS.format(channel="json_extract(e.data, '$.input_channel')",
+                                                        is_text="json_type(e.data, '$.input_channel') = 'text'")
+INPUT_CHANNEL_TERMS_POSTGRESQL = INPUT_CHANNEL_TERMS.format(
+    channel="(e.data::json ->> 'input_channel')", is_text="json_typeof(e.data::json -> 'input_channel') = 'string'")
 
 
 def terms_by_conversation(table_options: str = "") -> list[str]:
