@@ -19,13 +19,28 @@ MEMORISING_POLICIES = frozenset({"MemoizationPolicy", "AugmentedMemoizationPolic
 MESSAGE_TYPES = ("user", "bot")
 # Every event type Rasa (1.x to 3.x, Pro's flow events included) records; anything else (a typo
 # such as "usr") is refused, since it would be stored but never shown as what it meant to be.
-RASA_EVENT_TYPES = (
+# Every event type a Rasa writes, by where it comes from (the `type_name` of each Event class).
+# Rasa Open Source 3.x (rasa/shared/core/events.py) and Rasa Pro's first CALM events, plus `topic`
+# (Rasa 1.x) and the evaluation events of `rasa test` (rasa/core/test.py).
+RASA_OPEN_SOURCE_TYPES = (
     "user", "bot", "action", "restart", "session_started", "slot", "reset_slots", "reminder", "cancel_reminder",
     "pause", "resume", "followup", "export", "undo", "rewind", "user_featurization", "action_execution_rejected",
     "active_loop", "form", "form_validation", "loop_interrupted", "agent", "entities", "topic", "wrong_utterance",
     "wrong_action", "warning_predicted", "stack", "flow_started", "flow_interrupted", "flow_resumed",
     "flow_completed", "flow_cancelled", "routing_session_ended", "session_ended",
 )
+# The rest of rasa-pro 3.21.0's rasa/shared/core/events.py (59 types in all there): voice turns,
+# memory, sub-agents and their tools, skills, ordered blocks, errors, and the end of every CALM
+# turn (`bot_turn_ended`). Before they were known, an import rejected them and a broker parked them.
+RASA_PRO_TYPES = (
+    "user_barge_in", "user_silence_timeout", "user_input_suppressed", "tts_finished", "memory_set", "memory_cleared",
+    "inactive", "skill_activated", "skill_completed", "skill_cancelled", "skill_interrupted", "skill_resumed",
+    "ordered_block_entered", "ordered_block_completed", "ordered_block_cancelled", "ordered_block_interrupted",
+    "ordered_block_resumed", "agent_started", "agent_completed", "agent_interrupted", "agent_cancelled",
+    "agent_resumed", "agent_processing", "mcp_tool_executed", "tool_executed", "unsupported_request_classified",
+    "error", "bot_turn_ended",
+)
+RASA_EVENT_TYPES = RASA_OPEN_SOURCE_TYPES + RASA_PRO_TYPES
 # Annotations this server adds to events it returns; stripped on the way in so that a debug
 # dump imported back is recognised as the events it came from.
 SERVER_ANNOTATIONS = frozenset({"is_flagged"})

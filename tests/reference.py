@@ -140,3 +140,24 @@ def analytics(trackers, start=None, end=None, window=None):
         "bin_centers": [start + width * (i + 0.5) for i in range(count)],
         "bin_width": width,
     }
+
+
+# The 59 event types of rasa-pro 3.21.0 (the `type_name` of each Event class in its
+# rasa/shared/core/events.py), written down here independently of the store's own list.
+RASA_PRO_3_21_TYPES = (
+    "user", "bot", "action", "restart", "session_started", "slot", "reset_slots", "reminder", "cancel_reminder",
+    "pause", "resume", "followup", "export", "undo", "rewind", "user_featurization", "action_execution_rejected",
+    "active_loop", "form", "form_validation", "loop_interrupted", "agent", "entities", "stack", "flow_started",
+    "flow_interrupted", "flow_resumed", "flow_completed", "flow_cancelled", "routing_session_ended", "session_ended",
+    "user_barge_in", "user_silence_timeout", "user_input_suppressed", "tts_finished", "memory_set", "memory_cleared",
+    "inactive", "skill_activated", "skill_completed", "skill_cancelled", "skill_interrupted", "skill_resumed",
+    "ordered_block_entered", "ordered_block_completed", "ordered_block_cancelled", "ordered_block_interrupted",
+    "ordered_block_resumed", "agent_completed", "agent_started", "mcp_tool_executed", "tool_executed",
+    "unsupported_request_classified", "agent_interrupted", "agent_cancelled", "agent_resumed", "agent_processing",
+    "error", "bot_turn_ended",
+)
+
+
+def every_event_type() -> list[dict]:
+    """One event of each rasa-pro 3.21 type, each with a field of its own to come back unchanged."""
+    return [{"event": kind, "timestamp": 1.0 + i, "detail": {"of": kind}} for i, kind in enumerate(RASA_PRO_3_21_TYPES)]

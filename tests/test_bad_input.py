@@ -136,10 +136,19 @@ def test_an_unknown_event_type_is_refused_naming_the_event_and_the_field(client,
     unchanged_and_serving(client, store, filled)
 
 
-def test_every_rasa_event_type_is_accepted(client):
+def test_every_rasa_event_type_is_accepted_and_served_back_unchanged(client, contract):
+    """Rasa Pro 3.21's 59 types among them (`bot_turn_ended` ends every CALM turn); the spec's
+    enum of IncomingEvent is the same list."""
     from rasa_messaging.store.events import RASA_EVENT_TYPES
-    events = [{"event": kind, "timestamp": 1.0 + i} for i, kind in enumerate(RASA_EVENT_TYPES)]
+
+    from .reference import RASA_PRO_3_21_TYPES, every_event_type
+    assert len(set(RASA_PRO_3_21_TYPES)) == 59 and set(RASA_PRO_3_21_TYPES) <= set(RASA_EVENT_TYPES)
+    assert contract.spec["components"]["schemas"]["IncomingEvent"]["properties"]["event"]["enum"] == \
+        list(RASA_EVENT_TYPES)
+    events = every_event_type()
     assert client.post("/core/conversations/new/events", json=events).json() == {"stored": len(events), "duplicates": 0}
+    served = client.get("/core/conversations/new/events").json()
+    assert [{k: v for k, v in e.items() if k != "is_flagged"} for e in served] == events  # messages carry is_flagged
 
 
 SQL_METACHARACTERS = ["' OR '1'='1", "x'; DROP TABLE events; --", '"; DELETE FROM flags; --', "%", "_", "\\", "*",

@@ -364,3 +364,24 @@ def test_one_postgresql_broker_table_has_one_name_however_its_url_is_spelled():
                  "postgresql://rasa@db.internal:5432/events"]
     assert {source_key(url) for url in spellings} == {"postgresql://rasa@db.internal:5432/events"}
     assert source_key("postgresql://rasa@db.internal/events?options=-csearch_path%3Dx") != source_key(spellings[0])
+
+
+def test_every_rasa_event_type_goes_through_both_consumers_unchanged(db_path, rabbit, sql_broker):
+    """Rasa Pro 3.21's types among them: a consumer parked what it did not know."""
+    events = reference.every_event_type()
+    url, insert = sql_broker
+    insert([{**e, "sender_id": "from-sql"} for e in events])
+    rabbit["publish"]([{**e, "sender_id": "from-rabbit"} for e in events])
+    assert follow(db_path, url).parked == 0
+    consumer = RabbitConsumer(Store(db_path), RABBITMQ, queue=rabbit["queue"], exchange=rabbit["exchange"])
+    stop = threading.Event()
+    worker = threading.Thread(target=consumer.run, args=(stop,))
+    worker.start()
+    wait_for(lambda: count_events(db_path) == 2 * len(events), what="both consumers' events")
+    stop.set()
+    worker.join(timeout=30)
+    assert consumer.progress.parked == 0
+    store = Store(db_path)
+    for sender in ("from-sql", "from-rabbit"):
+        assert [{k: v for k, v in e.items() if k not in ("sender_id", "is_flagged")} for e in store.events(sender)] \
+            == events

@@ -568,3 +568,40 @@ def test_the_stores_tag_rule_is_the_specs():
     [tag] = [p for p in load_spec()["components"]["parameters"].values() if p["name"] == "tag"]
     assert TAG_NAME.pattern.replace("\\Z", r"$(?!\n)") == tag["schema"]["pattern"]
     assert TAG_NAME.match("regression") and not TAG_NAME.match("regression\n")
+
+
+def test_every_rasa_event_type_is_imported_from_every_format(tmp_path):
+    """Broker lines, a tracker dump and the SQL event broker's table: no type rejected."""
+    events = reference.every_event_type()
+    lines = tmp_path / "lines.jsonl"
+    lines.write_text("".join(json.dumps({"sender_id": "lines", **e}) + "\n" for e in events))
+    dump = tmp_path / "dump.json"
+    dump.write_text(json.dumps({"sender_id": "dump", "events": events}))
+    broker = tmp_path / "broker.db"
+    with sqlite3.connect(broker) as conn:
+        conn.execute("CREATE TABLE events (id INTEGER PRIMARY KEY AUTOINCREMENT, sender_id VARCHAR(255), data TEXT)")
+        conn.executemany("INSERT INTO events (sender_id, data) VALUES (?, ?)",
+                         [("table", json.dumps({"sender_id": "table", **e})) for e in events])
+    result = run_import(tmp_path / "rasa.db", lines, dump, broker)
+    assert result.exit_code == 0 and f"3 conversations, {3 * len(events)} events stored" in result.output, result.output
+    store = Store(tmp_path / "rasa.db")
+    for sender in ("lines", "dump", "table"):
+        assert [{k: v for k, v in e.items() if k not in ("sender_id", "is_flagged")} for e in store.events(sender)] == events
+
+
+@pytest.mark.real_data
+def test_the_calm_conversations_import_whole_from_each_file_kind(tmp_path):
+    """rasa-pro 3.21's own events (../shared/rasa-data/calm): tracker dumps, broker JSON Lines and
+    the SQL event broker's file each store every event the manifest counts, and reject none."""
+    from .conftest import RASA_DATA
+    calm = RASA_DATA / "calm"
+    manifest = json.loads((calm / "manifest.json").read_text())
+    expected = {c["sender_id"]: c["events_total"] for c in manifest["conversations"].values()}
+    assert all(sum(c["events_by_type"].values()) == c["events_total"] for c in manifest["conversations"].values())
+    for name, files in (("trackers", sorted((calm / "trackers").glob("*.json"))),
+                        ("lines", [calm / "broker_events.jsonl"]), ("sql", [calm / "sql_event_broker.db"])):
+        result = run_import(tmp_path / f"{name}.db", *files)
+        assert result.exit_code == 0 and " 0 rejected" in result.output, (name, result.output[-2000:])
+        store = Store(tmp_path / f"{name}.db")
+        stored = dict(store.db.execute("SELECT sender_id, count(*) FROM events GROUP BY sender_id").fetchall())
+        assert stored == expected, name
