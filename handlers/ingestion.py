@@ -3,12 +3,15 @@ MAX_EVENTS_PER_REQUEST a request: rasa_messaging/validation.py refuses more with
 
 from rasa_messaging.metrics import count_ingest
 from rasa_messaging.store import prepare
+from rasa_messaging.store.events import unknown_types
 
 from . import store
 
 
 def ingest_events(sender_id, body):
     events = body if isinstance(body, list) else [body]
-    result = store().ingest(prepare(sender_id, events))
-    count_ingest("http", result.stored, result.duplicates)
-    return {"stored": result.stored, "duplicates": result.duplicates}
+    rows = prepare(sender_id, events)
+    result = store().ingest(rows)
+    unknown = unknown_types(rows)
+    count_ingest("http", result.stored, result.duplicates, unknown=sum(unknown.values()))
+    return {"stored": result.stored, "duplicates": result.duplicates, **({"unknown_types": unknown} if unknown else {})}

@@ -24,7 +24,7 @@ from urllib.parse import urlparse
 from rasa_messaging.store import InvalidEvent, Store, json_text
 from rasa_messaging.store.broker_tables import UnsupportedBrokerUrl, broker_table_errors, open_broker_table
 from rasa_messaging.store.database import store_identity
-from rasa_messaging.store.events import event_row, validate_event
+from rasa_messaging.store.events import event_row, unknown_types, validate_event
 
 logger = logging.getLogger("rasa_messaging.brokers")
 
@@ -50,14 +50,19 @@ class Progress:
     reconnects: int = 0
     started: float = field(default_factory=time.monotonic)
 
-    def add(self, source: str, result, parked: int) -> None:
-        """Count a committed batch, here and in the process's metrics."""
+    def add(self, source: str, result, parked: int, rows=()) -> None:
+        """Count a committed batch of `rows`, here and in the process's metrics; say which of its
+        types no list of this version knows (they are stored as they came)."""
         self.stored += result.stored
         self.duplicates += result.duplicates
         self.parked += parked
+        unknown = unknown_types(rows)
+        if unknown:
+            logger.warning("stored events of types this version does not know (a newer Rasa's, or a typo): %s",
+                           ", ".join(f"{kind} ({count})" for kind, count in sorted(unknown.items())))
         from .metrics import count_ingest  # here: prometheus_client was 40 ms of every command's start-up
 
-        count_ingest(source, result.stored, result.duplicates, parked)
+        count_ingest(source, result.stored, result.duplicates, parked, unknown=sum(unknown.values()))
 
     def line(self) -> str:
         seconds = time.monotonic() - self.started
@@ -187,7 +192,7 @@ class RabbitConsumer:
                 rows.append(row)
         result = self.store.ingest(rows, parked=parked)
         channel.basic_ack(delivery_tag=pending[-1][0], multiple=True)  # only after the commit
-        self.progress.add(self.source, result, len(parked))
+        self.progress.add(self.source, result, len(parked), rows)
         waiting = channel.queue_declare(self.queue, passive=True).method.message_count
         from .metrics import CONSUMER_LAG
 
@@ -265,7 +270,7 @@ class SqlFollower:
             else:
                 events.append(row)
         result = self.store.ingest(events, parked=parked, position=(self.source, rows[-1][0]))
-        self.progress.add(self.source, result, len(parked))
+        self.progress.add(self.source, result, len(parked), events)
         return True
 
     def _connect(self):

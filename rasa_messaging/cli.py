@@ -193,6 +193,9 @@ def import_files(db_path, workers, files):
     result = summary.result
     click.echo(f"{counted(summary.conversations, 'conversation')}, {counted(result.stored, 'event')} stored, "
                f"{counted(result.duplicates, 'duplicate')} skipped, {len(summary.rejected)} rejected")
+    for kind, (count, first) in sorted(summary.unknown.items()):
+        click.echo(f"unknown event type {kind!r}: {counted(count, 'event')} stored as they came (the first at {first}); "
+                   "a newer Rasa's, or a typo", err=True)
     if summary.restored:
         click.echo("restored: " + ", ".join(counted(summary.restored[what], what) for what in
                                             ("annotation", "flag", "tag", "review mark") if summary.restored[what]))

@@ -19,16 +19,23 @@ LATENCY = Histogram("rasa_messaging_request_duration_seconds", "Time to answer a
                     ["operation"], buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10))
 EVENTS = Counter("rasa_messaging_events", "Events received by this process, by source and outcome "
                  "(stored, duplicate: already stored, parked: not a Rasa event)", ["source", "outcome"])
+# By source only: the types themselves are in the log, the ingest response and the import summary
+# (a label per type would let any client grow the metrics without bound).
+UNKNOWN_TYPES = Counter("rasa_messaging_unknown_event_types", "Events received of a type this version does not "
+                        "know (stored as they came), by source", ["source"])
 CONSUMER_LAG = Gauge("rasa_messaging_consumer_lag_messages",
                      "Messages waiting in a consumed RabbitMQ queue, as of the consumer's last batch", ["source"])
 
 request_log = logging.getLogger("rasa_messaging.requests")
 
 
-def count_ingest(source: str, stored: int, duplicates: int, parked: int = 0) -> None:
+def count_ingest(source: str, stored: int, duplicates: int, parked: int = 0, unknown: int = 0) -> None:
+    """`unknown`: events received of a type no list of this version knows (stored all the same)."""
     for outcome, count in (("stored", stored), ("duplicate", duplicates), ("parked", parked)):
         if count:
             EVENTS.labels(source, outcome).inc(count)
+    if unknown:
+        UNKNOWN_TYPES.labels(source).inc(unknown)
 
 
 def metrics_response():

@@ -8,6 +8,7 @@ import math
 import operator
 import re
 import time
+from collections import Counter
 from typing import NamedTuple
 
 import msgspec
@@ -41,6 +42,15 @@ RASA_PRO_TYPES = (
     "error", "bot_turn_ended",
 )
 RASA_EVENT_TYPES = RASA_OPEN_SOURCE_TYPES + RASA_PRO_TYPES
+KNOWN_EVENT_TYPES = frozenset(RASA_EVENT_TYPES)
+# A type a newer Rasa may add: stored as it came and reported (unknown_types), never lost. Only an
+# `event` that is no such name (missing, empty, `User!`, a number) is refused.
+EVENT_TYPE_NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
+
+
+def unknown_types(rows) -> Counter:
+    """How many of `rows` have a type that no list above knows, by type."""
+    return Counter(row.type for row in rows if row.type not in KNOWN_EVENT_TYPES)
 # Annotations this server adds to events it returns; stripped on the way in so that a debug
 # dump imported back is recognised as the events it came from.
 SERVER_ANNOTATIONS = frozenset({"is_flagged"})
@@ -71,8 +81,9 @@ def validate_event(event, *, received_at=None) -> dict:
     kind = event.get("event")
     if not isinstance(kind, str) or not kind:
         raise InvalidEvent("an event needs an 'event' field naming its type (a non-empty string)")
-    if kind not in RASA_EVENT_TYPES:
-        raise InvalidEvent(f"'event' {kind!r} is not a Rasa event type (user, bot, action, slot, ...)")
+    if kind not in KNOWN_EVENT_TYPES and not EVENT_TYPE_NAME.match(kind):
+        raise InvalidEvent(f"'event' {kind!r} is not an event type (lower-case letters, digits and _, "
+                           "starting with a letter: user, bot, action, slot, ...)")
     stored = event  # the event itself when nothing needs changing (callers test `is`)
     if not SERVER_ANNOTATIONS.isdisjoint(event):
         stored = {k: v for k, v in event.items() if k not in SERVER_ANNOTATIONS}
@@ -328,7 +339,7 @@ def row_of_line(line: bytes) -> EventRow | None:
     except (msgspec.DecodeError, RecursionError):
         return None
     kind, timestamp, sender_id = event.event, event.timestamp, event.sender_id
-    if (kind not in RASA_EVENT_TYPES or not sender_id or "\x00" in sender_id or timestamp is None
+    if (kind not in KNOWN_EVENT_TYPES or not sender_id or "\x00" in sender_id or timestamp is None
             or not -1e11 <= timestamp <= 1e11
             or event.is_flagged is not msgspec.UNSET or event.events is not msgspec.UNSET):
         return None

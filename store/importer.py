@@ -22,7 +22,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 from .errors import InvalidBackup, InvalidEvent, StoreError
-from .events import EventRow, event_row, first_of_each, row_of_line, validate_event
+from .events import KNOWN_EVENT_TYPES, EventRow, event_row, first_of_each, row_of_line, validate_event
 from .ingest import IngestResult, deltas_of, merge_deltas
 from .sessions import sessions_by_position
 from .sources import Rejected, Source, SourceReviewWork, items_of, records_of
@@ -43,17 +43,19 @@ class ImportSummary:
     result: IngestResult = field(default_factory=IngestResult)
     rejected: list = field(default_factory=list)  # (file, location, reason)
     restored: Counter = field(default_factory=Counter)  # the reviewers' work put back: annotations, flags, ...
+    unknown: dict = field(default_factory=dict)  # a type no list knows → [events stored, where the first was]
 
     @property
     def conversations(self) -> int:
         return len(self.result.senders)
 
 
-def derive(raw_records: list) -> tuple[list, list, int, list]:
-    """(event rows, rejected (location, reason), number of records, the reviewers' work) of some
-    raw records."""
+def derive(raw_records: list) -> tuple[list, list, int, list, dict]:
+    """(event rows, rejected (location, reason), number of records, the reviewers' work, the
+    types no list knows → [how many, the first one's location]) of some raw records."""
     rows: list[EventRow] = []
     rejected, review_work, n_records = [], [], 0
+    unknown: dict = {}
     for record in itertools.chain.from_iterable(map(records_of, raw_records)):
         n_records += 1
         if record[0] == "line" and (row := row_of_line(record[2])) is not None:
@@ -72,7 +74,10 @@ def derive(raw_records: list) -> tuple[list, list, int, list]:
                 rows.append(event_row(item.sender_id, event, text=item.text if event is item.event else None))
             except InvalidEvent as error:
                 rejected.append((item.location, error.detail))
-    return rows, rejected, n_records, review_work
+                continue
+            if event["event"] not in KNOWN_EVENT_TYPES:  # the quick way leaves these to this one
+                unknown.setdefault(event["event"], [0, item.location])[0] += 1
+    return rows, rejected, n_records, review_work, unknown
 
 
 def staged_batches(rows: list[EventRow], batch_size: int) -> list[StagedBatch]:
@@ -97,10 +102,12 @@ def import_source(store, source: Source, summary: ImportSummary, *, on_records=l
     review_work: list = []
     with store.bulk_writes():
         stored_chunks = _staged_chunks if store.stages_imports else _chunks_as_rows
-        for results, rejected, n_records, chunk_review_work in stored_chunks(store, source, batch_size, workers):
+        for results, rejected, n_records, chunk_review_work, unknown in stored_chunks(store, source, batch_size, workers):
             for result in results:
                 summary.result.add(result)
             summary.rejected.extend((str(source.path), location, reason) for location, reason in rejected)
+            for kind, (count, location) in unknown.items():
+                summary.unknown.setdefault(kind, [0, f"{source.path}: {location}"])[0] += count
             review_work.extend(chunk_review_work)
             on_records(n_records)
     for item in review_work:  # after the events they belong to are stored
@@ -140,11 +147,11 @@ def restore_review_work(store, item: SourceReviewWork, summary: ImportSummary, f
 
 
 def _staged_chunks(store, source: Source, batch_size: int, workers: int):
-    """(what storing them did, rejected, number of records, the reviewers' work) of each chunk of
+    """(what storing them did, rejected, number of records, the reviewers' work, unknown types) of each chunk of
     `source`, on a store that takes batches as databases (`Store.ingest_staged`)."""
     work = functools.partial(_derive_staged, batch_size=batch_size)
-    for batches, rejected, n_records, review_work in _derived_chunks(source, workers, work):
-        yield [store.ingest_staged(batch) for batch in batches], rejected, n_records, review_work
+    for batches, rejected, n_records, review_work, unknown in _derived_chunks(source, workers, work):
+        yield [store.ingest_staged(batch) for batch in batches], rejected, n_records, review_work, unknown
 
 
 def _chunks_as_rows(store, source: Source, batch_size: int, workers: int):
@@ -152,16 +159,16 @@ def _chunks_as_rows(store, source: Source, batch_size: int, workers: int):
     into batches of `batch_size`."""
     batch: list = []
     deltas: dict = {}
-    for rows, rejected, n_records, chunk_deltas, review_work in _derived_chunks(source, workers, _derive_rows):
+    for rows, rejected, n_records, chunk_deltas, review_work, unknown in _derived_chunks(source, workers, _derive_rows):
         batch += map(EventRow._make, rows)
         merge_deltas(deltas, chunk_deltas)
         results = []
         if len(batch) >= batch_size:
             results.append(store.ingest(batch, deltas=deltas))
             batch, deltas = [], {}
-        yield results, rejected, n_records, review_work
+        yield results, rejected, n_records, review_work, unknown
     if batch:
-        yield [store.ingest(batch, deltas=deltas)], [], 0, []
+        yield [store.ingest(batch, deltas=deltas)], [], 0, [], {}
 
 
 def _derived_chunks(source: Source, workers: int, work):
@@ -184,16 +191,16 @@ def _derived_chunks(source: Source, workers: int, work):
 
 
 def _derive_staged(raw_records: list, batch_size: int) -> tuple:
-    rows, rejected, n_records, review_work = derive(raw_records)
-    return staged_batches(rows, batch_size), rejected, n_records, review_work
+    rows, rejected, n_records, review_work, unknown = derive(raw_records)
+    return staged_batches(rows, batch_size), rejected, n_records, review_work, unknown
 
 
 def _derive_rows(raw_records: list) -> tuple:
     """`derive` and the rows' deltas, the rows as plain tuples: sent to the storing process,
     unpickling a NamedTuple calls its Python `__new__`, which made unpickling 4.3 µs an event
     there; plain tuples made EventRows again cost 0.9."""
-    rows, rejected, n_records, review_work = derive(raw_records)
-    return list(map(tuple, rows)), rejected, n_records, deltas_of(rows), review_work
+    rows, rejected, n_records, review_work, unknown = derive(raw_records)
+    return list(map(tuple, rows)), rejected, n_records, deltas_of(rows), review_work, unknown
 
 
 def collect_rarely() -> None:

@@ -385,3 +385,22 @@ def test_every_rasa_event_type_goes_through_both_consumers_unchanged(db_path, ra
     for sender in ("from-sql", "from-rabbit"):
         assert [{k: v for k, v in e.items() if k not in ("sender_id", "is_flagged")} for e in store.events(sender)] \
             == events
+
+
+def test_a_consumer_stores_an_unknown_type_says_so_and_counts_it(db_path, sql_broker, caplog):
+    from prometheus_client import REGISTRY
+
+    from rasa_messaging.store.database import store_identity
+    url, insert = sql_broker
+    counted = {"source": f"sql:{store_identity(url)}"}
+    before = REGISTRY.get_sample_value("rasa_messaging_unknown_event_types_total", counted) or 0
+    insert([{"sender_id": "newer", "event": "skill_handover", "timestamp": 1.0, "to": "billing"},
+            {"sender_id": "newer", "event": "user", "timestamp": 2.0, "text": "hi"},
+            {"sender_id": "newer", "event": "Not A Type", "timestamp": 3.0}])
+    with caplog.at_level("WARNING", logger="rasa_messaging.brokers"):
+        progress = follow(db_path, url)
+    assert (progress.stored, progress.parked) == (2, 1)
+    assert "types this version does not know (a newer Rasa's, or a typo): skill_handover (1)" in caplog.text
+    store = Store(db_path)
+    assert [e["event"] for e in store.events("newer")] == ["skill_handover", "user"]
+    assert REGISTRY.get_sample_value("rasa_messaging_unknown_event_types_total", counted) == before + 1

@@ -47,20 +47,32 @@ def test_an_unknown_query_parameter_is_a_400_naming_it(client, generated, params
     assert_problem(client.get("/core/statistics", params={"limt": 3}), 400, detail_contains="'limt'")
 
 
-def test_an_unknown_event_type_is_rejected_by_every_import_format(tmp_path):
+def test_an_unknown_event_type_is_stored_and_reported_by_every_import_format(tmp_path):
+    """The type, how many, and where the first one was: a newer Rasa's events are never lost."""
     events = [{"sender_id": "u1", "event": "user", "timestamp": 1.0, "text": "hi"},
-              {"sender_id": "u1", "event": "usr", "timestamp": 2.0}]
-    path = tmp_path / "events.jsonl"
-    path.write_text("".join(json.dumps(e) + "\n" for e in events))
-    result = run("import", "--db", tmp_path / "a.db", "--workers", "0", path)
-    assert result.exit_code == 1 and "line 2: 'event' 'usr' is not a Rasa event type" in result.stderr
-    assert Store(tmp_path / "a.db").db.execute("SELECT count(*) FROM events").fetchone()[0] == 1
+              {"sender_id": "u1", "event": "usr", "timestamp": 2.0},
+              {"sender_id": "u1", "event": "usr", "timestamp": 3.0},
+              {"sender_id": "u1", "event": "Not A Type", "timestamp": 4.0}]
+    lines = tmp_path / "events.jsonl"
+    lines.write_text("".join(json.dumps(e) + "\n" for e in events))
+    dump = tmp_path / "dump.json"
+    dump.write_text(json.dumps({"sender_id": "u2", "events": [{k: v for k, v in e.items() if k != "sender_id"}
+                                                              for e in events]}))
+    for workers in ("0", "2"):
+        db = tmp_path / f"a{workers}.db"
+        result = run("import", "--db", db, "--workers", workers, lines, dump)
+        assert result.exit_code == 1 and "line 4: 'event' 'Not A Type' is not an event type" in result.stderr
+        assert f"unknown event type 'usr': 4 events stored as they came (the first at {lines}: line 2)" in result.stderr
+        assert "6 events stored" in result.stdout and "2 rejected" in result.stdout
+        assert Store(db).db.execute("SELECT count(*) FROM events WHERE type = 'usr'").fetchone()[0] == 4
 
 
-def test_a_broker_message_of_an_unknown_type_is_parked_with_the_reason():
+def test_a_broker_message_of_an_unknown_type_is_stored_and_one_of_no_type_parked():
     from rasa_messaging.brokers import read_message
     row, reason = read_message(json.dumps({"sender_id": "u1", "event": "usr", "timestamp": 2.0}))
-    assert row is None and "not a Rasa event type" in reason
+    assert reason is None and row.type == "usr"
+    row, reason = read_message(json.dumps({"sender_id": "u1", "event": "USR", "timestamp": 2.0}))
+    assert row is None and "is not an event type" in reason
 
 
 def test_the_csv_export_names_policies_as_everywhere_else(store, generated):
