@@ -5,7 +5,7 @@
 - YAML: a Rasa 2/3 story (`stories: - story: ... steps:`), to paste into training data.
 `action_listen`, `action_session_start`, bot utterances and `session_started` are not story steps
 and are left out, as Rasa's own story writers leave them out.
-- Test stories (`test_stories_yaml`): the YAML story as Rasa's test stories have it, each user
+- Test stories (rasa_messaging/training_data.py): the YAML story as Rasa's test stories have it, each user
   message a `- user: |` step with its text (entities marked up) and its `intent:`, so that
   `rasa test` checks the NLU as well as the dialogue.
 """
@@ -140,9 +140,16 @@ def story_steps(events: list[dict], *, test_story: bool = False) -> list[dict]:
 
 
 def yaml_story(sender_id: str, events: list[dict]) -> str:
-    return stories_yaml([{"story": str(sender_id), "steps": story_steps(events)}])
+    return stories_file([story_text({"story": str(sender_id), "steps": story_steps(events)})])
 
 
-def stories_yaml(stories: list[dict]) -> str:
-    """A Rasa 3 stories file (rasa_messaging/yaml_text.py: it reads back as written, whatever the text)."""
-    return yaml_text.dump({"version": "3.1", "stories": stories})
+def story_text(story: dict) -> str:
+    """One story as an item of a stories file's `stories:` list, written on its own (so that one
+    that cannot be written leaves the others whole: `test_stories_yaml`). rasa_messaging/
+    yaml_text.py: it reads back as written, whatever the text."""
+    return yaml_text.dump([story])
+
+
+def stories_file(stories: list[str]) -> str:
+    """A Rasa 3 stories file of `story_text`s."""
+    return yaml_text.dump({"version": "3.1"}) + ("stories:\n" + "".join(stories) if stories else "stories: []\n")

@@ -8,7 +8,7 @@ at the top (Rasa's `rasa data validate` refuses one example under two intents).
 """
 
 from . import yaml_text
-from .dumps import marked_up, story_steps
+from .dumps import marked_up, stories_file, story_steps, story_text
 from .yaml_text import Block
 
 
@@ -52,11 +52,10 @@ def test_stories_yaml(conversations) -> tuple[str, int, list]:
     stories, left_out = [], []
     for sender_id, events, annotations in conversations:
         try:
-            stories.append(yaml_text.dump([test_story(sender_id, events, annotations)]))
+            stories.append(story_text(test_story(sender_id, events, annotations)))
         except RecursionError:
             left_out.append((sender_id, "its events nest too deep to be written as YAML"))
-    header = yaml_text.dump({"version": "3.1"})
-    return header + ("stories:\n" + "".join(stories) if stories else "stories: []\n"), len(stories), left_out
+    return stories_file(stories), len(stories), left_out
 
 
 def test_story(sender_id: str, events: list[dict], annotations: list[dict]) -> dict:
