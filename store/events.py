@@ -141,8 +141,7 @@ def identity(sender_id: str, event: dict) -> str:
     type and a timestamp (`same_event`): hashing it for every event was half of parsing (m019).
     A key whose value is null counts as absent, at any depth: one of Rasa's dumps writes
     `"action_text": null` where another of the same conversation has no such key."""
-    return _CANONICAL_JSON([sender_id, {key: _without_nulls(value) for key, value in event.items()
-                                        if key != "sender_id" and value is not None}])
+    return _CANONICAL_JSON([sender_id, _without_nulls({key: value for key, value in event.items() if key != "sender_id"})])
 
 
 def _without_nulls(value):
