@@ -25,10 +25,16 @@ export function inboxLink() {
   return `/${stored()?.search || ""}`;
 }
 
-async function page(list, offset) {
+/** The list's filter and order as the API's parameters, without its page. */
+function filterOf(list) {
   const query = Object.fromEntries(new URLSearchParams(list.search));
   delete query.offset;
-  const { data, total } = await getJson("/conversations", { ...query, limit: list.limit, offset });
+  delete query.limit;
+  return query;
+}
+
+async function page(list, offset) {
+  const { data, total } = await getJson("/conversations", { ...filterOf(list), limit: list.limit, offset });
   const next = { ...list, offset, total, rows: data.map((c) => c.sender_id) };
   sessionStorage.setItem(KEY, JSON.stringify(next));
   return next;
@@ -53,8 +59,6 @@ export async function neighbour(senderId, step) {
 export async function nextUnreviewed(senderId) {
   const list = stored();
   if (!list) return undefined;
-  const query = Object.fromEntries(new URLSearchParams(list.search));
-  delete query.offset;
-  const { data } = await getJson("/conversations", { ...query, reviewed: "false", limit: 2, offset: 0 });
+  const { data } = await getJson("/conversations", { ...filterOf(list), reviewed: "false", limit: 2, offset: 0 });
   return data.map((c) => c.sender_id).find((sender) => sender !== senderId) ?? null;
 }
