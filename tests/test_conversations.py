@@ -81,8 +81,9 @@ FILTERS = {
     "not in training data": ({"in_training_data": "false"}, lambda m, e: not m["in_training_data"]),
     "input channel": ({"input_channel": "facebook,telegram"},
                       lambda m, e: {"facebook", "telegram"} & set(m["input_channels"])),
-    "input channel and intent": ({"input_channel": "socketio", "intent": "greet"},
-                                 lambda m, e: "socketio" in m["input_channels"] and "greet" in m["intents"]),
+    "input channel and intent": ({"input_channel": "telegram", "intent": "search_transactions,block_card"},
+                                 lambda m, e: "telegram" in m["input_channels"]
+                                 and {"search_transactions", "block_card"} & set(m["intents"])),
     "combined": ({"intent": "greet,check_balance,transfer_money", "policies": "TEDPolicy",
                   "maximumConfidence": 0.9, "minimumUserMessages": 1},
                  lambda m, e: {"greet", "check_balance", "transfer_money"} & set(m["intents"])
