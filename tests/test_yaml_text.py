@@ -83,7 +83,7 @@ def test_nlu_data_reads_back_as_one_intent_with_its_example_and_entity(text, val
     stay one example of one intent; where the text holds no markup characters, the example's
     markup gives back the text and every field of the entity."""
     folded = " ".join(text.split())
-    if not folded:
+    if not folded or folded.startswith("/"):  # empty, or a button's payload: no NLU example (test_training.py)
         return
     annotation = {"text": folded, "intent": intent, "predicted_entities": [],
                   "entities": [{"entity": entity, "start": 0, "end": len(folded), "value": value, "role": role,
@@ -114,7 +114,8 @@ def test_test_stories_and_the_debug_dumps_story_read_back_as_the_conversation(se
         [story] = plain_data(parsed)["stories"]
         assert story["story"] == sender and count == 1
         user, said, slot = story["steps"]
-        assert user["user"] in (text, f"{text}\n") and user["intent"] == intent
+        # A message of white space alone is no text to send: the step is its intent.
+        assert user.get("user") in ((text, f"{text}\n") if text.strip() else (None,)) and user["intent"] == intent
         assert said == {"action": action} and slot == {"slot_was_set": [{text: slot_value}]}
     for parsed in both_parsers(yaml_story(sender, events)):
         [story] = plain_data(parsed)["stories"]

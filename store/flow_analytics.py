@@ -1,0 +1,107 @@
+"""GET /flows, /flows/{flow_id}/funnel and a conversation's flows: read from `flow_episodes`
+(store/flow_data.py), which every ingest keeps current."""
+
+import json
+import math
+from collections import Counter, defaultdict
+
+from .base import StoreBase
+from .flow_data import replay_conversation
+from .flows import OUTCOMES
+
+
+def _range(start: float | None, end: float | None) -> tuple[str, list]:
+    """Episodes that started in [start, end] (either end open)."""
+    low = -math.inf if start is None else start
+    high = math.inf if end is None else end
+    return "started_at >= ? AND started_at <= ?", [low, high]
+
+
+def median(histogram: dict) -> float | None:
+    """The median of values given as value → how many times (the mean of the middle two)."""
+    total = sum(histogram.values())
+    if not total:
+        return None
+
+    def at(rank: int):
+        seen = 0
+        for value in sorted(histogram):
+            seen += histogram[value]
+            if rank < seen:
+                return value
+
+    return (at((total - 1) // 2) + at(total // 2)) / 2
+
+
+class FlowAnalyticsMixin(StoreBase):
+    def flows(self, *, start: float | None = None, end: float | None = None) -> list[dict]:
+        """Per user flow with an episode started in [start, end]: episodes started, completed,
+        cancelled, abandoned, interrupted, the completion rate and the median user messages of a
+        completed episode. Most started first, ties by flow id."""
+        where, params = _range(start, end)
+        counts: dict = defaultdict(Counter)
+        for flow_id, outcome, interrupted, n in self.db.execute(
+                f"SELECT flow_id, outcome, interrupted, count(*) FROM flow_episodes WHERE {where} "
+                "GROUP BY flow_id, outcome, interrupted", params):
+            counts[flow_id]["started"] += n
+            counts[flow_id][outcome] += n
+            counts[flow_id]["interrupted"] += n if interrupted else 0
+        messages: dict = defaultdict(dict)
+        for flow_id, n_user_messages, n in self.db.execute(
+                f"SELECT flow_id, n_user_messages, count(*) FROM flow_episodes WHERE {where} "
+                "AND outcome = 'completed' GROUP BY flow_id, n_user_messages", params):
+            messages[flow_id][n_user_messages] = n
+        result = [{"flow_id": flow_id, "started": c["started"],
+                   **{outcome: c[outcome] for outcome in OUTCOMES}, "interrupted": c["interrupted"],
+                   "completion_rate": c["completed"] / c["started"],
+                   "median_user_messages_to_completion": median(messages[flow_id])}
+                  for flow_id, c in counts.items()]
+        return sorted(result, key=lambda flow: (-flow["started"], flow["flow_id"]))
+
+    def funnel(self, flow_id: str, *, start: float | None = None, end: float | None = None) -> dict:
+        """The steps of `flow_id`'s episodes started in [start, end], in the order users reach
+        them (by the mean position at which an episode first reached the step, ties by id): per
+        step, the episodes that reached it and those that ended there, by outcome."""
+        where, params = _range(start, end)
+        reached: Counter = Counter()
+        positions: Counter = Counter()
+        ended: dict = defaultdict(Counter)
+        episodes = 0
+        outcomes: Counter = Counter()
+        for steps, last_step_id, outcome in self.db.execute(
+                f"SELECT steps, last_step_id, outcome FROM flow_episodes WHERE flow_id = ? AND {where}",
+                [flow_id, *params]):
+            episodes += 1
+            outcomes[outcome] += 1
+            for position, step_id in enumerate(json.loads(steps)):
+                reached[step_id] += 1
+                positions[step_id] += position
+            if last_step_id is not None:
+                ended[last_step_id][outcome] += 1
+        order = sorted(reached, key=lambda step_id: (positions[step_id] / reached[step_id], step_id))
+        return {"flow_id": flow_id, "episodes": episodes, **{outcome: outcomes[outcome] for outcome in OUTCOMES},
+                "steps": [{"step_id": step_id, "reached": reached[step_id],
+                           "ended_here": {outcome: ended[step_id][outcome] for outcome in OUTCOMES}}
+                          for step_id in order]}
+
+    def conversation_flows(self, sender_id: str) -> list[dict]:
+        """The episodes of a conversation's user flows, in the order they started. Raises
+        `ConversationNotFound`."""
+        self._require(sender_id)
+        return [{"flow_id": flow_id, "frame_id": frame_id, "started_at": started_at, "ended_at": ended_at,
+                 "outcome": outcome, "last_step_id": last_step_id, "steps": json.loads(steps),
+                 "interrupted": bool(interrupted), "resumed": bool(resumed), "n_user_messages": n_user_messages,
+                 "session": session}
+                for flow_id, frame_id, started_at, ended_at, outcome, last_step_id, steps, interrupted, resumed,
+                n_user_messages, session in self.db.execute(
+                    "SELECT e.flow_id, e.frame_id, e.started_at, e.ended_at, e.outcome, e.last_step_id, e.steps, "
+                    "e.interrupted, e.resumed, e.n_user_messages, e.session FROM flow_episodes e "
+                    "JOIN conversations c ON c.id = e.conversation_id WHERE c.sender_id = ? ORDER BY e.position",
+                    [sender_id])]
+
+    def flow_stack(self, sender_id: str, *, until: float | None = None) -> list[dict]:
+        """The dialogue stack of `sender_id` after its events up to `until` (all without),
+        rebuilt from the `stack` updates, bottom frame first. Raises `ConversationNotFound`."""
+        self._require(sender_id)
+        return [frame for frame in replay_conversation(self.db, sender_id, until=until).stack
+                if isinstance(frame, dict)]

@@ -1,0 +1,168 @@
+"""What a CALM conversation's flows add to the store, derived at ingest from its events.
+
+A conversation with flow events (`conversations.n_flow_events`) is replayed (store/flows.py) from
+all its stored events whenever new events it reads arrive: an episode's outcome depends on what
+comes after (an `abandoned` flow completes when the user comes back), and events may arrive out of
+order. What is derived replaces what was, in the same transaction:
+
+- `flow_episodes`: one row per user-flow episode, for `/flows`, the funnels and the transcript;
+- `conversation_patterns`: the pattern flows pushed, with how often;
+- the terms (and sets) the list filters by: `flow`, `flow_status`, `flow_episode` (flow and
+  status of one episode, for `flow` with `flow_status`), `pattern`;
+- the statistics `flow` (episodes started) and `pattern` (pushed).
+
+Replaying a conversation costs about 15 µs an event read (the 11,731 events of ../shared's 80
+CALM conversations: 0.2 s); a classic conversation is never replayed.
+"""
+
+import json
+from collections import Counter, defaultdict
+
+from . import json_text, sets
+from .flows import REPLAYED_TYPES, Replay, replay
+
+# The terms derived by the replay (the others are derived event by event, store/ingest.py).
+FLOW_TERM_KINDS = ("flow", "flow_status", "flow_episode", "pattern")
+_CHUNK = 500
+_REPLAYED = ",".join(f"'{kind}'" for kind in REPLAYED_TYPES)
+
+
+def episode_term(flow_id: str, status: str) -> str:
+    """The `flow_episode` term of an episode of `flow_id` with `status`: a flow id may hold a
+    `/`, a status never does."""
+    return f"{flow_id}/{status}"
+
+
+def terms_of(state: Replay) -> set[tuple[str, str]]:
+    terms = {("pattern", pattern) for pattern in state.patterns}
+    for episode in state.episodes:
+        terms.add(("flow", episode.flow_id))
+        for status in episode.statuses:
+            terms.add(("flow_status", status))
+            terms.add(("flow_episode", episode_term(episode.flow_id, status)))
+    return terms
+
+
+def replay_conversation(db, sender_id: str, *, until: float | None = None) -> Replay:
+    """The replay of `sender_id`'s stored events (those up to `until`), in the transcript's order."""
+    clause, params = ("AND timestamp <= ?", [until]) if until is not None else ("", [])
+    return replay(json_text.loads(data) for (data,) in db.execute(
+        f"SELECT data FROM events WHERE sender_id = ? AND type IN ({_REPLAYED}) {clause} ORDER BY timestamp, id",
+        [sender_id, *params]))
+
+
+def derive_flows(db, senders: list[str]) -> dict:
+    """Derive the flows of `senders`' conversations that have flow events again; the changes to the
+    sets ((kind, value) → chunk → (added, removed)) for the caller to make with its others."""
+    changes: dict = defaultdict(dict)
+    statistics: Counter = Counter()
+    for start in range(0, len(senders), _CHUNK):
+        chunk = senders[start:start + _CHUNK]
+        for sender_id, conversation_id in db.execute(
+                f"SELECT sender_id, id FROM conversations WHERE n_flow_events > 0 "
+                f"AND sender_id IN ({','.join('?' * len(chunk))})", chunk).fetchall():
+            state = replay_conversation(db, sender_id)
+            old_terms = set(db.execute(
+                "SELECT kind, value FROM conversation_terms WHERE conversation_id = ? "
+                f"AND kind IN ({','.join('?' * len(FLOW_TERM_KINDS))})", [conversation_id, *FLOW_TERM_KINDS]))
+            statistics.subtract(_forget(db, conversation_id))
+            new_terms = terms_of(state)
+            _store(db, conversation_id, state)
+            statistics.update(_counts(state))
+            db.executemany("DELETE FROM conversation_terms WHERE conversation_id = ? AND kind = ? AND value = ?",
+                           [(conversation_id, *term) for term in old_terms - new_terms])
+            db.executemany("INSERT INTO conversation_terms (kind, value, conversation_id) VALUES (?, ?, ?)",
+                           [(*term, conversation_id) for term in new_terms - old_terms])
+            bit_chunk, bit = divmod(conversation_id, sets.CHUNK_BITS)
+            for term, side in [(t, 0) for t in new_terms - old_terms] + [(t, 1) for t in old_terms - new_terms]:
+                change = list(changes[term].get(bit_chunk, (0, 0)))
+                change[side] |= 1 << bit
+                changes[term][bit_chunk] = tuple(change)
+    update_statistics(db, statistics)
+    return dict(changes)
+
+
+def forget_flows(db, conversation_id: int) -> Counter:
+    """Delete what a conversation's flows added (an erasure); the statistics it counted, to take
+    off (the caller's, with the rest of the conversation's)."""
+    return _forget(db, conversation_id)
+
+
+def update_statistics(db, counts: Counter) -> None:
+    """Add `counts` ((kind, name) → a number, below zero to take off) to the statistics."""
+    counts = {key: count for key, count in counts.items() if count}
+    db.executemany(
+        "INSERT INTO statistics (kind, name, count) VALUES (?, ?, ?) "
+        "ON CONFLICT (kind, name) DO UPDATE SET count = statistics.count + excluded.count",
+        [(kind, name, count) for (kind, name), count in counts.items()])
+    if any(count < 0 for count in counts.values()):
+        db.execute("DELETE FROM statistics WHERE count <= 0")
+
+
+def rederive_all(db) -> None:
+    """Derive every CALM conversation's flows (a migration: stores that kept flow events before
+    flows were derived)."""
+    senders = [sender_id for (sender_id,) in db.execute("SELECT DISTINCT sender_id FROM events WHERE type = 'stack'")]
+    if senders:
+        db.execute("UPDATE conversations SET n_flow_events = (SELECT count(*) FROM events e WHERE "
+                   "e.sender_id = conversations.sender_id AND e.type IN "
+                   "('stack', 'flow_interrupted', 'flow_resumed', 'flow_cancelled'))")
+        changes = derive_flows(db, senders)
+        sets.apply_changes(db, changes)
+
+
+def derive_event_terms(db, batch: int = 20_000) -> None:
+    """The commands and model ids of the events stored before they were derived at ingest (a
+    migration): their terms, sets and statistics."""
+    from .events import event_row  # events imports nothing of this module; kept local for the migration alone
+
+    terms: set = set()
+    counts: Counter = Counter()
+    last = 0
+    while rows := db.execute(
+            "SELECT e.id, c.id, e.sender_id, e.data FROM events e JOIN conversations c ON c.sender_id = e.sender_id "
+            "WHERE e.id > ? AND (e.type = 'user' OR e.data LIKE '%\"model_id\"%') ORDER BY e.id LIMIT ?",
+            [last, batch]).fetchall():
+        for _, conversation_id, sender_id, data in rows:
+            row = event_row(sender_id, json_text.loads(data), text=data)
+            if row.model_id is not None:
+                terms.add(("model_id", row.model_id, conversation_id))
+            for command in row.commands:
+                terms.add(("command", command, conversation_id))
+                counts["command", command] += 1
+        last = rows[-1][0]
+    db.executemany("INSERT INTO conversation_terms (kind, value, conversation_id) VALUES (?, ?, ?) "
+                   "ON CONFLICT DO NOTHING", sorted(terms))
+    chunks: dict = defaultdict(dict)
+    for kind, value, conversation_id in terms:
+        sets.add_id(chunks[kind, value], conversation_id)
+    sets.apply_changes(db, {key: sets.adding(by_chunk) for key, by_chunk in chunks.items()})
+    update_statistics(db, counts)
+
+
+def _counts(state: Replay) -> Counter:
+    counts = Counter(("flow", episode.flow_id) for episode in state.episodes)
+    counts.update(("pattern", pattern) for pattern in state.patterns)
+    return counts
+
+
+def _forget(db, conversation_id: int) -> Counter:
+    counts = Counter({("flow", flow_id): n for flow_id, n in db.execute(
+        "SELECT flow_id, count(*) FROM flow_episodes WHERE conversation_id = ? GROUP BY flow_id", [conversation_id])})
+    counts.update({("pattern", pattern): n for pattern, n in db.execute(
+        "SELECT pattern, count FROM conversation_patterns WHERE conversation_id = ?", [conversation_id])})
+    db.execute("DELETE FROM flow_episodes WHERE conversation_id = ?", [conversation_id])
+    db.execute("DELETE FROM conversation_patterns WHERE conversation_id = ?", [conversation_id])
+    return counts
+
+
+def _store(db, conversation_id: int, state: Replay) -> None:
+    db.executemany(
+        "INSERT INTO flow_episodes (conversation_id, position, flow_id, frame_id, started_at, ended_at, outcome, "
+        "last_step_id, steps, interrupted, resumed, n_user_messages, session) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(conversation_id, position, e.flow_id, e.frame_id, e.started_at, e.ended_at, e.outcome, e.last_step_id,
+          json.dumps(e.steps), int(e.interrupted), int(e.resumed), e.n_user_messages, e.session)
+         for position, e in enumerate(state.episodes)])
+    db.executemany("INSERT INTO conversation_patterns (conversation_id, pattern, count) VALUES (?, ?, ?)",
+                   [(conversation_id, pattern, n) for pattern, n in Counter(state.patterns).items()])
