@@ -12,12 +12,13 @@ def get_conversations(intent=None, entity=None, action=None, text=None, start=No
                       maximum_confidence=None, minimum_user_messages=None, in_training_data=None,
                       sort_by_confidence=True, sort_by_latest_event_time=True, is_flagged=False, limit=None,
                       offset=0, reviewed=None, tags=None, sender_id=None, annotated=None, order=None,
-                      input_channel=None):
+                      input_channel=None, flow=None, flow_status=None, pattern=None, command=None, model_id=None):
     filters = ConversationFilter.from_parameters(
         intent=intent, entity=entity, action=action, text=text, start=start, until=until, policies=policies,
         maximum_confidence=maximum_confidence, minimum_user_messages=minimum_user_messages,
         in_training_data=in_training_data, is_flagged=is_flagged, reviewed=reviewed, tags=tags,
-        sender_id=sender_id, annotated=annotated, input_channel=input_channel)
+        sender_id=sender_id, annotated=annotated, input_channel=input_channel, flow=flow, flow_status=flow_status,
+        pattern=pattern, command=command, model_id=model_id)
     total, page = store().conversations(
         filters, sort_by_confidence=sort_by_confidence,
         sort_by_latest_event_time=sort_by_latest_event_time, limit=limit, offset=offset, order=order,
@@ -43,6 +44,22 @@ def get_unique_intents():
 
 def get_unique_policies():
     return store().unique_terms("policy")
+
+
+def get_unique_flows():
+    return store().unique_terms("flow")
+
+
+def get_unique_commands():
+    return store().unique_terms("command")
+
+
+def get_unique_patterns():
+    return store().unique_terms("pattern")
+
+
+def get_unique_models():
+    return store().unique_terms("model_id")
 
 
 def get_messages(sender_id, until=None, use_history=True, limit=None):

@@ -44,13 +44,15 @@ def delete_conversation(sender_id):
 def export_conversations(intent=None, entity=None, action=None, text=None, start=None, until=None, policies=None,
                          maximum_confidence=None, minimum_user_messages=None, in_training_data=None,
                          is_flagged=False, reviewed=None, tags=None, sender_id=None, annotated=None,
-                         input_channel=None, format_="ndjson"):
+                         input_channel=None, flow=None, flow_status=None, pattern=None, command=None, model_id=None,
+                         format_="ndjson"):
     """`format_`: connexion's name for the `format` parameter (it would shadow a builtin)."""
     conversations = store().export(ConversationFilter.from_parameters(
         intent=intent, entity=entity, action=action, text=text, start=start, until=until, policies=policies,
         maximum_confidence=maximum_confidence, minimum_user_messages=minimum_user_messages,
         in_training_data=in_training_data, is_flagged=is_flagged, reviewed=reviewed, tags=tags,
-        sender_id=sender_id, annotated=annotated, input_channel=input_channel))
+        sender_id=sender_id, annotated=annotated, input_channel=input_channel, flow=flow, flow_status=flow_status,
+        pattern=pattern, command=command, model_id=model_id))
     body = csv_lines(conversations) if format_ == "csv" else ndjson_lines(conversations)
     return Response(stream_with_context(until_client_gone(body)), mimetype="text/csv" if format_ == "csv" else "application/x-ndjson",
                     headers={"Content-Disposition": attachment(f"conversations.{format_}")})

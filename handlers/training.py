@@ -3,6 +3,7 @@
 from connexion import NoContent
 
 from rasa_messaging.dumps import attachment
+from rasa_messaging.e2e_tests import e2e_tests_yaml
 from rasa_messaging.training_data import nlu_yaml, test_stories_yaml
 
 from . import store
@@ -33,3 +34,8 @@ def download_test_story(sender_id, until=None, use_history=True):
     text, _, _ = test_stories_yaml([(sender_id, events, store().annotations(sender_id=sender_id)[1])])
     return text, 200, {"Content-Type": "text/yaml",
                        "Content-Disposition": attachment(f"{sender_id}-test-story.yml")}
+
+
+def download_e2e_test(sender_id):
+    text, _, _ = e2e_tests_yaml([(sender_id, store().events(sender_id))])
+    return text, 200, {"Content-Type": "text/yaml", "Content-Disposition": attachment(f"{sender_id}-e2e-test.yml")}

@@ -75,6 +75,12 @@ FILTER_OPTIONS = [  # every list filter of getConversations, named as the API na
     option("--text", env="TEXT", help="Substring of a user message."),
     option("--tags", env="TAGS", help="Comma-separated tags (any of)."),
     option("--input-channel", env="INPUT_CHANNEL", help="Comma-separated input channels of user messages (any of)."),
+    option("--flow", env="FLOW", help="Comma-separated CALM flows with an episode in the conversation (any of)."),
+    option("--flow-status", env="FLOW_STATUS",
+           help="Comma-separated: completed, cancelled, abandoned, interrupted; with --flow, of the same episode."),
+    option("--pattern", env="PATTERN", help="Comma-separated CALM pattern flows pushed (any of)."),
+    option("--command", env="COMMAND", help="Comma-separated commands of user messages: 'start flow', ... (any of)."),
+    option("--model-id", env="MODEL_ID", help="Comma-separated model ids of the events (any of)."),
     option("--start", env="ACTIVE_SINCE", type=Time(),
            help="Latest activity at or after this time: ISO-8601 (naive = UTC) or Unix seconds."),
     option("--until", env="ACTIVE_UNTIL", type=Time(), help="Latest activity at or before this time, as --start."),
@@ -462,6 +468,27 @@ def test_stories(db_path, **filters):
         click.echo(f"left out: {sender_id!r}: {reason}", err=True)
     click.echo(counted(written, "test story", "test stories"), err=True)
     sys.exit(1 if left_out else 0)
+
+
+@cli.command("e2e-tests")
+@db_option(creates=False)
+@filter_options
+def e2e_tests(db_path, **filters):
+    """Write the matching conversations as Rasa Pro end-to-end test cases (Rasa Pro 3.21's
+    format, with assertions) to standard output: reviewed and tagged CALM conversations become a
+    regression suite for `rasa test e2e`.
+
+        rasa-messaging e2e-tests --reviewed --tags regression > tests/e2e_from_review.yml
+    """
+    from .e2e_tests import e2e_tests_yaml
+
+    store = open_store(db_path, create=False)
+    text, written, left_out = e2e_tests_yaml((metadata["sender_id"], events)
+                                             for metadata, events in store.export(conversation_filter(filters)))
+    sys.stdout.write(text)
+    for sender_id, reason in left_out:
+        click.echo(f"no test case for {sender_id!r}: {reason}", err=True)
+    click.echo(counted(written, "test case"), err=True)
 
 
 def main():

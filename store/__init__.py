@@ -17,13 +17,14 @@ from .errors import (
     StoreNotReady,
     StoreUnavailable,
 )
+from .flow_analytics import FlowAnalyticsMixin
 from .ingest import IngestResult, prepare
 from .review import ReviewMixin
 from .statistics import StatisticsMixin
 from .transfer import TransferMixin
 
 
-class Store(TransferMixin, ReviewMixin, StatisticsMixin, AnalyticsMixin):
+class Store(TransferMixin, ReviewMixin, StatisticsMixin, AnalyticsMixin, FlowAnalyticsMixin):
     def check_writable(self) -> None:
         """Raise the backend's error if the store cannot be written (a read-only file or role)."""
         self._connections.check_writable()

@@ -9,10 +9,12 @@ from .dialects import NO_LIMIT
 from .errors import InvalidParameter
 from .events import MESSAGE_TYPES, normalise_policy
 from .flags import FlagsMixin
+from .flow_data import episode_term
+from .flows import FLOW_STATUSES
 from .search import text_index_query
 from .tracker import tracker_state
 
-TERM_KINDS = ("intent", "entity", "action", "policy", "input_channel")
+TERM_KINDS = ("intent", "entity", "action", "policy", "input_channel", "flow", "pattern", "command", "model_id")
 # The messages of a conversation, as Rasa X's transcript shows them.
 MESSAGE_EVENT_TYPES = ("user", "bot", "agent")
 
@@ -65,6 +67,13 @@ def _text(text: str | None) -> str | None:
     return text
 
 
+def _statuses(comma_separated: str | None) -> tuple:
+    statuses = _values("flow_status", comma_separated)
+    if unknown := [status for status in statuses if status not in FLOW_STATUSES]:
+        raise InvalidParameter("flow_status", f"{unknown[0]!r} is no flow status: one of {', '.join(FLOW_STATUSES)}")
+    return statuses
+
+
 @dataclass(frozen=True)
 class ConversationFilter:
     """The filters of getConversations (see docs/semantics.md); all optional, ANDed."""
@@ -85,12 +94,17 @@ class ConversationFilter:
     sender_id: str | None = None
     annotated: bool | None = None
     input_channels: tuple = ()
+    flows: tuple = ()
+    flow_statuses: tuple = ()
+    patterns: tuple = ()
+    commands: tuple = ()
+    model_ids: tuple = ()
 
     @classmethod
     def from_parameters(cls, *, intent=None, entity=None, action=None, text=None, start=None, until=None, policies=None,
                         maximum_confidence=None, minimum_user_messages=None, in_training_data=None, is_flagged=False,
-                        reviewed=None, tags=None, sender_id=None, annotated=None,
-                        input_channel=None) -> "ConversationFilter":
+                        reviewed=None, tags=None, sender_id=None, annotated=None, input_channel=None, flow=None,
+                        flow_status=None, pattern=None, command=None, model_id=None) -> "ConversationFilter":
         """The filter from getConversations' parameters (the API's and the CLI's export share
         them): comma-separated lists, and Rasa's policy names (`policy_0_MemoizationPolicy`)."""
         return cls(
@@ -99,7 +113,9 @@ class ConversationFilter:
             until=until, maximum_confidence=maximum_confidence, minimum_user_messages=minimum_user_messages,
             in_training_data=in_training_data, is_flagged=bool(is_flagged), reviewed=reviewed,
             tags=_values("tags", tags), sender_id=sender_id or None, annotated=annotated,
-            input_channels=_values("input_channel", input_channel))
+            input_channels=_values("input_channel", input_channel), flows=_values("flow", flow),
+            flow_statuses=_statuses(flow_status), patterns=_values("pattern", pattern),
+            commands=_values("command", command), model_ids=_values("model_id", model_id))
 
     @property
     def time_range(self) -> tuple[float, float] | None:
@@ -157,9 +173,16 @@ class ConversationQueries(FlagsMixin):
         as_of = self._newest() if filters.text or time_range is not None else (0, 0)
         for kind, values in (("intent", filters.intents), ("entity", filters.entities),
                              ("action", filters.actions), ("policy", filters.policies),
-                             ("input_channel", filters.input_channels)):
+                             ("input_channel", filters.input_channels), ("pattern", filters.patterns),
+                             ("command", filters.commands), ("model_id", filters.model_ids)):
             if values:
                 found.append(sets.read_any(db, kind, values))
+        if filters.flows and filters.flow_statuses:  # one episode of a flow with a status
+            found.append(sets.read_any(db, "flow_episode", [episode_term(flow, status) for flow in filters.flows
+                                                            for status in filters.flow_statuses]))
+        elif filters.flows or filters.flow_statuses:
+            found.append(sets.read_any(db, "flow", filters.flows) if filters.flows
+                         else sets.read_any(db, "flow_status", filters.flow_statuses))
         if filters.text:
             found.append(self._with_text(filters.text, as_of))
         if filters.tags:
@@ -581,6 +604,10 @@ def _metadata(row: dict, terms: dict, flagged: list, unflagged: list) -> dict:
         "actions": terms.get("action", []),
         "policies": terms.get("policy", []),
         "input_channels": terms.get("input_channel", []),
+        "flows": terms.get("flow", []),
+        "patterns": terms.get("pattern", []),
+        "commands": terms.get("command", []),
+        "model_ids": terms.get("model_id", []),
         # No action with a confidence yet (only user messages): nothing to be unsure about, and
         # nothing predicted from training data (docs/semantics.md).
         "minimum_action_confidence": row["minimum_action_confidence"] if row["n_scored_actions"] else None,

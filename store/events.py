@@ -131,6 +131,8 @@ class EventRow(NamedTuple):
     entities: tuple = ()
     input_channel: str | None = None
     text: str | None = None  # a user message's text, as sent
+    commands: tuple = ()  # a CALM user message's commands (`parse_data.commands[].command`), in order
+    model_id: str | None = None  # the model that wrote the event (`metadata.model_id`, Rasa 3 and Pro)
 
 
 def identity(sender_id: str, event: dict) -> str:
@@ -251,6 +253,7 @@ def event_row(sender_id: str, event: dict, *, text: str | None = None) -> EventR
         text = event.get("text")
         input_channel = event.get("input_channel")
         text = text if isinstance(text, str) else None
+        commands = parse_data.get("commands")
         return EventRow(
             sender_id, kind, timestamp, data,
             intent_name if isinstance(intent_name, str) and intent_name else None,  # intent
@@ -262,6 +265,9 @@ def event_row(sender_id: str, event: dict, *, text: str | None = None) -> EventR
             })) if isinstance(entities, list) and entities else (),
             input_channel if isinstance(input_channel, str) else None,
             text,
+            tuple(c["command"] for c in commands if isinstance(c, dict) and isinstance(c.get("command"), str)
+                  and c["command"]) if isinstance(commands, list) and commands else (),
+            _model_id(event),
         )
     if kind == "action":
         name = event.get("name")
@@ -272,8 +278,15 @@ def event_row(sender_id: str, event: dict, *, text: str | None = None) -> EventR
             normalise_policy(event.get("policy")),
             float(confidence) if isinstance(confidence, (int, float)) and not isinstance(confidence, bool)
             and math.isfinite(confidence) else None,
+            model_id=_model_id(event),
         )
-    return EventRow(sender_id, kind, timestamp, data)
+    return EventRow(sender_id, kind, timestamp, data, model_id=_model_id(event))
+
+
+def _model_id(event: dict) -> str | None:
+    metadata = event.get("metadata")
+    model_id = metadata.get("model_id") if isinstance(metadata, dict) else None
+    return model_id if isinstance(model_id, str) and model_id else None
 
 
 class _Intent(msgspec.Struct):
@@ -284,9 +297,18 @@ class _Entity(msgspec.Struct):
     entity: str | None = None
 
 
+class _Command(msgspec.Struct):
+    command: object = None  # anything but a non-empty text is left out, as `event_row` does
+
+
 class _ParseData(msgspec.Struct):
     intent: _Intent | None = None
     entities: list[_Entity] | None = None
+    commands: list[_Command] | None = None
+
+
+class _Metadata(msgspec.Struct):
+    model_id: object = None
 
 
 class _BrokerEvent(msgspec.Struct):
@@ -302,6 +324,7 @@ class _BrokerEvent(msgspec.Struct):
     text: str | None = None
     input_channel: str | None = None
     parse_data: _ParseData | None = None
+    metadata: _Metadata | None = None
     is_flagged: object = msgspec.UNSET  # SERVER_ANNOTATIONS: stripped, so the line is not the event
     events: object = msgspec.UNSET  # a record with a list of events is a tracker dump
 
@@ -342,15 +365,20 @@ def row_of_line(line: bytes) -> EventRow | None:
             or not -1e11 <= timestamp <= 1e11
             or event.is_flagged is not msgspec.UNSET or event.events is not msgspec.UNSET):
         return None
+    model_id = event.metadata.model_id if event.metadata is not None else None
+    model_id = model_id if isinstance(model_id, str) and model_id else None
     if kind == "user":
         parse_data, said = event.parse_data, event.text
         intent = parse_data.intent.name if parse_data is not None and parse_data.intent is not None else None
         entities = parse_data.entities if parse_data is not None else None
+        commands = parse_data.commands if parse_data is not None else None
         return EventRow(sender_id, kind, timestamp, text, intent or None, None, None, None,
                         said.casefold() if said is not None else None,
                         tuple(sorted({e.entity for e in entities if e.entity})) if entities else (),
-                        event.input_channel, said)
+                        event.input_channel, said,
+                        tuple(c.command for c in commands if isinstance(c.command, str) and c.command)
+                        if commands else (), model_id)
     if kind == "action":
         return EventRow(sender_id, kind, timestamp, text, None, event.name or None, normalise_policy(event.policy),
-                        event.confidence)
-    return EventRow(sender_id, kind, timestamp, text)
+                        event.confidence, model_id=model_id)
+    return EventRow(sender_id, kind, timestamp, text, model_id=model_id)

@@ -18,6 +18,8 @@ from .events import (
     last_event_id,
     validate_event,
 )
+from .flow_data import derive_flows
+from .flows import FLOW_EVENT_TYPES, REPLAYED_TYPES
 from .search import index_events_after
 from .sessions import refresh_sessions, sessions_by_position, store_new_sessions
 from .sets import ROW_COLUMNS, SetRow
@@ -54,6 +56,8 @@ class _Delta:
     n_predicted_actions: int = 0  # actions with a policy
     n_user_messages: int = 0
     n_events: int = 0
+    n_flow_events: int = 0  # stack and flow_* events: a CALM conversation's (store/flows.py)
+    n_replayed: int = 0  # events the flow replay reads: new ones of a CALM conversation make it derive again
     terms: set = field(default_factory=set)
     counts: Counter = field(default_factory=Counter)  # (kind, name) → occurrences, for /statistics
 
@@ -70,6 +74,12 @@ class _Delta:
         kind = row.type
         if kind in MESSAGE_TYPES:
             self.counts["message", kind] += 1
+        if row.model_id is not None:
+            self.terms.add(("model_id", row.model_id))
+        if kind in REPLAYED_TYPES:
+            self.n_replayed += 1
+            if kind in FLOW_EVENT_TYPES:
+                self.n_flow_events += 1
         if kind == "user":
             self.n_user_messages += 1
             if row.intent:
@@ -80,6 +90,9 @@ class _Delta:
                 self.terms.update(("entity", entity) for entity in row.entities)
             if row.input_channel:
                 self.terms.add(("input_channel", row.input_channel))
+            if row.commands:
+                self.counts.update(("command", command) for command in row.commands)
+                self.terms.update(("command", command) for command in row.commands)
             if self.latest_user_time is None or timestamp >= self.latest_user_time:
                 self.latest_user_time = timestamp
                 self.latest_input_channel = row.input_channel
@@ -115,6 +128,8 @@ class _Delta:
         self.n_scored_actions += other.n_scored_actions
         self.n_predicted_actions += other.n_predicted_actions
         self.n_user_messages += other.n_user_messages
+        self.n_flow_events += other.n_flow_events
+        self.n_replayed += other.n_replayed
         self.terms |= other.terms
         self.counts.update(other.counts)
 
@@ -130,8 +145,8 @@ def merge_deltas(deltas: dict, later: dict) -> None:
 _UPSERT_CONVERSATION = """
 INSERT INTO conversations AS c (sender_id, latest_event_time, latest_user_time, latest_input_channel,
     minimum_action_confidence, n_off_training_actions, n_user_messages, n_events, n_scored_actions,
-    n_predicted_actions, latest_message)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    n_predicted_actions, latest_message, n_flow_events)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (sender_id) DO UPDATE SET
     latest_event_time = CASE WHEN excluded.latest_event_time > c.latest_event_time
         THEN excluded.latest_event_time ELSE c.latest_event_time END,
@@ -152,7 +167,8 @@ ON CONFLICT (sender_id) DO UPDATE SET
     n_user_messages = c.n_user_messages + excluded.n_user_messages,
     n_events = c.n_events + excluded.n_events,
     n_scored_actions = c.n_scored_actions + excluded.n_scored_actions,
-    n_predicted_actions = c.n_predicted_actions + excluded.n_predicted_actions
+    n_predicted_actions = c.n_predicted_actions + excluded.n_predicted_actions,
+    n_flow_events = c.n_flow_events + excluded.n_flow_events
 """
 
 def deltas_of(rows: list[EventRow]) -> dict:
@@ -314,7 +330,7 @@ class IngestMixin(StoreBase):
         db.executemany(_UPSERT_CONVERSATION, [
             (sender_id, d.latest_event_time, d.latest_user_time, d.latest_input_channel,
              d.minimum_action_confidence, d.n_off_training_actions, d.n_user_messages, d.n_events,
-             d.n_scored_actions, d.n_predicted_actions, d.latest_message)
+             d.n_scored_actions, d.n_predicted_actions, d.latest_message, d.n_flow_events)
             for sender_id, d in deltas.items()
         ])
         after = conversation_rows(db, list(deltas))
@@ -326,11 +342,14 @@ class IngestMixin(StoreBase):
         for sender_id, d in deltas.items():
             for term in d.terms:
                 sets.add_id(terms[term], after[sender_id].id)
+        # A CALM conversation's flows are derived again from its events (store/flow_data.py).
+        flow_changes = derive_flows(db, [sender_id for sender_id, d in deltas.items()
+                                         if d.n_replayed and (d.n_flow_events or sender_id in before)])
         # Only a conversation that existed has review marks: new events take its review mark
         # away, and it keeps its other marks in list order.
         existed = [after[sender_id] for sender_id in deltas if sender_id in before]
         sets.record_changes(db, [before[s] for s in deltas if s in before], list(after.values()),
-                            {**{term: sets.adding(chunks) for term, chunks in terms.items()},
+                            {**{term: sets.adding(chunks) for term, chunks in terms.items()}, **flow_changes,
                              ("reviewed", ""): sets.removing(sets.chunked(row.id for row in existed))})
         sets.reorder_marked(db, existed)
         # A reviewer must see what changed: new events take the review mark away.

@@ -6,7 +6,8 @@ moved existing files forward; no PostgreSQL store predates p001. Later changes t
 get a migration here and one in store/schema.py.
 """
 
-from .schema import CONFIDENCE_WALK_INDEX, INPUT_CHANNEL_TERMS_POSTGRESQL, terms_by_conversation
+from .flow_data import derive_event_terms, rederive_all
+from .schema import CONFIDENCE_WALK_INDEX, FLOW_TABLES, INPUT_CHANNEL_TERMS_POSTGRESQL, terms_by_conversation
 from .sets import MARKED_TABLE, add_term_sets, fill_marked
 
 MIGRATIONS_TABLE = "rasa_messaging_migrations"
@@ -89,4 +90,7 @@ MIGRATIONS: list[tuple[str, list]] = [  # each a statement, or a function of the
         lambda db: add_term_sets(db, "input_channel")]),
     # m021: a resolved flag stays, marked done.
     ("p008_flags_resolved", ["ALTER TABLE flags ADD COLUMN resolved_at DOUBLE PRECISION"]),
+    # m022: flows, patterns, commands and model ids, derived at ingest.
+    ("p009_flows", [statement.replace(" FLOAT", " DOUBLE PRECISION") for statement in FLOW_TABLES]
+     + [derive_event_terms, rederive_all]),
 ]

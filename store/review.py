@@ -4,6 +4,7 @@ import json
 import math
 import re
 import time
+from collections import Counter
 
 from . import sets
 from .annotations import AnnotationsMixin
@@ -11,6 +12,7 @@ from .conversations import ConversationQueries
 from .dialects import NO_LIMIT
 from .errors import ConversationNotFound, InvalidBackup
 from .events import event_row
+from .flow_data import forget_flows, update_statistics
 from .ingest import deltas_of
 from .search import unindex_conversation
 
@@ -140,12 +142,11 @@ class ReviewMixin(ConversationQueries, AnnotationsMixin):
             self._require(sender_id)
             rows = [event_row(sender_id, json.loads(data))
                     for (data,) in db.execute("SELECT data FROM events WHERE sender_id = ?", [sender_id])]
-            counts = deltas_of(rows)[sender_id].counts if rows else {}
-            db.executemany("UPDATE statistics SET count = count - ? WHERE kind = ? AND name = ?",
-                                [(count, kind, name) for (kind, name), count in counts.items()])
-            db.execute("DELETE FROM statistics WHERE count <= 0")
-            unindex_conversation(db, sender_id)
             (conversation_id,) = db.execute("SELECT id FROM conversations WHERE sender_id = ?", [sender_id]).fetchone()
+            counts = Counter(deltas_of(rows)[sender_id].counts if rows else {})
+            counts.update(forget_flows(db, conversation_id))
+            update_statistics(db, Counter({key: -count for key, count in counts.items()}))
+            unindex_conversation(db, sender_id)
             sets.remove_conversations(db, [conversation_id])
             db.execute("INSERT INTO counters (name, value) VALUES ('erasures', 1) "
                        "ON CONFLICT (name) DO UPDATE SET value = counters.value + 1")

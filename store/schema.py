@@ -327,6 +327,36 @@ def m021_flags_resolved(db: Database):
     db.execute("ALTER TABLE flags ADD COLUMN resolved_at FLOAT")
 
 
+@migrations()
+def m022_flows(db: Database):
+    # CALM (issue 39): a conversation's flow episodes and the patterns pushed, derived at ingest
+    # from its stack events (store/flow_data.py), and how many flow events it has (0: classic,
+    # never replayed). Commands and model ids are terms from now on; a store that kept CALM
+    # events before gets them all here.
+    for statement in FLOW_TABLES:
+        db.execute(statement)
+    from .flow_data import derive_event_terms, rederive_all
+    derive_event_terms(db)
+    rederive_all(db)
+
+
+# m022's (and p009's) tables. An episode's `steps` are a JSON list of the step ids reached, in the
+# order first reached; `flow_episodes_for_analytics` holds what /flows counts, so that it reads the
+# index alone.
+FLOW_TABLES = [
+    "ALTER TABLE conversations ADD COLUMN n_flow_events INTEGER NOT NULL DEFAULT 0",
+    "CREATE TABLE flow_episodes (conversation_id BIGINT NOT NULL, position INTEGER NOT NULL, flow_id TEXT NOT NULL, "
+    "frame_id TEXT NOT NULL, started_at FLOAT NOT NULL, ended_at FLOAT, outcome TEXT NOT NULL, last_step_id TEXT, "
+    "steps TEXT NOT NULL, interrupted INTEGER NOT NULL, resumed INTEGER NOT NULL, n_user_messages INTEGER NOT NULL, "
+    "session INTEGER NOT NULL, PRIMARY KEY (conversation_id, position))",
+    "CREATE INDEX flow_episodes_for_analytics ON flow_episodes "
+    "(started_at, flow_id, outcome, interrupted, n_user_messages)",
+    "CREATE INDEX flow_episodes_by_flow ON flow_episodes (flow_id, started_at)",
+    "CREATE TABLE conversation_patterns (conversation_id BIGINT NOT NULL, pattern TEXT NOT NULL, "
+    "count INTEGER NOT NULL, PRIMARY KEY (conversation_id, pattern))",
+]
+
+
 # m020's (and p007's) terms: each distinct input channel of a conversation's user messages.
 INPUT_CHANNEL_TERMS = (
     "INSERT INTO conversation_terms (conversation_id, kind, value) SELECT DISTINCT c.id, 'input_channel', {channel} "

@@ -263,6 +263,11 @@ def add_term_sets(db, kind: str) -> None:
     _apply(db, {key: adding(chunks) for key, chunks in terms.items()})
 
 
+def apply_changes(db, changes: dict) -> None:
+    """Make `changes` ((kind, value) → chunk → (added bits, removed bits)) to the sets."""
+    _apply(db, changes)
+
+
 def version(db) -> int:
     """How many times the sets were written: what a set decoded earlier is valid as of."""
     row = db.execute("SELECT value FROM counters WHERE name = 'sets'").fetchone()

@@ -2,13 +2,16 @@
 
 from .base import StoreBase
 
-TOP_KINDS = {"top_intents": "intent", "top_entities": "entity", "top_actions": "action", "top_policies": "policy"}
+TOP_KINDS = {"top_intents": "intent", "top_entities": "entity", "top_actions": "action", "top_policies": "policy",
+             # CALM: flow episodes started, commands of user messages, pattern flows pushed.
+             "top_flows": "flow", "top_commands": "command", "top_patterns": "pattern"}
 
 
 class StatisticsMixin(StoreBase):
     def statistics(self, *, limit: int = 10) -> dict:
         """Message counts and the `limit` most frequent intents, entities, actions (without
-        action_listen) and policies, by count high to low, ties by name."""
+        action_listen), policies, flows (episodes started), commands and patterns (pushed), by
+        count high to low, ties by name."""
         db = self.db
         messages = dict(db.execute("SELECT name, count FROM statistics WHERE kind = 'message'").fetchall())
         result = {"user_messages": messages.get("user", 0), "bot_messages": messages.get("bot", 0)}

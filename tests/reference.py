@@ -49,6 +49,10 @@ def metadata(sender_id, events):
         "policies": sorted(set(policies)),
         "input_channels": sorted({u["input_channel"] for u in users
                                   if isinstance(u.get("input_channel"), str) and u["input_channel"]}),
+        "flows": sorted({episode["flow_id"] for episode in flow_episodes(events)}),
+        "patterns": sorted(set(patterns_pushed(events))),
+        "commands": sorted(set(commands(events))),
+        "model_ids": model_ids(events),
         "minimum_action_confidence": min((a["confidence"] for a in actions if a.get("confidence") is not None),
                                          default=None),
         "in_training_data": bool(policies) and all(p in MEMO for p in policies),
@@ -67,7 +71,7 @@ def user_texts(events):
 def statistics(trackers, limit=10):
     """GET /statistics recomputed from the raw events of `trackers` (each distinct event once)."""
     from collections import Counter
-    counts = {kind: Counter() for kind in ("intent", "entity", "action", "policy")}
+    counts = {kind: Counter() for kind in ("intent", "entity", "action", "policy", "flow", "command", "pattern")}
     messages = Counter()
     for events in unique_events(trackers).values():
         for e in events:
@@ -82,13 +86,18 @@ def statistics(trackers, limit=10):
                     counts["action"][e["name"]] += 1
                 if e.get("policy"):
                     counts["policy"][_policy(e["policy"])] += 1
+        counts["flow"].update(episode["flow_id"] for episode in flow_episodes(events))
+        counts["command"].update(commands(events))
+        counts["pattern"].update(patterns_pushed(events))
 
     def top(counter):
         return [{"name": n, "count": c} for n, c in sorted(counter.items(), key=lambda nc: (-nc[1], nc[0]))[:limit]]
 
     return {"user_messages": messages["user"], "bot_messages": messages["bot"],
             "top_intents": top(counts["intent"]), "top_entities": top(counts["entity"]),
-            "top_actions": top(counts["action"]), "top_policies": top(counts["policy"])}
+            "top_actions": top(counts["action"]), "top_policies": top(counts["policy"]),
+            "top_flows": top(counts["flow"]), "top_commands": top(counts["command"]),
+            "top_patterns": top(counts["pattern"])}
 
 
 def sessions(trackers):
@@ -161,3 +170,86 @@ RASA_PRO_3_21_TYPES = (
 def every_event_type() -> list[dict]:
     """One event of each rasa-pro 3.21 type, each with a field of its own to come back unchanged."""
     return [{"event": kind, "timestamp": 1.0 + i, "detail": {"of": kind}} for i, kind in enumerate(RASA_PRO_3_21_TYPES)]
+
+
+# CALM, from docs/semantics.md: a user flow's episode is a stack frame (type `flow`, an id not
+# starting with `pattern_`) from the update that adds it to the one that removes it; cancelled if
+# Rasa cancelled it (named in a pattern_cancel_flow frame's canceled_frames, stepped to NEXT:END,
+# or a flow_cancelled event of its flow while it ran), else completed; abandoned if a session
+# start, a restart or the end of the events finds it still on the stack.
+
+def calm_snapshots(events):
+    """The stack after every event, from scratch: (event, the stack as a list of frames)."""
+    import jsonpatch
+    stack, snapshots = [], []
+    for event in sorted(events, key=lambda e: e["timestamp"]):
+        if event["event"] in ("session_started", "restart"):
+            stack = []
+        elif event["event"] == "stack":
+            update = event["update"]
+            stack = jsonpatch.apply_patch(stack, json.loads(update) if isinstance(update, str) else update)
+        snapshots.append((event, json.loads(json.dumps(stack))))
+    return snapshots
+
+
+def _is_step(step):
+    return isinstance(step, str) and step not in ("START", "END") and not step.startswith("NEXT:")
+
+
+def flow_episodes(events):
+    """Every user-flow episode: flow_id, outcome, last_step_id, steps, interrupted, resumed,
+    started_at, n_user_messages (from the user message whose turn started it to its end)."""
+    snapshots = calm_snapshots(events)
+    result = []
+    for start, (event, stack) in enumerate(snapshots):
+        before = {frame["frame_id"] for frame in snapshots[start - 1][1]} if start else set()
+        for frame in stack:
+            if frame.get("type") != "flow" or frame["flow_id"].startswith("pattern_") or frame["frame_id"] in before:
+                continue
+            end = start  # the first snapshot without the frame
+            while end < len(snapshots) and any(f["frame_id"] == frame["frame_id"] for f in snapshots[end][1]):
+                end += 1
+            removed = end < len(snapshots) and snapshots[end][0]["event"] == "stack"
+            life = snapshots[start:end]
+            mine = [f for _, stack_then in life for f in stack_then if f["frame_id"] == frame["frame_id"]]
+            steps = []
+            for f in mine:
+                if _is_step(f.get("step_id")) and f["step_id"] not in steps:
+                    steps.append(f["step_id"])
+            cancelled = any(f.get("step_id") == "NEXT:END" for f in mine) or any(
+                frame["frame_id"] in f.get("canceled_frames", []) for _, stack_then in life for f in stack_then
+                if f.get("type") == "pattern_cancel_flow")
+            kinds = {e["event"] for e, _ in life if e.get("flow_id") == frame["flow_id"]}
+            users = [e for e, _ in snapshots[:end] if e["event"] == "user"]
+            earlier = [e["event"] for e, _ in snapshots[:start] if e["event"] in ("user", "session_started", "restart")]
+            users_before = sum(e == "user" for e in earlier) - (1 if earlier and earlier[-1] == "user" else 0)
+            result.append({
+                "flow_id": frame["flow_id"],
+                "outcome": ("cancelled" if cancelled or "flow_cancelled" in kinds else "completed") if removed
+                else "abandoned",
+                "last_step_id": next((f["step_id"] for f in reversed(mine) if _is_step(f.get("step_id"))), None),
+                "steps": steps, "interrupted": "flow_interrupted" in kinds, "resumed": "flow_resumed" in kinds,
+                "started_at": event["timestamp"], "n_user_messages": len(users) - users_before,
+            })
+    return result
+
+
+def patterns_pushed(events):
+    pushed, seen = [], set()
+    for _, stack in calm_snapshots(events):
+        for frame in stack:
+            if str(frame.get("flow_id", "")).startswith("pattern_") and frame["frame_id"] not in seen:
+                pushed.append(frame["flow_id"])
+            seen.add(frame["frame_id"])
+        seen &= {frame["frame_id"] for frame in stack}
+    return pushed
+
+
+def commands(events):
+    return [c["command"] for e in events if e["event"] == "user"
+            for c in (e.get("parse_data") or {}).get("commands") or [] if isinstance(c.get("command"), str)]
+
+
+def model_ids(events):
+    return sorted({e["metadata"]["model_id"] for e in events
+                   if isinstance(e.get("metadata"), dict) and isinstance(e["metadata"].get("model_id"), str)})

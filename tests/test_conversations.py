@@ -33,7 +33,7 @@ def test_moodbot_metadata_computed_by_hand(client, store):
         "entities": [],
         "actions": ["action_listen", "utter_greet", "utter_happy"],
         "policies": ["MemoizationPolicy", "TEDPolicy"],
-        "input_channels": [],
+        "input_channels": [], "flows": [], "patterns": [], "commands": [], "model_ids": [],
         "minimum_action_confidence": 0.8,
         "minimum_action_confdience": 0.8,
         "in_training_data": False,

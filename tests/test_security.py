@@ -123,8 +123,10 @@ SAFE_SQL_FRAGMENTS = {"where", "order", "placeholders", "' AND '.join(clauses)",
                       # store/dialects.py: constant spellings of one SQL function per backend
                       "db.dialect.json_rows", "dialect.least",
                       "bin_of",  # store/analytics.py: the dialect's floor of a constant expression
-                      "MIGRATIONS_TABLE",
-                      "any_key"}  # store/sets.py: a constant key condition, repeated and ORed  # store/postgres_schema.py: the constant name of the applied migrations
+                      "MIGRATIONS_TABLE",  # store/postgres_schema.py: the constant name of the applied migrations
+                      "any_key",  # store/sets.py: a constant key condition, repeated and ORed
+                      "_REPLAYED",  # store/flow_data.py: the constant event types a flow replay reads
+                      "','.join('?' * len(FLOW_TERM_KINDS))"}
 
 
 # store/postgres.py: the caller's SQL text (checked here at its call), with psycopg's placeholders.

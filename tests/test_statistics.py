@@ -17,7 +17,8 @@ from .story_trackers import generated_trackers
 def test_an_empty_store_has_zero_statistics(client):
     assert client.get("/core/statistics").json() == {
         "user_messages": 0, "bot_messages": 0,
-        "top_intents": [], "top_entities": [], "top_actions": [], "top_policies": []}
+        "top_intents": [], "top_entities": [], "top_actions": [], "top_policies": [],
+        "top_flows": [], "top_commands": [], "top_patterns": []}
 
 
 @pytest.mark.real_data
@@ -29,6 +30,7 @@ def test_moodbot_statistics_computed_by_hand(client, store):
         "top_entities": [],
         "top_actions": [{"name": "utter_greet", "count": 1}, {"name": "utter_happy", "count": 1}],
         "top_policies": [{"name": "MemoizationPolicy", "count": 1}, {"name": "TEDPolicy", "count": 1}],
+        "top_flows": [], "top_commands": [], "top_patterns": [],
     }
 
 
