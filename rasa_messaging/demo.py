@@ -37,7 +37,7 @@ def ensure_demo_store(path=DEMO_DB, *, conversations: int = DEMO_CONVERSATIONS) 
 def fill_demo_store(store: Store, conversations: int) -> None:
     """`conversations` generated conversations over the last months, with what reviewers leave:
     flags (some with a note), tags, review marks and annotations."""
-    generator = Generator(seed=2026, start=time.time() - 240 * DAY)
+    generator = Generator(seed=2026, start=time.time() - 240 * DAY, calm_share=0.4)
     rng = random.Random(2026)
     for number in range(conversations):
         sender_id, events = generator.conversation(number)
@@ -47,8 +47,8 @@ def fill_demo_store(store: Store, conversations: int) -> None:
         if rng.random() < 0.1:
             store.add_tag(sender_id, rng.choice(TAGS))
         for event in events:
-            if event["event"] == "user" and rng.random() < 0.03:  # corrected, or confirmed as predicted
-                predicted = event["parse_data"]["intent"]["name"]
+            predicted = event["parse_data"]["intent"]["name"] if event["event"] == "user" else None
+            if predicted and rng.random() < 0.03:  # corrected, or confirmed as predicted (CALM ones have none)
                 store.annotate(sender_id, event["timestamp"], rng.choice([predicted, rng.choice(generator.intents)]), None)
         if rng.random() < 0.15:
             store.mark_reviewed(sender_id)

@@ -6,7 +6,8 @@ Shaped like real Rasa 3 trackers: each conversation has one or more sessions
 with a confidence, entities marked in the text, the text), `action` events predicted by one of a
 few policies (the memorising ones with confidence 1.0, TEDPolicy with a spread of lower
 confidences), `bot` utterances and slot sets, sometimes a restart; users on several input
-channels, and start times spread over months. About 25 events per conversation.
+channels, and start times spread over months. About 25 events per conversation. With
+`calm_share`, that share are Rasa Pro CALM conversations instead (rasa_messaging/generate_calm.py).
 
     python -m rasa_messaging.generate --conversations 1000 --seed 1 > events.jsonl
 
@@ -18,6 +19,8 @@ import argparse
 import json
 import random
 import sys
+
+from .generate_calm import CalmConversation
 
 CHANNELS = ("rest", "socketio", "slack", "facebook", "telegram")
 POLICIES = ("policy_0_MemoizationPolicy", "policy_1_TEDPolicy", "policy_2_RulePolicy",
@@ -76,8 +79,10 @@ ENTITY_VALUES = {
 
 
 class Generator:
-    def __init__(self, seed: int = 1, *, policies: int = 4, months: int = 6, start: float = 1_600_000_000.0):
+    def __init__(self, seed: int = 1, *, policies: int = 4, months: int = 6, start: float = 1_600_000_000.0,
+                 calm_share: float = 0.0):
         self.rng = random.Random(seed)
+        self.calm_share = calm_share  # of the conversations, Rasa Pro CALM ones (rasa_messaging/generate_calm.py)
         self.intents = list(PHRASES)
         self.policies = POLICIES[:policies]
         self.start = start
@@ -101,6 +106,8 @@ class Generator:
 
     def conversation(self, number: int) -> tuple[str, list[dict]]:
         rng = self.rng
+        if self.calm_share and rng.random() < self.calm_share:
+            return CalmConversation(self, number).events_of()
         sender_id = f"{rng.choice(CHANNELS)}-{number:07d}"
         channel = sender_id.split("-")[0]
         clock = self.start + rng.random() * self.span
@@ -169,8 +176,10 @@ def main():
     parser.add_argument("--conversations", type=int, default=1_000, help="how many conversations (default 1000)")
     parser.add_argument("--seed", type=int, default=1, help="the same seed gives the same data (default 1)")
     parser.add_argument("--flags", help="also write the messages to flag here, as JSON Lines [sender_id, timestamp]")
+    parser.add_argument("--calm-share", type=float, default=0.0,
+                        help="the share of Rasa Pro CALM conversations, 0 to 1 (default 0: Rasa 3 only)")
     args = parser.parse_args()
-    generator = Generator(args.seed)
+    generator = Generator(args.seed, calm_share=args.calm_share)
     flags_out = open(args.flags, "w") if args.flags else None
     for number in range(args.conversations):
         sender_id, events = generator.conversation(number)

@@ -14,6 +14,7 @@ import pytest
 from bench.server import running_server
 from rasa_messaging.app import create_app, load_spec
 from rasa_messaging.generate import Generator
+from rasa_messaging.generate_calm import CalmGenerator
 from rasa_messaging.store import Store, prepare
 
 from .contract import CheckedClient, SpecContract
@@ -180,9 +181,10 @@ def store(db_path):
 
 @pytest.fixture
 def trackers():
-    """Conversations from the project's own generator; with the real data beside the checkout, also
-    the real tracker dumps and the conversations generated from the real conversation tests."""
-    own = Generator(seed=5).trackers(40)
+    """Conversations from the project's own generator (Rasa 3 and CALM ones); with the real data beside
+    the checkout, also the real tracker dumps and the conversations generated from the real
+    conversation tests."""
+    own = Generator(seed=5).trackers(40) + CalmGenerator(seed=5).trackers(20)
     if not REAL_DATA_PRESENT:
         return own
     from .story_trackers import generated_trackers
