@@ -187,7 +187,10 @@ def calm_snapshots(events):
             stack = []
         elif event["event"] == "stack":
             update = event["update"]
-            stack = jsonpatch.apply_patch(stack, json.loads(update) if isinstance(update, str) else update)
+            try:  # one that does not apply (an earlier piece still missing) is skipped
+                stack = jsonpatch.apply_patch(stack, json.loads(update) if isinstance(update, str) else update)
+            except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException):
+                pass
         snapshots.append((event, json.loads(json.dumps(stack))))
     return snapshots
 
