@@ -619,13 +619,13 @@ def test_a_filter_suggestion_that_fails_is_said_unless_the_reviewer_has_left_the
     page.route("**/core/tags", lambda route: route.abort())
     page.goto(f"{server}/")
     page.wait_for_selector("#status:has-text('Error: Failed to fetch')")
-    page.wait_for_function("() => document.querySelectorAll('datalist').length === 4")
+    page.wait_for_function("() => document.querySelectorAll('datalist').length === 8")  # every list but the tags
 
     page.unroute("**/core/tags")
     held = []
     page.route("**/core/conversationActions", lambda route: held.append(route))
     page.click("text=Clear")
-    page.wait_for_function("() => !document.getElementById('actions') && document.querySelectorAll('datalist').length === 4")
+    page.wait_for_function("() => !document.getElementById('actions') && document.querySelectorAll('datalist').length === 8")
     page.locator("#inbox tbody a").first.click()
     page.wait_for_selector("ol.transcript li.message")
     with page.expect_event("requestfailed"):
@@ -732,3 +732,88 @@ def test_the_c_key_confirms_the_predicted_intent(page, server):
     page.wait_for_selector("li.message.user p.annotated")
     [annotation] = [a for a in api(server, "/annotations").json() if a["sender_id"] == LONG]
     assert annotation["intent"] == annotation["predicted_intent"] == "check_balance" and annotation["entities"] is None
+
+
+def calm_conversation(server, flow="dispute_transaction"):
+    """A CALM conversation of the store with an episode of `flow` (the demo store's are 40% CALM)."""
+    conversations = api(server, "/conversations", flow=flow, limit=50).json()
+    assert conversations, f"the demo store has an episode of {flow}"
+    return conversations[0]["sender_id"]
+
+
+def test_a_calm_transcript_shows_commands_flow_dividers_the_stack_and_where_the_text_came_from(page, server):
+    sender = calm_conversation(server)
+    events = api(server, f"/conversations/{sender}/events").json()
+    page.goto(f"{server}/conversations/{urllib.parse.quote(sender)}")
+    page.wait_for_selector("li.message")
+    # Under each user message, its commands.
+    users = [e for e in events if e["event"] == "user"]
+    shown = page.locator("li.message.user").all()
+    assert len(shown) == len(users)
+    for item, user in zip(shown, users, strict=True):
+        expected = [c["command"] for c in user["parse_data"]["commands"]]
+        assert item.locator("p.commands code").all_inner_texts() == expected
+    # Flows start, complete, get interrupted and cancelled as dividers naming the flow.
+    dividers = page.locator("li.divider.flow").all_inner_texts()
+    flow_events = [e for e in events if e["event"].startswith("flow_") and not e["flow_id"].startswith("pattern_")]
+    assert len(dividers) == len(flow_events)
+    assert all(e["flow_id"] in text for e, text in zip(flow_events, dividers, strict=True))
+    # The sub-agent's events nest in a block of its own.
+    assert page.locator("li.sub-agent summary").first.inner_text().startswith("Sub-agent dispute_agent")
+    assert page.locator("li.sub-agent li.message.bot").count() >= 1
+    # Where each bot text came from, the slots with who filled them, the turn's latency.
+    bots = [e for e in events if e["event"] == "bot"]
+    assert page.locator("li.message.bot p.source").count() == len(bots)
+    assert "text: sub-agent" in page.locator("li.sub-agent li.message.bot p.source").first.inner_text()
+    assert page.locator("li.slot small").first.inner_text().strip() == "filled by LLM"
+    assert page.locator("li.turn-end").count() == sum(e["event"] == "bot_turn_ended" for e in events)
+    assert page.locator("li.turn-end").first.inner_text().startswith("turn took ")
+    # The stack at a message, on demand: what the API rebuilds there, top first.
+    asked = page.locator("li.message.bot").nth(1)
+    timestamp = float(asked.get_attribute("data-timestamp"))
+    asked.locator("button.show-stack").click()
+    asked.locator(".stack li").first.wait_for()
+    frames = api(server, f"/conversations/{sender}/stack", until=timestamp).json()
+    assert [text.split(" ")[0] for text in asked.locator(".stack li").all_inner_texts()] == \
+        [f.get("flow_id", f.get("agent_id")) for f in reversed(frames)]
+
+
+def test_a_classic_transcript_has_no_calm_lines(page, server):
+    classic = api(server, "/conversations", intent="check_balance", limit=1).json()[0]["sender_id"]
+    page.goto(f"{server}/conversations/{urllib.parse.quote(classic)}")
+    page.wait_for_selector("li.message")
+    for selector in ("p.commands", "li.divider.flow", "button.show-stack", "li.sub-agent", "li.turn-end"):
+        assert page.locator(selector).count() == 0, selector
+
+
+def test_the_dashboards_flows_lead_to_the_filtered_inbox_and_each_has_its_funnel(page, server):
+    flows = api(server, "/flows").json()
+    page.goto(f"{server}/dashboard")
+    page.wait_for_selector("#flows-table")
+    assert page.locator("#flows-table tbody th").all_inner_texts() == [f["flow_id"] for f in flows]
+    # Sorted by completion rate on request, lowest first.
+    page.click("#sort-completion")
+    page.wait_for_url("**flows_order=completion_rate")
+    page.wait_for_selector("#flows-table")
+    by_rate = sorted(flows, key=lambda f: (f["completion_rate"], f["flow_id"]))
+    assert page.locator("#flows-table tbody th").all_inner_texts() == [f["flow_id"] for f in by_rate]
+    # Every number is the API's and a link to the inbox filtered to it.
+    flow = max(flows, key=lambda f: f["abandoned"])
+    assert flow["abandoned"] > 0
+    row = page.locator(f"#flows-table tr[data-flow='{flow['flow_id']}']")
+    assert row.locator("td a").all_inner_texts() == [str(flow[k]) for k in
+                                                      ("started", "completed", "cancelled", "abandoned", "interrupted")]
+    row.locator("td a").nth(3).click()
+    page.wait_for_url("**/?flow=*")
+    assert urllib.parse.parse_qs(urllib.parse.urlparse(page.url).query) == {"flow": [flow["flow_id"]],
+                                                                           "flow_status": ["abandoned"]}
+    expected = api(server, "/conversations", flow=flow["flow_id"], flow_status="abandoned", limit=25).json()
+    assert expected and inbox_senders(page) == [c["sender_id"] for c in expected]
+    assert page.input_value("#f-flow") == flow["flow_id"] and page.input_value("#f-flow_status") == "abandoned"
+    # Each flow's funnel, on demand, drawn with the API's numbers.
+    page.goto(f"{server}/dashboard")
+    page.locator(f"details.funnel[data-flow='{flow['flow_id']}'] summary").click()
+    figure = page.locator(f"details.funnel[data-flow='{flow['flow_id']}'] figure")
+    figure.wait_for()
+    funnel = api(server, f"/flows/{flow['flow_id']}/funnel").json()
+    assert json.loads(figure.get_attribute("data-values")) == [[s["step_id"], s["reached"]] for s in funnel["steps"]]

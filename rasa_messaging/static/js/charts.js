@@ -62,3 +62,23 @@ export function lineChart(id, title, xs, ys, binWidth) {
 function round(value) {
   return Math.round((value || 0) * 100) / 100;
 }
+
+/** A flow's funnel: its steps in the order users reach them (/flows/{id}/funnel), each a bar of the
+ * episodes that reached it, and the episodes that ended there by outcome, each a link to the
+ * inbox of that flow and outcome. */
+export function funnelChart(id, funnel) {
+  const max = Math.max(1, funnel.episodes);
+  const inbox = (status) => `/?${new URLSearchParams({ flow: funnel.flow_id, ...(status ? { flow_status: status } : {}) })}`;
+  const rows = funnel.steps.map((step) => {
+    const bar = el("span", { class: "bar", "aria-hidden": "true" });
+    bar.style.width = `${Math.max(0.5, (step.reached / max) * 100)}%`;
+    const ended = Object.entries(step.ended_here).filter(([, n]) => n);
+    return el("li", { class: "bar", dataset: { step: step.step_id } }, el("code", {}, step.step_id),
+      el("span", { class: "track" }, bar, el("a", { class: "count", href: inbox(null) }, `${step.reached.toLocaleString("en")} reached`)),
+      ended.length ? el("small", { class: "ended" }, "ended here: ", ended.map(([outcome, n], at) =>
+        [at ? ", " : "", el("a", { href: inbox(outcome) }, `${n} ${outcome}`)])) : null);
+  });
+  return el("figure", { id, class: "chart funnel", dataset: { values: JSON.stringify(funnel.steps.map((s) => [s.step_id, s.reached])) } },
+    el("figcaption", { id: `${id}-title` }, "Funnel of ", el("code", {}, funnel.flow_id), ` (${funnel.episodes} episodes)`),
+    rows.length ? el("ol", { class: "bars", "aria-labelledby": `${id}-title` }, rows) : el("p", {}, "No episodes in this range."));
+}

@@ -8,7 +8,9 @@ import { remember } from "./worklist.js";
 export const PAGE_SIZE = 25;
 // The lists of known values each filter offers: datalist id → the API path that lists them.
 const VOCABULARIES = { intents: "/conversationIntents", entities: "/conversationEntities",
-                       actions: "/conversationActions", policies: "/conversationPolicies", tags: "/tags" };
+                       actions: "/conversationActions", policies: "/conversationPolicies", tags: "/tags",
+                       flows: "/conversationFlows", patterns: "/conversationPatterns",
+                       commands: "/conversationCommands", models: "/conversationModels" };
 
 function textFilter(name, label, hint, list) {
   return el("p", {}, el("label", { for: `f-${name}` }, label),
@@ -30,6 +32,12 @@ function filterForm() {
     textFilter("policies", "Policies", "comma-separated, any of", "policies"),
     textFilter("tags", "Tags", "comma-separated, any of", "tags"),
     textFilter("input_channel", "Input channels", "comma-separated, any of (rest, socketio, facebook, ...)"),
+    textFilter("flow", "CALM flows", "comma-separated, any of", "flows"),
+    choice("flow_status", "Flow status", [["", "Any"], ["completed", "Completed"], ["cancelled", "Cancelled"],
+      ["abandoned", "Abandoned"], ["interrupted", "Interrupted"]]),
+    textFilter("pattern", "Patterns", "comma-separated, any of", "patterns"),
+    textFilter("command", "Commands", "comma-separated, any of (start flow, set slot, cancel flow, ...)", "commands"),
+    textFilter("model_id", "Model ids", "comma-separated, any of", "models"),
     textFilter("text", "Text in a user message"),
     el("p", {}, el("label", { for: "f-maximumConfidence" }, "Lowest confidence at most"),
       el("input", { id: "f-maximumConfidence", name: "maximumConfidence", type: "number", min: 0, max: 1, step: 0.05 })),
@@ -99,7 +107,8 @@ function row(conversation) {
   const confidence = conversation.minimum_action_confidence;
   return el("tr", { dataset: { sender: conversation.sender_id } },
     el("th", { scope: "row" }, el("a", { href: conversationPath(conversation.sender_id) }, conversation.sender_id),
-      (conversation.input_channels || []).length ? el("small", { class: "channels" }, ` ${conversation.input_channels.join(", ")}`) : null),
+      (conversation.input_channels || []).length ? el("small", { class: "channels" }, ` ${conversation.input_channels.join(", ")}`) : null,
+      (conversation.flows || []).length ? el("small", { class: "flows" }, ` flows: ${conversation.flows.join(", ")}`) : null),
     el("td", { "data-label": "Latest activity" }, when(conversation.latest_event_time)),
     el("td", { class: "number", "data-label": "User messages" }, String(conversation.n_user_messages)),
     el("td", { class: confidence !== null && confidence < 0.5 ? "number low" : "number", "data-label": "Lowest confidence" },

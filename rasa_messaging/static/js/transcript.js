@@ -7,6 +7,19 @@ import { LOW_CONFIDENCE, MEMORISING_POLICIES, confirmAction, el, handle, navigat
 import { inboxLink, neighbour, nextUnreviewed } from "./worklist.js";
 
 export const EVENTS_PER_PAGE = 100;
+// CALM: the events that end a sub-agent's block, the flow events shown as dividers, and what a
+// bot's text came from (the bot event's `utter_source`, Rasa Pro's name of what wrote it).
+const AGENT_ENDS = ["agent_completed", "agent_cancelled", "agent_interrupted"];
+const FLOW_DIVIDERS = { flow_started: "started", flow_interrupted: "interrupted", flow_resumed: "resumed",
+                        flow_completed: "completed", flow_cancelled: "cancelled" };
+const QUIET = ["stack", "user_featurization"];  // the stack is shown on demand, from the API
+function textSource(source) {
+  if (/search|knowledge/i.test(source)) return "knowledge search";
+  if (/rephras/i.test(source)) return "rephrased";
+  if (/templat/i.test(source)) return "response template";
+  if (/agent/i.test(source)) return "sub-agent";
+  return source;
+}
 const TAG_RULE = "A tag is one word of letters, digits and _ . : - (no spaces), up to 64 characters.";
 
 // Stored events are whatever a bot sent: a field may have another type than Rasa's. These read
@@ -166,7 +179,21 @@ class Transcript {
       : el("p", { class: "meta" }, "Start of the conversation"));
     this.utteredBy = utterances(this.events);
     const folded = new Set(this.utteredBy.values());
-    this.list.replaceChildren(...this.events.filter((event) => !folded.has(event)).map((event) => this.item(event)));
+    // A sub-agent's events nest in a block of their own, from its start to its end.
+    const lists = [this.list];
+    this.list.replaceChildren();
+    for (const event of this.events.filter((e) => !folded.has(e))) {
+      if (event.event === "agent_started") {
+        const inner = el("ol", { class: "transcript" });
+        lists.at(-1).append(el("li", { class: "sub-agent" }, el("details", { open: "" },
+          el("summary", {}, "Sub-agent ", el("code", {}, asText(event.agent_id ?? event.agent_name)),
+            event.flow_id ? [" called by ", el("code", {}, asText(event.flow_id))] : null), inner)));
+        lists.push(inner);
+        continue;
+      }
+      lists.at(-1).append(this.item(event));
+      if (AGENT_ENDS.includes(event.event) && lists.length > 1) lists.pop();
+    }
   }
 
   /** An event as a list item; one the page cannot show is marked as such, never the end of the transcript. */
@@ -182,20 +209,42 @@ class Transcript {
   readableItem(event) {
     const kind = event.event;
     if (kind === "user") return this.message(event, "user", markedText(asText(event.text), event.parse_data?.entities),
-      this.intentLine(event), this.annotationLine(event), this.userDetails(event));
+      this.intentLine(event), this.commandsLine(event), this.annotationLine(event), this.userDetails(event));
     if (kind === "bot") {
       const buttons = objectsIn(event.data?.buttons);
       const action = this.utteredBy.get(event);
+      const source = asText(event.metadata?.utter_source);
       return this.message(event, "bot", asText(event.text),
         buttons.length ? el("ul", { class: "bot-buttons" }, buttons.map((b) => el("li", {}, asText(b.title ?? b.payload)))) : null,
-        action ? actionLine(action, "p", "uttered-by") : null);
+        action ? actionLine(action, "p", "uttered-by") : null,
+        source ? el("p", { class: "source" }, `text: ${textSource(source)}`, el("small", {}, ` (${source})`)) : null);
     }
+    if (kind in FLOW_DIVIDERS) {
+      const flow = asText(event.flow_id);
+      const pattern = flow.startsWith("pattern_");
+      return el("li", { class: pattern ? "pattern" : "divider flow", role: pattern ? null : "separator" },
+        pattern ? "pattern " : "Flow ", el("code", {}, flow), ` ${FLOW_DIVIDERS[kind]}`,
+        event.step_id ? [" at step ", el("code", {}, asText(event.step_id))] : null);
+    }
+    if (kind === "bot_turn_ended") {
+      const times = event.metadata?.execution_times ?? {};
+      const total = typeof times.rasa_processing_ms === "number" ? times.rasa_processing_ms
+        : Object.values(times).filter((t) => typeof t === "number").reduce((a, b) => a + b, 0);
+      return el("li", { class: "turn-end" }, total ? `turn took ${(total / 1000).toFixed(2)} s` : "turn ended");
+    }
+    if (QUIET.includes(kind)) return el("li", { class: "listen", "aria-hidden": "true" });
+    if (kind === "mcp_tool_executed" || kind === "tool_executed") {
+      return el("li", { class: "tool" }, "tool ", el("code", {}, asText(event.tool_name ?? event.name)),
+        event.server_name ? ` on ${asText(event.server_name)}` : "");
+    }
+    if (AGENT_ENDS.includes(kind)) return el("li", { class: "pattern" }, "sub-agent ", el("code", {}, asText(event.agent_id)),
+      ` ${kind.replace("agent_", "")}`);
     if (kind === "action") {
       if (event.name === "action_listen") return el("li", { class: "listen", "aria-hidden": "true" });
       return actionLine(event, "li", "action");
     }
     if (kind === "slot") return el("li", { class: "slot" }, "slot ", el("code", {}, event.name), " = ",
-      el("code", {}, JSON.stringify(event.value)));
+      el("code", {}, JSON.stringify(event.value)), event.filled_by ? el("small", {}, ` filled by ${asText(event.filled_by)}`) : null);
     if (kind === "active_loop" || kind === "form") {
       return el("li", { class: "loop" }, event.name ? ["form ", el("code", {}, asText(event.name)), " active"] : "form ended");
     }
@@ -229,6 +278,28 @@ class Transcript {
     if (!intent?.name) return null;
     const unsure = (intent.confidence ?? 1) < LOW_CONFIDENCE;
     return el("p", { class: `intent${unsure ? " low" : ""}` }, "intent ", el("code", {}, intent.name), ` ${percent(intent.confidence)}`);
+  }
+
+  /** A CALM message's commands (`parse_data.commands`): what the command generator made of it. */
+  commandsLine(event) {
+    const commands = objectsIn(event.parse_data?.commands);
+    if (!commands.length) return null;
+    return el("p", { class: "commands" }, "commands: ", commands.map((command, at) => [at ? ", " : "",
+      el("code", {}, asText(command.command)),
+      ["flow", "name"].filter((key) => command[key] !== undefined).map((key) => ` ${asText(command[key])}`),
+      command.value !== undefined ? ` = ${asText(command.value)}` : ""]));
+  }
+
+  /** The dialogue stack after this message, rebuilt by the API from the stack updates. */
+  async toggleStack(event, button) {
+    const item = button.closest("li");
+    const open = item.querySelector(".stack");
+    if (open) { open.remove(); button.setAttribute("aria-expanded", "false"); return; }
+    const { data: frames } = await getJson(conversationPath(this.senderId, "/stack"), { until: event.timestamp });
+    item.append(el("div", { class: "stack" }, el("p", {}, frames.length ? "Stack, top first:" : "The stack is empty here."),
+      el("ol", {}, [...frames].reverse().map((frame) => el("li", {}, el("code", {}, asText(frame.flow_id ?? frame.agent_id ?? frame.type)),
+        frame.step_id ? [" at ", el("code", {}, asText(frame.step_id))] : null, el("small", {}, ` ${asText(frame.type)}`))))));
+    button.setAttribute("aria-expanded", "true");
   }
 
   annotationLine(event) {
@@ -279,8 +350,15 @@ class Transcript {
           flag?.resolved_at ? "Reopen" : "Resolve") : null,
         who === "user" ? el("button", { type: "button", class: "correct", "aria-expanded": "false",
           onclick: (clicked) => this.toggleAnnotationForm(event, clicked.currentTarget) },
-        "Correct prediction") : null));
+        "Correct prediction") : null,
+        this.isCalm() ? el("button", { type: "button", class: "show-stack", "aria-expanded": "false",
+          onclick: (clicked) => this.toggleStack(event, clicked.currentTarget) }, "Flow stack") : null));
     return item;
+  }
+
+  /** Whether this is a CALM conversation (flows or patterns): only there is a stack to show. */
+  isCalm() {
+    return Boolean(this.metadata?.flows?.length || this.metadata?.patterns?.length);
   }
 
   /** Mark the message's flag done (kept, with its note), or open it again. */
