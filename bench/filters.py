@@ -31,10 +31,10 @@ def mark_some(store: Store, seed: int = 1) -> None:
 
 def single_filters(store: Store) -> dict[str, dict]:
     """name → getConversations parameters."""
-    def most_common(kind, exclude=()):
+    def most_common(kind, exclude=(), otherwise=None):
         counts = store.db.execute("SELECT value, count(*) FROM conversation_terms WHERE kind = ? GROUP BY value "
                                   "ORDER BY count(*) DESC, value", [kind]).fetchall()
-        return next(value for value, _ in counts if value not in exclude)
+        return next((value for value, _ in counts if value not in exclude), otherwise)
     first, last = store.db.execute("SELECT min(latest_event_time), max(latest_event_time) FROM conversations").fetchone()
     span = last - first
     return {
@@ -51,6 +51,12 @@ def single_filters(store: Store) -> dict[str, dict]:
         "reviewed": {"reviewed": "true"},
         "tags": {"tags": "needs-training"},
         "annotated": {"annotated": "true"},
+        # CALM (a data set without CALM conversations matches nothing: still measured).
+        "flow": {"flow": most_common("flow", otherwise="transfer_money")},
+        "flow_status": {"flow_status": "abandoned"},
+        "pattern": {"pattern": "pattern_cancel_flow"},
+        "command": {"command": "cancel flow"},
+        "model_id": {"model_id": most_common("model_id", otherwise="none")},
     }
 
 

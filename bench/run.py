@@ -1,6 +1,7 @@
 """The performance benchmark: our server, as users run it, on two data sets at several sizes.
 
-Data sets: `generated` (rasa_messaging/generate.py) and `real` (bench/real_trackers.py: the real
+Data sets: `generated` (rasa_messaging/generate.py, 30% of it Rasa Pro CALM conversations:
+`CALM_SHARE`) and `real` (bench/real_trackers.py: the real
 trackers of ../shared/rasa-data, scaled; left out, with a note, where that folder is missing).
 For each data set and size (default 1k, 10k, 100k conversations) it
 - imports the JSON Lines file with `rasa-messaging import` and, as the baseline, reads the same
@@ -8,7 +9,8 @@ For each data set and size (default 1k, 10k, 100k conversations) it
   `executemany` into one table indexed on (sender_id, timestamp), in one transaction;
 - marks some conversations (bench/filters.py: flags, review marks, tags, annotations), starts
   `rasa-messaging serve` and measures the p50 over HTTP of every single list filter and every
-  pair, each also in-process (the store's own time), plus statistics, analytics, one
+  pair (the CALM filters `flow`, `flow_status`, `pattern`, `command`, `model_id` among them), each
+  also in-process (the store's own time), plus statistics, analytics, `/flows` and a funnel, one
   conversation's reads, flag + unflag and HTTP ingest; the filters, the floor, statistics and
   analytics are timed in rounds, each in turn, so that a spell of interference does not land on
   one figure;
@@ -92,7 +94,7 @@ def write_data(dataset: str, conversations: int, path: Path) -> int:
         if dataset == "real":
             from bench.real_trackers import RealTrackers
             return RealTrackers(conversations).write_jsonl(out)
-        generator, n_events = Generator(seed=conversations), 0
+        generator, n_events = Generator(seed=conversations, calm_share=CALM_SHARE), 0
         for number in range(conversations):
             _, events = generator.conversation(number)
             out.write("".join(json.dumps(e) + "\n" for e in events))
@@ -154,7 +156,8 @@ def measure(dataset: str, conversations: int, repeat: int, workdir: Path, db: st
         requests = {"floor": get("/session"),
                     **{"http " + name: get("/conversations", **params, limit=20) for name, params in filters.items()},
                     "/statistics": get("/statistics"), "/analytics": get("/analytics"),
-                    "/analytics window=1d": get("/analytics", window="1d")}
+                    "/analytics window=1d": get("/analytics", window="1d"), "/flows": get("/flows"),
+                    "/flows/transfer_money/funnel": get("/flows/transfer_money/funnel")}
         for name, (p50, p95) in timed_in_rounds(requests, repeat).items():
             figures[name] = p50
             figures["p95 " + name.removeprefix("http ")] = p95
@@ -225,6 +228,8 @@ def report(results: dict, filter_names: list, args) -> str:
         ("/statistics", with_p95("/statistics")),
         ("/analytics (10 bins)", with_p95("/analytics", "{:.1f}")),
         ("/analytics window=1d", with_p95("/analytics window=1d", "{:.1f}")),
+        ("/flows", with_p95("/flows")),
+        ("/flows/transfer_money/funnel", with_p95("/flows/transfer_money/funnel")),
         *[(f"longest conversation's {w}", number(f"longest conversation's {w}", "{:.2f}"))
           for w in ("events", "messages", "debug-dump.json", "debug-dump.md")],
         ("flag + unflag", number("flag + unflag", "{:.2f}")),
@@ -264,6 +269,8 @@ def report(results: dict, filter_names: list, args) -> str:
 
 
 BACKEND_NAMES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
+# The generated set's share of Rasa Pro CALM conversations (issue 39): most teams run CALM now.
+CALM_SHARE = 0.3
 QUICK_MS = 0.5
 
 

@@ -90,12 +90,12 @@ def forget_flows(db, conversation_id: int) -> Counter:
 
 def update_statistics(db, counts: Counter) -> None:
     """Add `counts` ((kind, name) → a number, below zero to take off) to the statistics."""
-    counts = {key: count for key, count in counts.items() if count}
+    changes = {key: count for key, count in counts.items() if count}
     db.executemany(
         "INSERT INTO statistics (kind, name, count) VALUES (?, ?, ?) "
         "ON CONFLICT (kind, name) DO UPDATE SET count = statistics.count + excluded.count",
-        [(kind, name, count) for (kind, name), count in counts.items()])
-    if any(count < 0 for count in counts.values()):
+        [(kind, name, count) for (kind, name), count in changes.items()])
+    if any(count < 0 for count in changes.values()):
         db.execute("DELETE FROM statistics WHERE count <= 0")
 
 

@@ -59,15 +59,6 @@ class Episode:
         return (self.outcome, "interrupted") if self.interrupted else (self.outcome,)
 
 
-def is_pattern(flow_id) -> bool:
-    return isinstance(flow_id, str) and flow_id.startswith(PATTERN_PREFIX)
-
-
-def _is_user_flow(frame: dict) -> bool:
-    flow_id = frame.get("flow_id")
-    return frame.get("type") == "flow" and isinstance(flow_id, str) and bool(flow_id) and not is_pattern(flow_id)
-
-
 def _frame_key(frame, position: int) -> str:
     frame_id = frame.get("frame_id") if isinstance(frame, dict) else None
     return frame_id if isinstance(frame_id, str) else f"#{position}"
@@ -160,9 +151,11 @@ class Replay:
 
     def _appeared(self, key: str, frame: dict, timestamp) -> None:
         flow_id = frame.get("flow_id")
-        if is_pattern(flow_id):
+        if not isinstance(flow_id, str) or not flow_id:  # an agent's or a search's frame
+            return
+        if flow_id.startswith(PATTERN_PREFIX):
             self.patterns.append(flow_id)
-        elif _is_user_flow(frame):
+        elif frame.get("type") == "flow":
             episode = Episode(flow_id=flow_id, frame_id=key, started_at=timestamp, session=self._session,
                               users_before=self._users - (1 if self._users_this_session else 0))
             self._open[key] = episode

@@ -769,6 +769,12 @@ def test_a_calm_transcript_shows_commands_flow_dividers_the_stack_and_where_the_
     assert page.locator("li.turn-end").count() == sum(e["event"] == "bot_turn_ended" for e in events)
     assert page.locator("li.turn-end").first.inner_text().startswith("turn took ")
     # The stack at a message, on demand: what the API rebuilds there, top first.
+    # Saved as a Rasa Pro e2e test from the transcript.
+    with page.expect_download() as download:
+        page.click("#e2e-test")
+    assert download.value.suggested_filename == f"{sender}-e2e-test.yml"
+    cases = yaml.safe_load(Path(download.value.path()).read_text())["test_cases"]
+    assert [s["user"] for c in cases for s in c["steps"] if "user" in s] == [u["text"] for u in users]
     asked = page.locator("li.message.bot").nth(1)
     timestamp = float(asked.get_attribute("data-timestamp"))
     asked.locator("button.show-stack").click()
@@ -782,7 +788,7 @@ def test_a_classic_transcript_has_no_calm_lines(page, server):
     classic = api(server, "/conversations", intent="check_balance", limit=1).json()[0]["sender_id"]
     page.goto(f"{server}/conversations/{urllib.parse.quote(classic)}")
     page.wait_for_selector("li.message")
-    for selector in ("p.commands", "li.divider.flow", "button.show-stack", "li.sub-agent", "li.turn-end"):
+    for selector in ("p.commands", "li.divider.flow", "button.show-stack", "li.sub-agent", "li.turn-end", "#e2e-test"):
         assert page.locator(selector).count() == 0, selector
 
 
@@ -793,8 +799,7 @@ def test_the_dashboards_flows_lead_to_the_filtered_inbox_and_each_has_its_funnel
     assert page.locator("#flows-table tbody th").all_inner_texts() == [f["flow_id"] for f in flows]
     # Sorted by completion rate on request, lowest first.
     page.click("#sort-completion")
-    page.wait_for_url("**flows_order=completion_rate")
-    page.wait_for_selector("#flows-table")
+    page.wait_for_selector("#flows-table th[aria-sort='ascending']")  # the table drawn again, sorted
     by_rate = sorted(flows, key=lambda f: (f["completion_rate"], f["flow_id"]))
     assert page.locator("#flows-table tbody th").all_inner_texts() == [f["flow_id"] for f in by_rate]
     # Every number is the API's and a link to the inbox filtered to it.

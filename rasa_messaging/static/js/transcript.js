@@ -167,7 +167,9 @@ class Transcript {
       el("span", { class: "downloads" }, "Download: ", ["json", "md", "yml"].map((kind) => el("button", {
         type: "button", onclick: () => download(conversationPath(this.senderId, `/debug-dump.${kind}`)),
       }, kind.toUpperCase())), el("button", { type: "button", id: "test-story",
-        onclick: () => download(conversationPath(this.senderId, "/test-story.yml")) }, "Save as test story")),
+        onclick: () => download(conversationPath(this.senderId, "/test-story.yml")) }, "Save as test story"),
+      this.isCalm() ? el("button", { type: "button", id: "e2e-test",
+        onclick: () => download(conversationPath(this.senderId, "/e2e-test.yml")) }, "Save as e2e test") : null),
       mayErase ? el("button", { type: "button", class: "danger", onclick: () => this.erase() }, "Erase conversation") : null);
   }
 
