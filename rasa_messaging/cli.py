@@ -16,6 +16,7 @@ import click
 
 from .brokers import RABBITMQ_BATCH_SIZE, RABBITMQ_EXCHANGE, RABBITMQ_QUEUE, SQL_BATCH_SIZE, SQL_POLL_SECONDS
 from .demo import DEMO_DB
+from .kafka import KAFKA_BATCH_SIZE, KAFKA_GROUP, KAFKA_TOPIC, SASL_MECHANISMS, SECURITY_PROTOCOLS
 from .limits import DEFAULT_MAX_BODY_BYTES
 from .periods import parse_duration_with_unit, parse_time
 from .store.errors import InvalidParameter
@@ -144,7 +145,9 @@ def cli():
         type=click.IntRange(1), help="Largest request body in bytes; a larger one is refused with 413.")
 @option("--consume", "consume_urls", env="CONSUME", multiple=True,
         help="Also consume an event broker in this process: amqp://user:pass@host:5672 (RabbitMQ, queue "
-             "rasa_core_events) or sqlite:///path / postgresql://... (SQL event broker). Repeatable.")
+             "rasa_core_events), sqlite:///path / postgresql://... (SQL event broker), or "
+             "kafka://host:port/topic?group=NAME (Kafka; also batch_size, from_end and endpoints.yml's security "
+             "settings as parameters). Repeatable.")
 @option("--log-format", env="LOG_FORMAT", type=click.Choice(["text", "json"]), default="text", show_default=True,
         help="text: uvicorn's access log. json: one JSON object per line on stderr, one per request "
              "(method, path without the query, operation, status, duration_ms, client) and per message.")
@@ -296,6 +299,46 @@ def consume_sql(db_path, source_url, batch_size, poll_seconds, until_caught_up):
     _run_until_signalled(follower, until_caught_up=until_caught_up)
 
 
+@consume.command("kafka")
+@db_option(creates=True)
+@option("--bootstrap-servers", env="KAFKA_BOOTSTRAP_SERVERS", required=True,
+        help="host:port[,host:port...] of the Kafka cluster (endpoints.yml: url).")
+@option("--topic", env="KAFKA_TOPIC", default=KAFKA_TOPIC, show_default=True, help="The topic Rasa publishes to.")
+@option("--group", env="KAFKA_GROUP", default=KAFKA_GROUP, show_default=True,
+        help="Consumer group: consumers of one group share the topic's partitions.")
+@option("--batch-size", env="BATCH_SIZE", default=KAFKA_BATCH_SIZE, show_default=True, type=click.IntRange(1),
+        help="Messages per transaction.")
+@option("--from-end", env="KAFKA_FROM_END", is_flag=True,
+        help="A new group starts at the latest offset, skipping the backlog (default: the earliest).")
+@option("--security-protocol", env="KAFKA_SECURITY_PROTOCOL", type=click.Choice(SECURITY_PROTOCOLS),
+        default="PLAINTEXT", show_default=True, help="As endpoints.yml's security_protocol.")
+@option("--sasl-mechanism", env="KAFKA_SASL_MECHANISM", type=click.Choice(SASL_MECHANISMS),
+        help="As endpoints.yml's sasl_mechanism (with SASL_PLAINTEXT or SASL_SSL).")
+@option("--sasl-username", env="KAFKA_SASL_USERNAME", help="As endpoints.yml's sasl_username.")
+@option("--sasl-password", env="KAFKA_SASL_PASSWORD", help="As endpoints.yml's sasl_password.")
+@option("--ssl-cafile", env="KAFKA_SSL_CAFILE", type=click.Path(exists=True, dir_okay=False),
+        help="As endpoints.yml's ssl_cafile: the CA that signed the brokers' certificates.")
+@option("--ssl-certfile", env="KAFKA_SSL_CERTFILE", type=click.Path(exists=True, dir_okay=False),
+        help="As endpoints.yml's ssl_certfile: this client's certificate.")
+@option("--ssl-keyfile", env="KAFKA_SSL_KEYFILE", type=click.Path(exists=True, dir_okay=False),
+        help="As endpoints.yml's ssl_keyfile: this client's key.")
+@option("--client-id", env="KAFKA_CLIENT_ID", default="rasa-messaging", show_default=True,
+        help="As endpoints.yml's client_id.")
+@option("--session-timeout-ms", env="KAFKA_SESSION_TIMEOUT_MS", default=10_000, show_default=True,
+        type=click.IntRange(1000), help="How long the group waits for a silent member before it moves its partitions.")
+def consume_kafka(db_path, bootstrap_servers, topic, group, batch_size, from_end, session_timeout_ms, **security):
+    """Consume the topic Rasa's Kafka event broker publishes to, as a member of a consumer group.
+    Offsets are committed only after the events are stored; a message that is not a Rasa event is
+    parked with its topic, partition and offset."""
+    from .kafka import KafkaConsumer, KafkaSettings
+
+    if security["security_protocol"].startswith("SASL") and not (security["sasl_username"] and security["sasl_password"]):
+        raise click.BadParameter("SASL needs --sasl-username and --sasl-password", param_hint="--security-protocol")
+    settings = KafkaSettings(bootstrap_servers=bootstrap_servers, topic=topic, group=group, batch_size=batch_size,
+                             from_end=from_end, session_timeout_ms=session_timeout_ms, security=security)
+    _run_until_signalled(KafkaConsumer(open_store(db_path, create=True), settings))
+
+
 def _run_until_signalled(consumer, **options) -> None:
     """Run `consumer` until SIGTERM/SIGINT, printing its progress every few seconds; exit 1 with
     one line if its source turns out unusable."""
@@ -318,10 +361,15 @@ def _run_until_signalled(consumer, **options) -> None:
     while worker.is_alive():
         worker.join(timeout=5)
         if worker.is_alive():
-            click.echo(f"rasa-messaging: {consumer.progress.line()}", err=True)
+            click.echo(f"rasa-messaging: {_status(consumer)}", err=True)
     if failure:
-        raise click.ClickException(f"{failure[0]}; stopped after {consumer.progress.line()}")
-    click.echo(f"rasa-messaging: stopped; {consumer.progress.line()}", err=True)
+        raise click.ClickException(f"{failure[0]}; stopped after {_status(consumer)}")
+    click.echo(f"rasa-messaging: stopped; {_status(consumer)}", err=True)
+
+
+def _status(consumer) -> str:
+    """A consumer's progress line; Kafka's says its lag by partition too."""
+    return consumer.line() if hasattr(consumer, "line") else consumer.progress.line()
 
 
 @cli.command()

@@ -26,6 +26,10 @@ UNKNOWN_TYPES = Counter("rasa_messaging_unknown_event_types", "Events received o
 CONSUMER_LAG = Gauge("rasa_messaging_consumer_lag_messages",
                      "Messages waiting in a consumed RabbitMQ queue, as of the consumer's last batch", ["source"])
 
+KAFKA_LAG = Gauge("rasa_messaging_kafka_lag_messages",
+                  "Messages after a Kafka consumer's position, by topic and partition, as of its last batch",
+                  ["source", "partition"])
+
 request_log = logging.getLogger("rasa_messaging.requests")
 
 

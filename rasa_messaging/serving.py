@@ -131,6 +131,11 @@ def check_consume_url(url: str) -> None:
     if url.startswith(("amqp://", "amqps://")):
         return
     try:
+        if url.startswith("kafka://"):
+            from .kafka import settings_from_url
+
+            settings_from_url(url)
+            return
         check_broker_url(url)
     except SourceUnusable as error:
         raise CannotServe(f"--consume {error}") from None
@@ -152,8 +157,12 @@ def redacted(target: str) -> str:
 
 def _consume(store, url: str, stop: threading.Event) -> None:
     from .brokers import RabbitConsumer, SourceUnusable, SqlFollower
+    from .kafka import KafkaConsumer, settings_from_url
 
-    consumer = RabbitConsumer(store, url) if url.startswith(("amqp://", "amqps://")) else SqlFollower(store, url)
+    if url.startswith("kafka://"):
+        consumer = KafkaConsumer(store, settings_from_url(url))
+    else:
+        consumer = RabbitConsumer(store, url) if url.startswith(("amqp://", "amqps://")) else SqlFollower(store, url)
     try:
         consumer.run(stop)
     except SourceUnusable as error:
