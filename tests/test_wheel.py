@@ -1,7 +1,8 @@
 """The package as a user gets it: a wheel built from this tree, installed in a fresh virtual
 environment, and started from a folder outside the checkout in every configuration the README
 documents: open, the demo store, both tokens, PostgreSQL with JSON logs, consumers in the
-server, a proxy's host and a body limit, and the five-line walk-through.
+server (RabbitMQ, the SQL broker, Kafka) and Kafka's own command, a proxy's host and a body limit,
+the five-line walk-through, and the e2e tests of a CALM conversation.
 
 Started from the checkout's root, a server imports the tree's own folders (`handlers`, `store`)
 by accident; a spec that named `handlers.security` passed every test there and answered 500 to
@@ -181,6 +182,29 @@ def test_consuming_both_brokers_behind_a_proxy_with_a_body_limit(installed):
 
 
 @pytest.mark.slow
+def test_consuming_kafka_in_the_server_and_as_a_command(installed, kafka):
+    """`serve --consume kafka://...` and `consume kafka --bootstrap-servers ...`, as the README's
+    Kafka section runs them, publishing as Rasa's KafkaEventBroker does."""
+    from .kafka_broker import publish_as_rasa
+    from .test_kafka import new_topic
+    topic = new_topic(kafka)
+    publish_as_rasa(kafka, topic, [{**event, "sender_id": "kafka-user"} for event in events_of("kafka-user")])
+    with installed.serving("--db", "kafka.db", "--consume", f"kafka://{kafka}/{topic}?group=review") as (base, log):
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not httpx.get(f"{base}/core/conversations").json():
+            time.sleep(0.2)
+        assert [c["sender_id"] for c in httpx.get(f"{base}/core/conversations").json()] == ["kafka-user"], \
+            log.read_text()
+    consumer = subprocess.Popen([str(installed.bin / "rasa-messaging"), "consume", "kafka", "--db", "command.db",
+                                 "--bootstrap-servers", kafka, "--topic", topic, "--session-timeout-ms", "6000"],
+                                cwd=installed.elsewhere, env=installed.env, stderr=subprocess.PIPE, text=True)
+    time.sleep(10)
+    consumer.terminate()
+    _, stderr = consumer.communicate(timeout=30)
+    assert consumer.returncode == 0 and "stopped; 3 events stored" in stderr, stderr
+
+
+@pytest.mark.slow
 def test_the_five_line_walk_through(installed):
     generated = installed.elsewhere / "events.jsonl"
     with open(generated, "w") as out:
@@ -188,6 +212,14 @@ def test_the_five_line_walk_through(installed):
                        cwd=installed.elsewhere, env=installed.env, stdout=out, check=True)
     imported = installed.run("import", "--db", "walk.db", "events.jsonl")
     assert imported.returncode == 0, imported.stderr
+    calm = installed.elsewhere / "calm.jsonl"
+    with open(calm, "w") as out:
+        subprocess.run([str(installed.bin / "python"), "-m", "rasa_messaging.generate", "--conversations", "10",
+                        "--calm-share", "1"], cwd=installed.elsewhere, env=installed.env, stdout=out, check=True)
+    assert installed.run("import", "--db", "calm.db", "calm.jsonl").returncode == 0
+    suite = installed.run("e2e-tests", "--db", "calm.db", "--flow", "transfer_money,check_balance")
+    assert suite.returncode == 0 and suite.stdout.startswith("# Rasa Pro 3.21 end-to-end tests"), suite.stderr
+    assert "flow_started:" in suite.stdout
     with installed.serving("--db", "walk.db") as (base, _):
         greeted = httpx.get(f"{base}/core/conversations", params={"intent": "greet", "limit": 20})
         assert greeted.status_code == 200 and greeted.json()
