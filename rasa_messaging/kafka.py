@@ -17,6 +17,7 @@ so, as the RabbitMQ consumer does.
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs, urlparse
 
@@ -36,6 +37,9 @@ _SECURITY_SETTINGS = {"security_protocol": "security.protocol", "sasl_mechanism"
                       "ssl_keyfile": "ssl.key.location", "client_id": "client.id"}
 # How long metadata (is there such a topic?) may take before the cluster counts as unreachable.
 METADATA_SECONDS = 10.0
+# Lag is asked of the cluster (a round trip per partition) at most this often while messages
+# come, and after every read that brought none.
+LAG_SECONDS = 1.0
 
 
 @dataclass
@@ -87,6 +91,7 @@ class KafkaConsumer:
         self.progress = Progress()
         self.lag: dict[int, int] = {}  # partition → messages after the last committed offset
         self._fatal: list[str] = []
+        self._lag_measured = 0.0
 
     def run(self, stop: threading.Event) -> None:
         """Consume until `stop` is set. Raises `SourceUnusable` for what no retry can fix."""
@@ -161,20 +166,26 @@ class KafkaConsumer:
                 logger.warning("Kafka did not take the offsets (%s); the batch will be read again, and not "
                                "stored twice", error)
             self.progress.add(self.source, result, len(parked), rows)
-        self._measure_lag(consumer)
+        if time.monotonic() - self._lag_measured >= LAG_SECONDS or not offsets:
+            self._measure_lag(consumer)
+            self._lag_measured = time.monotonic()
 
     def _measure_lag(self, consumer) -> None:
-        """Per assigned partition: the high watermark minus the consumer's position."""
+        """Per assigned partition: the high watermark minus the consumer's position (before it has
+        read the partition: its group's committed offset; before any commit: the low watermark)."""
         from .metrics import KAFKA_LAG
 
         assigned = consumer.assignment()
         positions = {tp.partition: tp.offset for tp in consumer.position(assigned)} if assigned else {}
+        unread = [tp for tp in assigned if positions.get(tp.partition, -1) < 0]
+        if unread:
+            positions.update({tp.partition: tp.offset for tp in consumer.committed(unread, timeout=5)})
         lag = {}
         for tp in assigned:
-            _, high = consumer.get_watermark_offsets(tp, cached=True)
+            low, high = consumer.get_watermark_offsets(tp, cached=False, timeout=5)
             position = positions.get(tp.partition, -1)
             if high >= 0:
-                lag[tp.partition] = max(0, high - position) if position >= 0 else high
+                lag[tp.partition] = max(0, high - (position if position >= 0 else low))
         for partition in set(self.lag) - set(lag):
             KAFKA_LAG.remove(self.source, str(partition))
         for partition, waiting in lag.items():

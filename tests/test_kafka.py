@@ -44,7 +44,10 @@ def conversations(seed: int, n: int):
     return [generator.conversation(number) for number in range(n)]
 
 
-def start_consumer(db, servers, topic, *extra, group="rasa-messaging", cwd=None):
+def start_consumer(db, servers, topic, *extra, group=None, cwd=None):
+    """`consume kafka` as a process; a group of the topic's own unless named (a member killed in
+    an earlier test would hold up the next one's join until its session times out)."""
+    group = group or f"group-{topic}"
     env = {**os.environ, "RASA_MESSAGING_KAFKA_SESSION_TIMEOUT_MS": SESSION_TIMEOUT_MS}  # an option's variable
     return subprocess.Popen([COMMAND, "consume", "kafka", "--db", str(db), "--bootstrap-servers", servers,
                              "--topic", topic, "--group", group, "--batch-size", "200", *extra],
@@ -59,9 +62,12 @@ def stored_events(db) -> int:
         store.close()
 
 
-def wait_until(condition, seconds=90, what="the condition"):
+def wait_until(condition, seconds=90, what="the condition", process=None):
+    """Wait for `condition`; fail at once, with its output, if `process` ends meanwhile."""
     deadline = time.monotonic() + seconds
     while not condition():
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f"the consumer ended ({process.returncode}) before {what}: {process.stderr.read()}")
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.2)
@@ -94,14 +100,14 @@ def test_a_consumer_killed_mid_stream_resumes_and_every_event_is_stored_once(kaf
     publish_as_rasa(kafka, topic, published)
     db = tmp_path / "rasa.db"
     consumer = start_consumer(db, kafka, topic, cwd=tmp_path)
-    wait_until(lambda: db.exists() and stored_events(db) > 500, what="a first part stored")
+    wait_until(lambda: db.exists() and stored_events(db) > 500, what="a first part stored", process=consumer)
     consumer.send_signal(signal.SIGKILL)
     consumer.wait(10)
     partly = stored_events(db)
     assert 0 < partly < len(published)
     consumer = start_consumer(db, kafka, topic, cwd=tmp_path)
     try:
-        wait_until(lambda: stored_events(db) >= len(published), what="every event stored")
+        wait_until(lambda: stored_events(db) >= len(published), what="every event stored", process=consumer)
         time.sleep(2)  # anything more would be a duplicate stored twice
     finally:
         consumer.send_signal(signal.SIGTERM)
@@ -122,10 +128,11 @@ def test_two_consumers_of_one_group_on_postgresql_share_the_topic_and_one_killed
     try:
         time.sleep(4)  # both joined: the partitions are shared
         publish_as_rasa(kafka, topic, published)
-        wait_until(lambda: stored_events(db_path) > 1000, what="a first part stored")
+        wait_until(lambda: stored_events(db_path) > 1000, what="a first part stored", process=second)
         first.send_signal(signal.SIGKILL)
         first.wait(10)
-        wait_until(lambda: stored_events(db_path) >= len(published), seconds=120, what="every event stored")
+        wait_until(lambda: stored_events(db_path) >= len(published), seconds=120, what="every event stored",
+                   process=second)
         time.sleep(2)
     finally:
         for consumer in (first, second):
