@@ -90,6 +90,12 @@ def assert_store_equals_a_recomputation(db, published) -> None:
     assert store.statistics() == reference.statistics(trackers)
     from .test_flows import flows_of, reference_of
     assert store.flows() == flows_of(reference_of({s: e for s, e in unique.items()}))
+    from rasa_messaging.periods import analytics
+    for window, seconds in ((None, None), ("1d", 86_400)):
+        actual, expected_bins = analytics(store, window=window), reference.analytics(trackers, window=seconds)
+        assert actual.keys() == expected_bins.keys()
+        for metric, values in expected_bins.items():
+            assert actual[metric] == pytest.approx(values), metric
     store.close()
 
 
@@ -212,3 +218,29 @@ def test_serve_consumes_a_kafka_url_and_refuses_a_malformed_one(kafka, topic, tm
     result = subprocess.run([COMMAND, "serve", "--db", str(tmp_path / "x.db"), "--port", "0", "--consume",
                              "kafka://host:1/t?grup=x"], capture_output=True, text=True, timeout=30)
     assert result.returncode == 1 and "unknown parameter 'grup'" in result.stderr, result.stderr
+
+
+def test_a_new_group_from_the_end_skips_the_backlog(kafka, topic, tmp_path):
+    import threading
+
+    from rasa_messaging.kafka import KafkaConsumer, KafkaSettings
+
+    backlog, fresh = conversations(44, 2), conversations(45, 2)
+    # One message a batch: Tansu answers "latest" from its high watermark, exact only so.
+    publish_as_rasa(kafka, topic, [event for _, events in backlog for event in events], one_per_batch=True)
+    store = Store(tmp_path / "rasa.db")
+    consumer = KafkaConsumer(store, KafkaSettings(bootstrap_servers=kafka, topic=topic, group=f"end-{topic}",
+                                                  from_end=True, session_timeout_ms=6000))
+    stop = threading.Event()
+    worker = threading.Thread(target=consumer.run, args=(stop,))
+    worker.start()
+    try:
+        wait_until(lambda: len(consumer.lag) == 3, what="the partitions assigned")
+        time.sleep(2)  # the offsets reset to the end on the first fetch after the assignment
+        publish_as_rasa(kafka, topic, [event for _, events in fresh for event in events])
+        wait_until(lambda: consumer.progress.stored == sum(len(events) for _, events in fresh), what="the new events")
+    finally:
+        stop.set()
+        worker.join(30)
+    assert store.db.execute("SELECT count(*) FROM events").fetchone()[0] == sum(len(events) for _, events in fresh)
+    assert consumer.progress.duplicates == 0
