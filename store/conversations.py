@@ -35,6 +35,8 @@ _DECODED = 512
 _READ_ALL_AT_MOST = 200
 # What walking a row of an index costs against reading and sorting a match: about the same.
 _WALKED_PER_READ = 1
+# A walk through a span goes at least this far before its matches count as clustered elsewhere.
+_WALKED_AT_LEAST = 1_000
 _BY_IDS = "SELECT c.* FROM conversations c WHERE c.id {any_id}"
 
 
@@ -377,9 +379,15 @@ class ConversationQueries(FlagsMixin):
         candidates = matches & span
         if span and candidates.bit_count() <= _READ_ALL_AT_MOST + 4 * limit:
             return self._rows(candidates, order, limit, offset - before)
-        page = self._walk(matches, order, where, params, limit, offset - before)
-        assert page is not None, "a walk without a bound ends with the page or the table"
-        return page
+        # A walk meets about (skip + limit) × span / candidates rows where the matches are spread
+        # over the span. Where they are not, it is cut short and the candidates read instead: the
+        # top confidence band holds every CALM conversation (FlowPolicy acts with confidence 1.0),
+        # which a filter such as an intent excludes, and policy + in_training_data=false walked
+        # 30k of them at 100k generated conversations (20 ms; 44 on PostgreSQL).
+        at_most = max(_WALKED_AT_LEAST, 4 * (offset - before + limit) * span.bit_count()
+                      // max(1, candidates.bit_count())) if span else None
+        page = self._walk(matches, order, where, params, limit, offset - before, at_most=at_most)
+        return self._rows(candidates, order, limit, offset - before) if page is None else page
 
     def _lowest_confidence_first(self, matches: int, total: int, limit, offset) -> list[dict]:
         """A page of `matches`, lowest action confidence first: read and sorted when few, else
