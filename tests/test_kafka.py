@@ -254,3 +254,20 @@ def test_a_new_group_from_the_end_skips_the_backlog(kafka, topic, tmp_path):
         worker.join(30)
     assert store.db.execute("SELECT count(*) FROM events").fetchone()[0] == sum(len(events) for _, events in fresh)
     assert consumer.progress.duplicates == 0
+
+
+def test_a_refused_sasl_handshake_stops_the_consumer_with_one_line(kafka, tmp_path):
+    """What refused credentials look like to the consumer: Tansu 0.x refuses every SCRAM handshake
+    (it answers "unsupported mechanism" while naming it), so right and wrong passwords cannot be
+    told apart against it; the refusal itself is permanent: one line, exit 1, no retrying."""
+    result = subprocess.run([COMMAND, "consume", "kafka", "--db", str(tmp_path / "a.db"), "--bootstrap-servers", kafka,
+                             "--security-protocol", "SASL_PLAINTEXT", "--sasl-mechanism", "SCRAM-SHA-256",
+                             "--sasl-username", "rasa", "--sasl-password", "wrong"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"Error: Kafka at {kafka} refused us: ") and "SASL" in last, result.stderr
+    assert "Traceback" not in result.stderr
+    usage = subprocess.run([COMMAND, "consume", "kafka", "--db", str(tmp_path / "b.db"), "--bootstrap-servers", kafka,
+                            "--security-protocol", "SASL_SSL"], capture_output=True, text=True, timeout=60)
+    assert usage.returncode == 2 and "SASL needs --sasl-username and --sasl-password" in usage.stderr
