@@ -22,6 +22,7 @@ from rasa_messaging.generate import Generator
 from rasa_messaging.store import Store
 
 from . import reference
+from .conftest import postgres_database
 from .kafka_broker import create_topic, publish_as_rasa
 
 COMMAND = str(Path(sys.executable).with_name("rasa-messaging"))
@@ -135,9 +136,12 @@ def test_a_consumer_killed_mid_stream_resumes_and_every_event_is_stored_once(kaf
 
 @pytest.mark.slow
 def test_two_consumers_of_one_group_on_postgresql_share_the_topic_and_one_killed_loses_nothing(
-        kafka, topic, tmp_path, db_path):
-    if not str(db_path).startswith("postgresql://"):
-        pytest.skip("the group on PostgreSQL (several servers share one store)")
+        kafka, topic, tmp_path, postgres_template):
+    with postgres_database(postgres_template) as db_path:
+        two_consumers_one_killed(kafka, topic, tmp_path, db_path)
+
+
+def two_consumers_one_killed(kafka, topic, tmp_path, db_path) -> None:
     published = [event for _, events in conversations(41, 100) for event in events]
     first = start_consumer(db_path, kafka, topic, cwd=tmp_path)
     second = start_consumer(db_path, kafka, topic, cwd=tmp_path)
