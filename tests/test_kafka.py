@@ -226,9 +226,10 @@ def test_serve_consumes_a_kafka_url_and_refuses_a_malformed_one(kafka, topic, tm
         import httpx
         wait_until(lambda: int(httpx.get(f"{base}/core/conversations", params={"limit": 1}).headers["X-Total-Count"])
                    == 5, what="the served store to hold them")
+        lag = f'rasa_messaging_kafka_lag_messages{{partition="0",source="kafka:{topic}"}}'
+        wait_until(lambda: lag in httpx.get(f"{base}/metrics").text, what="the lag measured after the batch")
         metrics = httpx.get(f"{base}/metrics").text
         assert f'rasa_messaging_events_total{{outcome="stored",source="kafka:{topic}"}} {len(events)}.0' in metrics
-        assert f'rasa_messaging_kafka_lag_messages{{partition="0",source="kafka:{topic}"}}' in metrics
     result = subprocess.run([COMMAND, "serve", "--db", str(tmp_path / "x.db"), "--port", "0", "--consume",
                              "kafka://host:1/t?grup=x"], capture_output=True, text=True, timeout=30)
     assert result.returncode == 1 and "unknown parameter 'grup'" in result.stderr, result.stderr
