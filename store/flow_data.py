@@ -19,12 +19,13 @@ import json
 from collections import Counter, defaultdict
 
 from . import json_text, sets
-from .flows import REPLAYED_TYPES, Replay, replay
+from .flows import FLOW_EVENT_TYPES, REPLAYED_TYPES, Replay, replay
 
 # The terms derived by the replay (the others are derived event by event, store/ingest.py).
 FLOW_TERM_KINDS = ("flow", "flow_status", "flow_episode", "pattern")
 _CHUNK = 500
 _REPLAYED = ",".join(f"'{kind}'" for kind in REPLAYED_TYPES)
+_FLOW_EVENTS = ",".join(f"'{kind}'" for kind in FLOW_EVENT_TYPES)
 
 
 def episode_term(flow_id: str, status: str) -> str:
@@ -65,7 +66,7 @@ def derive_flows(db, senders: list[str]) -> dict:
             old_terms = set(db.execute(
                 "SELECT kind, value FROM conversation_terms WHERE conversation_id = ? "
                 f"AND kind IN ({','.join('?' * len(FLOW_TERM_KINDS))})", [conversation_id, *FLOW_TERM_KINDS]))
-            statistics.subtract(_forget(db, conversation_id))
+            statistics.subtract(forget_flows(db, conversation_id))
             new_terms = terms_of(state)
             _store(db, conversation_id, state)
             statistics.update(_counts(state))
@@ -80,12 +81,6 @@ def derive_flows(db, senders: list[str]) -> dict:
                 changes[term][bit_chunk] = tuple(change)
     update_statistics(db, statistics)
     return dict(changes)
-
-
-def forget_flows(db, conversation_id: int) -> Counter:
-    """Delete what a conversation's flows added (an erasure); the statistics it counted, to take
-    off (the caller's, with the rest of the conversation's)."""
-    return _forget(db, conversation_id)
 
 
 def update_statistics(db, counts: Counter) -> None:
@@ -105,8 +100,7 @@ def rederive_all(db) -> None:
     senders = [sender_id for (sender_id,) in db.execute("SELECT DISTINCT sender_id FROM events WHERE type = 'stack'")]
     if senders:
         db.execute("UPDATE conversations SET n_flow_events = (SELECT count(*) FROM events e WHERE "
-                   "e.sender_id = conversations.sender_id AND e.type IN "
-                   "('stack', 'flow_interrupted', 'flow_resumed', 'flow_cancelled'))")
+                   f"e.sender_id = conversations.sender_id AND e.type IN ({_FLOW_EVENTS}))")
         changes = derive_flows(db, senders)
         sets.apply_changes(db, changes)
 
@@ -146,7 +140,9 @@ def _counts(state: Replay) -> Counter:
     return counts
 
 
-def _forget(db, conversation_id: int) -> Counter:
+def forget_flows(db, conversation_id: int) -> Counter:
+    """Delete what a conversation's flows added (an erasure, or before deriving them again); the
+    statistics it counted, to take off."""
     counts = Counter({("flow", flow_id): n for flow_id, n in db.execute(
         "SELECT flow_id, count(*) FROM flow_episodes WHERE conversation_id = ? GROUP BY flow_id", [conversation_id])})
     counts.update({("pattern", pattern): n for pattern, n in db.execute(

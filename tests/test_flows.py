@@ -292,3 +292,35 @@ def test_each_real_calm_conversation_makes_an_e2e_test_of_its_flows_and_response
         truth = manifest["conversations"][tracker["sender_id"]]
         # The user flows the conversation started: its episodes' flows (what flow_started says).
         assert_e2e_test_of(client, tracker, flows={e["flow_id"] for e in truth["episodes"]})
+
+
+def test_a_store_that_kept_calm_events_before_flows_were_derived_gets_them_when_opened(db_path):
+    """m022 / p009: a store that took CALM events before (every stack event was known) derives
+    their episodes, patterns, commands, model ids, terms, sets and statistics once, when opened."""
+    from rasa_messaging.store import Store
+
+    from .conftest import import_trackers
+    trackers = CalmGenerator(seed=22).trackers(15) + Generator(seed=22).trackers(10)
+    store = Store(db_path)
+    import_trackers(store, trackers)
+    derived = {s: store.conversation_flows(s) for s in (t["sender_id"] for t in trackers)}
+    listed = store.conversations(ConversationFilter())[1]
+    statistics = store.statistics(limit=50)
+    sqlite = store.db.dialect.name == "sqlite"
+    kinds = ("flow", "flow_status", "flow_episode", "pattern", "command", "model_id")
+    with store.transaction() as db:  # as a store made before m022 / p009 holds it
+        for kind in kinds:
+            db.execute("DELETE FROM conversation_sets WHERE kind = ?", [kind])
+            db.execute("DELETE FROM conversation_terms WHERE kind = ?", [kind])
+        db.execute("DELETE FROM statistics WHERE kind IN ('flow', 'pattern', 'command')")
+        db.execute("DROP TABLE flow_episodes")
+        db.execute("DROP TABLE conversation_patterns")
+        db.execute("ALTER TABLE conversations DROP COLUMN n_flow_events")
+        db.execute(f"DELETE FROM {'_sqlite_migrations' if sqlite else 'rasa_messaging_migrations'} WHERE name = ?",
+                   ["m022_flows" if sqlite else "p009_flows"])
+    store.close()
+    reopened = Store(db_path)  # migrates
+    assert {s: reopened.conversation_flows(s) for s in derived} == derived
+    assert reopened.conversations(ConversationFilter())[1] == listed
+    assert reopened.statistics(limit=50) == statistics
+    assert reopened.conversations(ConversationFilter(flows=("transfer_money",), flow_statuses=("completed",)))[0] > 0

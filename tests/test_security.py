@@ -125,7 +125,7 @@ SAFE_SQL_FRAGMENTS = {"where", "order", "placeholders", "' AND '.join(clauses)",
                       "bin_of",  # store/analytics.py: the dialect's floor of a constant expression
                       "MIGRATIONS_TABLE",  # store/postgres_schema.py: the constant name of the applied migrations
                       "any_key",  # store/sets.py: a constant key condition, repeated and ORed
-                      "_REPLAYED",  # store/flow_data.py: the constant event types a flow replay reads
+                      "_REPLAYED", "_FLOW_EVENTS",  # store/flow_data.py: constant lists of event types
                       "','.join('?' * len(FLOW_TERM_KINDS))"}
 
 
