@@ -55,7 +55,8 @@ def replay_conversation(db, sender_id: str, *, until: float | None = None) -> Re
 def derive_flows(db, senders: list[str]) -> dict:
     """Derive the flows of `senders`' conversations that have flow events again; the changes to the
     sets ((kind, value) → chunk → (added, removed)) for the caller to make with its others."""
-    changes: dict = defaultdict(dict)
+    added: dict = defaultdict(dict)  # term → the conversations that gained it, by chunk (sets.add_id)
+    removed: dict = defaultdict(dict)
     statistics: Counter = Counter()
     for start in range(0, len(senders), _CHUNK):
         chunk = senders[start:start + _CHUNK]
@@ -67,20 +68,21 @@ def derive_flows(db, senders: list[str]) -> dict:
                 "SELECT kind, value FROM conversation_terms WHERE conversation_id = ? "
                 f"AND kind IN ({','.join('?' * len(FLOW_TERM_KINDS))})", [conversation_id, *FLOW_TERM_KINDS]))
             statistics.subtract(forget_flows(db, conversation_id))
-            new_terms = terms_of(state)
             _store(db, conversation_id, state)
             statistics.update(_counts(state))
+            new_terms = terms_of(state)
+            gained, lost = new_terms - old_terms, old_terms - new_terms
             db.executemany("DELETE FROM conversation_terms WHERE conversation_id = ? AND kind = ? AND value = ?",
-                           [(conversation_id, *term) for term in old_terms - new_terms])
+                           [(conversation_id, *term) for term in lost])
             db.executemany("INSERT INTO conversation_terms (kind, value, conversation_id) VALUES (?, ?, ?)",
-                           [(*term, conversation_id) for term in new_terms - old_terms])
-            bit_chunk, bit = divmod(conversation_id, sets.CHUNK_BITS)
-            for term, side in [(t, 0) for t in new_terms - old_terms] + [(t, 1) for t in old_terms - new_terms]:
-                change = list(changes[term].get(bit_chunk, (0, 0)))
-                change[side] |= 1 << bit
-                changes[term][bit_chunk] = tuple(change)
+                           [(*term, conversation_id) for term in gained])
+            for terms, side in ((gained, added), (lost, removed)):
+                for term in terms:
+                    sets.add_id(side[term], conversation_id)
     update_statistics(db, statistics)
-    return dict(changes)
+    return {term: {chunk: (added[term].get(chunk, 0), removed[term].get(chunk, 0))
+                   for chunk in added[term].keys() | removed[term].keys()}
+            for term in added.keys() | removed.keys()}
 
 
 def update_statistics(db, counts: Counter) -> None:
