@@ -64,11 +64,10 @@ function round(value) {
 }
 
 /** A flow's funnel: its steps in the order users reach them (/flows/{id}/funnel), each a bar of the
- * episodes that reached it, and the episodes that ended there by outcome, each a link to the
- * inbox of that flow and outcome. */
-export function funnelChart(id, funnel) {
+ * episodes that reached it, and the episodes that ended there by outcome; `inbox(status)` is the
+ * inbox of the flow's episodes with that outcome (any, for none). */
+export function funnelChart(id, funnel, inbox) {
   const max = Math.max(1, funnel.episodes);
-  const inbox = (status) => `/?${new URLSearchParams({ flow: funnel.flow_id, ...(status ? { flow_status: status } : {}) })}`;
   const rows = funnel.steps.map((step) => {
     const bar = el("span", { class: "bar", "aria-hidden": "true" });
     bar.style.width = `${Math.max(0.5, (step.reached / max) * 100)}%`;

@@ -84,7 +84,7 @@ function flowsSection(flows, params, range) {
     details.addEventListener("toggle", async () => {
       if (!details.open || details.querySelector("figure")) return;
       const { data } = await getJson(`/flows/${encodeURIComponent(flow.flow_id)}/funnel`, range);
-      details.append(funnelChart(`funnel-${flow.flow_id}`, data));
+      details.append(funnelChart(`funnel-${flow.flow_id}`, data, (status) => inbox(flow.flow_id, status)));
     });
     return details;
   });
