@@ -3,24 +3,17 @@
 from connexion import NoContent
 
 from rasa_messaging.dumps import attachment, markdown_story, yaml_story
-from rasa_messaging.store import ConversationFilter
 
-from . import store
+from . import caller, filters_of, store
 
 
 def get_conversations(intent=None, entity=None, action=None, text=None, start=None, until=None, policies=None,
-                      maximum_confidence=None, minimum_user_messages=None, in_training_data=None,
-                      sort_by_confidence=True, sort_by_latest_event_time=True, is_flagged=False, limit=None,
-                      offset=0, reviewed=None, tags=None, sender_id=None, annotated=None, order=None,
-                      input_channel=None, flow=None, flow_status=None, pattern=None, command=None, model_id=None):
-    filters = ConversationFilter.from_parameters(
-        intent=intent, entity=entity, action=action, text=text, start=start, until=until, policies=policies,
-        maximum_confidence=maximum_confidence, minimum_user_messages=minimum_user_messages,
-        in_training_data=in_training_data, is_flagged=is_flagged, reviewed=reviewed, tags=tags,
-        sender_id=sender_id, annotated=annotated, input_channel=input_channel, flow=flow, flow_status=flow_status,
-        pattern=pattern, command=command, model_id=model_id)
+    maximum_confidence=None, minimum_user_messages=None, in_training_data=None, is_flagged=False, reviewed=None,
+    tags=None, sender_id=None, annotated=None, input_channel=None, flow=None, flow_status=None, pattern=None,
+    command=None, model_id=None, assignee=None, reviewed_by=None,
+        sort_by_confidence=True, sort_by_latest_event_time=True, limit=None, offset=0, order=None):
     total, page = store().conversations(
-        filters, sort_by_confidence=sort_by_confidence,
+        filters_of(locals()), sort_by_confidence=sort_by_confidence,
         sort_by_latest_event_time=sort_by_latest_event_time, limit=limit, offset=offset, order=order,
     )
     return page, 200, {"X-Total-Count": str(total)}
@@ -75,12 +68,12 @@ def get_events(sender_id, until=None, use_history=True, limit=None):
 def flag_message(sender_id, message_timestamp, body=None):
     # The seed's clients send no body (connexion then hands over raw bytes): no note.
     note = body.get("note") if isinstance(body, dict) else None
-    store().flag(sender_id, message_timestamp, note=note)
+    store().flag(sender_id, message_timestamp, note=note, by=caller())
     return NoContent, 201
 
 
 def delete_flag_from_conversation(sender_id, message_timestamp):
-    store().unflag(sender_id, message_timestamp)
+    store().unflag(sender_id, message_timestamp, by=caller())
     return NoContent, 200
 
 

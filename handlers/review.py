@@ -1,30 +1,29 @@
 """Operations tagged `Review` (extension): review marks, tags, the flag queue, erasure, export."""
 
-from connexion import NoContent
+from connexion import NoContent, context
 from flask import Response, request, stream_with_context
 
 from rasa_messaging.dumps import attachment
 from rasa_messaging.exports import csv_lines, ndjson_lines
 from rasa_messaging.limits import CLIENT_GONE_KEY
-from rasa_messaging.store import ConversationFilter
 
-from . import store
+from . import caller, filters_of, store
 
 
 def mark_conversation_reviewed(sender_id):
-    return store().mark_reviewed(sender_id)
+    return store().mark_reviewed(sender_id, by=caller())
 
 
 def unmark_conversation_reviewed(sender_id):
-    return store().unmark_reviewed(sender_id)
+    return store().unmark_reviewed(sender_id, by=caller())
 
 
 def add_conversation_tag(sender_id, tag):
-    return store().add_tag(sender_id, tag)
+    return store().add_tag(sender_id, tag, by=caller())
 
 
 def remove_conversation_tag(sender_id, tag):
-    return store().remove_tag(sender_id, tag)
+    return store().remove_tag(sender_id, tag, by=caller())
 
 
 def get_tags():
@@ -37,22 +36,17 @@ def get_flags(limit=None, offset=0, sender_id=None, resolved=False):
 
 
 def delete_conversation(sender_id):
-    store().erase(sender_id)
+    store().erase(sender_id, by=caller())
     return NoContent, 204
 
 
 def export_conversations(intent=None, entity=None, action=None, text=None, start=None, until=None, policies=None,
-                         maximum_confidence=None, minimum_user_messages=None, in_training_data=None,
-                         is_flagged=False, reviewed=None, tags=None, sender_id=None, annotated=None,
-                         input_channel=None, flow=None, flow_status=None, pattern=None, command=None, model_id=None,
-                         format_="ndjson"):
+    maximum_confidence=None, minimum_user_messages=None, in_training_data=None, is_flagged=False, reviewed=None,
+    tags=None, sender_id=None, annotated=None, input_channel=None, flow=None, flow_status=None, pattern=None,
+    command=None, model_id=None, assignee=None, reviewed_by=None,
+        format_="ndjson"):
     """`format_`: connexion's name for the `format` parameter (it would shadow a builtin)."""
-    conversations = store().export(ConversationFilter.from_parameters(
-        intent=intent, entity=entity, action=action, text=text, start=start, until=until, policies=policies,
-        maximum_confidence=maximum_confidence, minimum_user_messages=minimum_user_messages,
-        in_training_data=in_training_data, is_flagged=is_flagged, reviewed=reviewed, tags=tags,
-        sender_id=sender_id, annotated=annotated, input_channel=input_channel, flow=flow, flow_status=flow_status,
-        pattern=pattern, command=command, model_id=model_id))
+    conversations = store().export(filters_of(locals()))
     body = csv_lines(conversations) if format_ == "csv" else ndjson_lines(conversations)
     return Response(stream_with_context(until_client_gone(body)), mimetype="text/csv" if format_ == "csv" else "application/x-ndjson",
                     headers={"Content-Disposition": attachment(f"conversations.{format_}")})
@@ -67,18 +61,58 @@ def until_client_gone(chunks):
         yield chunk
 
 
-def get_session(token_info=None):
-    if token_info is None:  # the server runs without a token
-        return {"role": "open", "scopes": ["review", "ingest"]}
-    return {"role": token_info["sub"], "scopes": list(token_info["scope"])}
+def get_session():
+    who = caller()
+    info = context.context["token_info"]
+    queue = None if who.name is None else store().queue_progress(who.name)
+    return {"name": who.name, "role": who.role, "scopes": info["scope"], "queue": queue}
+
+
+def get_users():
+    return store().users()
+
+
+def get_audit(limit=None, offset=0, actor=None, action=None, sender_id=None, start=None, until=None):
+    total, lines = store().audit(limit=limit, offset=offset, actor=actor, action=action, sender_id=sender_id,
+                                 start=start, until=until)
+    return lines, 200, {"X-Total-Count": str(total)}
+
+
+def assign_conversation(sender_id, body):
+    store().assign([sender_id], [body["assignee"]], by=caller())
+    return store().assignment(sender_id)
+
+
+def unassign_conversation(sender_id):
+    store().assign([sender_id], [], by=caller())
+    return store().assignment(sender_id)
+
+
+def assign_conversations(body, intent=None, entity=None, action=None, text=None, start=None, until=None, policies=None,
+    maximum_confidence=None, minimum_user_messages=None, in_training_data=None, is_flagged=False, reviewed=None,
+    tags=None, sender_id=None, annotated=None, input_channel=None, flow=None, flow_status=None, pattern=None,
+    command=None, model_id=None, assignee=None, reviewed_by=None):
+    senders = body.get("sender_ids") or store().matching_senders(filters_of(locals()))
+    counts = store().assign(senders, body["assignees"], by=caller())
+    return {"assigned": {name: n for name, n in counts.items() if name}, "unassigned": counts.get("", 0)}
+
+
+def claim_next_conversation(intent=None, entity=None, action=None, text=None, start=None, until=None, policies=None,
+    maximum_confidence=None, minimum_user_messages=None, in_training_data=None, is_flagged=False, reviewed=None,
+    tags=None, sender_id=None, annotated=None, input_channel=None, flow=None, flow_status=None, pattern=None,
+    command=None, model_id=None, assignee=None, reviewed_by=None,
+        claim_seconds=300):
+    filters, who = filters_of(locals()), caller()
+    claim = store().next_to_review(who.name or f"({who.role})", filters, seconds=claim_seconds)
+    return (claim, 200) if claim is not None else (NoContent, 204)
 
 
 def resolve_flag(sender_id, message_timestamp):
-    return _flag(sender_id, store().resolve_flag(sender_id, message_timestamp))
+    return _flag(sender_id, store().resolve_flag(sender_id, message_timestamp, by=caller()))
 
 
 def reopen_flag(sender_id, message_timestamp):
-    return _flag(sender_id, store().resolve_flag(sender_id, message_timestamp, resolved=False))
+    return _flag(sender_id, store().resolve_flag(sender_id, message_timestamp, resolved=False, by=caller()))
 
 
 def _flag(sender_id, timestamp):

@@ -28,7 +28,7 @@ from connexion.validators import VALIDATOR_MAP, TextResponseBodyValidator
 from rasa_messaging.store import Store, StoreError, json_text
 
 from . import built_once  # noqa: F401 (connexion's work for each request, done once per operation)
-from .auth import ProvideTokens, Tokens, without_security
+from .auth import ProvideTokens, Team, Tokens
 from .headers import SecurityHeaders
 from .hosts import AllowedHosts
 from .limits import DEFAULT_MAX_BODY_BYTES, BodySizeLimit, ExportSlots, PendingResponses
@@ -49,18 +49,18 @@ def create_app(db_path, *, validate_responses: bool = False, max_body_bytes: int
 
     `validate_responses` checks every response against the spec; the tests turn it on.
     `max_body_bytes` bounds request bodies (larger ones are a 413). With `token` and/or
-    `review_token`, every API route needs one of them (see rasa_messaging/auth.py). With
+    `review_token`, or once the store has people, every API route needs a token (see
+    rasa_messaging/auth.py). With
     `allowed_hosts`, a request for another Host is refused (see rasa_messaging/hosts.py). Every
     request is counted for `/metrics`; with `log_requests`, also logged (rasa_messaging/metrics.py).
     """
     spec = load_spec()
-    tokens = Tokens(spec, full=token, review=review_token)
-    if not tokens:
-        spec = without_security(spec)
+    store = Store(db_path)
+    tokens = Tokens(spec, Team(store), full=token, review=review_token)
     app = FlaskApp(__name__, middlewares=middlewares())
     app._middleware_app.asgi_app = HandOverWhole(app.app.wsgi_app)  # connexion's a2wsgi, see wsgi.py
     configure_flask_routing(app.app)
-    app.app.extensions["store"] = Store(db_path)
+    app.app.extensions["store"] = store
     app.add_api(
         spec,
         resolver=TagResolver(spec),
@@ -82,7 +82,7 @@ def create_app(db_path, *, validate_responses: bool = False, max_body_bytes: int
     app.add_middleware(BodySizeLimit, position=MiddlewarePosition.BEFORE_EXCEPTION, max_body_bytes=max_body_bytes)
     app.add_middleware(Utf8Paths, position=MiddlewarePosition.BEFORE_EXCEPTION)
     app.add_middleware(ExportSlots, position=MiddlewarePosition.BEFORE_EXCEPTION, path=f"{BASE_PATH}/export")
-    app.add_middleware(ProvideTokens, position=MiddlewarePosition.BEFORE_EXCEPTION, tokens=tokens)
+    app.add_middleware(ProvideTokens, position=MiddlewarePosition.BEFORE_EXCEPTION, tokens=tokens, base_path=BASE_PATH)
     if allowed_hosts is not None:
         app.add_middleware(AllowedHosts, position=MiddlewarePosition.BEFORE_EXCEPTION, hosts=allowed_hosts)
     add_review_page(app.app)

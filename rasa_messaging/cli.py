@@ -20,6 +20,7 @@ from .kafka import KAFKA_BATCH_SIZE, KAFKA_GROUP, KAFKA_TOPIC, SASL_MECHANISMS, 
 from .limits import DEFAULT_MAX_BODY_BYTES
 from .periods import parse_duration_with_unit, parse_time
 from .store.errors import InvalidParameter
+from .store.team import ROLES as ROLE_NAMES
 
 COPY_BATCH_SIZE = 5_000
 from .store.database import store_identity, without_password
@@ -94,6 +95,8 @@ FILTER_OPTIONS = [  # every list filter of getConversations, named as the API na
     option("--flagged", "is_flagged", env="FLAGGED", is_flag=True, help="Only conversations with a flagged message."),
     option("--reviewed/--not-reviewed", env="REVIEWED", default=None, help="Only reviewed (or not reviewed) ones."),
     option("--annotated/--not-annotated", env="ANNOTATED", default=None, help="Only annotated (or not annotated) ones."),
+    option("--assignee", env="ASSIGNEE", help="Comma-separated people the conversations are assigned to (any of)."),
+    option("--reviewed-by", env="REVIEWED_BY", help="Comma-separated people who marked them reviewed (any of)."),
 ]
 
 
@@ -406,11 +409,73 @@ def prune(db_path, older_than, yes):
     for sender_id, latest in stale:
         when = datetime.fromtimestamp(latest, UTC).strftime("%Y-%m-%d %H:%M")
         if yes:
-            click.echo(f"erased {sender_id!r} (latest event {when} UTC, {counted(store.erase(sender_id), 'event')})")
+            click.echo(f"erased {sender_id!r} (latest event {when} UTC, {counted(store.erase(sender_id, reason='prune'), 'event')})")
         else:
             click.echo(f"would erase {sender_id!r} (latest event {when} UTC)")
     outcome = "erased" if yes else "would be erased (dry run: add --yes)"
     click.echo(f"{counted(len(stale), 'conversation')} {outcome}")
+
+
+@cli.group()
+def users():
+    """The team: people with a role and a token each (issue 41). Once the store has a person,
+    every API call needs a token. Roles: viewer (read), reviewer (+ flag, note, tag, mark
+    reviewed, assign), annotator (+ annotate), admin (+ erase, ingest), ingest (POST events only).
+    A token is printed once, when made, and kept only as a hash."""
+
+
+@users.command("add")
+@db_option(creates=True)
+@click.argument("name")
+@click.option("--role", required=True, type=click.Choice(list(ROLE_NAMES)), help="What they may do.")
+def users_add(db_path, name, role):
+    """Add NAME with --role; print their token (shown this once)."""
+    _print_token(name, lambda store: store.add_user(name, role), db_path, create=True)
+
+
+@users.command("rotate")
+@db_option(creates=False)
+@click.argument("name")
+def users_rotate(db_path, name):
+    """Give NAME a new token (printed once); the old one stops working within a second."""
+    _print_token(name, lambda store: store.rotate_user(name), db_path, create=False)
+
+
+@users.command("remove")
+@db_option(creates=False)
+@click.argument("name")
+def users_remove(db_path, name):
+    """Remove NAME: their token stops working within a second, their assignments go back to no
+    one, and what they did keeps their name."""
+    from .store import StoreError
+
+    try:
+        open_store(db_path, create=False).remove_user(name)
+    except StoreError as error:
+        raise click.ClickException(error.detail) from None
+    click.echo(f"removed {name}")
+
+
+@users.command("list")
+@db_option(creates=False)
+def users_list(db_path):
+    """Everyone on the team, with their role (tokens are never shown again)."""
+    people = open_store(db_path, create=False).users()
+    for person in people:
+        click.echo(f"{person['name']}\t{person['role']}")
+    if not people:
+        click.echo("no one yet: the server is open to anyone who can reach it (add someone with `users add`)", err=True)
+
+
+def _print_token(name, make, db_path, *, create: bool) -> None:
+    from .store import StoreError
+
+    try:
+        token = make(open_store(db_path, create=create))
+    except StoreError as error:
+        raise click.ClickException(error.detail) from None
+    click.echo(token)
+    click.echo(f"the token of {name}: shown this once, kept only as a hash", err=True)
 
 
 @cli.command()

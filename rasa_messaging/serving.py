@@ -65,7 +65,7 @@ def run_server(options: ServeOptions) -> None:
 
     from .app import create_app
 
-    secured = bool(options.token or options.review_token)
+    secured = bool(options.token or options.review_token or store.users())  # people: tokens (auth.py)
     try:
         app = create_app(options.db_path, token=options.token, review_token=options.review_token,
                          max_body_bytes=options.max_body_bytes, log_requests=json_logs,
@@ -75,7 +75,8 @@ def run_server(options: ServeOptions) -> None:
         raise CannotServe(f"cannot build the server: {type(error).__name__}: {error}") from error
     if not secured and allowed_hosts(options.host) is None:
         say(f"WARNING: serving {options.host} without a token: anyone who can reach it can read and change every "
-            "conversation. Set --token (RASA_MESSAGING_TOKEN).")
+            "conversation. Add people (`rasa-messaging users add NAME --role ROLE`) or set --token "
+            "(RASA_MESSAGING_TOKEN).")
     stop = threading.Event()
     consumers = [threading.Thread(target=_consume, args=(store, url, stop), daemon=True, name=f"consume {url}")
                  for url in options.consume_urls]

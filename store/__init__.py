@@ -6,6 +6,7 @@ return plain dicts and lists a handler can return as they are.
 
 from .analytics import METRICS, AnalyticsMixin, AnalyticsNotFound, Bins
 from .annotations import InvalidAnnotation
+from .assignments import AssignmentsMixin
 from .conversations import TERM_KINDS, ConversationFilter
 from .errors import (
     ConversationNotFound,
@@ -18,13 +19,17 @@ from .errors import (
     StoreUnavailable,
 )
 from .flow_analytics import FlowAnalyticsMixin
+from .inbox import ORDERS as MESSAGE_ORDERS
+from .inbox import InboxMixin, MessageFilter
 from .ingest import IngestResult, prepare
 from .review import ReviewMixin
 from .statistics import StatisticsMixin
+from .team import ROLES, Actor, InvalidPerson, UnknownPerson, token_hash
 from .transfer import TransferMixin
 
 
-class Store(TransferMixin, ReviewMixin, StatisticsMixin, AnalyticsMixin, FlowAnalyticsMixin):
+class Store(TransferMixin, ReviewMixin, StatisticsMixin, AnalyticsMixin, FlowAnalyticsMixin, AssignmentsMixin,
+            InboxMixin):
     def check_writable(self) -> None:
         """Raise the backend's error if the store cannot be written (a read-only file or role)."""
         self._connections.check_writable()
@@ -44,5 +49,6 @@ class Store(TransferMixin, ReviewMixin, StatisticsMixin, AnalyticsMixin, FlowAna
 
 __all__ = [
     "Store", "Bins", "METRICS", "AnalyticsNotFound", "ConversationFilter", "TERM_KINDS", "IngestResult", "prepare",
-    "StoreError", "StoreFull", "StoreNotReady", "StoreUnavailable", "InvalidAnnotation", "NotOurDatabase", "ConversationNotFound", "MessageNotFound", "InvalidEvent",
+    "StoreError", "StoreFull", "Actor", "ROLES", "InvalidPerson", "UnknownPerson", "token_hash", "MessageFilter",
+    "MESSAGE_ORDERS", "StoreNotReady", "StoreUnavailable", "InvalidAnnotation", "NotOurDatabase", "ConversationNotFound", "MessageNotFound", "InvalidEvent",
 ]

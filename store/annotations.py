@@ -9,6 +9,8 @@ from . import sets
 from .dialects import NO_LIMIT
 from .errors import InvalidEvent, MessageNotFound
 from .flags import FlagsMixin
+from .inbox import refresh_annotated_messages
+from .team import COMMAND_LINE, Actor, record
 
 # What Rasa takes as an intent name: no white space, no control characters (a YAML reader refuses
 # them raw), no markup characters; `/` only inside (a retrieval intent, `faq/ask_name`). The
@@ -25,7 +27,8 @@ class InvalidAnnotation(InvalidEvent):
 
 
 class AnnotationsMixin(FlagsMixin):
-    def annotate(self, sender_id: str, timestamp: float, intent: str, entities: list | None) -> dict:
+    def annotate(self, sender_id: str, timestamp: float, intent: str, entities: list | None, *,
+                 by: Actor = COMMAND_LINE) -> dict:
         """Set the correct intent (and entities; None: the predicted ones are right) of the user
         message of `sender_id` at `timestamp`. Raises `ConversationNotFound`, `MessageNotFound`,
         or `InvalidAnnotation` (an intent Rasa would refuse, a span outside the text, overlaps)."""
@@ -34,20 +37,25 @@ class AnnotationsMixin(FlagsMixin):
         with self.transaction() as db:
             exact, text = self._user_message(db, sender_id, timestamp)
             checked = None if entities is None else _checked_entities(entities, text)
-            db.execute("INSERT INTO annotations (sender_id, timestamp, intent, entities, annotated_at) "
-                       "VALUES (?, ?, ?, ?, ?) ON CONFLICT (sender_id, timestamp) DO UPDATE SET intent = excluded.intent, "
-                       "entities = excluded.entities, annotated_at = excluded.annotated_at",
-                       [sender_id, exact, intent, None if checked is None else json.dumps(checked), time.time()])
+            db.execute("INSERT INTO annotations (sender_id, timestamp, intent, entities, annotated_at, annotated_by) "
+                       "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (sender_id, timestamp) DO UPDATE SET intent = excluded.intent, "
+                       "entities = excluded.entities, annotated_at = excluded.annotated_at, "
+                       "annotated_by = excluded.annotated_by",
+                       [sender_id, exact, intent, None if checked is None else json.dumps(checked), time.time(), by.name])
             sets.refresh_mark(db, sender_id, "annotated")
+            refresh_annotated_messages(db, sender_id, exact)
+            record(db, by, "annotate", sender_id, exact, intent=intent)
         return self.annotation(sender_id, exact)
 
-    def unannotate(self, sender_id: str, timestamp: float) -> None:
+    def unannotate(self, sender_id: str, timestamp: float, *, by: Actor = COMMAND_LINE) -> None:
         """Raises `ConversationNotFound` or `MessageNotFound` (also when it has no annotation)."""
         with self.transaction() as db:
             exact, _ = self._user_message(db, sender_id, timestamp)
             if not db.execute("DELETE FROM annotations WHERE sender_id = ? AND timestamp = ?", [sender_id, exact]).rowcount:
                 raise MessageNotFound(sender_id, timestamp, what="annotated user message")
             sets.refresh_mark(db, sender_id, "annotated")
+            refresh_annotated_messages(db, sender_id, exact)
+            record(db, by, "unannotate", sender_id, exact)
 
     def annotation(self, sender_id: str, timestamp: float) -> dict:
         return self.annotations(sender_id=sender_id, timestamp=timestamp)[1][0]
@@ -62,7 +70,7 @@ class AnnotationsMixin(FlagsMixin):
         params = [value for _, value in conditions]
         total = self.db.execute(f"SELECT count(*) FROM annotations a WHERE {clause}", params).fetchone()[0]
         rows = self.db.execute(
-            "SELECT a.sender_id, a.timestamp, a.intent, a.entities, a.annotated_at, "
+            "SELECT a.sender_id, a.timestamp, a.intent, a.entities, a.annotated_at, a.annotated_by, "
             "(SELECT e.data FROM events e WHERE e.sender_id = a.sender_id AND e.timestamp = a.timestamp "
             " AND e.type = 'user' ORDER BY e.id LIMIT 1) "
             f"FROM annotations a WHERE {clause} ORDER BY a.annotated_at DESC, a.sender_id, a.timestamp LIMIT ? OFFSET ?",
@@ -88,11 +96,12 @@ def _checked_entities(entities: list, text: str) -> list[dict]:
             for entity in spans]
 
 
-def _annotation(sender_id, timestamp, intent, entities, annotated_at, data) -> dict:
+def _annotation(sender_id, timestamp, intent, entities, annotated_at, annotated_by, data) -> dict:
     event = json.loads(data) if data else {}
     parse_data: dict = event["parse_data"] if isinstance(event.get("parse_data"), dict) else {}
     predicted: dict = parse_data["intent"] if isinstance(parse_data.get("intent"), dict) else {}
     return {"sender_id": sender_id, "timestamp": timestamp, "text": event.get("text"),
             "predicted_intent": predicted.get("name"), "predicted_confidence": predicted.get("confidence"),
             "predicted_entities": parse_data.get("entities") or [],
-            "intent": intent, "entities": None if entities is None else json.loads(entities), "annotated_at": annotated_at}
+            "intent": intent, "entities": None if entities is None else json.loads(entities), "annotated_at": annotated_at,
+            "annotated_by": annotated_by}

@@ -101,12 +101,15 @@ class ConversationFilter:
     patterns: tuple = ()
     commands: tuple = ()
     model_ids: tuple = ()
+    assignees: tuple = ()  # names (the API reads `me` as the caller's before this)
+    reviewers: tuple = ()
 
     @classmethod
     def from_parameters(cls, *, intent=None, entity=None, action=None, text=None, start=None, until=None, policies=None,
                         maximum_confidence=None, minimum_user_messages=None, in_training_data=None, is_flagged=False,
                         reviewed=None, tags=None, sender_id=None, annotated=None, input_channel=None, flow=None,
-                        flow_status=None, pattern=None, command=None, model_id=None) -> "ConversationFilter":
+                        flow_status=None, pattern=None, command=None, model_id=None, assignee=None,
+                        reviewed_by=None) -> "ConversationFilter":
         """The filter from getConversations' parameters (the API's and the CLI's export share
         them): comma-separated lists, and Rasa's policy names (`policy_0_MemoizationPolicy`)."""
         return cls(
@@ -117,7 +120,8 @@ class ConversationFilter:
             tags=_values("tags", tags), sender_id=sender_id or None, annotated=annotated,
             input_channels=_values("input_channel", input_channel), flows=_values("flow", flow),
             flow_statuses=_statuses(flow_status), patterns=_values("pattern", pattern),
-            commands=_values("command", command), model_ids=_values("model_id", model_id))
+            commands=_values("command", command), model_ids=_values("model_id", model_id),
+            assignees=_values("assignee", assignee), reviewers=_values("reviewed_by", reviewed_by))
 
     @property
     def time_range(self) -> tuple[float, float] | None:
@@ -141,7 +145,8 @@ def _marks_wanted(filters: ConversationFilter) -> list[tuple[str, str]]:
     """The review marks (store/sets.py) every match has: flagged, reviewed, annotated, one tag."""
     marks = [key for key, wanted in ((("flagged", ""), filters.is_flagged), (("reviewed", ""), filters.reviewed),
                                      (("annotated", ""), filters.annotated)) if wanted]
-    return marks + [("tag", tag) for tag in filters.tags if len(filters.tags) == 1]
+    return marks + [(kind, values[0]) for kind, values in (("tag", filters.tags), ("assignee", filters.assignees),
+                                                           ("reviewed_by", filters.reviewers)) if len(values) == 1]
 
 
 class ConversationQueries(FlagsMixin):
@@ -187,8 +192,10 @@ class ConversationQueries(FlagsMixin):
                          else sets.read_any(db, "flow_status", filters.flow_statuses))
         if filters.text:
             found.append(self._with_text(filters.text, as_of))
-        if filters.tags:
-            found.append(sets.read_any(db, "tag", filters.tags))
+        for kind, values in (("tag", filters.tags), ("assignee", filters.assignees),
+                             ("reviewed_by", filters.reviewers)):
+            if values:
+                found.append(sets.read_any(db, kind, values))
         if filters.is_flagged:
             found.append(self._set("flagged"))
         for wanted, kind in ((filters.reviewed, "reviewed"), (filters.annotated, "annotated")):
@@ -530,14 +537,19 @@ class ConversationQueries(FlagsMixin):
                 "ORDER BY timestamp", senders
             ):
                 flags[sender_id][0 if flagged else 1].append(timestamp)
-            reviewed = dict(self.db.execute(
-                f"SELECT sender_id, reviewed_at FROM reviews WHERE sender_id IN ({placeholders})", senders).fetchall())
+            reviewed = {sender_id: (at, by) for sender_id, at, by in self.db.execute(
+                f"SELECT sender_id, reviewed_at, reviewed_by FROM reviews WHERE sender_id IN ({placeholders})", senders)}
+            assigned = dict(self.db.execute(
+                f"SELECT sender_id, assignee FROM assignments WHERE sender_id IN ({placeholders})", senders).fetchall())
             for sender_id, tag in self.db.execute(
                 f"SELECT sender_id, tag FROM tags WHERE sender_id IN ({placeholders}) ORDER BY tag", senders
             ):
                 terms[sender_id]["tag"].append(tag)
         return [{**_metadata(row, terms[row["sender_id"]], *flags[row["sender_id"]]),
-                 "reviewed": row["sender_id"] in reviewed, "reviewed_at": reviewed.get(row["sender_id"]),
+                 "reviewed": row["sender_id"] in reviewed,
+                 "reviewed_at": reviewed.get(row["sender_id"], (None, None))[0],
+                 "reviewed_by": reviewed.get(row["sender_id"], (None, None))[1],
+                 "assignee": assigned.get(row["sender_id"]),
                  "tags": terms[row["sender_id"]].get("tag", [])} for row in rows]
 
     def unique_terms(self, kind: str) -> list[str]:

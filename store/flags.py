@@ -6,41 +6,43 @@ from . import sets
 from .base import StoreBase
 from .errors import MessageNotFound
 from .events import MESSAGE_TYPES
+from .team import COMMAND_LINE, Actor, record
 
 # Rasa X showed flagged timestamps cut to 4 decimals; a timestamp that close still names the message.
 TIMESTAMP_TOLERANCE = 1e-4
 
 
 class FlagsMixin(StoreBase):
-    def flag(self, sender_id: str, timestamp: float, *, note: str | None = None) -> float:
+    def flag(self, sender_id: str, timestamp: float, *, note: str | None = None, by: Actor = COMMAND_LINE) -> float:
         """Flag the user or bot message of `sender_id` at `timestamp` (with a `note`, which
         replaces an earlier one; without, an earlier note stays); return its exact timestamp.
         Raises `ConversationNotFound` or `MessageNotFound`."""
         with self.transaction() as db:
             exact = self._message_timestamp(db, sender_id, timestamp)
             db.execute(  # flagged again, a resolved flag is open again
-                "INSERT INTO flags (sender_id, timestamp, flagged, updated_at, note) VALUES (?, ?, 1, ?, ?) "
+                "INSERT INTO flags (sender_id, timestamp, flagged, updated_at, note, flagged_by) VALUES (?, ?, 1, ?, ?, ?) "
                 "ON CONFLICT (sender_id, timestamp) DO UPDATE SET flagged = 1, updated_at = excluded.updated_at, "
-                "note = coalesce(excluded.note, flags.note), resolved_at = NULL",
-                [sender_id, exact, time.time(), note],
+                "note = coalesce(excluded.note, flags.note), resolved_at = NULL, flagged_by = excluded.flagged_by",
+                [sender_id, exact, time.time(), note, by.name],
             )
             sets.refresh_mark(db, sender_id, "flagged")
+            record(db, by, "flag", sender_id, exact, **({"note": True} if note is not None else {}))
         return exact
 
-    def unflag(self, sender_id: str, timestamp: float) -> float:
+    def unflag(self, sender_id: str, timestamp: float, *, by: Actor = COMMAND_LINE) -> float:
         """Remove the flag of that message; a message that was never flagged stays as it is.
         Raises `ConversationNotFound` or `MessageNotFound`."""
         with self.transaction() as db:
             exact = self._message_timestamp(db, sender_id, timestamp)
-            db.execute(
-                "UPDATE flags SET flagged = 0, updated_at = ? "
-                "WHERE sender_id = ? AND timestamp = ? AND flagged = 1",
-                [time.time(), sender_id, exact],
-            )
+            if db.execute("UPDATE flags SET flagged = 0, updated_at = ?, flagged_by = ? "
+                          "WHERE sender_id = ? AND timestamp = ? AND flagged = 1",
+                          [time.time(), by.name, sender_id, exact]).rowcount:
+                record(db, by, "unflag", sender_id, exact)
             sets.refresh_mark(db, sender_id, "flagged")
         return exact
 
-    def resolve_flag(self, sender_id: str, timestamp: float, *, resolved: bool = True) -> float:
+    def resolve_flag(self, sender_id: str, timestamp: float, *, resolved: bool = True,
+                     by: Actor = COMMAND_LINE) -> float:
         """Mark the flag of that message done (or, `resolved=False`, open again); it stays a flag.
         Raises `ConversationNotFound` or `MessageNotFound` (also for a message not flagged)."""
         with self.transaction() as db:
@@ -48,6 +50,7 @@ class FlagsMixin(StoreBase):
             if not db.execute("UPDATE flags SET resolved_at = ? WHERE sender_id = ? AND timestamp = ? AND flagged = 1",
                               [time.time() if resolved else None, sender_id, exact]).rowcount:
                 raise MessageNotFound(sender_id, timestamp, what="flagged message")
+            record(db, by, "resolve_flag" if resolved else "reopen_flag", sender_id, exact)
         return exact
 
     def flagged_timestamps(self, sender_id: str) -> list[float]:

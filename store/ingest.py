@@ -20,6 +20,7 @@ from .events import (
 )
 from .flow_data import derive_flows
 from .flows import FLOW_EVENT_TYPES, REPLAYED_TYPES
+from .inbox import index_messages_after
 from .search import index_events_after
 from .sessions import refresh_sessions, sessions_by_position, store_new_sessions
 from .sets import ROW_COLUMNS, SetRow
@@ -302,6 +303,7 @@ class IngestMixin(StoreBase):
             refresh_sessions(db, sender_id, deltas[sender_id].earliest_event_time)
         store_new_sessions(db, new_sessions, last_id, n_new)
         index_events_after(db, last_id)
+        index_messages_after(db, last_id)
 
     @staticmethod
     def _new_rows(db, rows: list[EventRow], known: dict) -> list[EventRow]:
@@ -348,9 +350,18 @@ class IngestMixin(StoreBase):
         # Only a conversation that existed has review marks: new events take its review mark
         # away, and it keeps its other marks in list order.
         existed = [after[sender_id] for sender_id in deltas if sender_id in before]
+        unreviewed: dict = defaultdict(dict)  # ("reviewed_by", who) → the conversations they had reviewed
+        senders = [sender_id for sender_id in deltas if sender_id in before]
+        for start in range(0, len(senders), _CHUNK):
+            chunk = senders[start:start + _CHUNK]
+            for sender_id, reviewer in db.execute(
+                    f"SELECT sender_id, reviewed_by FROM reviews WHERE sender_id IN ({','.join('?' * len(chunk))}) "
+                    "AND reviewed_by IS NOT NULL", chunk):
+                sets.add_id(unreviewed["reviewed_by", reviewer], after[sender_id].id)
         sets.record_changes(db, [before[s] for s in deltas if s in before], list(after.values()),
                             {**{term: sets.adding(chunks) for term, chunks in terms.items()}, **flow_changes,
-                             ("reviewed", ""): sets.removing(sets.chunked(row.id for row in existed))})
+                             ("reviewed", ""): sets.removing(sets.chunked(row.id for row in existed)),
+                             **{key: sets.removing(chunks) for key, chunks in unreviewed.items()}})
         sets.reorder_marked(db, existed)
         # A reviewer must see what changed: new events take the review mark away.
         db.executemany("DELETE FROM reviews WHERE sender_id = ?", [(sender_id,) for sender_id in deltas])

@@ -7,8 +7,16 @@ get a migration here and one in store/schema.py.
 """
 
 from .flow_data import derive_event_terms, rederive_all
-from .schema import CONFIDENCE_WALK_INDEX, FLOW_TABLES, INPUT_CHANNEL_TERMS_POSTGRESQL, terms_by_conversation
+from .inbox import inbox_tables, index_messages_after
+from .schema import (
+    CONFIDENCE_WALK_INDEX,
+    FLOW_TABLES,
+    INPUT_CHANNEL_TERMS_POSTGRESQL,
+    POSTGRESQL_SERIAL,
+    terms_by_conversation,
+)
 from .sets import MARKED_TABLE, add_term_sets, fill_marked
+from .team import team_tables
 
 MIGRATIONS_TABLE = "rasa_messaging_migrations"
 
@@ -93,4 +101,8 @@ MIGRATIONS: list[tuple[str, list]] = [  # each a statement, or a function of the
     # m022: flows, patterns, commands and model ids, derived at ingest.
     ("p009_flows", [statement.replace(" FLOAT", " DOUBLE PRECISION") for statement in FLOW_TABLES]
      + [derive_event_terms, rederive_all]),
+    # m023: the team, the audit, assignments and claims, and the message inbox.
+    ("p010_team", [statement.replace(" FLOAT", " DOUBLE PRECISION") for statement in
+                   team_tables(POSTGRESQL_SERIAL) + inbox_tables(POSTGRESQL_SERIAL)]
+     + [lambda db: index_messages_after(db, 0)]),
 ]

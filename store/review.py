@@ -13,8 +13,10 @@ from .dialects import NO_LIMIT
 from .errors import ConversationNotFound, InvalidBackup
 from .events import event_row
 from .flow_data import forget_flows, update_statistics
+from .inbox import forget_messages
 from .ingest import deltas_of
 from .search import unindex_conversation
+from .team import COMMAND_LINE, Actor, record
 
 # The spec's pattern for a tag (tests/test_review.py checks they agree): a backup's tags are read
 # without the API, and are held to the same rule.
@@ -30,7 +32,8 @@ def _number(item: dict, key: str) -> float:
 
 # Every table that holds something of a conversation: erasure empties each of them.
 # (conversation_terms holds the conversation's id: it goes first, by that id.)
-CONVERSATION_TABLES = ("events", "conversations", "flags", "sessions", "reviews", "tags", "annotations")
+CONVERSATION_TABLES = ("events", "conversations", "flags", "sessions", "reviews", "tags", "annotations", "assignments",
+                       "claims")
 
 
 class ReviewMixin(ConversationQueries, AnnotationsMixin):
@@ -39,33 +42,49 @@ class ReviewMixin(ConversationQueries, AnnotationsMixin):
         row = self.db.execute("SELECT reviewed_at FROM reviews WHERE sender_id = ?", [sender_id]).fetchone()
         return {"sender_id": sender_id, "reviewed": row is not None, "reviewed_at": row[0] if row else None}
 
-    def mark_reviewed(self, sender_id: str) -> dict:
+    def mark_reviewed(self, sender_id: str, *, by: Actor = COMMAND_LINE) -> dict:
         """Reviewed until a new event of the conversation arrives. Raises `ConversationNotFound`."""
         with self.transaction() as db:
             self._require(sender_id)
-            db.execute("INSERT INTO reviews (sender_id, reviewed_at) VALUES (?, ?) "
-                       "ON CONFLICT (sender_id) DO UPDATE SET reviewed_at = excluded.reviewed_at", [sender_id, time.time()])
-            sets.refresh_mark(db, sender_id, "reviewed")
+            was = db.execute("SELECT reviewed_by FROM reviews WHERE sender_id = ?", [sender_id]).fetchone()
+            db.execute("INSERT INTO reviews (sender_id, reviewed_at, reviewed_by) VALUES (?, ?, ?) "
+                       "ON CONFLICT (sender_id) DO UPDATE SET reviewed_at = excluded.reviewed_at, "
+                       "reviewed_by = excluded.reviewed_by", [sender_id, time.time(), by.name])
+            self._refresh_review_marks(db, sender_id, was)
+            record(db, by, "mark_reviewed", sender_id)
         return self.review_status(sender_id)
 
-    def unmark_reviewed(self, sender_id: str) -> dict:
+    def unmark_reviewed(self, sender_id: str, *, by: Actor = COMMAND_LINE) -> dict:
         with self.transaction() as db:
             self._require(sender_id)
+            was = db.execute("SELECT reviewed_by FROM reviews WHERE sender_id = ?", [sender_id]).fetchone()
             db.execute("DELETE FROM reviews WHERE sender_id = ?", [sender_id])
-            sets.refresh_mark(db, sender_id, "reviewed")
+            self._refresh_review_marks(db, sender_id, was)
+            record(db, by, "unmark_reviewed", sender_id)
         return self.review_status(sender_id)
 
-    def add_tag(self, sender_id: str, tag: str) -> list[str]:
+    @staticmethod
+    def _refresh_review_marks(db, sender_id: str, was: tuple | None) -> None:
+        """The reviewed set, and the sets of who reviewed it before and now."""
+        sets.refresh_mark(db, sender_id, "reviewed")
+        now = db.execute("SELECT reviewed_by FROM reviews WHERE sender_id = ?", [sender_id]).fetchone()
+        for row in {was, now} - {None, (None,)}:
+            sets.refresh_mark(db, sender_id, "reviewed_by", row[0])
+
+    def add_tag(self, sender_id: str, tag: str, *, by: Actor = COMMAND_LINE) -> list[str]:
         with self.transaction() as db:
             self._require(sender_id)
-            db.execute("INSERT INTO tags (sender_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING", [sender_id, tag])
+            if db.execute("INSERT INTO tags (sender_id, tag, tagged_by, tagged_at) VALUES (?, ?, ?, ?) "
+                          "ON CONFLICT DO NOTHING", [sender_id, tag, by.name, time.time()]).rowcount:
+                record(db, by, "tag", sender_id, tag=tag)
             sets.refresh_mark(db, sender_id, "tag", tag)
         return self.tags_of(sender_id)
 
-    def remove_tag(self, sender_id: str, tag: str) -> list[str]:
+    def remove_tag(self, sender_id: str, tag: str, *, by: Actor = COMMAND_LINE) -> list[str]:
         with self.transaction() as db:
             self._require(sender_id)
-            db.execute("DELETE FROM tags WHERE sender_id = ? AND tag = ?", [sender_id, tag])
+            if db.execute("DELETE FROM tags WHERE sender_id = ? AND tag = ?", [sender_id, tag]).rowcount:
+                record(db, by, "untag", sender_id, tag=tag)
             sets.refresh_mark(db, sender_id, "tag", tag)
         return self.tags_of(sender_id)
 
@@ -120,24 +139,25 @@ class ReviewMixin(ConversationQueries, AnnotationsMixin):
         where, params = " AND ".join(clauses), [] if sender_id is None else [sender_id]
         total = self.db.execute(f"SELECT count(*) FROM flags f WHERE {where}", params).fetchone()[0]
         rows = self.db.execute(
-            "SELECT f.sender_id, f.timestamp, f.note, f.updated_at, f.resolved_at, "
+            "SELECT f.sender_id, f.timestamp, f.note, f.updated_at, f.resolved_at, f.flagged_by, "
             "(SELECT data FROM events e WHERE e.sender_id = f.sender_id AND e.timestamp = f.timestamp "
             " AND e.type IN ('user', 'bot') ORDER BY e.id LIMIT 1) "
             f"FROM flags f WHERE {where} ORDER BY f.updated_at DESC, f.sender_id, f.timestamp LIMIT ? OFFSET ?",
             [*params, NO_LIMIT if limit is None else limit, offset]).fetchall()
         queue = []
-        for sender_id, timestamp, note, flagged_at, resolved_at, data in rows:
+        for sender_id, timestamp, note, flagged_at, resolved_at, flagged_by, data in rows:
             event = json.loads(data) if data else {}
             intent = ((event.get("parse_data") or {}).get("intent") or {}) if event.get("event") == "user" else {}
             queue.append({"sender_id": sender_id, "timestamp": timestamp, "event": event.get("event"),
                           "text": event.get("text"), "intent": intent.get("name") if isinstance(intent, dict) else None,
-                          "note": note, "flagged_at": flagged_at, "resolved_at": resolved_at})
+                          "note": note, "flagged_at": flagged_at, "flagged_by": flagged_by, "resolved_at": resolved_at})
         return total, queue
 
-    def erase(self, sender_id: str) -> int:
+    def erase(self, sender_id: str, *, by: Actor = COMMAND_LINE, reason: str = "erase") -> int:
         """Remove everything of a conversation in one transaction, taking its events out of the
         statistics counters (sessions go with it, so analytics stay exact). Returns how many
-        events were removed. Raises `ConversationNotFound`."""
+        events were removed. The audit keeps a line naming the conversation, who erased it and
+        why (`reason`: erase, prune), and nothing of what it held. Raises `ConversationNotFound`."""
         with self.transaction() as db:
             self._require(sender_id)
             rows = [event_row(sender_id, json.loads(data))
@@ -151,8 +171,13 @@ class ReviewMixin(ConversationQueries, AnnotationsMixin):
             db.execute("INSERT INTO counters (name, value) VALUES ('erasures', 1) "
                        "ON CONFLICT (name) DO UPDATE SET value = counters.value + 1")
             db.execute("DELETE FROM conversation_terms WHERE conversation_id = ?", [conversation_id])
+            forget_messages(db, conversation_id)
             for table in CONVERSATION_TABLES:
                 db.execute(f'DELETE FROM "{table}" WHERE sender_id = ?', [sender_id])
+            if reason == "erase":
+                record(db, by, "erase", sender_id)
+            else:
+                record(db, by, "erase", sender_id, reason=reason)
         return len(rows)
 
     def inactive_since(self, cutoff: float) -> list[tuple[str, float]]:

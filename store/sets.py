@@ -175,6 +175,15 @@ MARKS = {
     "tag": ("SELECT c.id AS id, m.tag AS value FROM tags m JOIN conversations c USING (sender_id)",
             "SELECT 1 FROM tags WHERE sender_id = ? AND tag = ?"),
 }
+# The marks of m014's (and p003's) time: what those migrations fill. m023 adds one set per person
+# (issue 41): whom a conversation is assigned to, who marked it reviewed; none exists before.
+MARKS_OF_M014 = dict(MARKS)
+MARKS |= {
+    "assignee": ("SELECT c.id AS id, m.assignee AS value FROM assignments m JOIN conversations c USING (sender_id)",
+                 "SELECT 1 FROM assignments WHERE sender_id = ? AND assignee = ?"),
+    "reviewed_by": ("SELECT c.id AS id, m.reviewed_by AS value FROM reviews m JOIN conversations c USING (sender_id) "
+                    "WHERE m.reviewed_by IS NOT NULL", "SELECT 1 FROM reviews WHERE sender_id = ? AND reviewed_by = ?"),
+}
 
 
 # A mark's members with the list's sort keys, so that a page of them is a walk of an index in list
@@ -201,7 +210,7 @@ def fill_marked() -> list[str]:
     """The statements that fill `marked_conversations` from the marks (its migrations)."""
     return [f"INSERT INTO marked_conversations ({_MARKED_COLUMNS}) SELECT DISTINCT '{kind}', m.value, "
             f"{_MARKED_VALUES} FROM ({rows_sql}) m JOIN conversations c ON c.id = m.id"
-            for kind, (rows_sql, _) in MARKS.items()]
+            for kind, (rows_sql, _) in MARKS_OF_M014.items()]
 
 
 def reorder_marked(db, rows: list) -> None:
@@ -214,10 +223,27 @@ def reorder_marked(db, rows: list) -> None:
 
 def refresh_mark(db, sender_id: str, kind: str, value: str = "") -> None:
     """After a review mark of `sender_id` changed: its conversation joins or leaves the set."""
-    (conversation_id,) = db.execute("SELECT id FROM conversations WHERE sender_id = ?", [sender_id]).fetchone()
+    refresh_marks(db, [sender_id], kind, value)
+
+
+def add_marks(db, kind: str, ids: list[int], value: str = "") -> None:
+    """Conversations that certainly have a review mark now join its set."""
+    _apply(db, {(kind, value): adding(chunked(ids))})
+
+
+def refresh_marks(db, senders: list[str], kind: str, value: str = "") -> None:
+    """After a review mark of each of `senders` changed (an assignment of many, an annotation of
+    a text many conversations share): each joins or leaves the set, in one write of it."""
     _, has_mark = MARKS[kind]
-    marked = db.execute(has_mark, [sender_id, value]).fetchone() is not None
-    _apply(db, {(kind, value): (adding if marked else removing)(chunked([conversation_id]))})
+    marked: list[int] = []
+    unmarked: list[int] = []
+    for sender_id in senders:
+        row = db.execute("SELECT id FROM conversations WHERE sender_id = ?", [sender_id]).fetchone()
+        if row is not None:
+            (marked if db.execute(has_mark, [sender_id, value]).fetchone() else unmarked).append(row[0])
+    added, removed = chunked(marked), chunked(unmarked)
+    _apply(db, {(kind, value): {chunk: (added.get(chunk, 0), removed.get(chunk, 0))
+                                for chunk in added.keys() | removed.keys()}})
 
 
 def remove_conversations(db, ids: list[int]) -> None:
@@ -246,7 +272,7 @@ def rebuild(db, batch: int = 20_000) -> None:
         record_changes(db, [], rows, {key: adding(chunks) for key, chunks in terms.items()})
         last = rows[-1].id
     marks: dict = defaultdict(dict)
-    for kind, (rows_sql, _) in MARKS.items():
+    for kind, (rows_sql, _) in MARKS_OF_M014.items():
         for conversation_id, value in db.execute(rows_sql):
             add_id(marks[kind, value], conversation_id)
     # Not in list order: the migration that made the sets (m014) came before that table (m016).

@@ -8,27 +8,30 @@ the same transaction: a copy that was stopped continues where it stopped. The re
 
 from . import json_text, sets
 from .events import event_row, validate_event
+from .inbox import refresh_annotated_messages
 from .ingest import IngestMixin
 
 # The reviewers' work, table by table: how to read it, how to write it (the source's row wins),
 # and the set a row marks.
 REVIEW_TABLES = {
-    "flags": ("SELECT sender_id, timestamp, flagged, updated_at, note, resolved_at FROM flags "
+    "flags": ("SELECT sender_id, timestamp, flagged, updated_at, note, resolved_at, flagged_by FROM flags "
               "ORDER BY sender_id, timestamp",
-              "INSERT INTO flags (sender_id, timestamp, flagged, updated_at, note, resolved_at) VALUES (?, ?, ?, ?, ?, ?) "
-              "ON CONFLICT (sender_id, timestamp) DO UPDATE SET flagged = excluded.flagged, "
-              "updated_at = excluded.updated_at, note = excluded.note, resolved_at = excluded.resolved_at", "flagged"),
-    "tags": ("SELECT sender_id, tag FROM tags ORDER BY sender_id, tag",
-             "INSERT INTO tags (sender_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING", "tag"),
-    "reviews": ("SELECT sender_id, reviewed_at FROM reviews ORDER BY sender_id",
-                "INSERT INTO reviews (sender_id, reviewed_at) VALUES (?, ?) "
-                "ON CONFLICT (sender_id) DO UPDATE SET reviewed_at = excluded.reviewed_at", "reviewed"),
-    "annotations": ("SELECT sender_id, timestamp, intent, entities, annotated_at FROM annotations "
+              "INSERT INTO flags (sender_id, timestamp, flagged, updated_at, note, resolved_at, flagged_by) "
+              "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sender_id, timestamp) DO UPDATE SET flagged = excluded.flagged, "
+              "updated_at = excluded.updated_at, note = excluded.note, resolved_at = excluded.resolved_at, "
+              "flagged_by = excluded.flagged_by", "flagged"),
+    "tags": ("SELECT sender_id, tag, tagged_by, tagged_at FROM tags ORDER BY sender_id, tag",
+             "INSERT INTO tags (sender_id, tag, tagged_by, tagged_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING", "tag"),
+    "reviews": ("SELECT sender_id, reviewed_at, reviewed_by FROM reviews ORDER BY sender_id",
+                "INSERT INTO reviews (sender_id, reviewed_at, reviewed_by) VALUES (?, ?, ?) "
+                "ON CONFLICT (sender_id) DO UPDATE SET reviewed_at = excluded.reviewed_at, "
+                "reviewed_by = excluded.reviewed_by", "reviewed"),
+    "annotations": ("SELECT sender_id, timestamp, intent, entities, annotated_at, annotated_by FROM annotations "
                     "ORDER BY sender_id, timestamp",
-                    "INSERT INTO annotations (sender_id, timestamp, intent, entities, annotated_at) "
-                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (sender_id, timestamp) DO UPDATE SET "
-                    "intent = excluded.intent, entities = excluded.entities, annotated_at = excluded.annotated_at",
-                    "annotated"),
+                    "INSERT INTO annotations (sender_id, timestamp, intent, entities, annotated_at, annotated_by) "
+                    "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (sender_id, timestamp) DO UPDATE SET "
+                    "intent = excluded.intent, entities = excluded.entities, annotated_at = excluded.annotated_at, "
+                    "annotated_by = excluded.annotated_by", "annotated"),
 }
 COUNTED = ("conversations", "events", *REVIEW_TABLES)
 
@@ -66,3 +69,7 @@ class TransferMixin(IngestMixin):
             db.executemany(insert, rows)
             for row in rows:
                 sets.refresh_mark(db, row[0], mark, row[1] if mark == "tag" else "")
+                if table == "reviews" and row[2] is not None:
+                    sets.refresh_mark(db, row[0], "reviewed_by", row[2])
+                elif table == "annotations":
+                    refresh_annotated_messages(db, row[0], row[1])

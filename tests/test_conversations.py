@@ -42,6 +42,8 @@ def test_moodbot_metadata_computed_by_hand(client, store):
         "unflagged_messages": [],
         "reviewed": False,
         "reviewed_at": None,
+        "reviewed_by": None,
+        "assignee": None,
         "tags": [],
     }]
 

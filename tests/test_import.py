@@ -533,8 +533,10 @@ def test_an_ndjson_export_imported_into_a_new_store_restores_the_reviewers_work(
     assert result.exit_code == 0, result.output
     assert "restored: 1 annotation, 3 flags, 3 tags, 1 review mark" in result.output
     restored = Store(target)
-    for table in ("flags", "tags", "reviews", "annotations"):
-        assert restored.review_rows(table) == store.review_rows(table) or table == "annotations", table
+    # A backup holds the work, not who did it (that is the audit's: a copy keeps both).
+    for table, columns in (("flags", 6), ("tags", 2), ("reviews", 2)):
+        assert [row[:columns] for row in restored.review_rows(table)] == \
+            [row[:columns] for row in store.review_rows(table)], table
     assert [(a["sender_id"], a["timestamp"], a["intent"]) for a in restored.annotations()[1]] == \
         [(a["sender_id"], a["timestamp"], a["intent"]) for a in store.annotations()[1]]
     for params in ({"is_flagged": "true"}, {"tags": "regression"}, {"reviewed": "true"}, {"annotated": "true"}):
@@ -559,7 +561,7 @@ def test_a_backup_whose_marks_do_not_fit_is_rejected_by_conversation_and_stores_
     assert "'not a tag' is not a tag" in result.output and "has no user or bot message at timestamp 1600000000.0" \
         in result.output and "`reviewed_at` Unix seconds" in result.output
     store = Store(tmp_path / "rasa.db")
-    assert store.review_rows("tags") == [("fine", "ok")] and len(store.review_rows("flags")) == 1
+    assert [row[:2] for row in store.review_rows("tags")] == [("fine", "ok")] and len(store.review_rows("flags")) == 1
 
 
 def test_the_stores_tag_rule_is_the_specs():

@@ -48,7 +48,10 @@ def summary(output: str) -> str:
 @pytest.mark.real_data
 def test_schemathesis_finds_no_failure(prefilled, tmp_path):
     with live_server(prefilled) as base:
-        result = run_schemathesis(base, tmp_path / "junit.xml")
+        # An open server (no token, no person) serves a request whatever token it brings, by
+        # design (rasa_messaging/auth.py): its spec still names the tokens a secured one needs.
+        # The run with tokens below checks auth on every operation.
+        result = run_schemathesis(base, tmp_path / "junit.xml", "--exclude-checks", "ignored_auth")
     print(summary(result.stdout))
     assert result.returncode == 0, result.stdout[-20000:]
     operations = sum(1 for _ in spec_operations(load_spec()))

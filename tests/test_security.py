@@ -40,7 +40,7 @@ def test_swagger_ui_and_the_spec_stay_open(secured):
     assert secured.get("/core/ui/").status_code == 200
     spec = secured.get("/core/openapi.json").json()
     assert set(spec["components"]["securitySchemes"]) == {"bearerAuth", "tokenQuery"}
-    assert spec["security"] == [{"bearerAuth": []}, {"tokenQuery": []}]
+    assert spec["security"] == [{"bearerAuth": ["read"]}, {"tokenQuery": ["read"]}]
 
 
 def test_the_full_token_may_ingest_read_and_flag(secured):
@@ -66,10 +66,14 @@ def test_the_review_token_may_read_and_flag_but_not_ingest(secured, store):
     assert store.db.execute("SELECT count(*) FROM events").fetchone() == before
 
 
-def test_without_a_token_the_spec_declares_no_requirement(client):
+def test_an_open_server_serves_requests_with_or_without_a_token(client):
+    """No token and no person: open, whatever a request brings (as before people existed); the
+    spec still names the scopes, for the server once it is secured."""
+    assert client.get("/core/conversations").status_code == 200
+    assert client.get("/core/conversations", headers=bearer("anything")).status_code == 200
+    assert client.get("/core/conversations?token=anything").status_code == 200
     spec = client.get("/core/openapi.json").json()
-    assert "security" not in spec
-    assert all("security" not in op for item in spec["paths"].values() for op in item.values() if isinstance(op, dict))
+    assert spec["security"] == [{"bearerAuth": ["read"]}, {"tokenQuery": ["read"]}]
 
 
 def test_tokens_are_compared_in_constant_time():
@@ -126,7 +130,9 @@ SAFE_SQL_FRAGMENTS = {"where", "order", "placeholders", "' AND '.join(clauses)",
                       "MIGRATIONS_TABLE",  # store/postgres_schema.py: the constant name of the applied migrations
                       "any_key",  # store/sets.py: a constant key condition, repeated and ORed
                       "_REPLAYED", "_FLOW_EVENTS",  # store/flow_data.py: constant lists of event types
-                      "','.join('?' * len(FLOW_TERM_KINDS))"}
+                      "','.join('?' * len(FLOW_TERM_KINDS))",
+                      "grouped", "by",  # store/inbox.py: a constant grouping and one of two constant orders
+                      }
 
 
 # store/postgres.py: the caller's SQL text (checked here at its call), with psycopg's placeholders.
@@ -144,16 +150,16 @@ def test_no_sql_is_formatted_from_request_values():
     assert formatted and formatted <= SAFE_SQL_FRAGMENTS, formatted - SAFE_SQL_FRAGMENTS
 
 
-def test_an_operation_the_tokens_do_not_know_needs_the_full_token(contract):
+def test_an_operation_the_tokens_do_not_know_needs_the_full_token(contract, store):
     from connexion.exceptions import OAuthScopeProblem
 
     from rasa_messaging.app import load_spec
-    from rasa_messaging.auth import Tokens
-    tokens = Tokens(load_spec(), full=FULL, review=REVIEW)
-    assert tokens.token_info(FULL, "rasa_messaging.handlers.unknown.operation")["sub"] == "full"
+    from rasa_messaging.auth import Team, Tokens
+    tokens = Tokens(load_spec(), Team(store), full=FULL, review=REVIEW)
+    assert tokens.token_info(FULL, "rasa_messaging.handlers.unknown.operation")["role"] == "admin"
     with pytest.raises(OAuthScopeProblem):
         tokens.token_info(REVIEW, "rasa_messaging.handlers.unknown.operation")
-    assert tokens.token_info(REVIEW, "rasa_messaging.handlers.messages.get_conversations")["sub"] == "review"
+    assert tokens.token_info(REVIEW, "rasa_messaging.handlers.messages.get_conversations")["role"] == "reviewer"
 
 
 def test_the_review_token_may_review_but_not_erase(secured, store):
@@ -166,10 +172,15 @@ def test_the_review_token_may_review_but_not_erase(secured, store):
 
 
 def test_the_session_says_what_the_presented_token_may_do(secured, client):
-    assert secured.get("/core/session", headers=bearer(FULL)).json() == {"role": "full", "scopes": ["review", "ingest"]}
-    assert secured.get("/core/session", headers=bearer(REVIEW)).json() == {"role": "review", "scopes": ["review"]}
+    """The unnamed tokens keep what they could do before people existed: --token everything,
+    --review-token all but ingest and erase (annotations included)."""
+    assert secured.get("/core/session", headers=bearer(FULL)).json() == {
+        "name": None, "role": "admin", "scopes": ["read", "review", "annotate", "admin", "ingest"], "queue": None}
+    assert secured.get("/core/session", headers=bearer(REVIEW)).json() == {
+        "name": None, "role": "reviewer", "scopes": ["read", "review", "annotate"], "queue": None}
     assert_problem(secured.get("/core/session"), 401)
-    assert client.get("/core/session").json() == {"role": "open", "scopes": ["review", "ingest"]}
+    assert client.get("/core/session").json() == {
+        "name": None, "role": "open", "scopes": ["read", "review", "annotate", "admin", "ingest"], "queue": None}
 
 
 SECURITY_HEADERS = {"x-frame-options": "DENY", "x-content-type-options": "nosniff", "referrer-policy": "no-referrer"}
