@@ -104,7 +104,9 @@ def claim_next_conversation(intent=None, entity=None, action=None, text=None, st
         claim_seconds=300):
     filters, who = filters_of(locals()), caller()
     claim = store().next_to_review(who.name or f"({who.role})", filters, seconds=claim_seconds)
-    return (claim, 200) if claim is not None else (NoContent, 204)
+    if claim is None:  # the operation declares two media types: connexion is told which, though there is no body
+        return NoContent, 204, {"Content-Type": "application/json"}
+    return claim
 
 
 def resolve_flag(sender_id, message_timestamp):

@@ -119,7 +119,7 @@ def _metrics():
     return flask.Response(body, content_type=content_type)
 
 
-PAGE_ROUTES = ("/", "/flags", "/annotations", "/dashboard", "/conversations/<path:sender_id>")
+PAGE_ROUTES = ("/", "/messages", "/flags", "/annotations", "/dashboard", "/conversations/<path:sender_id>")
 
 
 def add_review_page(flask_app) -> None:

@@ -74,21 +74,20 @@ class AssignmentsMixin(ConversationQueries, TeamMixin):
     def next_to_review(self, claimant: str, filters: ConversationFilter, *,
                        seconds: float = DEFAULT_CLAIM_SECONDS) -> dict | None:
         """Claim for `claimant`, for `seconds`, the first conversation in list order that passes
-        `filters`, is not reviewed, and no one else holds a live claim on; their earlier claim is
-        given up. None when there is no such conversation."""
+        `filters`, is not reviewed, and has no live claim (theirs included: pressing "next" again
+        moves on, and what they passed over stays theirs until the claim expires). None when
+        there is no such conversation."""
         now = time.time()
-        with self.transaction() as db:
-            db.execute("DELETE FROM claims WHERE claimant = ?", [claimant])
         unreviewed, offset, page_size = replace(filters, reviewed=False), 0, 50
         while True:
             _, page = self.conversations(unreviewed, limit=page_size, offset=offset)
             for conversation in page:
                 with self.transaction() as db:
-                    # One statement: taken when free, expired, or the claimant's own; else untouched.
+                    # One statement: taken when free or expired; otherwise untouched.
                     claimed = db.execute(
                         "INSERT INTO claims (sender_id, claimant, expires_at) VALUES (?, ?, ?) ON CONFLICT (sender_id) "
                         "DO UPDATE SET claimant = excluded.claimant, expires_at = excluded.expires_at "
-                        "WHERE claims.expires_at < ? OR claims.claimant = excluded.claimant",
+                        "WHERE claims.expires_at < ?",
                         [conversation["sender_id"], claimant, now + seconds, now]).rowcount
                 if claimed:
                     return {"sender_id": conversation["sender_id"], "claimant": claimant, "claimed_until": now + seconds}

@@ -20,7 +20,7 @@ from . import sets
 from .base import StoreBase
 from .conversations import _text, _values
 from .dialects import NO_LIMIT
-from .errors import InvalidParameter
+from .errors import StoreError
 from .json_text import loads
 from .team import COMMAND_LINE, Actor, record
 
@@ -180,6 +180,15 @@ def forget_messages(db, conversation_id: int) -> None:
     recount(db, text_ids)
 
 
+class GroupNotFound(StoreError):
+    status = 404
+    title = "Message group not found"
+
+    def __init__(self, position: int):
+        super().__init__(f"groups[{position}]: the inbox has no message not yet annotated with this text")
+        self.extra = {"parameter": "groups"}
+
+
 @dataclass(frozen=True)
 class MessageFilter:
     """The filters of GET /messages, on each message (all optional, ANDed): which messages of a
@@ -267,7 +276,7 @@ class InboxMixin(StoreBase):
     def annotate_texts(self, groups: list[dict], *, by: Actor = COMMAND_LINE) -> dict:
         """Annotate every message not yet annotated of each group's text (`{text, intent}`) with
         its intent (its entities as predicted), in one transaction; one audit line a group.
-        Returns how many messages and conversations were annotated. Raises `InvalidParameter`
+        Returns how many messages and conversations were annotated. Raises `GroupNotFound`
         for a text with no message to annotate (then nothing is annotated)."""
         from .annotations import INTENT_NAME, InvalidAnnotation
         now = time.time()
@@ -280,7 +289,7 @@ class InboxMixin(StoreBase):
                 row = db.execute("SELECT id FROM message_texts WHERE digest = ? AND n > 0",
                                  [_digest(group["text"])]).fetchone()
                 if row is None:
-                    raise InvalidParameter("text", f"groups[{position}]: no message not yet annotated has this text")
+                    raise GroupNotFound(position)
                 messages = db.execute(
                     "SELECT m.event_id, c.id, c.sender_id, m.timestamp FROM user_messages m "
                     "JOIN conversations c ON c.id = m.conversation_id WHERE m.text_id = ? AND m.annotated = 0",

@@ -256,3 +256,33 @@ def commands(events):
 def model_ids(events):
     return sorted({e["metadata"]["model_id"] for e in events
                    if isinstance(e.get("metadata"), dict) and isinstance(e["metadata"].get("model_id"), str)})
+
+
+def message_groups(trackers, annotated, *, intents=(), maximum_confidence=None, text=None, commands=()):
+    """GET /messages by brute force: every user message of `trackers` (unique events) that is
+    language (not `/...`) and not annotated (its (sender, timestamp) in `annotated`), passing the
+    filters, grouped by exact text → {text: (count, lowest confidence or None, {(intent, commands)
+    of the messages with it})}."""
+    groups = {}
+    for sender_id, events in unique_events(trackers).items():
+        for event in events:
+            body = event.get("text")
+            if event.get("event") != "user" or not isinstance(body, str) or not body.strip() \
+                    or body.lstrip().startswith("/") or (sender_id, float(event["timestamp"])) in annotated:
+                continue
+            parse_data = event.get("parse_data") or {}
+            intent = parse_data.get("intent") or {}
+            confidence = intent.get("confidence")
+            said = tuple(c["command"] for c in parse_data.get("commands") or [] if c.get("command"))
+            if intents and intent.get("name") not in intents or text and text.lower() not in body.lower() \
+                    or maximum_confidence is not None and (confidence is None or confidence > maximum_confidence) \
+                    or commands and not set(commands) & set(said):
+                continue
+            rank = 2.0 if confidence is None else confidence
+            count, lowest, examples = groups.get(body, (0, 3.0, set()))
+            if rank < lowest:
+                lowest, examples = rank, set()
+            if rank == lowest:
+                examples.add((intent.get("name"), said))
+            groups[body] = (count + 1, lowest, examples)
+    return {body: (count, None if lowest == 2.0 else lowest, examples) for body, (count, lowest, examples) in groups.items()}

@@ -15,10 +15,11 @@ export async function render(main) {
       "Download nlu.yml"), " Rasa 3 NLU data from these annotations."),
     el("p", { id: "count" }, `${total} annotated messages`),
     el("div", { class: "scroll" }, el("table", { id: "annotations" },
-      el("thead", {}, el("tr", {}, ["Annotated", "Conversation", "Message", "Predicted", "Annotated intent", "Entities"]
+      el("thead", {}, el("tr", {}, ["Annotated", "By", "Conversation", "Message", "Predicted", "Annotated intent", "Entities"]
         .map((name) => el("th", { scope: "col" }, name)))),
       el("tbody", {}, annotations.map((a) => el("tr", {},
         el("td", {}, when(a.annotated_at)),
+        el("td", {}, a.annotated_by ?? ""),
         el("th", { scope: "row" }, el("a", { href: `${conversationPath(a.sender_id)}#t-${a.timestamp}` }, a.sender_id)),
         el("td", { class: "message" }, a.text ?? ""),
         el("td", {}, a.predicted_intent ?? ""),

@@ -35,6 +35,12 @@ function askForToken(refused) {
   });
 }
 
+/** Forget the token of this browser session; the next call asks for one. */
+export function signOut() {
+  sessionStorage.removeItem(TOKEN_KEY);
+  location.assign("/");
+}
+
 /** Call the API; asks for a token on 401 and tries again. Throws ApiError for any other error. */
 export async function call(path, { method = "GET", query, body } = {}) {
   const headers = {};

@@ -41,6 +41,23 @@ export function bulkBar(table, query, total, onDone) {
   const tagInput = el("input", { id: "bulk-tag", name: "tag", pattern: "[A-Za-z0-9][A-Za-z0-9_.:\\-]{0,63}",
     "aria-label": "Tag for the selected conversations" });
 
+  /** Assign the selection (or everything matching) to the chosen people, split evenly: one request. */
+  async function assign() {
+    const names = [...peopleSelect.selectedOptions].map((option) => option.value).filter(Boolean);
+    const body = { assignees: names };
+    if (!everything) {
+      if (!selected().length) return say("Select conversations first");
+      body.sender_ids = selected();
+    }
+    const done = await (await call("/assignments", { method: "POST", query: everything ? query : {}, body })).json();
+    await onDone();
+    say(names.length ? `Assigned: ${Object.entries(done.assigned).map(([name, n]) => `${n} to ${name}`).join(", ") || "no change"}`
+      : `${done.unassigned} unassigned`);
+  }
+  const peopleSelect = el("select", { id: "bulk-assignees", multiple: true, "aria-label": "Assign to (several: split evenly)" });
+  getJson("/users").then(({ data }) => peopleSelect.replaceChildren(...data.map((person) =>
+    el("option", { value: person.name }, person.name)))).catch(() => {});
+
   async function run(action, argument) {
     const senders = everything ? await allMatching(query, total) : selected();
     if (!senders.length) return say("Select conversations first");
@@ -71,5 +88,7 @@ export function bulkBar(table, query, total, onDone) {
     count, all,
     el("label", { for: "bulk-tag" }, "Tag"), tagInput, el("button", { type: "submit" }, "Tag them"),
     el("button", { type: "button", id: "bulk-review", onclick: () => run("review") }, "Mark reviewed"),
-    el("button", { type: "button", id: "bulk-unreview", onclick: () => run("unreview") }, "Unmark reviewed"));
+    el("button", { type: "button", id: "bulk-unreview", onclick: () => run("unreview") }, "Unmark reviewed"),
+    el("label", { for: "bulk-assignees" }, "Assign to"), peopleSelect,
+    el("button", { type: "button", id: "bulk-assign", onclick: assign }, "Assign"));
 }

@@ -16,10 +16,11 @@ export async function render(main) {
     el("p", { id: "count" }, `${total} ${resolved ? "resolved" : "flagged"} · `,
       resolved ? el("a", { href: "/flags" }, "Show the open flags") : el("a", { href: "/flags?resolved=true" }, "Show the resolved ones")),
     el("div", { class: "scroll" }, el("table", { id: "flags" },
-      el("thead", {}, el("tr", {}, ["Flagged", "Conversation", "Message", "Intent", "Note"].map((name) =>
+      el("thead", {}, el("tr", {}, ["Flagged", "By", "Conversation", "Message", "Intent", "Note"].map((name) =>
         el("th", { scope: "col" }, name)))),
       el("tbody", {}, flags.map((flag) => el("tr", {},
         el("td", { "data-label": "Flagged" }, when(flag.flagged_at)),
+        el("td", { "data-label": "By" }, flag.flagged_by ?? ""),
         el("th", { scope: "row" }, el("a", { href: `${conversationPath(flag.sender_id)}#t-${flag.timestamp}` },
           flag.sender_id)),
         el("td", { class: "message", "data-label": "Message" }, flag.text ?? `(${flag.event})`),

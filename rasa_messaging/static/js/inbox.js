@@ -4,13 +4,14 @@ import { conversationPath, getJson } from "./api.js";
 import { el, pager, percent, say, showError, when } from "./ui.js";
 import { bulkBar } from "./bulk.js";
 import { remember } from "./worklist.js";
+import { may } from "./app.js";
 
 export const PAGE_SIZE = 25;
 // The lists of known values each filter offers: datalist id → the API path that lists them.
 const VOCABULARIES = { intents: "/conversationIntents", entities: "/conversationEntities",
                        actions: "/conversationActions", policies: "/conversationPolicies", tags: "/tags",
                        flows: "/conversationFlows", patterns: "/conversationPatterns",
-                       commands: "/conversationCommands", models: "/conversationModels" };
+                       commands: "/conversationCommands", models: "/conversationModels", people: "/users" };
 
 function textFilter(name, label, hint, list) {
   return el("p", {}, el("label", { for: `f-${name}` }, label),
@@ -31,6 +32,8 @@ function filterForm() {
     textFilter("action", "Actions", "comma-separated, any of", "actions"),
     textFilter("policies", "Policies", "comma-separated, any of", "policies"),
     textFilter("tags", "Tags", "comma-separated, any of", "tags"),
+    textFilter("assignee", "Assigned to", "comma-separated people, any of; me: you", "people"),
+    textFilter("reviewed_by", "Reviewed by", "comma-separated people, any of; me: you", "people"),
     textFilter("input_channel", "Input channels", "comma-separated, any of (rest, socketio, facebook, ...)"),
     textFilter("flow", "CALM flows", "comma-separated, any of", "flows"),
     choice("flow_status", "Flow status", [["", "Any"], ["completed", "Completed"], ["cancelled", "Cancelled"],
@@ -101,7 +104,9 @@ function withOrder(params, order) {
 function row(conversation) {
   const status = [
     conversation.flagged_messages.length ? el("span", { class: "badge flag" }, `${conversation.flagged_messages.length} flagged`) : null,
-    conversation.reviewed ? el("span", { class: "badge ok" }, "reviewed") : null,
+    conversation.reviewed ? el("span", { class: "badge ok" },
+      conversation.reviewed_by ? `reviewed by ${conversation.reviewed_by}` : "reviewed") : null,
+    conversation.assignee ? el("span", { class: "badge assignee" }, `→ ${conversation.assignee}`) : null,
     ...conversation.tags.map((tag) => el("span", { class: "badge" }, tag)),
   ];
   const confidence = conversation.minimum_action_confidence;
@@ -144,13 +149,15 @@ export async function render(main) {
   const filter = { ...query };  // every conversation matching it, for "select all"
   delete filter.offset;
   delete filter.limit;
-  const bar = conversations.length ? bulkBar(table, filter, total, () => render(main)) : null;
+  const bar = conversations.length && may("review") ? bulkBar(table, filter, total, () => render(main)) : null;
+  const queue = params.get("assignee") === "me";
   main.replaceChildren(
-    el("h1", {}, "Conversations"),
+    el("h1", {}, queue ? "My queue" : "Conversations"),
     el("details", { open: params.size > 0 || window.innerWidth > 900 }, el("summary", {}, "Filters"), form),
     el("p", { id: "count", "aria-live": "polite" }, shown),
     el("p", { id: "progress" }, el("progress", { max: total || 1, value: reviewed, "aria-labelledby": "progress-text" }),
-      el("span", { id: "progress-text" }, ` ${reviewed.toLocaleString("en")} of ${total.toLocaleString("en")} reviewed`)),
+      el("span", { id: "progress-text" }, ` ${reviewed.toLocaleString("en")} of ${total.toLocaleString("en")} reviewed`),
+      queue ? el("small", {}, " · ", el("kbd", {}, "r"), " in a conversation: reviewed, and on to the next of your queue") : null),
     bar,
     el("div", { class: "scroll" }, table),
     pager(offset, limit, conversations.length, total));

@@ -1,10 +1,10 @@
 // One conversation as a reviewer reads it: opened at its end, paged back on demand (the API's
 // `limit` + `until`), with flags, notes, tags, the review mark, the dumps and erasure.
-import { session } from "./app.js";
+import { may, session } from "./app.js";
 import { annotationForm, confirmPrediction } from "./annotate.js";
 import { call, conversationPath, download, getJson } from "./api.js";
 import { LOW_CONFIDENCE, MEMORISING_POLICIES, confirmAction, el, handle, navigate, percent, say, when } from "./ui.js";
-import { inboxLink, neighbour, nextUnreviewed } from "./worklist.js";
+import { inboxLink, neighbour, nextToReview } from "./worklist.js";
 
 export const EVENTS_PER_PAGE = 100;
 // CALM: the events that end a sub-agent's block, the flow events shown as dividers, and what a
@@ -85,6 +85,7 @@ class Transcript {
         getJson("/flags", { sender_id: this.senderId, resolved: "false" }),
         getJson("/flags", { sender_id: this.senderId, resolved: "true" }),
       ]);
+    this.people = may("review") ? (await getJson("/users")).data : [];
     this.annotations = new Map(annotations.map((a) => [a.timestamp, a]));
     this.flags = new Map([...open, ...resolved].map((f) => [f.timestamp, f]));  // notes and resolutions
     this.events = events;
@@ -139,9 +140,10 @@ class Transcript {
         m.in_training_data ? "in training data" : "not in training data"),
       this.toolbar(),
       el("p", { class: "shortcuts" }, "Keys: ", el("kbd", {}, "j"), " next conversation, ", el("kbd", {}, "k"),
-        " previous, ", el("kbd", {}, "f"), " flag the selected message, ", el("kbd", {}, "n"), " write its note, ",
-        el("kbd", {}, "c"),
-        " confirm its predicted intent, ", el("kbd", {}, "r"), " mark reviewed and go to the next."),
+        " previous", may("review") ? [", ", el("kbd", {}, "f"), " flag the selected message, ", el("kbd", {}, "n"),
+          " write its note"] : null, may("annotate") ? [", ", el("kbd", {}, "c"), " confirm its predicted intent"] : null,
+        may("review") ? [", ", el("kbd", {}, "r"), " mark reviewed and go to the next in your queue"] : null, "."),
+      this.history(),
       el("div", { id: "earlier" }),
       this.list);
     this.renderEvents();
@@ -155,22 +157,59 @@ class Transcript {
       list: "known-tags", required: true, title: TAG_RULE, "aria-describedby": "tag-rule" });
     tagInput.addEventListener("invalid", () => tagInput.setCustomValidity(TAG_RULE));
     tagInput.addEventListener("input", () => tagInput.setCustomValidity(""));
-    const mayErase = session.scopes.includes("ingest");
+    const reviewer = may("review");
+    if (!reviewer) for (const button of tagList.querySelectorAll("button")) button.remove();
     return el("div", { class: "toolbar" },
-      el("button", { type: "button", id: "reviewed", "aria-pressed": String(m.reviewed),
-        onclick: () => this.toggleReviewed() }, m.reviewed ? "Reviewed ✓" : "Mark reviewed"),
-      el("button", { type: "button", id: "review-next", onclick: () => this.reviewAndNext() }, "Reviewed, next unreviewed"),
+      reviewer ? el("button", { type: "button", id: "reviewed", "aria-pressed": String(m.reviewed),
+        onclick: () => this.toggleReviewed() }, m.reviewed ? "Reviewed ✓" : "Mark reviewed")
+        : el("span", { id: "reviewed" }, m.reviewed ? "Reviewed ✓" : "Not reviewed"),
+      m.reviewed && m.reviewed_by ? el("span", { id: "reviewed-by" }, ` by ${m.reviewed_by}`) : null,
+      reviewer ? el("button", { type: "button", id: "review-next", onclick: () => this.reviewAndNext() }, "Reviewed, next unreviewed")
+        : null,
+      this.assignment(),
       tagList,
-      el("form", { class: "inline", onsubmit: (event) => { event.preventDefault(); return this.tag(tagInput.value); } },
+      reviewer ? el("form", { class: "inline", onsubmit: (event) => { event.preventDefault(); return this.tag(tagInput.value); } },
         el("label", { for: "new-tag" }, "Add tag"), tagInput, el("button", { type: "submit" }, "Tag"),
-        el("small", { id: "tag-rule", class: "visually-hidden" }, TAG_RULE)),
+        el("small", { id: "tag-rule", class: "visually-hidden" }, TAG_RULE)) : null,
       el("span", { class: "downloads" }, "Download: ", ["json", "md", "yml"].map((kind) => el("button", {
         type: "button", onclick: () => download(conversationPath(this.senderId, `/debug-dump.${kind}`)),
       }, kind.toUpperCase())), el("button", { type: "button", id: "test-story",
         onclick: () => download(conversationPath(this.senderId, "/test-story.yml")) }, "Save as test story"),
       this.isCalm() ? el("button", { type: "button", id: "e2e-test",
         onclick: () => download(conversationPath(this.senderId, "/e2e-test.yml")) }, "Save as e2e test") : null),
-      mayErase ? el("button", { type: "button", class: "danger", onclick: () => this.erase() }, "Erase conversation") : null);
+      may("admin") ? el("button", { type: "button", class: "danger", onclick: () => this.erase() }, "Erase conversation") : null);
+  }
+
+  /** Whose queue the conversation is in; a reviewer assigns it to a person of the team. */
+  assignment() {
+    const assignee = this.metadata.assignee;
+    const shown = el("span", { id: "assignee" }, assignee ? `Assigned to ${assignee}` : "Not assigned");
+    if (!may("review") || !this.people.length) return shown;
+    const select = el("select", { id: "assign-to", name: "assignee" }, el("option", { value: "" }, "No one"),
+      this.people.map((person) => el("option", { value: person.name, selected: person.name === assignee }, person.name)));
+    return el("form", { class: "inline", onsubmit: async (event) => {
+      event.preventDefault();
+      const path = conversationPath(this.senderId, "/assignee");
+      const done = await (await (select.value ? call(path, { method: "PUT", body: { assignee: select.value } })
+        : call(path, { method: "DELETE" }))).json();
+      this.metadata.assignee = done.assignee;
+      say(done.assignee ? `Assigned to ${done.assignee}` : "Assigned to no one");
+      this.render();
+    } }, shown, " ", el("label", { for: "assign-to" }, "Assign to"), select, el("button", { type: "submit" }, "Assign"));
+  }
+
+  /** Who did what to this conversation (the audit log), read when opened. */
+  history() {
+    const details = el("details", { id: "history" }, el("summary", {}, "History"));
+    details.addEventListener("toggle", handle(async () => {
+      if (!details.open || details.querySelector("ol")) return;
+      const { data: lines } = await getJson("/audit", { sender_id: this.senderId, limit: 100 });
+      details.append(lines.length ? el("ol", {}, lines.map((line) => el("li", {}, `${when(line.at)} · `,
+        el("strong", {}, line.actor ?? `(${line.role})`), ` ${line.action.replaceAll("_", " ")}`,
+        line.detail.tag ? ` ${line.detail.tag}` : "", line.detail.intent ? ` as ${line.detail.intent}` : "",
+        line.detail.assignee ? ` → ${line.detail.assignee}` : ""))) : el("p", {}, "Nothing was done to it yet."));
+    }));
+    return details;
   }
 
   renderEvents() {
@@ -309,7 +348,8 @@ class Transcript {
     if (!annotation) return null;
     const entities = annotation.entities === null ? "entities as predicted"
       : annotation.entities.map((e) => `${e.entity}: ${(event.text || "").slice(e.start, e.end)}`).join(", ") || "no entities";
-    return el("p", { class: "annotated" }, "annotated ", el("code", {}, annotation.intent), ` · ${entities}`);
+    return el("p", { class: "annotated" }, "annotated ", el("code", {}, annotation.intent), ` · ${entities}`,
+      annotation.annotated_by ? ` · by ${annotation.annotated_by}` : "");
   }
 
   async toggleAnnotationForm(event, button) {
@@ -343,14 +383,15 @@ class Transcript {
       el("p", { class: "text" }, text), ...extra,
       flag?.note ? el("p", { class: "note" }, "Note: ", flag.note) : null,
       flag?.resolved_at ? el("p", { class: "resolved" }, `Resolved ${when(flag.resolved_at)}`) : null,
+      flag?.flagged_by ? el("p", { class: "flagged-by" }, `Flagged by ${flag.flagged_by}`) : null,
       el("p", { class: "message-actions" },
-        el("button", { type: "button", class: "flag", "aria-pressed": String(flagged),
-          onclick: () => this.toggleFlag(event) }, flagged ? "Unflag" : "Flag"),
-        el("button", { type: "button", class: "note", onclick: (clicked) => this.editNote(event, clicked.currentTarget) },
-          flag?.note ? "Edit note" : "Add note"),
-        flagged ? el("button", { type: "button", class: "resolve", onclick: () => this.resolve(event, !flag?.resolved_at) },
+        may("review") ? el("button", { type: "button", class: "flag", "aria-pressed": String(flagged),
+          onclick: () => this.toggleFlag(event) }, flagged ? "Unflag" : "Flag") : null,
+        may("review") ? el("button", { type: "button", class: "note", onclick: (clicked) => this.editNote(event, clicked.currentTarget) },
+          flag?.note ? "Edit note" : "Add note") : null,
+        flagged && may("review") ? el("button", { type: "button", class: "resolve", onclick: () => this.resolve(event, !flag?.resolved_at) },
           flag?.resolved_at ? "Reopen" : "Resolve") : null,
-        who === "user" ? el("button", { type: "button", class: "correct", "aria-expanded": "false",
+        who === "user" && may("annotate") ? el("button", { type: "button", class: "correct", "aria-expanded": "false",
           onclick: (clicked) => this.toggleAnnotationForm(event, clicked.currentTarget) },
         "Correct prediction") : null,
         this.isCalm() ? el("button", { type: "button", class: "show-stack", "aria-expanded": "false",
@@ -431,11 +472,11 @@ class Transcript {
   }
 
   /** Mark reviewed, then on to the next unreviewed conversation of the list the reviewer came
-   * from (any conversation when they came from none). */
+   * from (their queue, when they came from none): claimed for them, so that no one else is handed
+   * it meanwhile (POST /queue/next). */
   async reviewAndNext() {
     if (!this.metadata.reviewed) await call(conversationPath(this.senderId, "/reviewed"), { method: "PUT" });
-    let next = await nextUnreviewed(this.senderId);
-    if (next === undefined) next = (await getJson("/conversations", { reviewed: "false", limit: 1 })).data[0]?.sender_id;
+    const next = await nextToReview(session.name ? { assignee: "me" } : {});
     if (next) navigate(conversationPath(next));
     else { navigate(inboxLink()); say("Every conversation in this list is reviewed"); }
   }
@@ -470,13 +511,17 @@ document.addEventListener("keydown", handle((event) => {
   const actions = {
     j: () => current.goTo(1),
     k: () => current.goTo(-1),
-    f: () => { const target = current.selectedEvent(); if (target) return current.toggleFlag(target); },
-    n: () => {
-      const target = current.selectedEvent();
-      if (target) current.editNote(target, document.querySelector(`[id='t-${target.timestamp}'] button.note`));
-    },
-    c: () => { const target = current.selectedEvent(); if (target?.event === "user") return current.confirm(target); },
-    r: () => current.reviewAndNext(),
+    ...may("review") ? {
+      f: () => { const target = current.selectedEvent(); if (target) return current.toggleFlag(target); },
+      n: () => {
+        const target = current.selectedEvent();
+        if (target) current.editNote(target, document.querySelector(`[id='t-${target.timestamp}'] button.note`));
+      },
+      r: () => current.reviewAndNext(),
+    } : {},
+    ...may("annotate") ? {
+      c: () => { const target = current.selectedEvent(); if (target?.event === "user") return current.confirm(target); },
+    } : {},
   };
   if (actions[event.key]) {
     event.preventDefault();

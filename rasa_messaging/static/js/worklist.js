@@ -1,7 +1,7 @@
 // The list a reviewer works through: the inbox page they opened a conversation from, with its
 // filter. `j` / `k` and "Reviewed, next unreviewed" move through it, page after page, and the
 // header's "Inbox" goes back to it.
-import { getJson } from "./api.js";
+import { call, getJson } from "./api.js";
 
 const KEY = "rasa-messaging-inbox";
 
@@ -54,11 +54,15 @@ export async function neighbour(senderId, step) {
   return step > 0 ? list.rows[0] : list.rows[list.rows.length - 1];
 }
 
-/** The first conversation of the list's filter that is not reviewed (the reviewer works down the
- * list, so it is the next one): null when there is none, undefined outside any list. */
-export async function nextUnreviewed(senderId) {
+/** The next conversation to review of the list's filter (`outside`: the filter when the reviewer
+ * came from no list), claimed for the reviewer so that no one else is handed it meanwhile (POST
+ * /queue/next): null when there is none. */
+export async function nextToReview(outside) {
   const list = stored();
-  if (!list) return undefined;
-  const { data } = await getJson("/conversations", { ...filterOf(list), reviewed: "false", limit: 2, offset: 0 });
-  return data.map((c) => c.sender_id).find((sender) => sender !== senderId) ?? null;
+  const query = list ? filterOf(list) : outside;
+  delete query.order;
+  delete query.sort_by_confidence;
+  delete query.sort_by_latest_event_time;
+  const response = await call("/queue/next", { method: "POST", query });
+  return response.status === 204 ? null : (await response.json()).sender_id;
 }
