@@ -66,11 +66,14 @@ def _message(event: dict) -> tuple | None:
         return None
     parse_data = event["parse_data"] if isinstance(event.get("parse_data"), dict) else {}
     intent = parse_data["intent"] if isinstance(parse_data.get("intent"), dict) else {}
-    name, confidence = intent.get("name"), intent.get("confidence")
+    # CALM's command generator predicts no intent and says so with `{"name": null, "confidence":
+    # 0.0}`: no prediction, so no confidence to rank it by (it would put every CALM message first).
+    name = intent.get("name") if isinstance(intent.get("name"), str) and intent.get("name") else None
+    confidence = intent.get("confidence") if name is not None else None
     metadata = event["metadata"] if isinstance(event.get("metadata"), dict) else {}
     commands: list = parse_data["commands"] if isinstance(parse_data.get("commands"), list) else []
     channel, model = event.get("input_channel"), metadata.get("model_id")
-    return (text, name if isinstance(name, str) and name else None,
+    return (text, name,
             float(confidence) if isinstance(confidence, int | float) and not isinstance(confidence, bool) else None,
             model if isinstance(model, str) and model else None, channel if isinstance(channel, str) and channel else None,
             "," + "".join(f"{c['command']}," for c in commands if isinstance(c, dict) and isinstance(c.get("command"), str)

@@ -3,6 +3,7 @@ reviewer would, every row and number compared with what the API answers for the 
 
 import contextlib
 import json
+import re
 import shutil
 import sqlite3
 import urllib.parse
@@ -619,13 +620,13 @@ def test_a_filter_suggestion_that_fails_is_said_unless_the_reviewer_has_left_the
     page.route("**/core/tags", lambda route: route.abort())
     page.goto(f"{server}/")
     page.wait_for_selector("#status:has-text('Error: Failed to fetch')")
-    page.wait_for_function("() => document.querySelectorAll('datalist').length === 8")  # every list but the tags
+    page.wait_for_function("() => document.querySelectorAll('datalist').length === 9")  # every list but the tags
 
     page.unroute("**/core/tags")
     held = []
     page.route("**/core/conversationActions", lambda route: held.append(route))
     page.click("text=Clear")
-    page.wait_for_function("() => !document.getElementById('actions') && document.querySelectorAll('datalist').length === 8")
+    page.wait_for_function("() => !document.getElementById('actions') && document.querySelectorAll('datalist').length === 9")
     page.locator("#inbox tbody a").first.click()
     page.wait_for_selector("ol.transcript li.message")
     with page.expect_event("requestfailed"):
@@ -670,7 +671,7 @@ def test_a_framed_page_refuses_to_render(browser, server):
     context.close()
 
 
-@pytest.mark.parametrize("path", ["/", f"/conversations/{LONG}", "/flags", "/annotations", "/dashboard"])
+@pytest.mark.parametrize("path", ["/", f"/conversations/{LONG}", "/flags", "/annotations", "/dashboard", "/messages"])
 def test_axe_finds_no_serious_violation_and_the_page_fits_400_px(page, server, path):
     if not AXE.is_file():
         pytest.skip("axe-core is not installed (make test installs it: .ci/browser-deps)")
@@ -822,3 +823,123 @@ def test_the_dashboards_flows_lead_to_the_filtered_inbox_and_each_has_its_funnel
     figure.wait_for()
     funnel = api(server, f"/flows/{flow['flow_id']}/funnel").json()
     assert json.loads(figure.get_attribute("data-values")) == [[s["step_id"], s["reached"]] for s in funnel["steps"]]
+
+
+def signed_in(browser, base, token):
+    """A browser session signed in with `token`, as a person does at the prompt."""
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    page = context.new_page()
+    page.goto(f"{base}/")
+    page.wait_for_selector("#token-dialog[open]")
+    page.fill("#token-input", token)
+    page.click("#token-dialog button[type=submit]")
+    page.wait_for_selector("#inbox", state="attached")
+    return context, page
+
+
+def nlu_examples(base, token) -> dict[str, list[str]]:
+    """nlu.yml's examples by intent, as plain text (`[my](owner)` read as `my`)."""
+    document = yaml.safe_load(httpx.get(f"{base}/core/training-data/nlu.yml",
+                                        headers={"Authorization": f"Bearer {token}"}).text)
+    return {block["intent"]: [re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", line[2:]) for line in block["examples"].splitlines()]
+            for block in document["nlu"]}
+
+
+def groups(base, token, **params) -> list[dict]:
+    return httpx.get(f"{base}/core/messages", params={"limit": 50, **params},
+                     headers={"Authorization": f"Bearer {token}"}).json()
+
+
+def test_an_annotator_works_through_the_message_inbox_by_keyboard_and_nlu_yml_has_it(browser, reviewed_store):
+    token = Store(reviewed_store).add_user("ann", "annotator")
+    with live_server(reviewed_store) as base:
+        context, page = signed_in(browser, base, token)
+        assert page.inner_text("#who").startswith("Signed in as ann (annotator)")
+        page.click("nav a[data-view=messages]")
+        page.wait_for_selector("#message-groups tbody tr")
+        before = groups(base, token)
+        shown = page.eval_on_selector_all("#message-groups tbody th", "cells => cells.map(c => c.textContent)")
+        assert shown == [group["text"] for group in before]  # the API's first page, lowest confidence first
+        first, second, third, fourth = before[:4]
+        assert page.evaluate("document.activeElement.dataset.index") == "0"
+        page.keyboard.press("c")  # the first group, as predicted
+        page.wait_for_function("t => document.querySelector('#message-groups tbody th').textContent !== t",
+                               arg=first["text"])
+        page.keyboard.press("e")  # the focused row is now the first left: `second`; another intent
+        page.keyboard.type("chitchat")
+        page.keyboard.press("Enter")
+        page.wait_for_function("t => ![...document.querySelectorAll('#message-groups tbody th')].some(c => c.textContent === t)",
+                               arg=second["text"])
+        page.keyboard.press("x")  # select `third`, then `fourth`, and confirm both at once
+        page.keyboard.press("j")
+        page.keyboard.press("x")
+        page.click("#confirm-selected")
+        page.wait_for_function("t => ![...document.querySelectorAll('#message-groups tbody th')].some(c => c.textContent === t)",
+                               arg=fourth["text"])
+        examples = nlu_examples(base, token)
+        for group, intent in ((first, first["intent"]), (second, "chitchat"), (third, third["intent"]),
+                              (fourth, fourth["intent"])):
+            assert group["text"] in examples[intent], (group, intent)
+        left = {group["text"] for group in groups(base, token, limit=1000)}
+        assert not left & {first["text"], second["text"], third["text"], fourth["text"]}
+        annotated = httpx.get(f"{base}/core/annotations", params={"limit": 1000},
+                              headers={"Authorization": f"Bearer {token}"}).json()
+        assert sum(a["annotated_by"] == "ann" for a in annotated) == sum(g["count"] for g in (first, second, third, fourth))
+        context.close()
+
+
+def test_a_viewer_sees_no_write_controls_and_their_keys_change_nothing(browser, reviewed_store):
+    token = Store(reviewed_store).add_user("vera", "viewer")
+    with live_server(reviewed_store) as base:
+        context, page = signed_in(browser, base, token)
+        assert page.inner_text("#who").startswith("Signed in as vera (viewer)")
+        assert page.locator("#bulk").count() == 0
+        page.goto(f"{base}/conversations/{LONG}")
+        page.wait_for_selector("ol.transcript li.message")
+        for control in ("button.flag", "button.note", "button.resolve", "button.correct", "button#reviewed",
+                        "#review-next", "#new-tag", "#assign-to", "text=Erase conversation"):
+            assert page.locator(control).count() == 0, control
+        flags = len(httpx.get(f"{base}/core/flags", headers={"Authorization": f"Bearer {token}"}).json())
+        page.locator("li.message.user").last.focus()
+        for key in "fcr":
+            page.keyboard.press(key)
+        page.wait_for_timeout(300)
+        assert len(httpx.get(f"{base}/core/flags", headers={"Authorization": f"Bearer {token}"}).json()) == flags
+        assert page.url.endswith(f"/conversations/{LONG}")
+        page.goto(f"{base}/messages")
+        page.wait_for_selector("#message-groups tbody tr")
+        assert page.locator("#message-groups button, #message-groups input, #confirm-selected").count() == 0
+        context.close()
+
+
+def test_my_queue_shows_its_progress_and_r_goes_on_to_the_next_in_it(browser, reviewed_store):
+    store = Store(reviewed_store)
+    token = store.add_user("rita", "reviewer")
+    from rasa_messaging.store import ConversationFilter
+    mine = store.conversations(ConversationFilter(reviewed=False), limit=3)[1]
+    store.assign([c["sender_id"] for c in mine], ["rita"])
+    with live_server(reviewed_store) as base:
+        context, page = signed_in(browser, base, token)
+        page.click("nav a[data-view=queue]")
+        page.wait_for_selector("h1:text-is('My queue')")
+        assert sorted(inbox_senders(page)) == sorted(c["sender_id"] for c in mine)
+        assert page.inner_text("#progress-text").strip().startswith("0 of 3 reviewed")
+        first = inbox_senders(page)[0]
+        page.click("#inbox tbody a >> nth=0")
+        page.wait_for_selector(f"h1 code:text-is('{first}')")
+        assert page.inner_text("#assignee").startswith("Assigned to rita")
+        page.keyboard.press("r")
+        page.wait_for_function("s => !location.pathname.endsWith(s)", arg=urllib.parse.quote(first))
+        second = urllib.parse.unquote(page.url.rsplit("/", 1)[1])
+        assert second in {c["sender_id"] for c in mine} - {first}
+        [metadata] = httpx.get(f"{base}/core/conversations", params={"sender_id": first},
+                               headers={"Authorization": f"Bearer {token}"}).json()
+        assert (metadata["reviewed"], metadata["reviewed_by"]) == (True, "rita")
+        page.goto(f"{base}/?assignee=me")
+        page.wait_for_selector("#progress-text")
+        assert page.inner_text("#progress-text").strip().startswith("1 of 3 reviewed")
+        page.goto(f"{base}/conversations/{urllib.parse.quote(first)}")
+        page.click("#history summary")
+        page.wait_for_selector("#history li")
+        assert "rita mark reviewed" in page.inner_text("#history")
+        context.close()

@@ -25,8 +25,8 @@ function greet() {
   queue.hidden = !session.name;
   const who = document.getElementById("who");
   if (session.role === "open") return who.replaceChildren();
-  who.replaceChildren(session.name ? ["Signed in as ", el("strong", {}, session.name), ` (${ROLE_WORDS[session.role]})`]
-    : `Signed in with the server's ${session.role === "admin" ? "token" : "review token"}`,
+  who.replaceChildren(...(session.name ? ["Signed in as ", el("strong", {}, session.name), ` (${ROLE_WORDS[session.role]})`]
+    : [`Signed in with the server's ${session.role === "admin" ? "token" : "review token"}`]),
   " ", el("button", { type: "button", id: "sign-out", onclick: signOut }, "Sign out"));
 }
 

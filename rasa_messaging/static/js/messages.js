@@ -110,7 +110,7 @@ document.addEventListener("keydown", handle((event) => {
     j: () => rows[Math.min(at + 1, rows.length - 1)]?.focus(),
     k: () => rows[Math.max(at - 1, 0)]?.focus(),
     c: () => current?.querySelector("button.confirm:not([disabled])")?.click(),
-    e: () => current?.querySelector("input.intent-picker")?.focus(),
+    e: () => { const picker = current?.querySelector("input.intent-picker"); picker?.focus(); picker?.select(); },
     x: () => { const box = current?.querySelector("input.select"); if (box) box.checked = !box.checked; },
   };
   if (actions[event.key]) {
