@@ -10,7 +10,8 @@ For each data set and size (default 1k, 10k, 100k conversations) it
 - marks some conversations (bench/filters.py: flags, review marks, tags, annotations), starts
   `rasa-messaging serve` and measures the p50 over HTTP of every single list filter and every
   pair (the CALM filters `flow`, `flow_status`, `pattern`, `command`, `model_id` among them), each
-  also in-process (the store's own time), plus statistics, analytics, `/flows` and a funnel, one
+  also in-process (the store's own time), plus statistics, analytics, `/flows` and a funnel, the
+  message inbox's first page (unfiltered, most frequent first, by intent, by text), one
   conversation's reads, flag + unflag and HTTP ingest; the filters, the floor, statistics and
   analytics are timed in rounds, each in turn, so that a spell of interference does not land on
   one figure;
@@ -207,7 +208,12 @@ def measure(dataset: str, conversations: int, repeat: int, workdir: Path, db: st
                     **{"http " + name: get("/conversations", **params, limit=20) for name, params in filters.items()},
                     "/statistics": get("/statistics"), "/analytics": get("/analytics"),
                     "/analytics window=1d": get("/analytics", window="1d"), "/flows": get("/flows"),
-                    "/flows/transfer_money/funnel": get("/flows/transfer_money/funnel")}
+                    "/flows/transfer_money/funnel": get("/flows/transfer_money/funnel"),
+                    # The message inbox (issue 41): its first page, as an annotator opens it, and filtered.
+                    "/messages": get("/messages", limit=20),
+                    "/messages most_frequent": get("/messages", limit=20, order="most_frequent"),
+                    "/messages intent=greet": get("/messages", limit=20, intent="greet"),
+                    "/messages text=help": get("/messages", limit=20, text="help")}
         for name, (p50, p95) in timed_in_rounds(requests, repeat).items():
             figures[name] = p50
             figures["p95 " + name.removeprefix("http ")] = p95
@@ -281,6 +287,8 @@ def report(results: dict, filter_names: list, args) -> str:
         ("/analytics window=1d", with_p95("/analytics window=1d", "{:.1f}")),
         ("/flows", with_p95("/flows")),
         ("/flows/transfer_money/funnel", with_p95("/flows/transfer_money/funnel")),
+        *[(name, with_p95(name)) for name in ("/messages", "/messages most_frequent", "/messages intent=greet",
+                                              "/messages text=help")],
         *[(f"longest conversation's {w}", number(f"longest conversation's {w}", "{:.2f}"))
           for w in ("events", "messages", "debug-dump.json", "debug-dump.md")],
         ("flag + unflag", number("flag + unflag", "{:.2f}")),

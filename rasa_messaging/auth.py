@@ -19,7 +19,7 @@ import time
 
 from connexion.exceptions import OAuthScopeProblem
 
-from rasa_messaging.store import ROLES, token_hash
+from rasa_messaging.store import ROLES, StoreError, token_hash
 
 from .resolver import handler_name, spec_operations
 
@@ -30,21 +30,35 @@ TEAM_READ_EVERY_SECONDS = 1.0
 
 
 class Team:
-    """The store's people by token hash, read again at most once every TEAM_READ_EVERY_SECONDS."""
+    """The store's people by token hash, read again at most once every TEAM_READ_EVERY_SECONDS.
+    While the store cannot be read, the people read last stand; before the first read, the
+    server counts as having people (closed, never open by accident), and `/core/health` still
+    answers."""
 
     def __init__(self, store):
         self.store = store
-        self._people: dict[str, tuple[str, str]] = {}
+        self._people: dict[str, tuple[str, str]] | None = None
         self._read_at = -float("inf")
         self._lock = threading.Lock()
 
     def people(self) -> dict[str, tuple[str, str]]:
-        if time.monotonic() - self._read_at >= TEAM_READ_EVERY_SECONDS:
-            with self._lock:
-                if time.monotonic() - self._read_at >= TEAM_READ_EVERY_SECONDS:
+        self._read()
+        return self._people or {}
+
+    def has_people(self) -> bool:
+        self._read()
+        return self._people is None or bool(self._people)
+
+    def _read(self) -> None:
+        if time.monotonic() - self._read_at < TEAM_READ_EVERY_SECONDS:
+            return
+        with self._lock:
+            if time.monotonic() - self._read_at >= TEAM_READ_EVERY_SECONDS:
+                try:
                     self._people = self.store.people_by_token_hash()
-                    self._read_at = time.monotonic()
-        return self._people
+                except StoreError:  # unavailable: said by /core/ready and by the request's own answer
+                    pass
+                self._read_at = time.monotonic()
 
 
 class Tokens:
@@ -60,7 +74,7 @@ class Tokens:
             for scopes in requirement.values() for scope in scopes} for _, _, op in spec_operations(spec)}
 
     def is_open(self) -> bool:
-        return not self._grants and not self.team.people()
+        return not self._grants and not self.team.has_people()
 
     def caller(self, token: str) -> dict | None:
         """{"sub": name or None, "role", "scope"} of a token, None for no token the server knows.

@@ -6,6 +6,7 @@ import re
 import time
 
 from . import sets
+from .base import all_of
 from .dialects import NO_LIMIT
 from .errors import InvalidEvent, MessageNotFound
 from .flags import FlagsMixin
@@ -64,10 +65,8 @@ class AnnotationsMixin(FlagsMixin):
                     timestamp=None) -> tuple[int, list[dict]]:
         """(how many, the page): the annotations (made `since`, of `sender_id`'s conversation, of
         its message at `timestamp`), newest first, with the message's text and prediction."""
-        conditions = [(column, value) for column, value in (("a.annotated_at >= ?", since), ("a.sender_id = ?", sender_id),
-                                                            ("a.timestamp = ?", timestamp)) if value is not None]
-        clause = " AND ".join(column for column, _ in conditions) or "TRUE"
-        params = [value for _, value in conditions]
+        clause, params = all_of((("a.annotated_at >= ?", since), ("a.sender_id = ?", sender_id),
+                                 ("a.timestamp = ?", timestamp)))
         total = self.db.execute(f"SELECT count(*) FROM annotations a WHERE {clause}", params).fetchone()[0]
         rows = self.db.execute(
             "SELECT a.sender_id, a.timestamp, a.intent, a.entities, a.annotated_at, a.annotated_by, "

@@ -28,6 +28,12 @@ class StoreDatabase(Protocol):
     def in_transaction(self) -> bool: ...
 
 
+def all_of(conditions) -> tuple[str, list]:
+    """(SQL condition, parameters) of the (clause, value) pairs whose value is given, ANDed."""
+    given = [(clause, value) for clause, value in conditions if value is not None]
+    return " AND ".join(clause for clause, _ in given) or "TRUE", [value for _, value in given]
+
+
 class StoreBase:
     def __init__(self, location):
         self._connections = open_connections(location)

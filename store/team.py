@@ -13,9 +13,10 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from .base import StoreBase
+from .base import StoreBase, all_of
 from .dialects import NO_LIMIT
 from .errors import StoreError
+from .sets import refresh_marks
 
 # What each role may do, by the scopes the spec's operations ask for (rasa_messaging/auth.py).
 ROLES: dict[str, tuple[str, ...]] = {
@@ -140,7 +141,6 @@ class TeamMixin(StoreBase):
             senders = [s for (s,) in db.execute("SELECT sender_id FROM assignments WHERE assignee = ?", [name])]
             db.execute("DELETE FROM assignments WHERE assignee = ?", [name])
             db.execute("DELETE FROM claims WHERE claimant = ?", [name])
-            from .sets import refresh_marks
             refresh_marks(db, senders, "assignee", name)
 
     def users(self) -> list[dict]:
@@ -161,11 +161,8 @@ class TeamMixin(StoreBase):
               until=None) -> tuple[int, list[dict]]:
         """(how many, the page) of audit lines, newest first, of `actor`, `action`,
         `sender_id`'s conversation and at `start` ≤ time ≤ `until`."""
-        conditions = [(sql, value) for sql, value in (("actor = ?", actor), ("action = ?", action),
-                                                      ("sender_id = ?", sender_id), ("at >= ?", start),
-                                                      ("at <= ?", until)) if value is not None]
-        where = " AND ".join(sql for sql, _ in conditions) or "TRUE"
-        params = [value for _, value in conditions]
+        where, params = all_of((("actor = ?", actor), ("action = ?", action), ("sender_id = ?", sender_id),
+                                ("at >= ?", start), ("at <= ?", until)))
         total = self.db.execute(f"SELECT count(*) FROM audit WHERE {where}", params).fetchone()[0]
         rows = self.db.execute(
             "SELECT id, at, actor, role, action, sender_id, message_timestamp, detail FROM audit "

@@ -943,3 +943,28 @@ def test_my_queue_shows_its_progress_and_r_goes_on_to_the_next_in_it(browser, re
         page.wait_for_selector("#history li")
         assert "rita mark reviewed" in page.inner_text("#history")
         context.close()
+
+
+def test_an_admin_splits_everything_matching_the_filter_between_two_people_from_the_inbox(browser, reviewed_store):
+    store = Store(reviewed_store)
+    token = store.add_user("ada", "admin")
+    for name in ("bo", "cy"):
+        store.add_user(name, "reviewer")
+    with live_server(reviewed_store) as base:
+        auth = {"Authorization": f"Bearer {token}"}
+        matching = int(httpx.get(f"{base}/core/conversations", params={"reviewed": "false", "limit": 0},
+                                 headers=auth).headers["X-Total-Count"])
+        assert matching > 25  # more than a page: "select all matching" is what is tested
+        context, page = signed_in(browser, base, token)
+        page.goto(f"{base}/?reviewed=false&order=lowest_confidence")
+        page.wait_for_selector("#inbox tbody tr")
+        page.check("#select-page")
+        page.click("#select-matching")
+        page.select_option("#bulk-assignees", ["bo", "cy"])
+        page.click("#bulk-assign")
+        page.wait_for_selector("#status:has-text('Assigned:')")
+        counts = {name: int(httpx.get(f"{base}/core/conversations", params={"assignee": name, "limit": 0},
+                                      headers=auth).headers["X-Total-Count"]) for name in ("bo", "cy")}
+        assert counts["bo"] + counts["cy"] == matching and abs(counts["bo"] - counts["cy"]) <= 1
+        assert "→ bo" in page.inner_text("#inbox") or "→ cy" in page.inner_text("#inbox")
+        context.close()

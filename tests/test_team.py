@@ -561,3 +561,21 @@ def test_the_installed_command_adds_a_person_whose_token_the_installed_server_ta
         assert session["name"] == "ana" and session["role"] == "viewer"
         assert httpx.put(f"{base}/core/conversations/x/reviewed",
                          headers={"Authorization": f"Bearer {token}"}).status_code == 403
+
+
+def test_while_the_team_cannot_be_read_health_answers_and_the_server_is_never_open_by_accident(db_path, contract,
+                                                                                                   monkeypatch):
+    from rasa_messaging.auth import Team
+    from rasa_messaging.store import StoreUnavailable
+
+    def unreadable(self):
+        raise StoreUnavailable("the database is down")
+
+    client = open_client(db_path, contract)
+    assert client.get("/core/conversations").status_code == 200  # the team read once: no one, open
+    monkeypatch.setattr(Store, "people_by_token_hash", unreadable)
+    never_read = Team(Store(db_path))
+    assert never_read.has_people() and never_read.people() == {}  # closed until read once
+    time.sleep(1.1)
+    assert client.get("/core/health").status_code == 200
+    assert client.get("/core/conversations").status_code == 200  # what was read last stands

@@ -122,8 +122,11 @@ def test_bad_annotations_are_400s_and_store_nothing(client, store, body, detail,
 def test_the_stores_intent_rule_is_the_specs():
     from rasa_messaging.app import load_spec
     from rasa_messaging.store.annotations import INTENT_NAME
-    pattern = load_spec()["components"]["schemas"]["AnnotationBody"]["properties"]["intent"]["pattern"]
+    spec = load_spec()
+    pattern = spec["components"]["schemas"]["AnnotationBody"]["properties"]["intent"]["pattern"]
     assert INTENT_NAME.pattern.replace("\\Z", r"$(?!\n)").replace('\\"', '"') == pattern
+    group = spec["paths"]["/messages/annotations"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert group["properties"]["groups"]["items"]["properties"]["intent"]["pattern"] == pattern  # the inbox's groups
 
 
 @pytest.mark.parametrize("text", ["hello\u0001world", "\u007f", "bell\u0007 and \u009b c1"])

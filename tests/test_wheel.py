@@ -132,6 +132,39 @@ def test_both_tokens(installed):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_team_of_named_people_each_doing_what_their_role_may(installed, postgres_template, backend):
+    """The README's "A team": `users add` for each role, then `serve`, from the installed package."""
+    with contextlib.ExitStack() as stack:
+        db = "team.db" if backend == "sqlite" else stack.enter_context(postgres_database())
+        tokens = {}
+        for name, role in (("pipe", "ingest"), ("vera", "viewer"), ("rita", "reviewer"), ("ann", "annotator"),
+                           ("ada", "admin")):
+            added = installed.run("users", "add", name, "--role", role, "--db", db)
+            assert added.returncode == 0, added.stderr
+            tokens[role] = {"Authorization": f"Bearer {added.stdout.strip()}"}
+        assert installed.run("users", "list", "--db", db).stdout.splitlines()[0] == "ada\tadmin"
+        base, _ = stack.enter_context(installed.serving("--db", db))
+        events = f"{base}/core/conversations/team-user/events"
+        assert httpx.get(f"{base}/core/conversations").status_code == 401
+        assert httpx.post(events, json=events_of("team-user"), headers=tokens["viewer"]).status_code == 403
+        assert httpx.post(events, json=events_of("team-user"), headers=tokens["ingest"]).status_code == 200
+        assert httpx.get(f"{base}/core/conversations", headers=tokens["ingest"]).status_code == 403
+        assert httpx.get(f"{base}/core/conversations", headers=tokens["viewer"]).json()[0]["sender_id"] == "team-user"
+        flag = f"{base}/core/conversations/team-user/messages/1700000001.0"
+        assert httpx.put(flag, headers=tokens["viewer"]).status_code == 403
+        assert httpx.put(flag, headers=tokens["reviewer"]).status_code == 201
+        group = {"groups": [{"text": "hello there", "intent": "greet"}]}
+        assert httpx.post(f"{base}/core/messages/annotations", json=group, headers=tokens["reviewer"]).status_code == 403
+        assert httpx.post(f"{base}/core/messages/annotations", json=group, headers=tokens["annotator"]).status_code == 200
+        assert httpx.delete(f"{base}/core/conversations/team-user", headers=tokens["annotator"]).status_code == 403
+        assert httpx.delete(f"{base}/core/conversations/team-user", headers=tokens["admin"]).status_code == 204
+        audit = httpx.get(f"{base}/core/audit", headers=tokens["viewer"]).json()
+        assert [(line["actor"], line["action"]) for line in audit] == [("ada", "erase"), ("ann", "annotate_texts"),
+                                                                       ("rita", "flag")]
+
+
+@pytest.mark.slow
 def test_on_postgresql_with_a_token_and_json_logs_as_the_scale_out_section_runs_it(installed, postgres_template):
     with postgres_database() as url, installed.serving(
             "--host", "0.0.0.0", "--token", TOKEN, "--log-format", "json", env={"RASA_MESSAGING_DB": url}) as (base, log):

@@ -49,7 +49,9 @@ export function bulkBar(table, query, total, onDone) {
       if (!selected().length) return say("Select conversations first");
       body.sender_ids = selected();
     }
-    const done = await (await call("/assignments", { method: "POST", query: everything ? query : {}, body })).json();
+    const filter = { ...query };  // the list's filters; its order is the list's, not the assignment's
+    for (const name of ["order", "sort_by_confidence", "sort_by_latest_event_time"]) delete filter[name];
+    const done = await (await call("/assignments", { method: "POST", query: everything ? filter : {}, body })).json();
     await onDone();
     say(names.length ? `Assigned: ${Object.entries(done.assigned).map(([name, n]) => `${n} to ${name}`).join(", ") || "no change"}`
       : `${done.unassigned} unassigned`);
