@@ -1,15 +1,24 @@
 """One module per spec tag; one function per operationId (see rasa_messaging/resolver.py)."""
 
 from connexion import context
-from flask import current_app
+from flask import current_app, g, request
 
 from rasa_messaging.store import Actor, ConversationFilter, Store
 from rasa_messaging.store.errors import InvalidParameter
 
 
 def store() -> Store:
-    """The store of the app serving this request."""
-    return current_app.extensions["store"]
+    """The store that serves this request: the primary, or for a read a replica that has what
+    the caller wrote (rasa_messaging/replicas.py); the same one for the whole request."""
+    if "store" not in g:
+        g.store = current_app.extensions["routing"].store_for(request.method, caller_key())
+    return g.store
+
+
+def caller_key() -> str:
+    """Whose writes a read must see: a person, or an unnamed caller at their address."""
+    who = caller()
+    return who.name if who.name is not None else f"({who.role}) {request.remote_addr}"
 
 
 def caller() -> Actor:
@@ -25,15 +34,12 @@ FILTERS = ("intent", "entity", "action", "text", "start", "until", "policies", "
 
 
 def filters_of(parameters: dict) -> ConversationFilter:
-    """The list's filters from a handler's parameters (its `locals()`)."""
-    return conversation_filter(**{name: parameters[name] for name in FILTERS})
-
-
-def conversation_filter(*, assignee=None, reviewed_by=None, **filters) -> ConversationFilter:
-    """The list's filters from its parameters, `me` in `assignee` and `reviewed_by` read as the
-    caller (a 400 for a caller without a name)."""
-    return ConversationFilter.from_parameters(assignee=_me(assignee, "assignee"),
-                                              reviewed_by=_me(reviewed_by, "reviewed_by"), **filters)
+    """The list's filters from a handler's parameters (its `locals()`), `me` in `assignee` and
+    `reviewed_by` read as the caller (a 400 for a caller without a name)."""
+    filters = {name: parameters[name] for name in FILTERS}
+    for name in ("assignee", "reviewed_by"):
+        filters[name] = _me(filters[name], name)
+    return ConversationFilter.from_parameters(**filters)
 
 
 def _me(names: str | None, parameter: str) -> str | None:

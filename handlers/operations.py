@@ -1,6 +1,6 @@
 """Operations tagged `Operations` (extension): what a load balancer asks. Neither needs a token."""
 
-from . import store
+from flask import current_app
 
 
 def get_health():
@@ -8,4 +8,9 @@ def get_health():
 
 
 def get_ready():
-    return {"status": "ready", **store().readiness()}
+    """The primary's readiness, and each read replica's lag where the server has them."""
+    routing = current_app.extensions["routing"]
+    ready = {"status": "ready", **routing.primary.readiness()}
+    if routing.replicas:
+        ready["replicas"] = routing.lag()
+    return ready

@@ -29,10 +29,12 @@ from rasa_messaging.store import Store, StoreError, json_text
 
 from . import built_once  # noqa: F401 (connexion's work for each request, done once per operation)
 from .auth import ProvideTokens, Team, Tokens
+from .handlers import caller_key
 from .headers import SecurityHeaders
 from .hosts import AllowedHosts
 from .limits import DEFAULT_MAX_BODY_BYTES, BodySizeLimit, ExportSlots, PendingResponses
 from .metrics import OperationNames, RequestMetrics, metrics_response
+from .replicas import ReadRouting
 from .resolver import TagResolver, route_pattern
 from .routing import Utf8Paths, configure_flask_routing, middlewares
 from .validation import NamedParameterValidator, ReadableJSONBodyValidator
@@ -44,7 +46,8 @@ HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "tra
 
 def create_app(db_path, *, validate_responses: bool = False, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
                token: str | None = None, review_token: str | None = None,
-               allowed_hosts: frozenset | None = None, log_requests: bool = False) -> FlaskApp:
+               allowed_hosts: frozenset | None = None, log_requests: bool = False,
+               read_replicas: tuple = ()) -> FlaskApp:
     """Open (and migrate) the store at `db_path` and serve the spec over it.
 
     `validate_responses` checks every response against the spec; the tests turn it on.
@@ -53,6 +56,7 @@ def create_app(db_path, *, validate_responses: bool = False, max_body_bytes: int
     rasa_messaging/auth.py). With
     `allowed_hosts`, a request for another Host is refused (see rasa_messaging/hosts.py). Every
     request is counted for `/metrics`; with `log_requests`, also logged (rasa_messaging/metrics.py).
+    `read_replicas`: PostgreSQL streaming replicas of `db_path` that serve reads (rasa_messaging/replicas.py).
     """
     spec = load_spec()
     store = Store(db_path)
@@ -61,6 +65,9 @@ def create_app(db_path, *, validate_responses: bool = False, max_body_bytes: int
     app._middleware_app.asgi_app = HandOverWhole(app.app.wsgi_app)  # connexion's a2wsgi, see wsgi.py
     configure_flask_routing(app.app)
     app.app.extensions["store"] = store
+    app.app.extensions["routing"] = routing = ReadRouting(store, list(read_replicas))
+    if routing.replicas:
+        app.app.after_request(_remember_writes)
     app.add_api(
         spec,
         resolver=TagResolver(spec),
@@ -89,6 +96,13 @@ def create_app(db_path, *, validate_responses: bool = False, max_body_bytes: int
     app.app.add_url_rule("/metrics", "metrics", _metrics)
     build_now(app)
     return app
+
+
+def _remember_writes(response):
+    """After a write that succeeded, its caller's next reads see it (rasa_messaging/replicas.py)."""
+    if flask.request.method not in ("GET", "HEAD", "OPTIONS") and response.status_code < 400:
+        flask.current_app.extensions["routing"].wrote(caller_key())
+    return response
 
 
 def build_now(app: FlaskApp) -> None:

@@ -151,10 +151,14 @@ def cli():
              "rasa_core_events), sqlite:///path / postgresql://... (SQL event broker), or "
              "kafka://host:port/topic?group=NAME (Kafka; also batch_size, from_end and endpoints.yml's security "
              "settings as parameters). Repeatable.")
+@option("--db-read", "read_urls", env="DB_READ", multiple=True,
+        help="A PostgreSQL streaming replica of --db that serves reads (postgresql://...). Repeatable; the variable "
+             "takes them space-separated. Writes, and a caller's reads of what they wrote, go to --db.")
 @option("--log-format", env="LOG_FORMAT", type=click.Choice(["text", "json"]), default="text", show_default=True,
         help="text: uvicorn's access log. json: one JSON object per line on stderr, one per request "
              "(method, path without the query, operation, status, duration_ms, client) and per message.")
-def serve(db_path, demo, host, port, token, review_token, allowed_hosts, max_body_size, consume_urls, log_format):
+def serve(db_path, demo, host, port, token, review_token, allowed_hosts, max_body_size, consume_urls, read_urls,
+          log_format):
     """Serve the API under /core (Swagger UI at /core/ui/)."""
     from .serving import CannotServe, ServeOptions, run_server
 
@@ -167,7 +171,7 @@ def serve(db_path, demo, host, port, token, review_token, allowed_hosts, max_bod
                                        f"Give it a value, or unset it to serve without a token.")
     options = ServeOptions(db_path=DEMO_DB if demo else db_path, demo=demo, host=host, port=port, token=token,
                            review_token=review_token, allowed_hosts=allowed_hosts, max_body_bytes=max_body_size,
-                           consume_urls=consume_urls, log_format=log_format)
+                           consume_urls=consume_urls, log_format=log_format, read_urls=read_urls)
     try:
         run_server(options)
     except (CannotServe, StoreNotUsable) as error:

@@ -21,6 +21,9 @@ EVENTS = Counter("rasa_messaging_events", "Events received by this process, by s
                  "(stored, duplicate: already stored, parked: not a Rasa event)", ["source", "outcome"])
 # By source only: the types themselves are in the log, the ingest response and the import summary
 # (a label per type would let any client grow the metrics without bound).
+# With read replicas (`serve --db-read`): which store served each read (rasa_messaging/replicas.py).
+READS = Counter("rasa_messaging_reads", "API reads with read replicas configured, by the store that served them "
+                "(replica, primary)", ["store"])
 UNKNOWN_TYPES = Counter("rasa_messaging_unknown_event_types", "Events received of a type this version does not "
                         "know (stored as they came), by source", ["source"])
 CONSUMER_LAG = Gauge("rasa_messaging_consumer_lag_messages",

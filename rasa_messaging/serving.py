@@ -32,6 +32,7 @@ class ServeOptions:
     max_body_bytes: int
     consume_urls: tuple
     log_format: str = "text"
+    read_urls: tuple = ()
 
 
 _said = logging.getLogger("rasa_messaging.serve")
@@ -68,6 +69,7 @@ def run_server(options: ServeOptions) -> None:
     secured = bool(options.token or options.review_token or store.users())  # people: tokens (auth.py)
     try:
         app = create_app(options.db_path, token=options.token, review_token=options.review_token,
+                         read_replicas=options.read_urls,
                          max_body_bytes=options.max_body_bytes, log_requests=json_logs,
                          allowed_hosts=None if secured else allowed_hosts(options.host, options.allowed_hosts))
     except Exception as error:  # a defect of the installed package, said before anything is served

@@ -42,6 +42,11 @@ class Store(TransferMixin, ReviewMixin, StatisticsMixin, AnalyticsMixin, FlowAna
             raise StoreNotReady(f"the schema waits for migrations {', '.join(pending)}")
         return {"backend": self.db.dialect.name, "migrations": len(applied)}
 
+    def wal_position(self) -> int:
+        """PostgreSQL: how far the write-ahead log goes here, in bytes (written on a primary,
+        replayed on a replica): what read replicas are routed by (rasa_messaging/replicas.py)."""
+        return self._connections.wal_position()
+
     def close(self) -> None:
         """Close this thread's connection (the store opens a new one if used again)."""
         self._connections.close()

@@ -35,8 +35,8 @@ def all_of(conditions) -> tuple[str, list]:
 
 
 class StoreBase:
-    def __init__(self, location):
-        self._connections = open_connections(location)
+    def __init__(self, location, *, replica: bool = False):
+        self._connections = open_connections(location, replica=replica)
         # ("text", case-folded text) or ("time", start, until) → (bitset of matching conversations,
         # (newest event id, erasures) then): see ConversationQueries._with_text and
         # _latest_event_between. A dict's get and set are atomic for the server's threads.

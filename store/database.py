@@ -15,7 +15,7 @@ from urllib.parse import urlparse
 from sqlite_utils import Database
 
 from .dialects import SQLITE
-from .errors import StoreFull
+from .errors import StoreFull, StoreUnavailable
 from .schema import migrate, migrations
 
 # Before binding a None, Python 3.11's sqlite3 looks for an adapter in its registry, then asks the
@@ -57,12 +57,15 @@ def without_password(url: str) -> str:
     return re.sub(r"(//[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
-def open_connections(location):
-    """The connections of the store at `location` (see `store_location`), migrated."""
+def open_connections(location, *, replica: bool = False):
+    """The connections of the store at `location` (see `store_location`), migrated; a `replica`
+    (a PostgreSQL hot standby, read-only) is read as it is: its primary's migrations reach it."""
     backend, where = store_location(location)
     if backend == "postgresql":
         from .postgres import PostgresConnections
-        return PostgresConnections(where)
+        return PostgresConnections(where, migrate_schema=not replica)
+    if replica:
+        raise StoreUnavailable(f"{location}: a read replica is a PostgreSQL streaming replica (postgresql://...)")
     return Connections(where)
 
 BUSY_TIMEOUT_MS = 30_000

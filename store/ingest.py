@@ -349,16 +349,16 @@ class IngestMixin(StoreBase):
                                          if d.n_replayed and (d.n_flow_events or sender_id in before)])
         # Only a conversation that existed has review marks: new events take its review mark
         # away, and it keeps its other marks in list order.
-        existed = [after[sender_id] for sender_id in deltas if sender_id in before]
-        unreviewed: dict = defaultdict(dict)  # ("reviewed_by", who) → the conversations they had reviewed
         senders = [sender_id for sender_id in deltas if sender_id in before]
+        existed = [after[sender_id] for sender_id in senders]
+        unreviewed: dict = defaultdict(dict)  # ("reviewed_by", who) → the conversations they had reviewed
         for start in range(0, len(senders), _CHUNK):
             chunk = senders[start:start + _CHUNK]
             for sender_id, reviewer in db.execute(
                     f"SELECT sender_id, reviewed_by FROM reviews WHERE sender_id IN ({','.join('?' * len(chunk))}) "
                     "AND reviewed_by IS NOT NULL", chunk):
                 sets.add_id(unreviewed["reviewed_by", reviewer], after[sender_id].id)
-        sets.record_changes(db, [before[s] for s in deltas if s in before], list(after.values()),
+        sets.record_changes(db, [before[s] for s in senders], list(after.values()),
                             {**{term: sets.adding(chunks) for term, chunks in terms.items()}, **flow_changes,
                              ("reviewed", ""): sets.removing(sets.chunked(row.id for row in existed)),
                              **{key: sets.removing(chunks) for key, chunks in unreviewed.items()}})

@@ -172,10 +172,11 @@ class PostgresDatabase:
 class PostgresConnections:
     """One connection per thread (psycopg connections serve one thread at a time)."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, *, migrate_schema: bool = True):
         self.url = url
         self._local = threading.local()
-        migrate(self.db, url)
+        if migrate_schema:
+            migrate(self.db, url)
 
     @property
     def db(self) -> PostgresDatabase:
@@ -226,6 +227,12 @@ class PostgresConnections:
 
     def size(self) -> int:
         return self.db.execute("SELECT pg_database_size(current_database())").fetchone()[0]
+
+    def wal_position(self) -> int:
+        """How far this server's write-ahead log goes (bytes): on a primary, what it has written;
+        on a streaming replica, what it has replayed (readable by its clients)."""
+        return self.db.execute("SELECT pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() "
+                               "ELSE pg_current_wal_lsn() END, '0/0')").fetchone()[0]
 
     def refresh_statistics(self) -> None:
         self.db.execute("ANALYZE")

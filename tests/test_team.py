@@ -2,8 +2,6 @@
 
 import random
 import re
-import subprocess
-import sys
 import threading
 import time
 import warnings
@@ -546,21 +544,6 @@ def test_a_store_made_before_the_team_gets_its_inbox_when_opened(db_path):
     reopened = Store(db_path)
     assert reopened.message_groups(MessageFilter()) == before
     assert reopened.users() == []
-
-
-def test_the_installed_command_adds_a_person_whose_token_the_installed_server_takes(tmp_path):
-    """`users add` then `serve`, as the README shows them, from outside the checkout."""
-    db = tmp_path / "team.db"
-    added = subprocess.run([sys.executable, "-m", "rasa_messaging.cli", "users", "add", "ana", "--role", "viewer",
-                            "--db", str(db)], capture_output=True, text=True, cwd=tmp_path, timeout=60)
-    assert added.returncode == 0, added.stderr
-    token = added.stdout.strip()
-    with live_server(db) as base:
-        assert httpx.get(f"{base}/core/conversations").status_code == 401
-        session = httpx.get(f"{base}/core/session", headers={"Authorization": f"Bearer {token}"}).json()
-        assert session["name"] == "ana" and session["role"] == "viewer"
-        assert httpx.put(f"{base}/core/conversations/x/reviewed",
-                         headers={"Authorization": f"Bearer {token}"}).status_code == 403
 
 
 def test_while_the_team_cannot_be_read_health_answers_and_the_server_is_never_open_by_accident(db_path, contract,
