@@ -45,6 +45,12 @@ _INBOX_TABLES = [
     "model_id TEXT, input_channel TEXT, commands TEXT NOT NULL, annotated INTEGER NOT NULL)",
     "CREATE INDEX user_messages_by_text ON user_messages (text_id, annotated, rank, event_id)",
     "CREATE INDEX user_messages_by_conversation ON user_messages (conversation_id, timestamp)",
+    # The inbox by predicted intent or by a confidence bar, its commonest filters, reads only the
+    # messages that pass. 100k generated conversations (434k messages), SQLite, in-process, a page
+    # of 20: intent=greet 442 → 0.6 ms, maximum_confidence=0.5 464 → 8.0 ms (and text=help,
+    # its texts found first, 131 → 0.8 ms). A command (CALM) is still a scan: 240 ms.
+    "CREATE INDEX user_messages_by_intent ON user_messages (intent, annotated, text_id, rank)",
+    "CREATE INDEX user_messages_by_confidence ON user_messages (annotated, confidence, text_id, rank)",
 ]
 
 
@@ -230,8 +236,8 @@ class MessageFilter:
             if value is not None:
                 clauses.append(clause)
                 params.append(value)
-        if self.text is not None:
-            clauses.append(f"{dialect.position}(lower(t.text), ?) > 0")
+        if self.text is not None:  # the texts first (a few per thousand messages), then their messages
+            clauses.append(f"m.text_id IN (SELECT id FROM message_texts WHERE {dialect.position}(lower(text), ?) > 0)")
             params.append(self.text.lower())
         return " AND ".join(clauses), params
 
@@ -257,14 +263,15 @@ class InboxMixin(StoreBase):
         else:
             where, params = filters.where(db.dialect)
             grouped = (f"SELECT m.text_id AS text_id, count(*) AS n, min(m.rank) AS rank FROM user_messages m "
-                       f"JOIN message_texts t ON t.id = m.text_id WHERE {where} GROUP BY m.text_id")
-            total = db.execute(f"SELECT count(*) FROM ({grouped}) g", params).fetchone()[0]
+                       f"WHERE {where} GROUP BY m.text_id")
             by = "g.rank, g.text_id" if order == "lowest_confidence" else "g.n DESC, g.text_id"
+            # One pass: the groups' number comes with the page (an empty page: counted apart).
+            rows = db.execute(f"SELECT g.text_id, g.n, count(*) OVER () FROM ({grouped}) g ORDER BY {by} "
+                              "LIMIT ? OFFSET ?", [*params, limit, offset]).fetchall()
+            total = rows[0][2] if rows else db.execute(f"SELECT count(*) FROM ({grouped}) g", params).fetchone()[0]
             page = [(text_id, n, db.execute(
-                f"SELECT m.event_id FROM user_messages m JOIN message_texts t ON t.id = m.text_id "
-                f"WHERE m.text_id = ? AND {where} ORDER BY m.rank, m.event_id LIMIT 1", [text_id, *params]).fetchone()[0])
-                for text_id, n, _ in db.execute(f"SELECT * FROM ({grouped}) g ORDER BY {by} LIMIT ? OFFSET ?",
-                                                [*params, limit, offset]).fetchall()]
+                f"SELECT m.event_id FROM user_messages m WHERE m.text_id = ? AND {where} "
+                "ORDER BY m.rank, m.event_id LIMIT 1", [text_id, *params]).fetchone()[0]) for text_id, n, _ in rows]
         return total, [self._group(text_id, n, example) for text_id, n, example in page]
 
     def _group(self, text_id: int, n: int, example: int) -> dict:

@@ -12,6 +12,7 @@ import shutil
 import socket
 import subprocess
 import time
+from pathlib import Path
 
 import psycopg
 
@@ -46,11 +47,11 @@ def control(name: str, action: str) -> None:
     _run("pg_ctlcluster", VERSION, name, action, *(["-m", "fast"] if action == "stop" else []))
 
 
-def wait_until_accepting(port: int, seconds: float = 60) -> None:
+def wait_until_accepting(port: int, seconds: float = 60, database: str = "postgres") -> None:
     deadline = time.monotonic() + seconds
     while True:
         try:
-            psycopg.connect(f"postgresql://postgres@127.0.0.1:{port}/postgres", connect_timeout=2).close()
+            psycopg.connect(f"postgresql://postgres@127.0.0.1:{port}/{database}", connect_timeout=2).close()
             return
         except psycopg.OperationalError:
             if time.monotonic() > deadline:
@@ -71,8 +72,9 @@ def primary_and_standby(prefix: str):
         wait_until_accepting(primary_port)
         _run("pg_createcluster", "-p", str(standby_port), VERSION, standby, "--", "--auth-local=trust",
              "--auth-host=trust")
-        data = f"/var/lib/postgresql/{VERSION}/{standby}"
-        shutil.rmtree(data)
+        data = Path(f"/var/lib/postgresql/{VERSION}/{standby}")
+        for child in data.iterdir():  # emptied, kept: postgres may not make a directory beside it
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
         _run("runuser", "-u", "postgres", "--", "pg_basebackup", "-h", "127.0.0.1", "-p", str(primary_port),
              "-U", "postgres", "-D", data, "-R", "-X", "stream")
         control(standby, "start")

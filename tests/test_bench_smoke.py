@@ -18,9 +18,9 @@ def test_the_benchmark_runs_end_to_end_on_a_small_store(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     rows = [line for line in out.read_text().splitlines() if line.startswith("| ") and "---" not in line]
     figures = [row for row in rows if not row.startswith(("| figure |", "| filters |"))]
-    # 19 figures (/flows, a funnel and the Kafka consume rate among them), 5 summary rows, and every filter alone (18), unfiltered
-    # (1) and in pairs (153).
-    assert len(figures) == 19 + 5 + 18 + 1 + 153
+    # 23 figures (/flows, a funnel, the Kafka consume rate and the message inbox's four among them), 5 summary rows,
+    # and every filter alone (18), unfiltered (1) and in pairs (153).
+    assert len(figures) == 23 + 5 + 18 + 1 + 153
     # Both stores, side by side, and the growth of no size (one size only).
     assert rows[0].count("PostgreSQL") == 1 and rows[0].count("SQLite") == 1
     assert all(cell.strip() for row in figures for cell in row.strip("|").split("|")), "every cell has a figure"

@@ -29,6 +29,7 @@ def standby(worker_id):
     with pg_replica.primary_and_standby(f"rm_{worker_id}") as (primary_port, standby_port, name):
         with psycopg.connect(f"postgresql://postgres@127.0.0.1:{primary_port}/postgres", autocommit=True) as conn:
             conn.execute("CREATE DATABASE replicated")
+        pg_replica.wait_until_accepting(standby_port, database="replicated")  # replayed there
         yield (f"postgresql://postgres@127.0.0.1:{primary_port}/replicated",
                f"postgresql://postgres@127.0.0.1:{standby_port}/replicated", name)
 
