@@ -13,11 +13,13 @@
 """
 
 import hmac
+import re
 import secrets
 import threading
 import time
 
 from connexion.exceptions import OAuthScopeProblem
+from starlette.responses import JSONResponse
 
 from rasa_messaging.store import ROLES, StoreError, token_hash
 
@@ -68,6 +70,9 @@ class Tokens:
                         ((full, "admin", ALL_SCOPES), (review, "reviewer", UNNAMED_REVIEWER_SCOPES)) if token]
         # What a request without a token presents while the server is open (ProvideTokens).
         self.open_token = "open-" + secrets.token_urlsafe(16)
+        # The paths that need no token ever (`security: []`: health, readiness).
+        self.public_paths = {path for path, item in spec["paths"].items()
+                             if any(isinstance(op, dict) and op.get("security") == [] for op in item.values())}
         # Keyed as connexion's routing context names an operation: by the function serving it.
         self.required = {handler_name(op["tags"], op["operationId"]): {
             scope for requirement in op.get("security", spec.get("security", []))
@@ -115,10 +120,21 @@ class ProvideTokens:
     async def __call__(self, scope, receive, send):
         if scope["type"] == "http":
             scope.setdefault("extensions", {})[SCOPE_KEY] = self.tokens
-            if scope["path"].startswith(self.base_path) and not _presents_token(scope) and self.tokens.is_open():
-                scope["headers"] = [*scope["headers"], (b"authorization", f"Bearer {self.tokens.open_token}".encode())]
+            path = scope["path"]
+            if path.startswith(self.base_path) and path[len(self.base_path):] not in self.tokens.public_paths \
+                    and self.tokens.is_open():
+                header = next((value for name, value in scope["headers"] if name == b"authorization"), None)
+                if header is not None and not BEARER.match(header):
+                    # As a secured server answers it: the page and clients see one rule.
+                    response = JSONResponse({"type": "about:blank", "title": "Unauthorized", "status": 401,
+                                             "detail": "The Authorization header is not `Bearer <token>`."},
+                                            status_code=401, media_type="application/problem+json",
+                                            headers={"WWW-Authenticate": 'Bearer realm="rasa-messaging"'})
+                    return await response(scope, receive, send)
+                if header is None and b"token=" not in scope.get("query_string", b""):
+                    scope["headers"] = [*scope["headers"],
+                                        (b"authorization", f"Bearer {self.tokens.open_token}".encode())]
         await self.app(scope, receive, send)
 
 
-def _presents_token(scope) -> bool:
-    return any(name == b"authorization" for name, _ in scope["headers"]) or b"token=" in scope.get("query_string", b"")
+BEARER = re.compile(rb"^[Bb][Ee][Aa][Rr][Ee][Rr] +\S+$")

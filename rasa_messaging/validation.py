@@ -3,7 +3,8 @@ takes, instead of jsonschema's internals.
 
 - Query and path parameters: a 400 problem with a `parameter` member naming it; a query
   parameter the operation does not have (a typo such as `intnet`) is a 400 too, never ignored
-  (a silently unfiltered list looks filtered); numbers must be finite (`nan`, `inf` are refused).
+  (a silently unfiltered list looks filtered), and so is one of a single value given twice (the
+  first was ignored); numbers must be finite (`nan`, `inf` are refused).
 - JSON bodies: bytes that are not UTF-8, JSON nested too deeply to read, and lone surrogates
   (`"\\ud800"`, which no store can keep as text) are 400s, caught where the body is parsed; a
   schema error names the event's position and the field ("event 0: 'timestamp' must be a number").
@@ -13,6 +14,7 @@ import functools
 import json
 import math
 import re
+from collections import Counter
 
 import msgspec
 from connexion.exceptions import ProblemException
@@ -20,6 +22,7 @@ from connexion.utils import is_null, is_nullable
 from connexion.validators import JSONRequestBodyValidator, ParameterValidator
 from jsonschema import Draft4Validator, ValidationError
 from jsonschema.exceptions import best_match
+from starlette.datastructures import QueryParams
 
 from .limits import MAX_EVENTS_PER_REQUEST
 
@@ -82,6 +85,11 @@ class NamedParameterValidator(ParameterValidator):
                 known = ", ".join(p["name"] for p in self.parameters.get("query", [])) or "none"
                 raise _problem(unknown[0], f"Unknown query parameter{'s' if len(unknown) > 1 else ''} "
                                            f"{', '.join(map(repr, unknown))}; this operation takes: {known}.")
+        given_times = Counter(name for name, _ in QueryParams(request.scope.get("query_string", b"")).multi_items())
+        for parameter in self.parameters.get("query", []):  # `since=abc&since=3` was read as 3
+            given = given_times[parameter["name"]]
+            if given > 1 and parameter.get("schema", {}).get("type") != "array":
+                raise _problem(parameter["name"], f"'{parameter['name']}' is given {given} times; it takes one value.")
         for location in ("query", "path", "header", "cookie"):
             for parameter in self.parameters.get(location, []):
                 error = getattr(self, f"validate_{location}_parameter")(parameter, request)

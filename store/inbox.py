@@ -180,12 +180,14 @@ def refresh_annotated_messages(db, sender_id: str, timestamp: float) -> None:
     recount(db, [text_id for _, text_id in rows])
 
 
-def forget_messages(db, conversation_id: int) -> None:
-    """Take an erased conversation's messages out of the inbox (its texts too, where they were
+def forget_messages(db, conversation_ids: list[int]) -> None:
+    """Take erased conversations' messages out of the inbox (their texts too, where they were
     the last)."""
-    text_ids = [t for (t,) in db.execute("SELECT DISTINCT text_id FROM user_messages WHERE conversation_id = ?",
-                                         [conversation_id])]
-    db.execute("DELETE FROM user_messages WHERE conversation_id = ?", [conversation_id])
+    text_ids: set[int] = set()
+    for conversation_id in conversation_ids:
+        text_ids.update(t for (t,) in db.execute("SELECT DISTINCT text_id FROM user_messages WHERE conversation_id = ?",
+                                                 [conversation_id]))
+    db.executemany("DELETE FROM user_messages WHERE conversation_id = ?", [(i,) for i in conversation_ids])
     recount(db, text_ids)
 
 

@@ -158,27 +158,50 @@ class ReviewMixin(ConversationQueries, AnnotationsMixin):
         statistics counters (sessions go with it, so analytics stay exact). Returns how many
         events were removed. The audit keeps a line naming the conversation, who erased it and
         why (`reason`: erase, prune), and nothing of what it held. Raises `ConversationNotFound`."""
+        return self.erase_many([sender_id], by=by, reason=reason)[sender_id]
+
+    def erase_many(self, sender_ids: list[str], *, by: Actor = COMMAND_LINE, reason: str = "erase",
+                   inactive_before: float | None = None) -> dict[str, int]:
+        """`erase` for several conversations in one transaction (retention erases a batch at a
+        time: the statistics, the sets and the inbox's counts are written once a batch, not once a
+        conversation). Returns the events removed by sender. Raises `ConversationNotFound` for
+        an unknown one; then nothing is erased. With `inactive_before` (retention), a
+        conversation gone or with an event since then is left out instead: one that a new event
+        reached after it was listed is not erased."""
         with self.transaction() as db:
-            self._require(sender_id)
-            rows = [event_row(sender_id, json.loads(data))
-                    for (data,) in db.execute("SELECT data FROM events WHERE sender_id = ?", [sender_id])]
-            (conversation_id,) = db.execute("SELECT id FROM conversations WHERE sender_id = ?", [sender_id]).fetchone()
-            counts = Counter(deltas_of(rows)[sender_id].counts if rows else {})
-            counts.update(forget_flows(db, conversation_id))
+            counts: Counter = Counter()
+            erased: dict[str, int] = {}
+            ids = []
+            for sender_id in sender_ids:
+                if inactive_before is not None:
+                    latest = db.execute("SELECT latest_event_time FROM conversations WHERE sender_id = ?",
+                                        [sender_id]).fetchone()
+                    if latest is None or latest[0] >= inactive_before:
+                        continue
+                self._require(sender_id)
+                rows = [event_row(sender_id, json.loads(data))
+                        for (data,) in db.execute("SELECT data FROM events WHERE sender_id = ?", [sender_id])]
+                (conversation_id,) = db.execute("SELECT id FROM conversations WHERE sender_id = ?",
+                                                [sender_id]).fetchone()
+                counts.update(deltas_of(rows)[sender_id].counts if rows else {})
+                counts.update(forget_flows(db, conversation_id))
+                unindex_conversation(db, sender_id)
+                erased[sender_id] = len(rows)
+                ids.append(conversation_id)
             update_statistics(db, Counter({key: -count for key, count in counts.items()}))
-            unindex_conversation(db, sender_id)
-            sets.remove_conversations(db, [conversation_id])
-            db.execute("INSERT INTO counters (name, value) VALUES ('erasures', 1) "
-                       "ON CONFLICT (name) DO UPDATE SET value = counters.value + 1")
-            db.execute("DELETE FROM conversation_terms WHERE conversation_id = ?", [conversation_id])
-            forget_messages(db, conversation_id)
+            sets.remove_conversations(db, ids)
+            db.execute("INSERT INTO counters (name, value) VALUES ('erasures', ?) "
+                       "ON CONFLICT (name) DO UPDATE SET value = counters.value + excluded.value", [len(ids)])
+            db.executemany("DELETE FROM conversation_terms WHERE conversation_id = ?", [(i,) for i in ids])
+            forget_messages(db, ids)
             for table in CONVERSATION_TABLES:
-                db.execute(f'DELETE FROM "{table}" WHERE sender_id = ?', [sender_id])
-            if reason == "erase":
-                record(db, by, "erase", sender_id)
-            else:
-                record(db, by, "erase", sender_id, reason=reason)
-        return len(rows)
+                db.executemany(f'DELETE FROM "{table}" WHERE sender_id = ?', [(s,) for s in erased])
+            for sender_id in erased:
+                if reason == "erase":
+                    record(db, by, "erase", sender_id)
+                else:
+                    record(db, by, "erase", sender_id, reason=reason)
+        return erased
 
     def inactive_since(self, cutoff: float) -> list[tuple[str, float]]:
         """(sender, latest event time) of every conversation with no event since `cutoff`."""

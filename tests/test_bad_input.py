@@ -237,3 +237,11 @@ def test_literal_percent_sequences_in_sender_ids_reach_the_right_conversation(db
             assert httpx.post(f"{path}/events", json={"event": "user", "timestamp": 1.0}).status_code == 200
             assert httpx.get(path).json()[0]["sender_id"] == sender
         assert sorted(c["sender_id"] for c in httpx.get(f"{base}/core/conversations").json()) == ["%2F-literal", "%41", "50%"]
+
+
+@pytest.mark.parametrize("query", ["limit=1&limit=2", "intent=greet&intent=bye", "since=abc&since=3", "%6Cimit=1&limit=2"])
+def test_a_parameter_of_one_value_given_twice_is_a_400_naming_it(client, query):
+    """`since=abc&since=3` was read as 3: the first value went unseen, however wrong."""
+    path = "/core/training-data/nlu.yml" if "since" in query else "/core/conversations"
+    problem = assert_problem(client.get(f"{path}?{query}"), 400)
+    assert problem["parameter"] == query.split("=")[-2].split("&")[-1] and "given 2 times" in problem["detail"]

@@ -224,3 +224,12 @@ def test_a_problem_a_middleware_sends_carries_the_headers_too(db_path):
     refused = TestClient(app).get("/core/health", headers={"Host": "attacker.example"})
     assert refused.status_code == 400
     assert_not_frameable(refused)
+
+
+def test_an_open_server_refuses_a_malformed_authorization_header_as_a_secured_one_does(client):
+    """Open: any token, or none, is served; a header that is not `Bearer <token>` is refused as a
+    secured server refuses it (schemathesis sent one with a query token, and it was served)."""
+    for header in ("Basic dXNlcjpwYXNz", "garbage", "Bearer"):
+        assert_problem(client.get("/core/conversations?token=x", headers={"Authorization": header}), 401)
+    assert client.get("/core/conversations", headers={"Authorization": "Bearer anything"}).status_code == 200
+    assert client.get("/core/health", headers={"Authorization": "garbage"}).status_code == 200
