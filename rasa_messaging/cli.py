@@ -140,7 +140,8 @@ def cli():
 @option("--token", env="TOKEN", help="Require this token (Authorization: Bearer <token>, preferred, or ?token=) for "
                                      "every API call. It may do everything, ingestion included.")
 @option("--review-token", env="REVIEW_TOKEN",
-        help="Also accept this token for reading, flagging and reviewing, but not for ingesting events.")
+        help="Also accept this token as an unnamed reviewer: read, flag, review, assign and annotate, but neither "
+             "ingest nor erase. People with roles of their own: `rasa-messaging users add`.")
 @option("--allowed-host", "allowed_hosts", env="ALLOWED_HOSTS", multiple=True,
         help="Without a token, only requests for this server's own address are served (DNS rebinding): "
              "name the host a proxy uses here. Repeatable; the variable takes them space-separated.")
