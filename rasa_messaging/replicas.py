@@ -12,7 +12,7 @@ import itertools
 import threading
 import time
 
-from rasa_messaging.store import Store, StoreError
+from rasa_messaging.store import Store, StoreError, StoreUnavailable
 
 from .metrics import READS
 from .store.database import without_password
@@ -25,6 +25,8 @@ READ_METHODS = {"GET", "HEAD"}
 
 class ReadRouting:
     def __init__(self, primary: Store, replica_urls: list[str]):
+        if replica_urls and primary.db.dialect.name != "postgresql":
+            raise StoreUnavailable("--db-read names replicas of a PostgreSQL --db; this --db is a SQLite file")
         self.primary = primary
         self.replicas = [(without_password(url), Store(url, replica=True)) for url in replica_urls]
         self._turn = itertools.cycle(range(len(self.replicas))) if self.replicas else None

@@ -105,3 +105,12 @@ def test_reads_go_to_the_replica_a_reviewers_writes_are_theirs_at_once_and_a_sto
     for _ in range(5):
         client.get("/core/conversations?limit=0", headers=vera)
     assert reads(client).get("replica", 0) - before.get("replica", 0) >= 1  # back in service
+
+
+def test_read_replicas_of_a_sqlite_store_are_refused_before_the_server_listens(tmp_path):
+    from click.testing import CliRunner
+
+    from rasa_messaging.cli import cli
+    result = CliRunner().invoke(cli, ["serve", "--db", str(tmp_path / "x.db"), "--port", "0",
+                                      "--db-read", "postgresql://postgres@127.0.0.1:5432/nothing"])
+    assert result.exit_code == 1 and "replicas of a PostgreSQL --db" in result.output
