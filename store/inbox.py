@@ -21,6 +21,7 @@ from .base import StoreBase
 from .conversations import _text, _values
 from .dialects import NO_LIMIT
 from .errors import StoreError
+from .events import event_row
 from .json_text import loads
 from .team import COMMAND_LINE, Actor, record
 
@@ -64,26 +65,20 @@ def _digest(text: str) -> str:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
 
 
-def _message(event: dict) -> tuple | None:
-    """(text, intent, confidence, model id, input channel, commands) of a user event that is
-    language, else None."""
-    text = event.get("text")
-    if not is_language(text):
+def _message(sender_id: str, event: dict, data: str) -> tuple | None:
+    """(text, intent, confidence, model id, input channel, commands) of a stored user event that is
+    language, else None: read as the list's filters read it (`event_row`), plus the confidence."""
+    row = event_row(sender_id, event, text=data)
+    if not is_language(row.text):
         return None
     parse_data = event["parse_data"] if isinstance(event.get("parse_data"), dict) else {}
     intent = parse_data["intent"] if isinstance(parse_data.get("intent"), dict) else {}
     # CALM's command generator predicts no intent and says so with `{"name": null, "confidence":
     # 0.0}`: no prediction, so no confidence to rank it by (it would put every CALM message first).
-    name = intent.get("name") if isinstance(intent.get("name"), str) and intent.get("name") else None
-    confidence = intent.get("confidence") if name is not None else None
-    metadata = event["metadata"] if isinstance(event.get("metadata"), dict) else {}
-    commands: list = parse_data["commands"] if isinstance(parse_data.get("commands"), list) else []
-    channel, model = event.get("input_channel"), metadata.get("model_id")
-    return (text, name,
+    confidence = intent.get("confidence") if row.intent is not None else None
+    return (row.text, row.intent,
             float(confidence) if isinstance(confidence, int | float) and not isinstance(confidence, bool) else None,
-            model if isinstance(model, str) and model else None, channel if isinstance(channel, str) and channel else None,
-            "," + "".join(f"{c['command']}," for c in commands if isinstance(c, dict) and isinstance(c.get("command"), str)
-                          and c["command"]))
+            row.model_id, row.input_channel or None, "," + "".join(f"{command}," for command in row.commands))
 
 
 def index_messages_after(db, event_id: int, batch: int = 20_000) -> None:
@@ -104,7 +99,7 @@ def _index(db, rows) -> None:
     messages = []
     for event_id, conversation_id, sender_id, timestamp, data in rows:
         event = loads(data)
-        if isinstance(event, dict) and (message := _message(event)) is not None:
+        if isinstance(event, dict) and (message := _message(sender_id, event, data)) is not None:
             messages.append((event_id, conversation_id, sender_id, timestamp, *message))
     if not messages:
         return
