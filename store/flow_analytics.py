@@ -1,20 +1,13 @@
 """GET /flows, /flows/{flow_id}/funnel and a conversation's flows: read from `flow_episodes`
-(store/flow_data.py), which every ingest keeps current."""
+(store/flow_data.py) and their sums by day (store/flow_days.py), which every ingest keeps current."""
 
 import json
-import math
 from collections import Counter, defaultdict
 
 from .base import StoreBase
 from .flow_data import replay_conversation
+from .flow_days import DaySplit, edge_clause
 from .flows import OUTCOMES
-
-
-def _range(start: float | None, end: float | None) -> tuple[str, list]:
-    """Episodes that started in [start, end] (either end open)."""
-    low = -math.inf if start is None else start
-    high = math.inf if end is None else end
-    return "started_at >= ? AND started_at <= ?", [low, high]
 
 
 def median(histogram: dict) -> float | None:
@@ -38,19 +31,23 @@ class FlowAnalyticsMixin(StoreBase):
         """Per user flow with an episode started in [start, end]: episodes started, completed,
         cancelled, abandoned, interrupted, the completion rate and the median user messages of a
         completed episode. Most started first, ties by flow id."""
-        where, params = _range(start, end)
+        split = DaySplit.of(start, end)
+        days, day_params = split.days_clause()
+        edges, edge_params = edge_clause(split.edges)
         counts: dict = defaultdict(Counter)
-        for flow_id, outcome, interrupted, n in self.db.execute(
-                f"SELECT flow_id, outcome, interrupted, count(*) FROM flow_episodes WHERE {where} "
-                "GROUP BY flow_id, outcome, interrupted", params):
+        messages: dict = defaultdict(Counter)  # of completed episodes: user messages → how many
+        rows = self.db.execute(
+            f"SELECT flow_id, outcome, interrupted, n_user_messages, sum(episodes) FROM flow_days WHERE {days} "
+            "GROUP BY flow_id, outcome, interrupted, n_user_messages", day_params).fetchall() if split.has_days else []
+        rows += self.db.execute(
+            f"SELECT flow_id, outcome, interrupted, n_user_messages, count(*) FROM flow_episodes WHERE {edges} "
+            "GROUP BY flow_id, outcome, interrupted, n_user_messages", edge_params).fetchall()
+        for flow_id, outcome, interrupted, n_user_messages, n in rows:
             counts[flow_id]["started"] += n
             counts[flow_id][outcome] += n
             counts[flow_id]["interrupted"] += n if interrupted else 0
-        messages: dict = defaultdict(dict)
-        for flow_id, n_user_messages, n in self.db.execute(
-                f"SELECT flow_id, n_user_messages, count(*) FROM flow_episodes WHERE {where} "
-                "AND outcome = 'completed' GROUP BY flow_id, n_user_messages", params):
-            messages[flow_id][n_user_messages] = n
+            if outcome == "completed":
+                messages[flow_id][n_user_messages] += n
         result = [{"flow_id": flow_id, "started": c["started"],
                    **{outcome: c[outcome] for outcome in OUTCOMES}, "interrupted": c["interrupted"],
                    "completion_rate": c["completed"] / c["started"],
@@ -62,22 +59,35 @@ class FlowAnalyticsMixin(StoreBase):
         """The steps of `flow_id`'s episodes started in [start, end], in the order users reach
         them (by the mean position at which an episode first reached the step, ties by id): per
         step, the episodes that reached it and those that ended there, by outcome."""
-        where, params = _range(start, end)
+        split = DaySplit.of(start, end)
+        days, day_params = split.days_clause()
+        edges, edge_params = edge_clause(split.edges)
         reached: Counter = Counter()
         positions: Counter = Counter()
         ended: dict = defaultdict(Counter)
-        episodes = 0
         outcomes: Counter = Counter()
+        if split.has_days:
+            for outcome, n in self.db.execute(
+                    f"SELECT outcome, sum(episodes) FROM flow_days WHERE flow_id = ? AND {days} GROUP BY outcome",
+                    [flow_id, *day_params]):
+                outcomes[outcome] += n
+            for step_id, outcome, n_reached, position_sum, n_ended in self.db.execute(
+                    f"SELECT step_id, outcome, sum(reached), sum(positions), sum(ended) FROM flow_step_days "
+                    f"WHERE flow_id = ? AND {days} GROUP BY step_id, outcome", [flow_id, *day_params]):
+                reached[step_id] += n_reached
+                positions[step_id] += position_sum
+                ended[step_id][outcome] += n_ended
         for steps, last_step_id, outcome in self.db.execute(
-                f"SELECT steps, last_step_id, outcome FROM flow_episodes WHERE flow_id = ? AND {where}",
-                [flow_id, *params]):
-            episodes += 1
+                f"SELECT steps, last_step_id, outcome FROM flow_episodes WHERE flow_id = ? AND {edges}",
+                [flow_id, *edge_params]):
             outcomes[outcome] += 1
             for position, step_id in enumerate(json.loads(steps)):
                 reached[step_id] += 1
                 positions[step_id] += position
             if last_step_id is not None:
                 ended[last_step_id][outcome] += 1
+        reached = +reached  # a day's row may count a step only where episodes ended (never reached there)
+        episodes = sum(outcomes.values())
         order = sorted(reached, key=lambda step_id: (positions[step_id] / reached[step_id], step_id))
         return {"flow_id": flow_id, "episodes": episodes, **{outcome: outcomes[outcome] for outcome in OUTCOMES},
                 "steps": [{"step_id": step_id, "reached": reached[step_id],

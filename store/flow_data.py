@@ -5,7 +5,8 @@ all its stored events whenever new events it reads arrive: an episode's outcome 
 comes after (an `abandoned` flow completes when the user comes back), and events may arrive out of
 order. What is derived replaces what was, in the same transaction:
 
-- `flow_episodes`: one row per user-flow episode, for `/flows`, the funnels and the transcript;
+- `flow_episodes`: one row per user-flow episode, for `/flows`, the funnels and the transcript,
+  and their sums by day (store/flow_days.py);
 - `conversation_patterns`: the pattern flows pushed, with how often;
 - the terms (and sets) the list filters by: `flow`, `flow_status`, `flow_episode` (flow and
   status of one episode, for `flow` with `flow_status`), `pattern`;
@@ -19,6 +20,7 @@ import json
 from collections import Counter, defaultdict
 
 from . import json_text, sets
+from .flow_days import FlowDays
 from .flows import FLOW_EVENT_TYPES, REPLAYED_TYPES, Replay, replay
 
 # The terms derived by the replay (the others are derived event by event, store/ingest.py).
@@ -52,12 +54,14 @@ def replay_conversation(db, sender_id: str, *, until: float | None = None) -> Re
         [sender_id, *params]))
 
 
-def derive_flows(db, senders: list[str]) -> dict:
+def derive_flows(db, senders: list[str], *, sum_days: bool = True) -> dict:
     """Derive the flows of `senders`' conversations that have flow events again; the changes to the
-    sets ((kind, value) → chunk → (added, removed)) for the caller to make with its others."""
+    sets ((kind, value) → chunk → (added, removed)) for the caller to make with its others.
+    `sum_days=False` (m022, before m024 made the sums by day) leaves the sums unwritten."""
     added: dict = defaultdict(dict)  # term → the conversations that gained it, by chunk (sets.add_id)
     removed: dict = defaultdict(dict)
     statistics: Counter = Counter()
+    days = FlowDays()
     for start in range(0, len(senders), _CHUNK):
         chunk = senders[start:start + _CHUNK]
         for sender_id, conversation_id in db.execute(
@@ -67,8 +71,8 @@ def derive_flows(db, senders: list[str]) -> dict:
             old_terms = set(db.execute(
                 "SELECT kind, value FROM conversation_terms WHERE conversation_id = ? "
                 f"AND kind IN ({','.join('?' * len(FLOW_TERM_KINDS))})", [conversation_id, *FLOW_TERM_KINDS]))
-            statistics.subtract(forget_flows(db, conversation_id))
-            _store(db, conversation_id, state)
+            statistics.subtract(forget_flows(db, conversation_id, days))
+            _store(db, conversation_id, state, days)
             statistics.update(_counts(state))
             new_terms = terms_of(state)
             gained, lost = new_terms - old_terms, old_terms - new_terms
@@ -80,6 +84,8 @@ def derive_flows(db, senders: list[str]) -> dict:
                 for term in terms:
                     sets.add_id(side[term], conversation_id)
     update_statistics(db, statistics)
+    if sum_days:
+        days.write(db)
     return {term: {chunk: (added[term].get(chunk, 0), removed[term].get(chunk, 0))
                    for chunk in added[term].keys() | removed[term].keys()}
             for term in added.keys() | removed.keys()}
@@ -103,7 +109,7 @@ def rederive_all(db) -> None:
     if senders:
         db.execute("UPDATE conversations SET n_flow_events = (SELECT count(*) FROM events e WHERE "
                    f"e.sender_id = conversations.sender_id AND e.type IN ({_FLOW_EVENTS}))")
-        changes = derive_flows(db, senders)
+        changes = derive_flows(db, senders, sum_days=False)
         sets.apply_changes(db, changes)
 
 
@@ -142,9 +148,10 @@ def _counts(state: Replay) -> Counter:
     return counts
 
 
-def forget_flows(db, conversation_id: int) -> Counter:
+def forget_flows(db, conversation_id: int, days: FlowDays) -> Counter:
     """Delete what a conversation's flows added (an erasure, or before deriving them again); the
-    statistics it counted, to take off."""
+    statistics it counted, to take off. Its episodes are taken off `days`, for the caller to write."""
+    days.forget(db, conversation_id)
     counts = Counter({("flow", flow_id): n for flow_id, n in db.execute(
         "SELECT flow_id, count(*) FROM flow_episodes WHERE conversation_id = ? GROUP BY flow_id", [conversation_id])})
     counts.update({("pattern", pattern): n for pattern, n in db.execute(
@@ -154,7 +161,9 @@ def forget_flows(db, conversation_id: int) -> Counter:
     return counts
 
 
-def _store(db, conversation_id: int, state: Replay) -> None:
+def _store(db, conversation_id: int, state: Replay, days: FlowDays) -> None:
+    for e in state.episodes:
+        days.count(e.started_at, e.flow_id, e.outcome, e.interrupted, e.n_user_messages, e.steps, e.last_step_id, 1)
     db.executemany(
         "INSERT INTO flow_episodes (conversation_id, position, flow_id, frame_id, started_at, ended_at, outcome, "
         "last_step_id, steps, interrupted, resumed, n_user_messages, session) "

@@ -7,6 +7,7 @@ get a migration here and one in store/schema.py.
 """
 
 from .flow_data import derive_event_terms, rederive_all
+from .flow_days import FLOW_DAY_TABLES, fill_flow_days
 from .inbox import inbox_tables, index_messages_after
 from .schema import (
     CONFIDENCE_WALK_INDEX,
@@ -105,4 +106,6 @@ MIGRATIONS: list[tuple[str, list]] = [  # each a statement, or a function of the
     ("p010_team", [statement.replace(" FLOAT", " DOUBLE PRECISION") for statement in
                    team_tables(POSTGRESQL_SERIAL) + inbox_tables(POSTGRESQL_SERIAL)]
      + [lambda db: index_messages_after(db, 0)]),
+    # m024: the flows' sums by day.
+    ("p011_flow_days", [*FLOW_DAY_TABLES, fill_flow_days]),
 ]

@@ -13,6 +13,7 @@ from .dialects import NO_LIMIT
 from .errors import ConversationNotFound, InvalidBackup
 from .events import event_row
 from .flow_data import forget_flows, update_statistics
+from .flow_days import FlowDays
 from .inbox import forget_messages
 from .ingest import deltas_of
 from .search import unindex_conversation
@@ -170,6 +171,7 @@ class ReviewMixin(ConversationQueries, AnnotationsMixin):
         reached after it was listed is not erased."""
         with self.transaction() as db:
             counts: Counter = Counter()
+            days = FlowDays()
             erased: dict[str, int] = {}
             ids = []
             for sender_id in sender_ids:
@@ -184,11 +186,12 @@ class ReviewMixin(ConversationQueries, AnnotationsMixin):
                 (conversation_id,) = db.execute("SELECT id FROM conversations WHERE sender_id = ?",
                                                 [sender_id]).fetchone()
                 counts.update(deltas_of(rows)[sender_id].counts if rows else {})
-                counts.update(forget_flows(db, conversation_id))
+                counts.update(forget_flows(db, conversation_id, days))
                 unindex_conversation(db, sender_id)
                 erased[sender_id] = len(rows)
                 ids.append(conversation_id)
             update_statistics(db, Counter({key: -count for key, count in counts.items()}))
+            days.write(db)
             sets.remove_conversations(db, ids)
             db.execute("INSERT INTO counters (name, value) VALUES ('erasures', ?) "
                        "ON CONFLICT (name) DO UPDATE SET value = counters.value + excluded.value", [len(ids)])

@@ -70,8 +70,9 @@ def flows_of(references: dict, start=None, end=None) -> list[dict]:
     return sorted(result, key=lambda f: (-f["started"], f["flow_id"]))
 
 
-def funnel_of(references: dict, flow_id: str) -> dict:
-    episodes = [e for r in references.values() for e in r["episodes"] if e["flow_id"] == flow_id]
+def funnel_of(references: dict, flow_id: str, start=None, end=None) -> dict:
+    episodes = [e for r in references.values() for e in r["episodes"] if e["flow_id"] == flow_id
+                and (start is None or e["started_at"] >= start) and (end is None or e["started_at"] <= end)]
     positions = defaultdict(list)
     for episode in episodes:
         for position, step in enumerate(episode["steps"]):
@@ -92,9 +93,10 @@ def assert_store_matches(store, events_by_sender: dict) -> None:
         assert [{k: e[k] for k in ("flow_id", "outcome", "last_step_id", "steps", "interrupted", "resumed",
                                    "started_at", "n_user_messages")} for e in got] == \
             sorted(r["episodes"], key=lambda e: e["started_at"]), sender_id
-    assert store.flows() == flows_of(references)
-    for flow_id in ("transfer_money", "block_card", "dispute_transaction"):
-        assert store.funnel(flow_id) == funnel_of(references, flow_id)
+    for start, end in ranges_of(references):
+        assert store.flows(start=start, end=end) == flows_of(references, start, end), (start, end)
+        for flow_id in ("transfer_money", "block_card", "dispute_transaction"):
+            assert store.funnel(flow_id, start=start, end=end) == funnel_of(references, flow_id, start, end)
     statistics = store.statistics(limit=50)
     assert statistics["top_patterns"] == _top(Counter(p for r in references.values() for p in r["patterns_pushed"]))
     assert statistics["top_flows"] == _top(Counter(e["flow_id"] for r in references.values() for e in r["episodes"]))
@@ -110,6 +112,22 @@ def assert_store_matches(store, events_by_sender: dict) -> None:
             r = references[conversation["sender_id"]]
             assert {k: conversation[k] for k in ("flows", "patterns", "commands", "model_ids")} == \
                 {k: r[k] for k in ("flows", "patterns", "commands", "model_ids")}
+
+
+def ranges_of(references: dict) -> list[tuple]:
+    """Ranges that cut the per-day sums (store/flow_days.py) every way: none, open at either end,
+    at an episode's own start (the ends are inclusive), at a day's first second, inside one day,
+    across a day's end, and reaching past every stored time."""
+    times = sorted(e["started_at"] for r in references.values() for e in r["episodes"])
+    if not times:
+        return [(None, None)]
+    day = 86_400
+    first_day = int(times[0] // day) * day
+    middle, quarter = times[len(times) // 2], times[len(times) // 4]
+    return [(None, None), (middle, None), (None, middle), (quarter, middle), (middle, middle),
+            (first_day + day, first_day + 3 * day), (first_day + day, first_day + 3 * day - 0.001),
+            (middle - 3600, middle + 3600), (int(middle // day) * day - 1, int(middle // day) * day + 1),
+            (times[-1], times[-1]), (times[0] + 0.5, times[-1] - 0.5), (-1e300, 1e300), (1e300, None)]
 
 
 def _top(counter: Counter) -> list[dict]:
@@ -324,3 +342,27 @@ def test_a_store_that_kept_calm_events_before_flows_were_derived_gets_them_when_
     assert reopened.conversations(ConversationFilter())[1] == listed
     assert reopened.statistics(limit=50) == statistics
     assert reopened.conversations(ConversationFilter(flows=("transfer_money",), flow_statuses=("completed",)))[0] > 0
+
+
+def test_a_store_made_before_the_sums_by_day_gets_them_when_opened(db_path):
+    """m024 / p011: a store holding episodes before /flows read sums by day makes them, once,
+    from its episodes, when opened."""
+    from rasa_messaging.store import Store
+
+    from .conftest import import_trackers
+    trackers = CalmGenerator(seed=24).trackers(30)
+    store = Store(db_path)
+    import_trackers(store, trackers)
+    references = reference_of({t["sender_id"]: t["events"] for t in trackers})
+    sqlite = store.db.dialect.name == "sqlite"
+    with store.transaction() as db:
+        db.execute("DROP TABLE flow_days")
+        db.execute("DROP TABLE flow_step_days")
+        db.execute(f"DELETE FROM {'_sqlite_migrations' if sqlite else 'rasa_messaging_migrations'} WHERE name = ?",
+                   ["m024_flow_days" if sqlite else "p011_flow_days"])
+    store.close()
+    reopened = Store(db_path)
+    for start, end in ranges_of(references):
+        assert reopened.flows(start=start, end=end) == flows_of(references, start, end)
+        assert reopened.funnel("transfer_money", start=start, end=end) == \
+            funnel_of(references, "transfer_money", start, end)
