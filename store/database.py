@@ -78,13 +78,18 @@ PAGE_SIZE = 16_384
 
 
 class SqliteDatabase(Database):
-    """sqlite-utils' Database, with what the store asks of both backends: `dialect` and
-    `executemany` (store/postgres.py has the same for PostgreSQL)."""
+    """sqlite-utils' Database, with what the store asks of both backends: `dialect`,
+    `executemany` and `insert_many` (store/postgres.py has the same for PostgreSQL)."""
 
     dialect = SQLITE
 
     def executemany(self, sql: str, rows) -> None:
         self.conn.executemany(sql, rows)
+
+    def insert_many(self, table: str, columns: str, rows) -> None:
+        """Add `rows` (values of `columns`, a comma-separated list) to `table`."""
+        self.conn.executemany(f"INSERT INTO {table} ({columns}) VALUES ({', '.join('?' * len(columns.split(',')))})",
+                              rows)
 
     @property
     def in_transaction(self) -> bool:

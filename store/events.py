@@ -106,8 +106,11 @@ _INSERT = f"INSERT INTO events ({EVENT_COLUMNS}) VALUES ({', '.join('?' * len(EV
 
 def insert_rows(db, rows) -> None:
     """Add `rows` (EventRows) to the table `events` of `db`: the store's, or an import's staging
-    database (store/staging.py)."""
-    db.executemany(_INSERT, [row[:9] for row in rows])
+    database (store/staging.py), a plain sqlite3 connection."""
+    if hasattr(db, "insert_many"):
+        db.insert_many("events", EVENT_COLUMNS, (row[:9] for row in rows))
+    else:
+        db.executemany(_INSERT, [row[:9] for row in rows])
 
 
 def last_event_id(db) -> int:

@@ -164,10 +164,9 @@ def forget_flows(db, conversation_id: int, days: FlowDays) -> Counter:
 def _store(db, conversation_id: int, state: Replay, days: FlowDays) -> None:
     for e in state.episodes:
         days.count(e.started_at, e.flow_id, e.outcome, e.interrupted, e.n_user_messages, e.steps, e.last_step_id, 1)
-    db.executemany(
-        "INSERT INTO flow_episodes (conversation_id, position, flow_id, frame_id, started_at, ended_at, outcome, "
-        "last_step_id, steps, interrupted, resumed, n_user_messages, session) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    db.insert_many(
+        "flow_episodes", "conversation_id, position, flow_id, frame_id, started_at, ended_at, outcome, "
+        "last_step_id, steps, interrupted, resumed, n_user_messages, session",
         [(conversation_id, position, e.flow_id, e.frame_id, e.started_at, e.ended_at, e.outcome, e.last_step_id,
           json.dumps(e.steps), int(e.interrupted), int(e.resumed), e.n_user_messages, e.session)
          for position, e in enumerate(state.episodes)])

@@ -20,6 +20,7 @@ no pattern's; agent and search frames are neither. A stack update that does not 
 missing, a hand-written dump) is skipped and counted: the stack stays as it was.
 """
 
+import copy
 import json
 from dataclasses import dataclass, field
 
@@ -75,6 +76,20 @@ def stack_update(event: dict):
     return update if isinstance(update, list) else None
 
 
+def patched(stack: list, update: list):
+    """`stack` with the JSON patch `update` applied, `stack` left as it was (also when the patch
+    fails halfway). jsonpatch's own copy is a deep one, every frame each time; Rasa's patches
+    replace a frame or a field of one ("/0/step_id"), for which a copy of the list and of its
+    frames is enough, and cheaper: replaying 422k generated events (110k read, 88k patches) took
+    the storing process of an import 9.3 s in apply_patch, 4.4 of them copying (cProfile).
+    A deeper path gets the deep copy."""
+    shallow = all(isinstance(op, dict) and isinstance(op.get("path"), str) and op["path"].count("/") <= 2
+                  and op.get("op") in ("add", "remove", "replace", "test") for op in update)
+    work = [dict(frame) if isinstance(frame, dict) else frame for frame in stack] if shallow \
+        else copy.deepcopy(stack)
+    return jsonpatch.JsonPatch(update).apply(work, in_place=True)
+
+
 class Replay:
     """Feed a conversation's events in order (`add`), then `finish()`."""
 
@@ -122,7 +137,7 @@ class Replay:
         try:
             if update is None:
                 raise jsonpatch.JsonPatchException("no JSON patch")
-            stack = jsonpatch.apply_patch(self.stack, update)
+            stack = patched(self.stack, update)
             if not isinstance(stack, list):
                 raise jsonpatch.JsonPatchException("the stack is no list")
         except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError, ValueError, KeyError):

@@ -153,6 +153,19 @@ class PostgresDatabase:
             with _reachable(self.conn), self.conn.cursor() as cursor:
                 cursor.executemany(psycopg_sql(sql), rows)
 
+    def insert_many(self, table: str, columns: str, rows) -> None:
+        """Add `rows` (values of `columns`, a comma-separated list) to `table` with COPY: an
+        import's events as rows of an INSERT were its slowest part (cProfile, 422k generated
+        events: 16.4 of 51 s in `executemany`, most of it psycopg binding each row)."""
+        rows = iter(rows)
+        if (first := next(rows, None)) is None:
+            return
+        with _reachable(self.conn), self.conn.cursor() as cursor, \
+                cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            copy.write_row(first)
+            for row in rows:
+                copy.write_row(row)
+
     def query(self, sql: str, params=None):
         with _reachable(self.conn), self.conn.cursor(row_factory=dict_row) as cursor:
             cursor.execute(psycopg_sql(sql) if params is not None else sql, params)

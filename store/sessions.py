@@ -114,13 +114,13 @@ def store_new_sessions(db, sessions: list[tuple], after_event_id: int, n_rows: i
         ids = [event_id for (event_id,) in db.execute("SELECT id FROM events WHERE id > ? ORDER BY id", [after_event_id])]
         def stored_id(position: int) -> int:
             return ids[position - 1]
-    db.executemany(_INSERT, [(sender_id, start, stored_id(position), *rest)
-                             for sender_id, start, position, *rest in sessions])
+    db.insert_many("sessions", _COLUMNS, [(sender_id, start, stored_id(position), *rest)
+                                         for sender_id, start, position, *rest in sessions])
 
 
 _BY_TIME_THEN_ID = itemgetter(2, 0)
-_INSERT = ('INSERT INTO sessions (sender_id, start, start_event_id, "end", n_user_messages, n_bot_messages, '
-           "is_new_user, previous_start) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+_COLUMNS = 'sender_id, start, start_event_id, "end", n_user_messages, n_bot_messages, is_new_user, previous_start'
+_INSERT = f"INSERT INTO sessions ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 
 
 def _session_rows(sender_id: str, sessions: list[Session], earlier_start: float | None) -> list[tuple]:
