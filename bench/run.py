@@ -16,7 +16,9 @@ For each data set and size (default 1k, 10k, 100k conversations) it
   analytics are timed in rounds, each in turn, so that a spell of interference does not land on
   one figure;
 - measures the framework floor (the smallest request the app serves, `GET /session`) and the
-  server's peak RSS;
+  server's peak RSS, and the store's size on disk against its JSON Lines;
+- last, prunes the oldest tenth of the conversations while a reader requests list filters,
+  /statistics and /analytics: the prune's time and the reader's p50 and p99 meanwhile;
 - publishes the data set's first 300k events to Kafka (Tansu, as the tests start it) and times
   `rasa-messaging consume kafka` storing them: the consume rate beside the import rate.
 With `--backends sqlite,postgresql` each is measured on both stores: PostgreSQL in a database
@@ -168,12 +170,45 @@ def kafka_consume_rate(data: Path, db: str, workdir: Path) -> float:
             consumer.wait(30)
 
 
-def measure(dataset: str, conversations: int, repeat: int, workdir: Path, db: str) -> dict:
-    """name → figure, for one data set at one size, in the store at `db`."""
+def prune_while_serving(db: str, http: httpx.Client, filters: dict) -> dict:
+    """`rasa-messaging prune` of the oldest tenth of the conversations (by latest event, to the
+    hour), while a reader requests list filters, /statistics and /analytics in turn as fast as it
+    can: how long the prune took, how many it erased, and the reader's p50 and p99 meanwhile."""
+    store = Store(db)
+    (total,) = store.db.execute("SELECT count(*) FROM conversations").fetchone()
+    (cutoff,) = store.db.execute("SELECT latest_event_time FROM conversations ORDER BY latest_event_time "
+                                 "LIMIT 1 OFFSET ?", [total // 10]).fetchone()
+    store.close()
+    hours = int((time.time() - cutoff) // 3600) + 1
+    reads = [("/conversations", {**params, "limit": 20}) for params in list(filters.values())[:20]]
+    reads += [("/statistics", {}), ("/analytics", {})]
+    latencies: list[float] = []
+    prune = subprocess.Popen([sys.executable, "-m", "rasa_messaging.cli", "prune", "--db", db,
+                              "--older-than", f"{hours}h", "--yes"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+    started = time.perf_counter()
+    while prune.poll() is None:
+        path, params = reads[len(latencies) % len(reads)]
+        before = time.perf_counter()
+        http.get(path, params=params).raise_for_status()
+        latencies.append((time.perf_counter() - before) * 1000)
+    took = time.perf_counter() - started
+    if prune.returncode != 0:
+        raise RuntimeError(f"prune failed: {prune.stderr.read()}")
+    store = Store(db)
+    (left,) = store.db.execute("SELECT count(*) FROM conversations").fetchone()
+    store.close()
+    latencies.sort()
+    return {"prune conversations": total - left, "prune s": took, "prune reads": len(latencies),
+            "prune reader p50": latencies[len(latencies) // 2],
+            "prune reader p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]}
+
+
+def measure(data: Path, n_events: int, conversations: int, repeat: int, workdir: Path, db: str) -> dict:
+    """name → figure, for one data set (`data`, `n_events` events) at one size, in the store at `db`."""
     figures: dict = {}
-    data = workdir / "events.jsonl"
-    n_events = write_data(dataset, conversations, data)
     figures["events"] = n_events
+    figures["jsonl bytes"] = data.stat().st_size
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "rasa_messaging.cli", "import", "--db", str(db), str(data)],
                    check=True, capture_output=True)
@@ -182,9 +217,9 @@ def measure(dataset: str, conversations: int, repeat: int, workdir: Path, db: st
     with (contextlib.nullcontext(str(workdir / "kafka.db")) if not db.startswith("postgresql://")
           else postgres_database()) as kafka_store:
         figures["kafka consume"] = kafka_consume_rate(data, kafka_store, workdir)
-    data.unlink()
 
     store = Store(db)
+    figures["store bytes"] = store.size()
     mark_some(store)
     if db.startswith("postgresql://"):  # autovacuum's first pass over the fresh tables, now, not while measuring
         store.vacuum()
@@ -231,6 +266,7 @@ def measure(dataset: str, conversations: int, repeat: int, workdir: Path, db: st
             http.post(f"/conversations/{urllib.parse.quote(sender_id, safe='')}/events", json=events).raise_for_status()
             sent += len(events)
         figures["HTTP ingest"] = sent / (time.perf_counter() - started)
+        figures.update(prune_while_serving(str(db), http, filters))
         with open(f"/proc/{server.pid}/status") as status:
             figures["rss"] = int(next(line for line in status if line.startswith("VmHWM")).split()[1]) / 1024
     return figures
@@ -246,9 +282,10 @@ def report(results: dict, filter_names: list, args) -> str:
             (f" {BACKEND_NAMES[backend]}" if len(backends) > 1 else "")
 
     head = " | ".join(label(*c) for c in columns)
-    # Growth from 10k to 100k, per series (a data set on a backend).
-    growth_of = [(d, b, 10_000, 100_000) for d, b in dict.fromkeys((d, b) for d, _, b in columns)
-                 if (d, 10_000, b) in results and (d, 100_000, b) in results]
+    # Growth tenfold to the largest size (10k -> 100k, 100k -> 1M), per series (a data set on a backend).
+    largest = max(size for _, size, _ in columns)
+    growth_of = [(d, b, largest // 10, largest) for d, b in dict.fromkeys((d, b) for d, _, b in columns)
+                 if (d, largest // 10, b) in results and (d, largest, b) in results]
 
     def growth(series, name):
         d, b, small, large = series
@@ -293,6 +330,11 @@ def report(results: dict, filter_names: list, args) -> str:
           for w in ("events", "messages", "debug-dump.json", "debug-dump.md")],
         ("flag + unflag", number("flag + unflag", "{:.2f}")),
         ("text=help, first request, in-process", number("text, first request in-process", "{:.2f}")),
+        ("store on disk / its JSON Lines", lambda f: f"{f['store bytes'] / f['jsonl bytes']:.2f}× "
+                                                     f"({f['store bytes'] / 1e6:,.0f} / {f['jsonl bytes'] / 1e6:,.0f} MB)"),
+        ("prune of the oldest tenth: conversations, s", lambda f: f"{f['prune conversations']:,} in {f['prune s']:.0f} s"),
+        ("readers meanwhile: requests, p50 / p99 (ms)", lambda f: f"{f['prune reads']:,}: {f['prune reader p50']:.1f} / "
+                                                                  f"{f['prune reader p99']:.1f}"),
     ], "Ingest, statistics, analytics, reads")
 
     worst = {c: max((results[c]["http " + n], n) for n in filter_names) for c in columns}
@@ -315,7 +357,8 @@ def report(results: dict, filter_names: list, args) -> str:
         lines.append(f"Growth 10k → 100k, {series[0]} on {BACKEND_NAMES[series[1]]}: largest {ratios[0][0]:.2f}× "
                      f"({ratios[0][1]}), median {statistics.median(r for r, _ in ratios):.2f}×.")
     lines.append("")
-    growth_head = "".join(f" | {d} {BACKEND_NAMES[b]} 100k/10k" if len(backends) > 1 else f" | {d} 100k/10k"
+    ratio = f"{largest // 1000}k/{largest // 10_000}k"
+    growth_head = "".join(f" | {d} {BACKEND_NAMES[b]} {ratio}" if len(backends) > 1 else f" | {d} {ratio}"
                           for d, b, _, _ in growth_of)
     lines += ["## Every list filter and pair: HTTP p50 / p95 (store in-process p50)", "",
               f"| filters | {head}{growth_head} |", "|---" * (len(columns) + 1 + len(growth_of)) + "|"]
@@ -347,14 +390,19 @@ def main():
         print("no ../shared/rasa-data here: the real data set is left out", file=sys.stderr)
     sizes = [int(s) for s in args.sizes.split(",")]
     results, filter_names = {}, []
-    for backend in args.backends.split(","):
-        for dataset in datasets:
-            for size in sizes:
-                with tempfile.TemporaryDirectory() as tmp, store_location(backend, Path(tmp)) as db:
-                    figures = results[dataset, size, backend] = measure(dataset, size, args.repeat, Path(tmp), db)
-                filter_names = [k[len("http "):] for k in figures if k.startswith("http ")]
-                print(f"{dataset} {size:,} {backend}: import {figures['import']:,.0f}/s, slowest filter "
-                      f"{max(figures['http ' + n] for n in filter_names):.2f} ms", flush=True)
+    for dataset in datasets:
+        for size in sizes:
+            # Written once for every backend (at 1M generated conversations: 13 minutes, 12 GB).
+            with tempfile.TemporaryDirectory() as data_dir:
+                data = Path(data_dir) / "events.jsonl"
+                n_events = write_data(dataset, size, data)
+                for backend in args.backends.split(","):
+                    with tempfile.TemporaryDirectory() as tmp, store_location(backend, Path(tmp)) as db:
+                        figures = results[dataset, size, backend] = measure(data, n_events, size, args.repeat,
+                                                                            Path(tmp), db)
+                    filter_names = [k[len("http "):] for k in figures if k.startswith("http ")]
+                    print(f"{dataset} {size:,} {backend}: import {figures['import']:,.0f}/s, slowest filter "
+                          f"{max(figures['http ' + n] for n in filter_names):.2f} ms", flush=True)
     text = report(results, filter_names, args)
     out = Path(args.out)
     if out.exists() and KEPT in out.read_text():  # the history of changes is written by hand
