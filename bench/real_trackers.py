@@ -8,9 +8,21 @@ carry the parse data Rasa 3 records: a ten-intent ranking, entities and a respon
 Conversation `n` then gets a sender id of its own and its times shifted into a 90-day span, as
 the issue asks ("new sender ids and shifted times").
 
-What this gives (printed by `python bench/real_trackers.py --conversations 1000 --describe`):
-about 42 events per conversation, the most common intent (`transfer_money`) in most of them,
-TEDPolicy in about half. Without ../shared the benchmark says so and runs the generated set only.
+Real bots vary where the base conversations do not (issue 42: on another team's real set,
+`in_training_data=false` was 5x slower at 100k than at 10k, and the store 1.7x its JSON Lines;
+this set, all alike, showed neither). So each conversation also draws (`_vary`):
+- whether it stays inside the training data (`IN_TRAINING_SHARE`): then every action is
+  predicted by a memorising policy, as a well-trained bot's are; otherwise its predictions stay
+  as recorded (TEDPolicy's among them) and some go to UnexpecTEDIntentPolicy;
+- the policies' names as an ensemble writes them, with or without the `policy_N_` prefix;
+- how long its users write: a user message is lengthened with what users add to a log-normal
+  length in words (median 6), where the recorded text is shorter.
+
+What this gives (`python bench/real_trackers.py --conversations 1000 --describe`): 39 events a
+conversation, `transfer_money` in 69%, 37% outside the training data (before: 93%), user
+messages of 9 / 21 / 53 words at p50 / p90 / p99 (before: 2 / 7 / 8), RulePolicy in 85% of the
+conversations, TEDPolicy in 36%, UnexpecTEDIntentPolicy in 27%. Without ../shared the benchmark
+says so and runs the generated set only.
 """
 
 import argparse
@@ -27,6 +39,50 @@ from tests.conftest import RASA_DATA, REAL_DATA_PRESENT  # noqa: E402
 
 SPAN = 90 * 86_400.0
 START = 1_690_000_000.0
+# The share of conversations whose every action a memorising policy predicted.
+IN_TRAINING_SHARE = 0.45
+MEMORISING = ("MemoizationPolicy", "AugmentedMemoizationPolicy", "RulePolicy")
+# What users add to a message, to make the long ones.
+ADDED = ("and I already tried that yesterday", "but the app keeps saying something went wrong",
+         "can you please check my account", "it is really urgent because I travel tomorrow",
+         "my card number ends with 4411", "I called your hotline twice and nobody answered",
+         "thanks in advance", "is there any fee for this", "from my savings account to my partner",
+         "the amount was 250 euros", "sorry for my english", "this is the third time I ask")
+
+
+def _policy_name(name: str, position: int, prefixed: bool) -> str:
+    return f"policy_{position}_{name}" if prefixed else name
+
+
+def _lengthened(text: str | None, rng: random.Random) -> str | None:
+    """`text` with what users add, to a log-normal length in words (median 6)."""
+    if not text:
+        return text
+    words = text.split()
+    target = int(rng.lognormvariate(1.8, 0.9))
+    while len(words) < target:
+        words += rng.choice(ADDED).split()
+    return " ".join(words)
+
+
+def _vary(events: list[dict], rng: random.Random) -> list[dict]:
+    """One conversation's share of what varies between real bots (see the module docstring)."""
+    in_training = rng.random() < IN_TRAINING_SHARE
+    prefixed = rng.random() < 0.5
+    varied = []
+    for event in events:
+        if event["event"] == "action" and event.get("policy"):
+            if in_training:
+                name = rng.choice(MEMORISING)
+                event = {**event, "policy": _policy_name(name, MEMORISING.index(name), prefixed), "confidence": 1.0}
+            elif "TEDPolicy" in event["policy"] and rng.random() < 0.2:
+                event = {**event, "policy": _policy_name("UnexpecTEDIntentPolicy", 3, prefixed),
+                         "confidence": round(rng.uniform(0.3, 0.95), 6)}
+        elif event["event"] == "user":
+            text = _lengthened(event.get("text"), rng)
+            event = {**event, "text": text, "parse_data": {**event["parse_data"], "text": text}}
+        varied.append(event)
+    return varied
 
 
 def base_conversations() -> list[list[dict]]:
@@ -95,7 +151,7 @@ class RealTrackers:
                     event = _rasa3_parse_data(event, self.intents, rng)
                 events.append({**event, "sender_id": sender_id})
             offset += base[-1]["timestamp"] + rng.uniform(5, 120)
-        return sender_id, events
+        return sender_id, _vary(events, rng)
 
     def write_jsonl(self, out) -> int:
         """Write every conversation's events as JSON Lines; returns the number of events."""
@@ -108,17 +164,25 @@ class RealTrackers:
 
 
 def describe(data: RealTrackers) -> str:
-    intents, policies, n_events = Counter(), Counter(), 0
+    from rasa_messaging.store.events import MEMORISING_POLICIES, normalise_policy
+
+    intents, policies, lengths, n_events, outside = Counter(), Counter(), [], 0, 0
     for number in range(data.conversations):
         _, events = data.conversation(number)
         n_events += len(events)
         intents.update({e["parse_data"]["intent"]["name"] for e in events if e["event"] == "user"})
-        policies.update({e["policy"] for e in events if e["event"] == "action" and e.get("policy")})
+        used = {normalise_policy(e["policy"]) for e in events if e["event"] == "action" and e.get("policy")}
+        policies.update(used)
+        outside += bool(used - MEMORISING_POLICIES)
+        lengths += [len(e["text"].split()) for e in events if e["event"] == "user" and e.get("text")]
     (top, top_count), = intents.most_common(1)
-    ted = sum(count for policy, count in policies.items() if "TEDPolicy" in policy)
-    return (f"{data.conversations:,} conversations from {len(data.bases)} real ones, "
-            f"{n_events / data.conversations:.1f} events each; '{top}' in {top_count / data.conversations:.0%}, "
-            f"TEDPolicy in {ted / data.conversations:.0%}")
+    lengths.sort()
+    n = data.conversations
+    return (f"{n:,} conversations from {len(data.bases)} real ones, {n_events / n:.1f} events each; "
+            f"'{top}' in {top_count / n:.0%}; outside the training data {outside / n:.0%}; "
+            f"user message words p50 {lengths[len(lengths) // 2]}, p90 {lengths[len(lengths) * 9 // 10]}, "
+            f"p99 {lengths[len(lengths) * 99 // 100]}; policies (share of conversations): "
+            + ", ".join(f"{name} {count / n:.0%}" for name, count in policies.most_common()))
 
 
 def main():
