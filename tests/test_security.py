@@ -108,7 +108,7 @@ def test_an_empty_token_variable_is_refused_before_anything_is_served(monkeypatc
 def _sql_calls(tree):
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in (
-                "execute", "executemany", "query") and node.args:
+                "execute", "executemany", "query", "insert_many", "copy") and node.args:
             yield node.args[0]
 
 
@@ -132,6 +132,9 @@ SAFE_SQL_FRAGMENTS = {"where", "order", "placeholders", "' AND '.join(clauses)",
                       "_REPLAYED", "_FLOW_EVENTS",  # store/flow_data.py: constant lists of event types
                       "','.join('?' * len(FLOW_TERM_KINDS))",
                       "grouped", "by",  # store/inbox.py: a constant grouping and one of two constant orders
+                      "days", "edges",  # store/flow_analytics.py: constant conditions on bound days and times
+                      # store/database.py, store/postgres.py `insert_many`: a constant table's constant columns
+                      "columns", "', '.join('?' * len(columns.split(',')))",
                       }
 
 
