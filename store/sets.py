@@ -246,15 +246,24 @@ def refresh_marks(db, senders: list[str], kind: str, value: str = "") -> None:
                                 for chunk in added.keys() | removed.keys()}})
 
 
+_CHUNKS_A_QUERY = 500  # within SQLite's limit of bound values
+
+
 def remove_conversations(db, ids: list[int]) -> None:
     """Take conversations out of every set they are in (before their rows are deleted)."""
     gone: dict = defaultdict(int)
     for conversation_id in ids:
         gone[conversation_id // CHUNK_BITS] |= 1 << (conversation_id % CHUNK_BITS)
-    for chunk, bits in gone.items():
-        rows = db.execute("SELECT kind, value, bits FROM conversation_sets WHERE chunk = ?", [chunk]).fetchall()
-        _write(db, [(kind, value, chunk, _int(stored) & ~bits) for kind, value, stored in rows
-                    if _int(stored) & bits])
+    # The sets' rows are keyed by (kind, value, chunk): a chunk's rows are found by reading them all.
+    # Read once for a batch's chunks, not once a chunk: the 100 oldest of 1M conversations lie in
+    # 94 chunks, 42 ms a read, 4.0 of the 5.5 s their erasure took (cProfile).
+    chunks = list(gone)
+    for start in range(0, len(chunks), _CHUNKS_A_QUERY):
+        some = chunks[start:start + _CHUNKS_A_QUERY]
+        rows = db.execute(f"SELECT kind, value, chunk, bits FROM conversation_sets "
+                          f"WHERE chunk IN ({','.join('?' * len(some))})", some).fetchall()
+        _write(db, [(kind, value, chunk, _int(stored) & ~gone[chunk]) for kind, value, chunk, stored in rows
+                    if _int(stored) & gone[chunk]])
     db.executemany("DELETE FROM marked_conversations WHERE id = ?", [(conversation_id,) for conversation_id in ids])
 
 
