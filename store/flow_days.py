@@ -18,11 +18,11 @@ Every change to `flow_episodes` goes through `FlowDays` (store/flow_data.py `for
 """
 
 import json
-import math
 from collections import Counter
 from dataclasses import dataclass, field
 
-DAY = 86_400
+from .sets import DAY, day_of  # the time blocks' days: UTC days, compared exactly
+
 # Events are stored with times within ±1e11 s (store/events.py); a bound beyond this holds them all.
 _BEYOND = 2e11
 
@@ -34,17 +34,6 @@ FLOW_DAY_TABLES = [
     "outcome TEXT NOT NULL, reached BIGINT NOT NULL, positions BIGINT NOT NULL, ended BIGINT NOT NULL, "
     "PRIMARY KEY (flow_id, day, step_id, outcome))",
 ]
-
-
-def day_of(time: float) -> int:
-    """The UTC day holding `time`: the greatest whole `day` with `day * DAY <= time`, compared
-    exactly (a day's first second is a whole number, and `time / DAY` may round up across it)."""
-    day = math.floor(time / DAY)
-    while day * DAY > time:
-        day -= 1
-    while (day + 1) * DAY <= time:
-        day += 1
-    return day
 
 
 @dataclass(frozen=True)
