@@ -101,16 +101,12 @@ def validate_event(event, *, received_at=None) -> dict:
 
 # The `events` table's columns an event is stored with, in `EventRow`'s order.
 EVENT_COLUMNS = "sender_id, type, timestamp, data, intent, action, policy, confidence, search_text"
-_INSERT = f"INSERT INTO events ({EVENT_COLUMNS}) VALUES ({', '.join('?' * len(EVENT_COLUMNS.split(',')))})"
 
 
 def insert_rows(db, rows) -> None:
     """Add `rows` (EventRows) to the table `events` of `db`: the store's, or an import's staging
-    database (store/staging.py), a plain sqlite3 connection."""
-    if hasattr(db, "insert_many"):
-        db.insert_many("events", EVENT_COLUMNS, (row[:9] for row in rows))
-    else:
-        db.executemany(_INSERT, [row[:9] for row in rows])
+    database (store/staging.py)."""
+    db.insert_many("events", EVENT_COLUMNS, (row[:9] for row in rows))
 
 
 def last_event_id(db) -> int:

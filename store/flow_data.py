@@ -20,7 +20,7 @@ import json
 from collections import Counter, defaultdict
 
 from . import json_text, sets
-from .flow_days import FlowDays
+from .flow_days import STORED_COLUMNS, FlowDays
 from .flows import FLOW_EVENT_TYPES, REPLAYED_TYPES, Replay, replay
 
 # The terms derived by the replay (the others are derived event by event, store/ingest.py).
@@ -151,9 +151,11 @@ def _counts(state: Replay) -> Counter:
 def forget_flows(db, conversation_id: int, days: FlowDays) -> Counter:
     """Delete what a conversation's flows added (an erasure, or before deriving them again); the
     statistics it counted, to take off. Its episodes are taken off `days`, for the caller to write."""
-    days.forget(db, conversation_id)
-    counts = Counter({("flow", flow_id): n for flow_id, n in db.execute(
-        "SELECT flow_id, count(*) FROM flow_episodes WHERE conversation_id = ? GROUP BY flow_id", [conversation_id])})
+    counts: Counter = Counter()
+    for row in db.execute(f"SELECT {STORED_COLUMNS} FROM flow_episodes WHERE conversation_id = ?", [conversation_id]):
+        days.count_stored(row, -1)
+        _, flow_id, *_ = row
+        counts["flow", flow_id] += 1
     counts.update({("pattern", pattern): n for pattern, n in db.execute(
         "SELECT pattern, count FROM conversation_patterns WHERE conversation_id = ?", [conversation_id])})
     db.execute("DELETE FROM flow_episodes WHERE conversation_id = ?", [conversation_id])

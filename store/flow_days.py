@@ -14,17 +14,20 @@ either end (at most two days of episodes), so every range stays exact.
   mean position) and how many ended there.
 
 Every change to `flow_episodes` goes through `FlowDays` (store/flow_data.py `forget_flows` and
-`store_flows`), which collects the changes of a batch and writes them once.
+`_store`), which collects the changes of a batch and writes them once.
 """
 
 import json
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
 from .sets import DAY, day_of  # the time blocks' days: UTC days, compared exactly
 
 # Events are stored with times within ±1e11 s (store/events.py); a bound beyond this holds them all.
 _BEYOND = 2e11
+
+# What the sums read of a stored episode (FlowDays.count_stored).
+STORED_COLUMNS = "started_at, flow_id, outcome, interrupted, n_user_messages, steps, last_step_id"
 
 FLOW_DAY_TABLES = [
     "CREATE TABLE flow_days (day INTEGER NOT NULL, flow_id TEXT NOT NULL, outcome TEXT NOT NULL, "
@@ -78,13 +81,13 @@ class DaySplit:
         return " AND ".join(conditions), params
 
 
-def edge_clause(edges: tuple, column: str = "started_at") -> tuple[str, list]:
+def edge_clause(edges: tuple) -> tuple[str, list]:
     """The episodes that started in any of the `edges` (DaySplit.edges)."""
     if not edges:
         return "1 = 0", []
     clauses, params = [], []
     for low, high, high_included in edges:
-        clauses.append(f"({column} >= ? AND {column} {'<=' if high_included else '<'} ?)")
+        clauses.append(f"(started_at >= ? AND started_at {'<=' if high_included else '<'} ?)")
         params += [low, high]
     return "(" + " OR ".join(clauses) + ")", params
 
@@ -94,25 +97,23 @@ class FlowDays:
     """The changes to the per-day sums of one batch: added episodes count +1, forgotten -1."""
 
     flows: Counter = field(default_factory=Counter)
-    steps: Counter = field(default_factory=Counter)  # (day, flow, step, outcome, what) → change
+    # (day, flow, step, outcome) → changes of "reached", "positions" and "ended"
+    steps: defaultdict = field(default_factory=lambda: defaultdict(Counter))
 
     def count(self, started_at: float, flow_id: str, outcome: str, interrupted: int, n_user_messages: int,
               steps: list, last_step_id: str | None, sign: int) -> None:
         day = day_of(started_at)
         self.flows[day, flow_id, outcome, int(interrupted), n_user_messages] += sign
         for position, step_id in enumerate(steps):
-            self.steps[day, flow_id, step_id, outcome, "reached"] += sign
-            self.steps[day, flow_id, step_id, outcome, "positions"] += sign * position
+            self.steps[day, flow_id, step_id, outcome]["reached"] += sign
+            self.steps[day, flow_id, step_id, outcome]["positions"] += sign * position
         if last_step_id is not None:
-            self.steps[day, flow_id, last_step_id, outcome, "ended"] += sign
+            self.steps[day, flow_id, last_step_id, outcome]["ended"] += sign
 
-    def forget(self, db, conversation_id: int) -> None:
-        """Take a conversation's stored episodes off (before they are deleted)."""
-        for started_at, flow_id, outcome, interrupted, n_user_messages, steps, last_step_id in db.execute(
-                "SELECT started_at, flow_id, outcome, interrupted, n_user_messages, steps, last_step_id "
-                "FROM flow_episodes WHERE conversation_id = ?", [conversation_id]):
-            self.count(started_at, flow_id, outcome, interrupted, n_user_messages, json.loads(steps), last_step_id,
-                       -1)
+    def count_stored(self, row: tuple, sign: int) -> None:
+        """`count` for a row of `STORED_COLUMNS` of `flow_episodes`."""
+        started_at, flow_id, outcome, interrupted, n_user_messages, steps, last_step_id = row
+        self.count(started_at, flow_id, outcome, interrupted, n_user_messages, json.loads(steps), last_step_id, sign)
 
     def write(self, db) -> None:
         """Add the batch's changes to the sums; a row that falls to nothing is deleted."""
@@ -121,10 +122,8 @@ class FlowDays:
             "INSERT INTO flow_days (day, flow_id, outcome, interrupted, n_user_messages, episodes) "
             "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (day, flow_id, outcome, interrupted, n_user_messages) "
             "DO UPDATE SET episodes = flow_days.episodes + excluded.episodes", flows)
-        steps: dict = {}
-        for (day, flow_id, step_id, outcome, what), n in self.steps.items():
-            steps.setdefault((day, flow_id, step_id, outcome), Counter())[what] += n
-        changed = [(*key, c["reached"], c["positions"], c["ended"]) for key, c in steps.items() if any(c.values())]
+        changed = [(*key, c["reached"], c["positions"], c["ended"]) for key, c in self.steps.items()
+                   if any(c.values())]
         db.executemany(
             "INSERT INTO flow_step_days (day, flow_id, step_id, outcome, reached, positions, ended) "
             "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (flow_id, day, step_id, outcome) DO UPDATE SET "
@@ -133,7 +132,7 @@ class FlowDays:
             "ended = flow_step_days.ended + excluded.ended", changed)
         db.executemany("DELETE FROM flow_days WHERE day = ? AND flow_id = ? AND outcome = ? AND interrupted = ? "
                        "AND n_user_messages = ? AND episodes = 0", [row[:-1] for row in flows if row[-1] < 0])
-        emptied = [key for key, c in steps.items() if any(n < 0 for n in c.values())]
+        emptied = [key for key, c in self.steps.items() if any(n < 0 for n in c.values())]
         db.executemany("DELETE FROM flow_step_days WHERE day = ? AND flow_id = ? AND step_id = ? AND outcome = ? "
                        "AND reached = 0 AND ended = 0", emptied)
         self.flows.clear()
@@ -145,10 +144,10 @@ def fill_flow_days(db, batch: int = 20_000) -> None:
     days = FlowDays()
     last = (-1, -1)
     while rows := db.execute(
-            "SELECT conversation_id, position, started_at, flow_id, outcome, interrupted, n_user_messages, steps, "
-            "last_step_id FROM flow_episodes WHERE conversation_id > ? OR (conversation_id = ? AND position > ?) "
-            "ORDER BY conversation_id, position LIMIT ?", [last[0], last[0], last[1], batch]).fetchall():
-        for _, _, started_at, flow_id, outcome, interrupted, n_user_messages, steps, last_step_id in rows:
-            days.count(started_at, flow_id, outcome, interrupted, n_user_messages, json.loads(steps), last_step_id, 1)
+            f"SELECT conversation_id, position, {STORED_COLUMNS} FROM flow_episodes WHERE conversation_id > ? "
+            "OR (conversation_id = ? AND position > ?) ORDER BY conversation_id, position LIMIT ?",
+            [last[0], last[0], last[1], batch]).fetchall():
+        for row in rows:
+            days.count_stored(row[2:], 1)
         last = rows[-1][:2]
     days.write(db)

@@ -14,6 +14,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from . import json_text
+from .database import SqliteDatabase
 from .events import EVENT_COLUMNS, EventRow, event_row, insert_rows
 
 # Without types: each value keeps the storage class it was bound with, as `events` would store it.
@@ -37,14 +38,14 @@ class StagedBatch:
 
 def serialized(rows: list[EventRow]) -> bytes:
     """A database holding `rows` (their `events` columns) in the table `events`."""
-    db = sqlite3.connect(":memory:")
+    db = SqliteDatabase(sqlite3.connect(":memory:"))
     try:
         db.execute(_CREATE)
-        with db:
+        with db.conn:
             insert_rows(db, rows)
-        return db.serialize()
+        return db.conn.serialize()
     finally:
-        db.close()
+        db.conn.close()
 
 
 def may_repeat_stored_events(db, senders: list[str]) -> bool:

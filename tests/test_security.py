@@ -133,6 +133,7 @@ SAFE_SQL_FRAGMENTS = {"where", "order", "placeholders", "' AND '.join(clauses)",
                       "','.join('?' * len(FLOW_TERM_KINDS))",
                       "grouped", "by",  # store/inbox.py: a constant grouping and one of two constant orders
                       "days", "edges",  # store/flow_analytics.py: constant conditions on bound days and times
+                      "STORED_COLUMNS",  # store/flow_days.py: the constant columns the sums read of an episode
                       # store/database.py, store/postgres.py `insert_many`: a constant table's constant columns
                       "columns", "', '.join('?' * len(columns.split(',')))",
                       }
