@@ -109,7 +109,7 @@ class KafkaConsumer:
                     backoff.wait(stop)
                     continue
                 backoff.reset()
-                consumer.subscribe([self.settings.topic], on_revoke=self._revoked)
+                consumer.subscribe([self.settings.topic], on_assign=self._assigned, on_revoke=self._revoked)
                 while not stop.is_set():
                     self._raise_if_fatal()
                     self._consume_batch(consumer)
@@ -191,6 +191,12 @@ class KafkaConsumer:
         for partition, waiting in lag.items():
             KAFKA_LAG.labels(self.source, str(partition)).set(waiting)
         self.lag = lag
+
+    def _assigned(self, consumer, partitions) -> None:
+        # Said, so that an operator (and the test of a group's members) sees which member reads what.
+        logger.warning("Kafka gave partitions %s of %s to this member of group %s",
+                       ",".join(str(tp.partition) for tp in partitions) or "none", self.settings.topic,
+                       self.settings.group)
 
     def _revoked(self, consumer, partitions) -> None:
         # Nothing is in flight: a batch is stored and committed before the next `consume`, in which

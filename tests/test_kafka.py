@@ -145,12 +145,13 @@ def two_consumers_one_killed(kafka, topic, tmp_path, db_path) -> None:
     published = [event for _, events in conversations(41, 100) for event in events]
     first = start_consumer(db_path, kafka, topic, cwd=tmp_path)
     second = start_consumer(db_path, kafka, topic, cwd=tmp_path)
+    said = {process: StderrLines(process) for process in (first, second)}
     try:
-        # Both joined: the partitions are shared once the first member heartbeats again (librdkafka:
-        # every 3 s) and the group rebalances. 4 s was too short once on a loaded CI machine (the
-        # second had every partition, and stored every event); Tansu does not describe its
-        # groups' members, so the test cannot ask when it is done.
-        time.sleep(10)
+        # Both joined once each says it holds a share of the partitions (a fixed wait for the
+        # rebalance, 4 s then 10 s, was too short on a loaded machine: the second held every partition).
+        wait_until(lambda: shares_of_the_topic(said.values()) == {0, 1, 2} and all(
+            given_partitions(lines) for lines in said.values()), seconds=60, what="both members given partitions",
+            process=second)
         publish_as_rasa(kafka, topic, published)
         wait_until(lambda: stored_events(db_path) > 1000, what="a first part stored", process=second)
         first.send_signal(signal.SIGKILL)
@@ -162,12 +163,47 @@ def two_consumers_one_killed(kafka, topic, tmp_path, db_path) -> None:
         for consumer in (first, second):
             if consumer.poll() is None:
                 consumer.send_signal(signal.SIGTERM)
-        _, stderr = second.communicate(timeout=30)
+        second.wait(30)
+    stderr = said[second].text()
     assert second.returncode == 0, stderr
     # The survivor stored only part of it: the killed one had its share of the partitions.
     survivor = int(stderr.strip().splitlines()[-1].split("stopped; ")[1].split(" events stored")[0])
     assert 0 < survivor < len(published)
     assert_store_equals_a_recomputation(db_path, published)
+
+
+class StderrLines:
+    """A process's stderr, read as it comes (the test waits on what a consumer says)."""
+
+    def __init__(self, process: subprocess.Popen):
+        import threading
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, args=(process,), daemon=True)
+        self._reader.start()
+
+    def _read(self, process: subprocess.Popen) -> None:
+        for line in process.stderr:
+            self.lines.append(line)
+
+    def text(self) -> str:
+        self._reader.join(10)
+        return "".join(self.lines)
+
+
+def given_partitions(said: StderrLines) -> set[int]:
+    """The partitions the consumer said it was last given (`Kafka gave partitions 0,2 of ...`)."""
+    given = [line for line in list(said.lines) if "Kafka gave partitions" in line]
+    if not given:
+        return set()
+    listed = given[-1].split("gave partitions ")[1].split(" of ")[0]
+    return set() if listed == "none" else {int(p) for p in listed.split(",")}
+
+
+def shares_of_the_topic(members) -> set[int]:
+    """The partitions the members hold between them, when no partition is held twice; else nothing."""
+    shares = [given_partitions(lines) for lines in members]
+    union = set().union(*shares)
+    return union if sum(map(len, shares)) == len(union) else set()
 
 
 def test_messages_that_are_no_rasa_event_are_parked_with_topic_partition_and_offset_and_lag_is_measured(
