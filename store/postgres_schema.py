@@ -16,6 +16,7 @@ from .schema import (
     POSTGRESQL_SERIAL,
     terms_by_conversation,
 )
+from .session_hours import POSTGRESQL as SESSION_HOURS_POSTGRESQL
 from .sets import MARKED_TABLE, add_term_sets, fill_marked
 from .team import team_tables
 
@@ -108,4 +109,6 @@ MIGRATIONS: list[tuple[str, list]] = [  # each a statement, or a function of the
      + [lambda db: index_messages_after(db, 0)]),
     # m024: the flows' sums by day.
     ("p011_flow_days", [*FLOW_DAY_TABLES, fill_flow_days]),
+    # m025: the sessions' sums by hour, kept by triggers.
+    ("p012_session_hours", SESSION_HOURS_POSTGRESQL),
 ]

@@ -97,6 +97,8 @@ class ReusedDatabase:
         with psycopg.connect(self.url) as conn:  # one transaction
             changed = _schema(conn) != self.schema
             if not changed:
+                # Without the store's triggers: emptying `sessions` would leave its sums by hour negative.
+                conn.execute("SET LOCAL session_replication_role = replica")
                 for (table,) in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
                                              "AND tablename <> 'rasa_messaging_migrations'").fetchall():
                     conn.execute(f'DELETE FROM "{table}"')  # 20 ms for all of them; TRUNCATE took 170

@@ -1,6 +1,5 @@
 """GET /analytics and `rasa-messaging analytics`: sessions, bins and metrics."""
 
-import dataclasses
 import math
 import re
 from datetime import UTC, datetime
@@ -9,8 +8,10 @@ import pytest
 from click.testing import CliRunner
 
 from rasa_messaging.cli import cli
-from rasa_messaging.store import Bins, Store
+from rasa_messaging.store import Bins, Store, prepare
 from rasa_messaging.store import analytics as analytics_module
+from rasa_messaging.store.analytics import READINGS
+from rasa_messaging.store.session_hours import HOUR, hour_of
 
 from . import reference
 from .conftest import REAL_TRACKER_FILES, assert_problem, ingest_trackers, load_tracker
@@ -144,6 +145,7 @@ def test_a_late_message_makes_a_later_session_started_split(client, store):
     assert store.db.execute("SELECT count(*) FROM sessions").fetchone()[0] == 1
     client.post("/core/conversations/dan/events", json=said("user", 50))  # now the session at 100 s splits
     assert store.db.execute("SELECT start FROM sessions ORDER BY start").fetchall() == [(T0,), (T0 + 100,)]
+    assert_hour_sums_equal_the_sessions(store)
 
 
 @pytest.mark.real_data
@@ -190,18 +192,121 @@ def test_a_query_a_bin_and_one_grouped_query_put_every_session_in_the_same_bin(s
     ingest_trackers(store, trackers)
     bins = Bins(start, next_to(edges[-2], 1), width, count)
 
-    def analytics(groups_by_sorting):
-        monkeypatch.setattr(store.db, "dialect", dataclasses.replace(store.db.dialect, groups_by_sorting=groups_by_sorting))
-        return store.analytics(bins)
-
     monkeypatch.setattr(analytics_module, "CONVERSATIONS_A_BIN", 1)
-    assert store._last_conversation_id() >= count  # so SQLite reads these bins one by one
-    one_by_one, grouped = analytics(True), analytics(False)
-    assert one_by_one.keys() == grouped.keys()
-    for metric, values in grouped.items():  # lengths are means of floats, summed in either order
-        assert one_by_one[metric] == (pytest.approx(values) if metric == "conversation_length" else values), metric
+    readings = {reading: store.analytics(bins, reading=reading) for reading in READINGS}
+    one_by_one, grouped = readings["one_by_one"], readings["grouped"]
+    for reading, result in readings.items():
+        assert result.keys() == grouped.keys()
+        for metric, values in grouped.items():  # lengths are means of floats, summed in any order
+            assert result[metric] == (pytest.approx(values) if metric == "conversation_length" else values), \
+                (reading, metric)
     assert sum(one_by_one["user_messages"]) == sum(start <= t <= bins.end for t in times) + 2 * (count - 1)
     assert any(one_by_one["sessions_per_user"][i] not in (0, 1) for i in range(count))
+
+
+H0 = hour_of(T0) * HOUR  # an hour's first second
+
+
+def hour_edge_trackers() -> list[dict]:
+    """Sessions starting on hours' edges (an ulp or two either side), inside hours, and senders
+    back for further sessions across hours and days: what the sums by hour cut."""
+    times = [next_to(H0 + hour * HOUR, ulps) for hour in range(0, 60, 5) for ulps in (-2, -1, 0, 1)]
+    times += [H0 + hour * HOUR + 1234.5 for hour in range(60)]
+    trackers = [{"sender_id": f"once {n}", "events": [
+        {"event": "user", "timestamp": t, "text": "hi"}, {"event": "bot", "timestamp": t + 7.25, "text": "hello"}]}
+        for n, t in enumerate(times)]
+    for n in range(40):  # back after 17 minutes to 31 hours, some of them a third time
+        first = H0 + n * 1.5 * HOUR + (n % 7) * 611.0 - (n % 3)
+        returns = [first + (n % 5 + 1) * 1020.0 * (1 + n % 11 * 3), first + 2 * HOUR * (n % 4 + 1) + 26 * HOUR * (n % 2)]
+        events = []
+        for t in [first, *returns[:1 + n % 2]]:
+            events += [{"event": "session_started", "timestamp": t}, {"event": "user", "timestamp": t, "text": "a"},
+                       {"event": "bot", "timestamp": t + 3.0 + n, "text": "b"}]
+        trackers.append({"sender_id": f"back {n}", "events": sorted(events, key=lambda e: e["timestamp"])})
+    return trackers
+
+
+# Bins whose edges fall on hours, between them, and an ulp off them; widths of 2 hours (the
+# least read by hour), 3 hours and a bit, and a day; a range cutting into the data.
+HOURLY_BINS = [(H0, 2 * HOUR, 31), (next_to(H0, 1), 2 * HOUR, 31), (H0 - 1800.25, 3 * HOUR + 0.5, 21),
+               (H0 + 7 * HOUR + 0.1, 86_400.0, 3), (H0 - 5, 86_400.0, 3)]
+
+
+def assert_readings_agree(store, trackers) -> None:
+    for start, width, count in HOURLY_BINS:
+        bins = Bins(start, start + width * (count - 0.5), width, count)
+        expected = reference.analytics(trackers, start=bins.start, end=bins.end, window=width)
+        assert len(expected["newUsers"]) == count
+        for reading in READINGS:
+            actual = store.analytics(bins, reading=reading)
+            for metric, values in expected.items():
+                assert actual[metric] == pytest.approx(values), (reading, start, width, metric)
+        assert sum(expected["conversations"]) > sum(expected["newUsers"])  # returns counted in later bins
+
+
+def assert_hour_sums_equal_the_sessions(store) -> None:
+    recomputed: dict = {}
+    for start, end, new, user, bot in store.db.execute(
+            'SELECT start, "end", is_new_user, n_user_messages, n_bot_messages FROM sessions').fetchall():
+        sums = recomputed.setdefault(hour_of(start), [0, 0, 0, 0, 0.0])
+        for i, value in enumerate((1, new, user, bot, end - start)):
+            sums[i] += value
+    stored = {hour: [sessions, new, user, bot, length] for hour, sessions, new, user, bot, length in
+              store.db.execute("SELECT hour, sessions, new_users, user_messages, bot_messages, length_sum "
+                               "FROM session_hours WHERE sessions <> 0").fetchall()}
+    assert stored == {hour: [*sums[:4], pytest.approx(sums[4])] for hour, sums in recomputed.items()}
+
+
+def test_whole_hours_read_from_their_sums_equal_a_brute_force_computation_as_sessions_change(store):
+    """store/session_hours.py: the sums by hour that triggers keep, as sessions are made, extended
+    (across hours) and erased; every reading of /analytics against the reference."""
+    trackers = hour_edge_trackers()
+    ingest_trackers(store, trackers)
+    assert_hour_sums_equal_the_sessions(store)
+    assert_readings_agree(store, trackers)
+    # Extended by an event hours after a session's end, and erased.
+    late = {"back 3": {"event": "user", "timestamp": H0 + 40 * HOUR, "text": "later"},
+            "once 7": {"event": "bot", "timestamp": next_to(H0 + 50 * HOUR, -1), "text": "much later"}}
+    for sender_id, event in late.items():
+        store.ingest(prepare(sender_id, [event]))
+    for tracker in trackers:
+        if tracker["sender_id"] in late:
+            tracker["events"] = [*tracker["events"], late[tracker["sender_id"]]]
+    erased = [t["sender_id"] for t in trackers[::9]]
+    store.erase_many(erased)
+    trackers = [t for t in trackers if t["sender_id"] not in erased]
+    assert_hour_sums_equal_the_sessions(store)
+    assert_readings_agree(store, trackers)
+
+
+@pytest.mark.parametrize("time", [-99_999_999_999.0, -3600.0, next_to(-3600.0, 1), next_to(-3600.0, -1), -0.5,
+                                  0.0, next_to(7200.0, -1), 7200.0, next_to(H0, -1), H0, 99_999_999_999.0])
+def test_a_sessions_hour_is_the_same_in_sql_as_in_python(store, time):
+    ingest_trackers(store, [{"sender_id": "edge", "events": [{"event": "user", "timestamp": time, "text": "hi"}]}])
+    assert store.db.execute("SELECT hour FROM session_hours WHERE sessions = 1").fetchall() == [(hour_of(time),)]
+    assert hour_of(time) * HOUR <= time < (hour_of(time) + 1) * HOUR
+
+
+def test_a_store_made_before_the_sums_by_hour_gets_them_when_opened(db_path):
+    """m025 / p012: a store holding sessions before /analytics read sums by hour makes them when opened."""
+    store = Store(db_path)
+    trackers = hour_edge_trackers()
+    ingest_trackers(store, trackers)
+    sqlite = store.db.dialect.name == "sqlite"
+    with store.transaction() as db:
+        if sqlite:
+            for trigger in ("added", "removed", "changed"):
+                db.execute(f"DROP TRIGGER session_hours_{trigger}")
+        else:
+            db.execute("DROP FUNCTION session_hours_added, session_hours_removed, session_hours_changed CASCADE")
+        db.execute("DROP TABLE session_hours")
+        db.execute("DROP INDEX sessions_returning")
+        db.execute(f"DELETE FROM {'_sqlite_migrations' if sqlite else 'rasa_messaging_migrations'} WHERE name = ?",
+                   ["m025_session_hours" if sqlite else "p012_session_hours"])
+    store.close()
+    reopened = Store(db_path)
+    assert_hour_sums_equal_the_sessions(reopened)
+    assert_readings_agree(reopened, trackers)
 
 
 @pytest.mark.parametrize("value, seconds", [

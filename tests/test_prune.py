@@ -9,7 +9,9 @@ from click.testing import CliRunner
 from rasa_messaging.cli import PRUNE_BATCH, cli
 from rasa_messaging.generate import Generator
 from rasa_messaging.generate_calm import CalmGenerator
+from rasa_messaging.periods import make_bins
 from rasa_messaging.store import ConversationFilter, MessageFilter, Store
+from rasa_messaging.store.analytics import READINGS
 
 from . import reference
 from .conftest import import_trackers
@@ -63,5 +65,12 @@ def test_prune_erases_in_batches_leaves_no_row_of_what_it_erased_and_keeps_every
     expected = reference.analytics(kept)
     for metric, values in expected.items():
         assert analytics[metric] == pytest.approx(values), metric
+    # ...by every reading, the sums by hour among them (store/session_hours.py), a day a bin.
+    start, end = store.data_range()
+    expected = reference.analytics(kept, window=86_400)
+    for reading in READINGS:
+        analytics = store.analytics(make_bins(start, end, 86_400), reading=reading)
+        for metric, values in expected.items():
+            assert analytics[metric] == pytest.approx(values), (reading, metric)
     groups = {g["text"]: g["count"] for g in store.message_groups(MessageFilter())[1]}
     assert groups == {text: count for text, (count, _, _) in reference.message_groups(kept, set()).items()}
