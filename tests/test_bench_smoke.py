@@ -13,7 +13,7 @@ RUN = Path(__file__).resolve().parents[1] / "bench" / "run.py"
 @pytest.mark.slow
 def test_the_benchmark_runs_end_to_end_on_a_small_store(tmp_path):
     out = tmp_path / "RESULTS.md"
-    result = subprocess.run([sys.executable, str(RUN), "--sizes", "200", "--repeat", "3", "--datasets", "generated",
+    result = subprocess.run([sys.executable, str(RUN), "--sizes", "200", "--repeat", "2", "--datasets", "generated",
                              "--out", str(out)], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     rows = [line for line in out.read_text().splitlines() if line.startswith("| ") and "---" not in line]
