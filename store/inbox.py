@@ -110,9 +110,8 @@ def _index(db, rows) -> None:
         new.append((event_id, conversation_id, ids[text], timestamp, intent, confidence,
                     UNSCORED if confidence is None else confidence, model, channel, commands,
                     int((sender_id, timestamp) in annotated)))
-    db.executemany("INSERT INTO user_messages (event_id, conversation_id, text_id, timestamp, intent, confidence, "
-                   "rank, model_id, input_channel, commands, annotated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                   "ON CONFLICT DO NOTHING", new)
+    db.insert_many("user_messages", "event_id, conversation_id, text_id, timestamp, intent, confidence, rank, "
+                   "model_id, input_channel, commands, annotated", new, skip_existing=True)
     # Each text gains its new unannotated messages: counted on, and the lowest-ranked kept.
     gained: dict = {}
     for event_id, _, text_id, _, _, _, rank, *_, is_annotated in new:
@@ -129,8 +128,8 @@ def _index(db, rows) -> None:
 
 def _text_ids(db, texts: set[str]) -> dict[str, int]:
     digests = {_digest(text): text for text in texts}
-    db.executemany("INSERT INTO message_texts (digest, text, n, rank) VALUES (?, ?, 0, ?) ON CONFLICT DO NOTHING",
-                   [(digest, text, UNSCORED) for digest, text in digests.items()])
+    db.insert_many("message_texts", "digest, text, n, rank", [(digest, text, 0, UNSCORED) for digest, text in digests.items()],
+                   skip_existing=True)
     found = {}
     keys = list(digests)
     for start in range(0, len(keys), 500):

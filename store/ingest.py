@@ -336,10 +336,9 @@ class IngestMixin(StoreBase):
             for sender_id, d in deltas.items()
         ])
         after = conversation_rows(db, list(deltas))
-        db.executemany(
-            "INSERT INTO conversation_terms (kind, value, conversation_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-            [(kind, value, after[sender_id].id) for sender_id, d in deltas.items() for kind, value in d.terms],
-        )
+        db.insert_many("conversation_terms", "kind, value, conversation_id",
+                       [(kind, value, after[sender_id].id) for sender_id, d in deltas.items() for kind, value in d.terms],
+                       skip_existing=True)
         terms: dict = defaultdict(dict)
         for sender_id, d in deltas.items():
             for term in d.terms:

@@ -186,7 +186,7 @@ class ReviewMixin(ConversationQueries, AnnotationsMixin):
                 (conversation_id,) = db.execute("SELECT id FROM conversations WHERE sender_id = ?",
                                                 [sender_id]).fetchone()
                 counts.update(deltas_of(rows)[sender_id].counts if rows else {})
-                counts.update(forget_flows(db, conversation_id, days))
+                counts.update(forget_flows(db, [conversation_id], days))
                 unindex_conversation(db, sender_id)
                 erased[sender_id] = len(rows)
                 ids.append(conversation_id)

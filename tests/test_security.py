@@ -131,11 +131,16 @@ SAFE_SQL_FRAGMENTS = {"where", "order", "placeholders", "' AND '.join(clauses)",
                       "any_key",  # store/sets.py: a constant key condition, repeated and ORed
                       "_REPLAYED", "_FLOW_EVENTS",  # store/flow_data.py: constant lists of event types
                       "','.join('?' * len(FLOW_TERM_KINDS))",
+                      # store/flow_data.py: placeholders for a chunk's bound ids and senders, and the
+                      # condition made of them
+                      "','.join('?' * len(ids))", "','.join('?' * len(senders))", "among",
                       "grouped", "by",  # store/inbox.py: a constant grouping and one of two constant orders
                       "days", "edges",  # store/flow_analytics.py: constant conditions on bound days and times
                       "STORED_COLUMNS",  # store/flow_days.py: the constant columns the sums read of an episode
                       # store/database.py, store/postgres.py `insert_many`: a constant table's constant columns
                       "columns", "', '.join('?' * len(columns.split(',')))",
+                      # ...with `skip_existing`: a constant clause, and the temporary table named after the table
+                      "' ON CONFLICT DO NOTHING' if skip_existing else ''", "target",
                       }
 
 
