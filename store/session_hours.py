@@ -14,19 +14,14 @@ bin's) is no sum: the partial index `sessions_returning` holds the sessions that
 one, which are the ones to read (store/analytics.py).
 """
 
-import math
+from .sets import period_of
 
 HOUR = 3600
 
 
 def hour_of(timestamp: float) -> int:
     """The hour h with h * HOUR <= timestamp < (h + 1) * HOUR, as the triggers compute it."""
-    hour = math.floor(timestamp / HOUR)
-    if hour * HOUR > timestamp:
-        hour -= 1
-    elif (hour + 1) * HOUR <= timestamp:
-        hour += 1
-    return hour
+    return period_of(timestamp, HOUR)
 
 
 def first_hour_from(timestamp: float) -> int:

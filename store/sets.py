@@ -79,14 +79,20 @@ def level_within(maximum: float) -> int:
     return k
 
 
+def period_of(timestamp: float, length: float) -> int:
+    """The period p with p * length <= timestamp < (p + 1) * length, exactly as SQL compares them
+    (the quotient's double can round to the next whole period)."""
+    period = math.floor(timestamp / length)
+    if period * length > timestamp:
+        period -= 1
+    elif (period + 1) * length <= timestamp:
+        period += 1
+    return period
+
+
 def day_of(timestamp: float) -> int:
-    """The day d with d * DAY <= timestamp < (d + 1) * DAY, exactly as SQL compares them."""
-    day = math.floor(timestamp / DAY)
-    if day * DAY > timestamp:
-        day -= 1
-    elif (day + 1) * DAY <= timestamp:
-        day += 1
-    return day
+    """The day d with d * DAY <= timestamp < (d + 1) * DAY."""
+    return period_of(timestamp, DAY)
 
 
 # Changes are written chunk by chunk, and built that way: chunk → the bits of its CHUNK_BITS ids

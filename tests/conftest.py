@@ -227,6 +227,14 @@ def load_tracker(path) -> dict:
     return json.loads(Path(path).read_text())
 
 
+def forget_migration(db, sqlite_name: str, postgresql_name: str) -> None:
+    """Take a migration off the applied ones, so that the store's next opening applies it again
+    (with what it made dropped: a store made before it)."""
+    sqlite = db.dialect.name == "sqlite"
+    db.execute(f"DELETE FROM {'_sqlite_migrations' if sqlite else 'rasa_messaging_migrations'} WHERE name = ?",
+               [sqlite_name if sqlite else postgresql_name])
+
+
 def ingest_trackers(store, trackers) -> None:
     """One transaction a tracker, as the API stores a conversation's events."""
     for tracker in trackers:

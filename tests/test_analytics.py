@@ -14,7 +14,7 @@ from rasa_messaging.store.analytics import READINGS
 from rasa_messaging.store.session_hours import HOUR, hour_of
 
 from . import reference
-from .conftest import REAL_TRACKER_FILES, assert_problem, ingest_trackers, load_tracker
+from .conftest import REAL_TRACKER_FILES, assert_problem, forget_migration, ingest_trackers, load_tracker
 from .story_trackers import generated_trackers
 
 T0 = 1_600_000_000.0
@@ -292,17 +292,15 @@ def test_a_store_made_before_the_sums_by_hour_gets_them_when_opened(db_path):
     store = Store(db_path)
     trackers = hour_edge_trackers()
     ingest_trackers(store, trackers)
-    sqlite = store.db.dialect.name == "sqlite"
     with store.transaction() as db:
-        if sqlite:
+        if store.db.dialect.name == "sqlite":
             for trigger in ("added", "removed", "changed"):
                 db.execute(f"DROP TRIGGER session_hours_{trigger}")
         else:
             db.execute("DROP FUNCTION session_hours_added, session_hours_removed, session_hours_changed CASCADE")
         db.execute("DROP TABLE session_hours")
         db.execute("DROP INDEX sessions_returning")
-        db.execute(f"DELETE FROM {'_sqlite_migrations' if sqlite else 'rasa_messaging_migrations'} WHERE name = ?",
-                   ["m025_session_hours" if sqlite else "p012_session_hours"])
+        forget_migration(db, "m025_session_hours", "p012_session_hours")
     store.close()
     reopened = Store(db_path)
     assert_hour_sums_equal_the_sessions(reopened)

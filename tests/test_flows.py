@@ -17,7 +17,7 @@ from rasa_messaging.generate_calm import CalmGenerator
 from rasa_messaging.store import ConversationFilter, prepare
 
 from . import reference
-from .conftest import RASA_DATA
+from .conftest import RASA_DATA, forget_migration
 from .test_import import run_import
 
 FLOW_FILTERS = {  # name → (the list's parameters, whether a conversation's reference data matches)
@@ -324,7 +324,6 @@ def test_a_store_that_kept_calm_events_before_flows_were_derived_gets_them_when_
     derived = {s: store.conversation_flows(s) for s in (t["sender_id"] for t in trackers)}
     listed = store.conversations(ConversationFilter())[1]
     statistics = store.statistics(limit=50)
-    sqlite = store.db.dialect.name == "sqlite"
     kinds = ("flow", "flow_status", "flow_episode", "pattern", "command", "model_id")
     with store.transaction() as db:  # as a store made before m022 / p009 holds it
         for kind in kinds:
@@ -334,8 +333,7 @@ def test_a_store_that_kept_calm_events_before_flows_were_derived_gets_them_when_
         db.execute("DROP TABLE flow_episodes")
         db.execute("DROP TABLE conversation_patterns")
         db.execute("ALTER TABLE conversations DROP COLUMN n_flow_events")
-        db.execute(f"DELETE FROM {'_sqlite_migrations' if sqlite else 'rasa_messaging_migrations'} WHERE name = ?",
-                   ["m022_flows" if sqlite else "p009_flows"])
+        forget_migration(db, "m022_flows", "p009_flows")
     store.close()
     reopened = Store(db_path)  # migrates
     assert {s: reopened.conversation_flows(s) for s in derived} == derived
@@ -354,12 +352,10 @@ def test_a_store_made_before_the_sums_by_day_gets_them_when_opened(db_path):
     store = Store(db_path)
     import_trackers(store, trackers)
     references = reference_of({t["sender_id"]: t["events"] for t in trackers})
-    sqlite = store.db.dialect.name == "sqlite"
     with store.transaction() as db:
         db.execute("DROP TABLE flow_days")
         db.execute("DROP TABLE flow_step_days")
-        db.execute(f"DELETE FROM {'_sqlite_migrations' if sqlite else 'rasa_messaging_migrations'} WHERE name = ?",
-                   ["m024_flow_days" if sqlite else "p011_flow_days"])
+        forget_migration(db, "m024_flow_days", "p011_flow_days")
     store.close()
     reopened = Store(db_path)
     for start, end in ranges_of(references):
