@@ -280,7 +280,7 @@ def report(results: dict, filter_names: list, args) -> str:
     backends = {b for _, _, b in columns}
 
     def label(dataset, size, backend):
-        return (f"{dataset} {size // 1000}k" if size >= 1000 else f"{dataset} {size}") + \
+        return f"{dataset} {size_label(size)}" + \
             (f" {BACKEND_NAMES[backend]}" if len(backends) > 1 else "")
 
     head = " | ".join(label(*c) for c in columns)
@@ -356,10 +356,11 @@ def report(results: dict, filter_names: list, args) -> str:
                            else "none that quick" for c in columns) + " |", ""]
     for series in growth_of:
         ratios = sorted(((growth(series, n), n) for n in filter_names), reverse=True)
-        lines.append(f"Growth 10k → 100k, {series[0]} on {BACKEND_NAMES[series[1]]}: largest {ratios[0][0]:.2f}× "
+        lines.append(f"Growth {size_label(series[2])} → {size_label(series[3])}, {series[0]} on "
+                     f"{BACKEND_NAMES[series[1]]}: largest {ratios[0][0]:.2f}× "
                      f"({ratios[0][1]}), median {statistics.median(r for r, _ in ratios):.2f}×.")
     lines.append("")
-    ratio = f"{largest // 1000}k/{largest // 10_000}k"
+    ratio = f"{size_label(largest)}/{size_label(largest // 10)}"
     growth_head = "".join(f" | {d} {BACKEND_NAMES[b]} {ratio}" if len(backends) > 1 else f" | {d} {ratio}"
                           for d, b, _, _ in growth_of)
     lines += ["## Every list filter and pair: HTTP p50 / p95 (store in-process p50)", "",
@@ -373,6 +374,13 @@ def report(results: dict, filter_names: list, args) -> str:
 
 
 BACKEND_NAMES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
+
+
+def size_label(conversations: int) -> str:
+    """10k, 100k, 1M, 200."""
+    if conversations >= 1_000_000 and conversations % 1_000_000 == 0:
+        return f"{conversations // 1_000_000}M"
+    return f"{conversations // 1000}k" if conversations >= 1000 else str(conversations)
 # The generated set's share of Rasa Pro CALM conversations (issue 39): most teams run CALM now.
 CALM_SHARE = 0.3
 QUICK_MS = 0.5
