@@ -28,7 +28,7 @@ Writes bench/RESULTS.md (one table per kind of figure, the columns side by side)
 Timings never decide a test.
 
     .venv/bin/python bench/run.py [--sizes 1000,10000,100000] [--repeat 15] [--datasets generated,real]
-                                  [--backends sqlite,postgresql]
+                                  [--backends sqlite,postgresql] [--data-dir DIR]
 """
 
 import argparse
@@ -105,6 +105,25 @@ def write_data(dataset: str, conversations: int, path: Path) -> int:
             out.write("".join(json.dumps(e) + "\n" for e in events))
             n_events += len(events)
         return n_events
+
+
+@contextlib.contextmanager
+def data_file(dataset: str, conversations: int, keep_in: str | None):
+    """(the data set's JSON Lines, its number of events), written once for every backend (at 1M
+    generated conversations: 13 minutes, 12 GB): into a temporary folder, or with --data-dir kept
+    there as DATASET-SIZE.jsonl and read again by the next run."""
+    if keep_in is None:
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "events.jsonl"
+            yield path, write_data(dataset, conversations, path)
+        return
+    path = Path(keep_in) / f"{dataset}-{conversations}.jsonl"
+    if not path.exists():
+        partial = path.with_suffix(".partial")
+        write_data(dataset, conversations, partial)
+        partial.rename(path)
+    with open(path, "rb") as lines:  # an event a line
+        yield path, sum(block.count(b"\n") for block in iter(lambda: lines.read(1 << 24), b""))
 
 
 def baseline_import(path: Path, db: Path) -> float:
@@ -393,6 +412,7 @@ def main():
     parser.add_argument("--datasets", default="generated,real", help="generated, real, or both")
     parser.add_argument("--backends", default="sqlite,postgresql", help="sqlite, postgresql, or both")
     parser.add_argument("--out", default=str(ROOT / "bench" / "RESULTS.md"), help="where to write the tables")
+    parser.add_argument("--data-dir", help="keep the data sets' JSON Lines here, and use those a run before kept")
     args = parser.parse_args()
     from bench.real_trackers import REAL_DATA_PRESENT
     datasets = [d for d in args.datasets.split(",") if d != "real" or REAL_DATA_PRESENT]
@@ -402,10 +422,7 @@ def main():
     results, filter_names = {}, []
     for dataset in datasets:
         for size in sizes:
-            # Written once for every backend (at 1M generated conversations: 13 minutes, 12 GB).
-            with tempfile.TemporaryDirectory() as data_dir:
-                data = Path(data_dir) / "events.jsonl"
-                n_events = write_data(dataset, size, data)
+            with data_file(dataset, size, args.data_dir) as (data, n_events):
                 for backend in args.backends.split(","):
                     with tempfile.TemporaryDirectory() as tmp, store_location(backend, Path(tmp)) as db:
                         figures = results[dataset, size, backend] = measure(data, n_events, size, args.repeat,

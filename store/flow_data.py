@@ -54,23 +54,17 @@ def replay_conversation(db, sender_id: str, *, until: float | None = None) -> Re
         [sender_id, *params]))
 
 
-def replay_conversations(db, senders: list[str]) -> dict[str, Replay]:
-    """The replays of `senders`' stored events, read in one query (at most `_CHUNK` senders)."""
-    events: dict[str, list] = defaultdict(list)
-    for sender_id, data in db.execute(
-            f"SELECT sender_id, data FROM events WHERE sender_id IN ({','.join('?' * len(senders))}) "
-            f"AND type IN ({_REPLAYED}) ORDER BY sender_id, timestamp, id", senders):
-        events[sender_id].append(json_text.loads(data))
-    return {sender_id: replay(events[sender_id]) for sender_id in senders}
-
-
-def derive_flows(db, senders: list[str], *, sum_days: bool = True) -> dict:
+def derive_flows(db, senders: list[str], *, new: set | frozenset = frozenset(), sum_days: bool = True) -> dict:
     """Derive the flows of `senders`' conversations that have flow events again; the changes to the
     sets ((kind, value) → chunk → (added, removed)) for the caller to make with its others.
+    `new`: senders whose conversations this transaction made, which hold nothing derived yet.
     `sum_days=False` (m022, before m024 made the sums by day) leaves the sums unwritten.
 
-    Read and written `_CHUNK` conversations a statement: one a conversation took 6.9 ms of a
-    PostgreSQL import's 1,512 CALM conversations (cProfile, 5k generated), most of it round trips."""
+    Written `_CHUNK` conversations a statement, and what a new conversation has not got is not
+    looked up: a conversation's seven round trips took 6.9 ms of a PostgreSQL import's 1,512 CALM
+    conversations (cProfile, 5k generated). Rows are read a conversation a statement, by the
+    index: a list of 500 senders in one query was planned as a scan of `events` while an import
+    outgrew its table statistics."""
     added: dict = defaultdict(dict)  # term → the conversations that gained it, by chunk (sets.add_id)
     removed: dict = defaultdict(dict)
     statistics: Counter = Counter()
@@ -79,30 +73,27 @@ def derive_flows(db, senders: list[str], *, sum_days: bool = True) -> dict:
         chunk = senders[start:start + _CHUNK]
         ids = dict(db.execute(f"SELECT sender_id, id FROM conversations WHERE n_flow_events > 0 "
                               f"AND sender_id IN ({','.join('?' * len(chunk))})", chunk).fetchall())
-        if not ids:
-            continue
-        states = replay_conversations(db, list(ids))
-        old_terms: dict[int, set] = defaultdict(set)
-        for conversation_id, kind, value in db.execute(
-                f"SELECT conversation_id, kind, value FROM conversation_terms WHERE conversation_id IN "
-                f"({','.join('?' * len(ids))}) AND kind IN ({','.join('?' * len(FLOW_TERM_KINDS))})",
-                [*ids.values(), *FLOW_TERM_KINDS]):
-            old_terms[conversation_id].add((kind, value))
-        statistics.subtract(forget_flows(db, list(ids.values()), days))
+        states = {sender_id: replay_conversation(db, sender_id) for sender_id in ids}
+        existing = [ids[sender_id] for sender_id in ids if sender_id not in new]
+        old_terms = {conversation_id: set(db.execute(
+            "SELECT kind, value FROM conversation_terms WHERE conversation_id = ? "
+            f"AND kind IN ({','.join('?' * len(FLOW_TERM_KINDS))})", [conversation_id, *FLOW_TERM_KINDS]))
+            for conversation_id in existing}
+        statistics.subtract(forget_flows(db, existing, days))
         _store(db, {ids[sender_id]: state for sender_id, state in states.items()}, days)
-        gone, new = [], []
+        gone, gained_rows = [], []
         for sender_id, state in states.items():
             conversation_id = ids[sender_id]
             statistics.update(_counts(state))
-            new_terms = terms_of(state)
-            gained, lost = new_terms - old_terms[conversation_id], old_terms[conversation_id] - new_terms
+            new_terms, old = terms_of(state), old_terms.get(conversation_id, set())
+            gained, lost = new_terms - old, old - new_terms
             gone += [(conversation_id, *term) for term in lost]
-            new += [(*term, conversation_id) for term in gained]
+            gained_rows += [(*term, conversation_id) for term in gained]
             for terms, side in ((gained, added), (lost, removed)):
                 for term in terms:
                     sets.add_id(side[term], conversation_id)
         db.executemany("DELETE FROM conversation_terms WHERE conversation_id = ? AND kind = ? AND value = ?", gone)
-        db.insert_many("conversation_terms", "kind, value, conversation_id", new)
+        db.insert_many("conversation_terms", "kind, value, conversation_id", gained_rows)
     update_statistics(db, statistics)
     if sum_days:
         days.write(db)
@@ -171,17 +162,19 @@ def _counts(state: Replay) -> Counter:
 def forget_flows(db, conversation_ids: list[int], days: FlowDays) -> Counter:
     """Delete what the conversations' flows added (an erasure, or before deriving them again); the
     statistics they counted, to take off. Their episodes are taken off `days`, for the caller to
-    write. At most `_CHUNK` conversations."""
+    write. A conversation a statement, by the index (see `derive_flows`)."""
     counts: Counter = Counter()
-    among = f"conversation_id IN ({','.join('?' * len(conversation_ids))})"
-    for row in db.execute(f"SELECT {STORED_COLUMNS} FROM flow_episodes WHERE {among}", conversation_ids):
-        days.count_stored(row, -1)
-        _, flow_id, *_ = row
-        counts["flow", flow_id] += 1
-    for pattern, n in db.execute(f"SELECT pattern, count FROM conversation_patterns WHERE {among}", conversation_ids):
-        counts["pattern", pattern] += n
-    db.execute(f"DELETE FROM flow_episodes WHERE {among}", conversation_ids)
-    db.execute(f"DELETE FROM conversation_patterns WHERE {among}", conversation_ids)
+    for conversation_id in conversation_ids:
+        for row in db.execute(f"SELECT {STORED_COLUMNS} FROM flow_episodes WHERE conversation_id = ?",
+                              [conversation_id]):
+            days.count_stored(row, -1)
+            _, flow_id, *_ = row
+            counts["flow", flow_id] += 1
+        for pattern, n in db.execute("SELECT pattern, count FROM conversation_patterns WHERE conversation_id = ?",
+                                     [conversation_id]):
+            counts["pattern", pattern] += n
+    db.executemany("DELETE FROM flow_episodes WHERE conversation_id = ?", [(i,) for i in conversation_ids])
+    db.executemany("DELETE FROM conversation_patterns WHERE conversation_id = ?", [(i,) for i in conversation_ids])
     return counts
 
 

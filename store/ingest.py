@@ -345,7 +345,8 @@ class IngestMixin(StoreBase):
                 sets.add_id(terms[term], after[sender_id].id)
         # A CALM conversation's flows are derived again from its events (store/flow_data.py).
         flow_changes = derive_flows(db, [sender_id for sender_id, d in deltas.items()
-                                         if d.n_replayed and (d.n_flow_events or sender_id in before)])
+                                         if d.n_replayed and (d.n_flow_events or sender_id in before)],
+                                    new=deltas.keys() - before.keys())
         # Only a conversation that existed has review marks: new events take its review mark
         # away, and it keeps its other marks in list order.
         senders = [sender_id for sender_id in deltas if sender_id in before]
