@@ -31,13 +31,13 @@ def _number(item: dict, key: str) -> float:
     return float(value)
 
 
-# Every table that holds something of a conversation: erasure empties each of them.
-# (conversation_terms holds the conversation's id: it goes first, by that id.)
 def _chunks(items: list, size: int = 500) -> list[list]:
     """`items` in lists of at most `size`: a statement's bound values stay within SQLite's limit."""
     return [items[start:start + size] for start in range(0, len(items), size)]
 
 
+# Every table that holds something of a conversation: erasure empties each of them.
+# (conversation_terms holds the conversation's id: it goes first, by that id.)
 CONVERSATION_TABLES = ("events", "conversations", "flags", "sessions", "reviews", "tags", "annotations", "assignments",
                        "claims")
 
