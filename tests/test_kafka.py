@@ -153,7 +153,10 @@ def two_consumers_one_killed(kafka, topic, tmp_path, db_path) -> None:
             given_partitions(lines) for lines in said.values()), seconds=60, what="both members given partitions",
             process=second)
         publish_as_rasa(kafka, topic, published)
-        wait_until(lambda: stored_events(db_path) > 1000, what="a first part stored", process=second)
+        # Killed once it has stored part of its share (its progress line, every 5 s): the second
+        # alone had reached 1,000 once while the first had stored nothing yet.
+        wait_until(lambda: stored_events(db_path) > 1000 and stored_by(said[first]) > 0,
+                   what="a first part stored by both", process=second)
         first.send_signal(signal.SIGKILL)
         first.wait(10)
         wait_until(lambda: stored_events(db_path) >= len(published), seconds=120, what="every event stored",
@@ -197,6 +200,12 @@ def given_partitions(said: StderrLines) -> set[int]:
         return set()
     listed = given[-1].split("gave partitions ")[1].split(" of ")[0]
     return set() if listed == "none" else {int(p) for p in listed.split(",")}
+
+
+def stored_by(said: StderrLines) -> int:
+    """The events a consumer said it had stored (`rasa-messaging: 812 events stored, ...`)."""
+    progress = [line for line in list(said.lines) if " events stored, " in line]
+    return int(progress[-1].split(" events stored")[0].split()[-1]) if progress else 0
 
 
 def shares_of_the_topic(members) -> set[int]:
