@@ -91,6 +91,14 @@ def _double(key: int) -> float:
     return value
 
 
+def _ranges(bins: Bins):
+    """(index, least time, least time of the next bin) of each bin, as the grouped query bins
+    times; the last bin runs to `end`, which the readings bound."""
+    lows = [bins.first_time_in(index) for index in range(bins.count)]
+    for index, (low, high) in enumerate(zip(lows, lows[1:] + [math.inf], strict=True)):
+        yield index, low, high
+
+
 class AnalyticsMixin(StoreBase):
     def data_range(self) -> tuple[float, float] | None:
         """(start of the earliest session, time of the latest event), or None for an empty store."""
@@ -127,24 +135,24 @@ class AnalyticsMixin(StoreBase):
         its ends session by session. A sender counts in the bin at a session whose previous one
         started before the bin: of the whole hours' sessions, those whose previous one did not
         are read from the index of returning sessions."""
-        lows = [bins.first_time_in(index) for index in range(bins.count)]
-        for index, (low, high) in enumerate(zip(lows, lows[1:] + [math.inf], strict=True)):
+        for index, low, high in _ranges(bins):
             if low > bins.end:
                 continue
             first, stop = first_hour_from(low), hour_of(min(high, bins.end))
             if first >= stop:  # no whole hour in the bin
                 yield index, *self._sessions_in(low, high, low, bins.end)
                 continue
+            whole_from, whole_to = float(first * HOUR), float(stop * HOUR)
             sums = self.db.execute(
                 "SELECT sum(sessions), sum(new_users), sum(user_messages), sum(bot_messages), sum(length_sum) "
                 "FROM session_hours WHERE hour >= ? AND hour < ?", [first, stop]).fetchone()
             (returning,) = self.db.execute(
                 "SELECT count(*) FROM sessions WHERE start >= ? AND start < ? AND previous_start IS NOT NULL "
-                "AND previous_start >= ?", [float(first * HOUR), float(stop * HOUR), low]).fetchone()
+                "AND previous_start >= ?", [whole_from, whole_to, low]).fetchone()
             sessions, new_users, user, bot, length_sum = (value or 0 for value in sums)
             totals = [new_users, sessions - returning, user, bot, sessions, length_sum]
-            for edge in (self._sessions_in(low, float(first * HOUR), low, bins.end),
-                         self._sessions_in(float(stop * HOUR), high, low, bins.end)):
+            for edge in (self._sessions_in(low, whole_from, low, bins.end),
+                         self._sessions_in(whole_to, high, low, bins.end)):
                 totals = [total + (value or 0) for total, value in zip(totals, edge, strict=True)]
             yield index, *totals
 
@@ -162,8 +170,7 @@ class AnalyticsMixin(StoreBase):
 
     def _bins_one_by_one(self, bins: Bins):
         """A range of the sessions' index for each bin: no sorting (see CONVERSATIONS_A_BIN)."""
-        lows = [bins.first_time_in(index) for index in range(bins.count)]
-        for index, (low, high) in enumerate(zip(lows, lows[1:] + [math.inf], strict=True)):
+        for index, low, high in _ranges(bins):
             yield index, *self._sessions_in(low, high, low, bins.end)
 
     def _bins_grouped(self, bins: Bins):

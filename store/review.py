@@ -178,11 +178,12 @@ class ReviewMixin(ConversationQueries, AnnotationsMixin):
             counts: Counter = Counter()
             days = FlowDays()
             erased: dict[str, int] = {}
-            found = {sender_id: (conversation_id, latest) for chunk in _chunks(list(dict.fromkeys(sender_ids)))
+            unique = list(dict.fromkeys(sender_ids))
+            found = {sender_id: (conversation_id, latest) for chunk in _chunks(unique)
                      for sender_id, conversation_id, latest in db.execute(
                          f"SELECT sender_id, id, latest_event_time FROM conversations "
                          f"WHERE sender_id IN ({','.join('?' * len(chunk))})", chunk)}
-            for sender_id in dict.fromkeys(sender_ids):
+            for sender_id in unique:
                 if sender_id not in found and inactive_before is None:
                     raise ConversationNotFound(sender_id)
                 if sender_id in found and (inactive_before is None or found[sender_id][1] < inactive_before):
