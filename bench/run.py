@@ -393,6 +393,9 @@ def report(results: dict, filter_names: list, args) -> str:
 
 
 BACKEND_NAMES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
+# The generated set's share of Rasa Pro CALM conversations (issue 39): most teams run CALM now.
+CALM_SHARE = 0.3
+QUICK_MS = 0.5
 
 
 def size_label(conversations: int) -> str:
@@ -400,9 +403,6 @@ def size_label(conversations: int) -> str:
     if conversations >= 1_000_000 and conversations % 1_000_000 == 0:
         return f"{conversations // 1_000_000}M"
     return f"{conversations // 1000}k" if conversations >= 1000 else str(conversations)
-# The generated set's share of Rasa Pro CALM conversations (issue 39): most teams run CALM now.
-CALM_SHARE = 0.3
-QUICK_MS = 0.5
 
 
 def main():

@@ -14,8 +14,11 @@ RUN = Path(__file__).resolve().parents[1] / "bench" / "run.py"
 def test_the_benchmark_runs_end_to_end_on_a_small_store(tmp_path):
     out = tmp_path / "RESULTS.md"
     result = subprocess.run([sys.executable, str(RUN), "--sizes", "200", "--repeat", "2", "--datasets", "generated",
-                             "--out", str(out)], capture_output=True, text=True, timeout=300)
+                             "--out", str(out), "--data-dir", str(tmp_path)], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
+    kept = tmp_path / "generated-200.jsonl"  # --data-dir keeps the data set for the next run, an event a line
+    events = next(row for row in out.read_text().splitlines() if row.startswith("| events |"))
+    assert events.count(f"{len(kept.read_text().splitlines()):,}") == 2
     rows = [line for line in out.read_text().splitlines() if line.startswith("| ") and "---" not in line]
     figures = [row for row in rows if not row.startswith(("| figure |", "| filters |"))]
     # 26 figures (/flows, a funnel, the Kafka consume rate, the message inbox's four, the store's size and a
