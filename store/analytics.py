@@ -29,6 +29,12 @@ CONVERSATIONS_A_BIN = 25
 MIN_WIDTH_BY_HOURS = 2 * HOUR
 CONVERSATIONS_A_BIN_BY_HOURS = 150
 READINGS = ("by_hours", "one_by_one", "grouped")
+# Bins given to one query as a table of values (4 values a row, 2 rows a bin: under SQLite's
+# 32,766 parameters).
+BINS_A_QUERY = 1000
+# A row of such a table: typed, as PostgreSQL cannot tell a parameter's type in VALUES.
+_WHOLE_HOURS_ROW = "(CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS DOUBLE PRECISION))"
+_EDGE_ROW = "(CAST(? AS BIGINT), CAST(? AS DOUBLE PRECISION), CAST(? AS DOUBLE PRECISION), CAST(? AS DOUBLE PRECISION))"
 
 
 class AnalyticsNotFound(StoreError):
@@ -134,27 +140,52 @@ class AnalyticsMixin(StoreBase):
         """A bin's whole hours from their sums (store/session_hours.py), the parts of an hour at
         its ends session by session. A sender counts in the bin at a session whose previous one
         started before the bin: of the whole hours' sessions, those whose previous one did not
-        are read from the index of returning sessions."""
-        for index, low, high in _ranges(bins):
-            if low > bins.end:
-                continue
-            first, stop = first_hour_from(low), hour_of(min(high, bins.end))
-            if first >= stop:  # no whole hour in the bin
-                yield index, *self._sessions_in(low, high, low, bins.end)
-                continue
-            whole_from, whole_to = float(first * HOUR), float(stop * HOUR)
-            sums = self.db.execute(
-                "SELECT sum(sessions), sum(new_users), sum(user_messages), sum(bot_messages), sum(length_sum) "
-                "FROM session_hours WHERE hour >= ? AND hour < ?", [first, stop]).fetchone()
-            (returning,) = self.db.execute(
-                "SELECT count(*) FROM sessions WHERE start >= ? AND start < ? AND previous_start IS NOT NULL "
-                "AND previous_start >= ?", [whole_from, whole_to, low]).fetchone()
-            sessions, new_users, user, bot, length_sum = (value or 0 for value in sums)
-            totals = [new_users, sessions - returning, user, bot, sessions, length_sum]
-            for edge in (self._sessions_in(low, whole_from, low, bins.end),
-                         self._sessions_in(whole_to, high, low, bins.end)):
-                totals = [total + (value or 0) for total, value in zip(totals, edge, strict=True)]
-            yield index, *totals
+        are read from the index of returning sessions. Two queries for up to BINS_A_QUERY bins,
+        each given as a table of values: four a bin took 233 ms on PostgreSQL at 1M with a day
+        a bin (219 bins), 0.27 ms a round trip."""
+        ranges = [(index, low, high) for index, low, high in _ranges(bins) if low <= bins.end]
+        for start in range(0, len(ranges), BINS_A_QUERY):
+            whole, edges = [], []  # (bin, first hour, hour after, its low); (bin, low, high, its low)
+            for index, low, high in ranges[start:start + BINS_A_QUERY]:
+                first, stop = first_hour_from(low), hour_of(min(high, bins.end))
+                if first >= stop:  # no whole hour in the bin
+                    edges.append((index, low, high, low))
+                    continue
+                whole.append((index, first, stop, low))
+                edges += [(index, low, float(first * HOUR), low), (index, float(stop * HOUR), high, low)]
+            totals: dict = {}
+            for index, *sums in self._whole_hours(whole) + self._edges(edges, bins.end):
+                totals[index] = [total + (value or 0) for total, value in zip(totals.get(index, [0] * 6), sums,
+                                                                               strict=True)]
+            yield from ((index, *sums) for index, sums in totals.items())
+
+    def _whole_hours(self, whole: list[tuple]) -> list[tuple]:
+        """(bin, new users, senders, user messages, bot messages, sessions, length) of each bin's whole hours."""
+        if not whole:
+            return []
+        return self.db.execute(
+            f"""
+            WITH whole (bin, first_hour, stop_hour, low) AS (VALUES {','.join([_WHOLE_HOURS_ROW] * len(whole))})
+            SELECT w.bin, sum(h.new_users),
+                   coalesce(sum(h.sessions), 0) - (SELECT count(*) FROM sessions
+                       WHERE start >= w.first_hour * {HOUR} AND start < w.stop_hour * {HOUR}
+                       AND previous_start IS NOT NULL AND previous_start >= w.low),
+                   sum(h.user_messages), sum(h.bot_messages), sum(h.sessions), sum(h.length_sum)
+            FROM whole w LEFT JOIN session_hours h ON h.hour >= w.first_hour AND h.hour < w.stop_hour
+            GROUP BY w.bin, w.first_hour, w.stop_hour, w.low
+            """, [value for row in whole for value in row]).fetchall()
+
+    def _edges(self, edges: list[tuple], end: float) -> list[tuple]:
+        """The same sums of the sessions in each range of `edges` (of bins' parts of an hour), by `end`."""
+        return self.db.execute(
+            f"""
+            WITH edge (bin, low, high, bin_low) AS (VALUES {','.join([_EDGE_ROW] * len(edges))})
+            SELECT e.bin, sum(s.is_new_user),
+                   sum(CASE WHEN s.previous_start IS NULL OR s.previous_start < e.bin_low THEN 1 ELSE 0 END),
+                   sum(s.n_user_messages), sum(s.n_bot_messages), count(*), sum(s."end" - s.start)
+            FROM edge e JOIN sessions s ON s.start >= e.low AND s.start < e.high AND s.start <= ?
+            GROUP BY e.bin
+            """, [*(value for row in edges for value in row), end]).fetchall()
 
     def _sessions_in(self, low: float, high: float, bin_low: float, end: float) -> tuple:
         """The sums of the sessions starting in [low, high) and by `end`, in the bin from `bin_low`."""

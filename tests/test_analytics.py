@@ -257,9 +257,13 @@ def assert_hour_sums_equal_the_sessions(store) -> None:
     assert stored == {hour: [*sums[:4], pytest.approx(sums[4])] for hour, sums in recomputed.items()}
 
 
-def test_whole_hours_read_from_their_sums_equal_a_brute_force_computation_as_sessions_change(store):
+@pytest.mark.parametrize("bins_a_query", [analytics_module.BINS_A_QUERY, 4])
+def test_whole_hours_read_from_their_sums_equal_a_brute_force_computation_as_sessions_change(store, monkeypatch,
+                                                                                              bins_a_query):
     """store/session_hours.py: the sums by hour that triggers keep, as sessions are made, extended
-    (across hours) and erased; every reading of /analytics against the reference."""
+    (across hours) and erased; every reading of /analytics against the reference, the bins read
+    by hours also a few to a query."""
+    monkeypatch.setattr(analytics_module, "BINS_A_QUERY", bins_a_query)
     trackers = hour_edge_trackers()
     ingest_trackers(store, trackers)
     assert_hour_sums_equal_the_sessions(store)

@@ -127,6 +127,8 @@ SAFE_SQL_FRAGMENTS = {"where", "order", "placeholders", "' AND '.join(clauses)",
                       # store/dialects.py: constant spellings of one SQL function per backend
                       "db.dialect.json_rows", "dialect.least",
                       "bin_of",  # store/analytics.py: the dialect's floor of a constant expression
+                      # ...the bins' tables of values, rows of typed placeholders, and the hour's constant seconds
+                      "','.join([_WHOLE_HOURS_ROW] * len(whole))", "','.join([_EDGE_ROW] * len(edges))", "HOUR",
                       "MIGRATIONS_TABLE",  # store/postgres_schema.py: the constant name of the applied migrations
                       "any_key",  # store/sets.py: a constant key condition, repeated and ORed
                       "_REPLAYED", "_FLOW_EVENTS",  # store/flow_data.py: constant lists of event types
