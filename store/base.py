@@ -40,9 +40,9 @@ class StoreBase:
     def __init__(self, location, *, replica: bool = False):
         self._connections = open_connections(location, replica=replica)
         # ("text", case-folded text) or ("time", start, until) → (bitset of matching conversations,
-        # (newest event id, erasures) then): see ConversationQueries._with_text and
-        # _latest_event_between. A dict's get and set are atomic for the server's threads.
-        self._kept: dict[tuple, tuple[int, tuple[int, int]]] = {}
+        # `_newest()` then): see ConversationQueries._with_text and _latest_event_between. A
+        # dict's get and set are atomic for the server's threads.
+        self._kept: dict[tuple, tuple[int, tuple[int, int, int]]] = {}
         # (kind, value) → (the set decoded, the sets' version then): see ConversationQueries._set.
         self._decoded: dict[tuple[str, str], tuple[int, int]] = {}
 

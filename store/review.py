@@ -31,6 +31,17 @@ def _number(item: dict, key: str) -> float:
     return float(value)
 
 
+def _newest_ids(db) -> tuple:
+    return db.execute("SELECT (SELECT max(id) FROM events), (SELECT max(id) FROM conversations)").fetchone()
+
+
+def _count(db, counter: str, more: int) -> None:
+    """Add to a counter the readers' kept matches are valid as of (ConversationQueries._newest)."""
+    if more:
+        db.execute("INSERT INTO counters (name, value) VALUES (?, ?) "
+                   "ON CONFLICT (name) DO UPDATE SET value = counters.value + excluded.value", [counter, more])
+
+
 def _chunks(items: list, size: int = 500) -> list[list]:
     """`items` in lists of at most `size`: a statement's bound values stay within SQLite's limit."""
     return [items[start:start + size] for start in range(0, len(items), size)]
@@ -202,12 +213,13 @@ class ReviewMixin(ConversationQueries, AnnotationsMixin):
             update_statistics(db, Counter({key: -count for key, count in counts.items()}))
             days.write(db)
             sets.remove_conversations(db, ids)
-            db.execute("INSERT INTO counters (name, value) VALUES ('erasures', ?) "
-                       "ON CONFLICT (name) DO UPDATE SET value = counters.value + excluded.value", [len(ids)])
             db.executemany("DELETE FROM conversation_terms WHERE conversation_id = ?", [(i,) for i in ids])
             forget_messages(db, ids)
+            newest = _newest_ids(db)
             for table in CONVERSATION_TABLES:
                 db.executemany(f'DELETE FROM "{table}" WHERE sender_id = ?', [(s,) for s in erased])
+            _count(db, "erasures", len(ids))
+            _count(db, "erasures_of_newest", int(_newest_ids(db) != newest))
             for sender_id in erased:
                 if reason == "erase":
                     record(db, by, "erase", sender_id)

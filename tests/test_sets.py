@@ -217,6 +217,43 @@ def test_the_text_filter_kept_between_requests_sees_new_messages_and_erasures(tm
     assert [c["sender_id"] for c in store.conversations(needing_help)[1]] == ["bob", "ann"]
 
 
+def test_kept_text_and_time_matches_lose_the_conversations_erased_without_searching_again(db_path, monkeypatch):
+    """`prune` erases while reviewers read: the kept matches drop the erased conversations; the
+    store is searched again only when the newest event's or conversation's id went with them
+    (SQLite gives those ids again)."""
+    store = Store(db_path)
+    world = World(store)
+    for number, (sender_id, text) in enumerate([("old", "help"), ("ann", "I need help"), ("bob", "hello"),
+                                                ("cy", "no HELP needed"), ("dee", "thanks")]):
+        world.add(sender_id, [{"event": "user", "timestamp": 10.0 + number, "text": text}])
+    searches, ranges = [], []
+    search, between = store._text_search, store._between
+    monkeypatch.setattr(store, "_text_search", lambda needle: searches.append(needle) or search(needle))
+    monkeypatch.setattr(store, "_between", lambda *bounds: ranges.append(bounds) or between(*bounds))
+    needing_help, in_range = ConversationFilter(text="HELP"), ConversationFilter(start=0.0, until=21.5)
+
+    def listed(filters) -> list[str]:
+        total, page = store.conversations(filters)
+        assert total == len(page)
+        return [c["sender_id"] for c in page]
+
+    assert listed(needing_help) == ["cy", "ann", "old"] and len(listed(in_range)) == 5
+    world.erase("old")  # the oldest conversation, as prune erases
+    assert listed(needing_help) == ["cy", "ann"] and listed(in_range) == ["dee", "cy", "bob", "ann"]
+    assert (len(searches), len(ranges)) == (1, 1)  # neither searched again
+    world.add("bob", [{"event": "user", "timestamp": 20.0, "text": "help please"}])  # the newest event: bob's
+    assert listed(needing_help) == ["bob", "cy", "ann"] and len(searches) == 1  # its new messages searched
+    world.erase("bob")  # the newest event goes: its id may come again
+    assert listed(needing_help) == ["cy", "ann"] and len(searches) == 2
+    world.add("dee", [{"event": "user", "timestamp": 21.0, "text": "help after all"}])  # SQLite: bob's event id
+    world.erase("cy")
+    assert listed(needing_help) == ["dee", "ann"] and len(searches) == 2
+    world.erase("dee")  # the newest conversation
+    world.add("eve", [{"event": "user", "timestamp": 21.5, "text": "HELP"}])  # SQLite: dee's id
+    assert listed(needing_help) == ["eve", "ann"] and len(searches) == 3
+    assert listed(in_range) == ["eve", "ann"]
+
+
 def test_rebuilding_the_sets_gives_what_ingest_and_marks_kept(tmp_path):
     """The migration's `rebuild` and the incremental upkeep are two ways to the same sets."""
     store = Store(tmp_path / "rasa.db")
