@@ -33,8 +33,10 @@ class Dialect:
     # /analytics then reads a bin at a time where that is cheaper (store/analytics.py).
     groups_by_sorting: bool
 
-    def id_list(self, ids: list[int]):
-        return json.dumps(ids) if self.name == "sqlite" else ids
+    def id_list(self, ids: list[int]) -> str:
+        """`ids` as `any_id`'s one parameter: a JSON array, or PostgreSQL's text of an array (psycopg
+        dumping a list of 9k ids took 9 ms, their text 4.5 ms with the query's rows)."""
+        return json.dumps(ids) if self.name == "sqlite" else "{" + ",".join(map(str, ids)) + "}"
 
 
 SQLITE = Dialect("sqlite", json_rows="json_each(?)", position="instr", floor="CAST({} AS INTEGER)", least="min",
