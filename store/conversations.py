@@ -183,19 +183,19 @@ class ConversationQueries(FlagsMixin):
                              ("input_channel", filters.input_channels), ("pattern", filters.patterns),
                              ("command", filters.commands), ("model_id", filters.model_ids)):
             if values:
-                found.append(sets.read_any(db, kind, values))
+                found.append(self._any(kind, values))
         if filters.flows and filters.flow_statuses:  # one episode of a flow with a status
-            found.append(sets.read_any(db, "flow_episode", [episode_term(flow, status) for flow in filters.flows
-                                                            for status in filters.flow_statuses]))
+            found.append(self._any("flow_episode", [episode_term(flow, status) for flow in filters.flows
+                                                    for status in filters.flow_statuses]))
         elif filters.flows or filters.flow_statuses:
-            found.append(sets.read_any(db, "flow", filters.flows) if filters.flows
-                         else sets.read_any(db, "flow_status", filters.flow_statuses))
+            found.append(self._any("flow", filters.flows) if filters.flows
+                         else self._any("flow_status", filters.flow_statuses))
         if filters.text:
             found.append(self._with_text(filters.text, as_of))
         for kind, values in (("tag", filters.tags), ("assignee", filters.assignees),
                              ("reviewed_by", filters.reviewers)):
             if values:
-                found.append(sets.read_any(db, kind, values))
+                found.append(self._any(kind, values))
         if filters.is_flagged:
             found.append(self._set("flagged"))
         for wanted, kind in ((filters.reviewed, "reviewed"), (filters.annotated, "annotated")):
@@ -294,6 +294,12 @@ class ConversationQueries(FlagsMixin):
             _keep(self._decoded, (kind, value), (known, as_of), _DECODED)
         return known
 
+    def _any(self, kind: str, values) -> int:
+        """The conversations with any of `values` of `kind`: one value's set kept decoded (at 1M
+        conversations a set is up to 980 rows: 0.6 ms to read on SQLite, 2 on PostgreSQL), several
+        read in one query."""
+        return self._set(kind, values[0]) if len(values) == 1 else sets.read_any(self.db, kind, values)
+
     def _text_search(self, needle: str) -> int:
         query = text_index_query(self.db, needle)
         if query is None:
@@ -371,7 +377,9 @@ class ConversationQueries(FlagsMixin):
         if order == _ORDER_BY_LATEST:
             (start_day, before), (end_day, _) = (self._day_of_rank(matches, offset, counted),
                                                  self._day_of_rank(matches, last, counted))
-            span = sets.read_union(self.db, sets.time_blocks(end_day, start_day))
+            span = 0  # the blocks' sets, decoded when their matches were counted
+            for block in sets.time_blocks(end_day, start_day):
+                span |= self._set(*block)
             where, params = "c.latest_event_time < ?", [(start_day + 1) * sets.DAY]
         elif order == _ORDER_BY_CONFIDENCE:
             (high, before), (low, _) = (self._level_of_rank(matches, total, offset, counted),
