@@ -430,12 +430,14 @@ class ConversationQueries(FlagsMixin):
 
     @staticmethod
     def _read_all_at_most(matches: int) -> int:
-        """How many matches are read and sorted whole rather than paged by the sets: reading a
-        match's row costs about 0.45 µs, and finding a page's span reads about 16 set rows of 0.65
-        µs per chunk of conversations (100k generated conversations, 98 chunks: 1,000 sparse
-        matches, such as the reviewed ones, took 1.45 ms by the sets, 0.55 ms read whole)."""
+        """How many matches are read and sorted whole rather than paged by the sets: paging by
+        the sets costs about 1.5 ms plus 4.5 µs a chunk of conversations with no set decoded
+        yet (1.4-2.6 ms at 100k generated conversations, 98 chunks; 4.9-7.5 at 1M, 980
+        chunks), reading a match's row about 2 µs (1.1 at 100k, 2-3.6 at 1M, where 3,759
+        matches of intent + action took 13.6 ms read whole and 2.7 by the sets). Was 0.45 µs,
+        measured at 100k alone: at 1M every match of a pair was read whole up to 22k of them."""
         chunks = matches.bit_length() // sets.CHUNK_BITS + 1
-        return max(_READ_ALL_AT_MOST, int(16 * 0.65 * chunks / 0.45))
+        return max(_READ_ALL_AT_MOST, int((1500 + 4.5 * chunks) / 2))
 
     def _walk_marked(self, matches: int, total: int, order: str, limit: int, offset: int,
                      filters: ConversationFilter) -> list[dict] | None:
