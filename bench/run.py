@@ -24,11 +24,15 @@ For each data set and size (default 1k, 10k, 100k conversations) it
 With `--backends sqlite,postgresql` each is measured on both stores: PostgreSQL in a database
 made for the run on RASA_MESSAGING_TEST_POSTGRES (default postgresql://postgres@127.0.0.1:5432)
 and dropped after it. The baseline stays the SQLite one the issue names.
+With `--store` (repeatable), stores already imported are measured as they are instead: all but
+the import, the baseline and the Kafka rate (a 1M import takes 22-40 minutes); `--prune-seconds`
+stops the prune (which erases each store's oldest tenth) after that long.
 Writes bench/RESULTS.md (one table per kind of figure, the columns side by side) and prints it.
 Timings never decide a test.
 
     .venv/bin/python bench/run.py [--sizes 1000,10000,100000] [--repeat 15] [--datasets generated,real]
                                   [--backends sqlite,postgresql] [--data-dir DIR]
+    .venv/bin/python bench/run.py --store PATH_OR_URL [--store ...] [--prune-seconds S] [--out FILE]
 """
 
 import argparse
@@ -189,10 +193,11 @@ def kafka_consume_rate(data: Path, db: str, workdir: Path) -> float:
             consumer.wait(30)
 
 
-def prune_while_serving(db: str, http: httpx.Client, filters: dict) -> dict:
+def prune_while_serving(db: str, http: httpx.Client, filters: dict, seconds: float | None = None) -> dict:
     """`rasa-messaging prune` of the oldest tenth of the conversations (by latest event, to the
     hour), while a reader requests list filters, /statistics and /analytics in turn as fast as it
-    can: how long the prune took, how many it erased, and the reader's p50 and p99 meanwhile."""
+    can: how long the prune took, how many it erased, and the reader's p50 and p99 meanwhile.
+    Stopped after `seconds` if given (its batch then rolls back: every erased one is whole)."""
     store = Store(db)
     (total,) = store.db.execute("SELECT count(*) FROM conversations").fetchone()
     (cutoff,) = store.db.execute("SELECT latest_event_time FROM conversations ORDER BY latest_event_time "
@@ -206,21 +211,25 @@ def prune_while_serving(db: str, http: httpx.Client, filters: dict) -> dict:
     with tempfile.TemporaryFile("w+") as errors:
         prune = subprocess.Popen([sys.executable, "-m", "rasa_messaging.cli", "prune", "--db", db,
                                   "--older-than", f"{hours}h", "--yes"], stdout=subprocess.DEVNULL, stderr=errors)
-        started = time.perf_counter()
+        started, stopped = time.perf_counter(), False
         while prune.poll() is None:
             path, params = reads[len(latencies) % len(reads)]
             before = time.perf_counter()
             http.get(path, params=params).raise_for_status()
             latencies.append((time.perf_counter() - before) * 1000)
+            if seconds is not None and before - started > seconds:
+                prune.terminate()
+                prune.wait()
+                stopped = True
         took = time.perf_counter() - started
-        if prune.returncode != 0:
+        if prune.returncode != 0 and not stopped:
             errors.seek(0)
             raise RuntimeError(f"prune failed: {errors.read()[-2000:]}")
     store = Store(db)
     (left,) = store.db.execute("SELECT count(*) FROM conversations").fetchone()
     store.close()
     latencies.sort()
-    return {"prune conversations": total - left, "prune s": took, "prune reads": len(latencies),
+    return {"prune conversations": total - left, "prune s": took, "prune stopped": stopped, "prune reads": len(latencies),
             "prune reader p50": latencies[len(latencies) // 2],
             "prune reader p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]}
 
@@ -238,10 +247,18 @@ def measure(data: Path, n_events: int, conversations: int, repeat: int, workdir:
     with (contextlib.nullcontext(str(workdir / "kafka.db")) if not db.startswith("postgresql://")
           else postgres_database()) as kafka_store:
         figures["kafka consume"] = kafka_consume_rate(data, kafka_store, workdir)
+    return {**figures, **measure_store(db, conversations, repeat)}
 
+
+def measure_store(db: str, conversations: int, repeat: int, prune_seconds: float | None = None) -> dict:
+    """name → figure of everything but the import, on the store at `db` (marked here unless it
+    has flags already): reads in-process and over HTTP, HTTP ingest, the prune while serving
+    (stopped after `prune_seconds` if given), the server's peak RSS."""
+    figures: dict = {}
     store = Store(db)
     figures["store bytes"] = store.size()
-    mark_some(store)
+    if not store.db.execute("SELECT 1 FROM flags LIMIT 1").fetchone():
+        mark_some(store)
     if db.startswith("postgresql://"):  # autovacuum's first pass over the fresh tables, now, not while measuring
         store.vacuum()
     filters = filter_combinations(store)
@@ -287,10 +304,19 @@ def measure(data: Path, n_events: int, conversations: int, repeat: int, workdir:
             http.post(f"/conversations/{urllib.parse.quote(sender_id, safe='')}/events", json=events).raise_for_status()
             sent += len(events)
         figures["HTTP ingest"] = sent / (time.perf_counter() - started)
-        figures.update(prune_while_serving(str(db), http, filters))
+        figures.update(prune_while_serving(str(db), http, filters, prune_seconds))
         with open(f"/proc/{server.pid}/status") as status:
             figures["rss"] = int(next(line for line in status if line.startswith("VmHWM")).split()[1]) / 1024
     return figures
+
+
+def _cell(cell, figures: dict) -> str:
+    """A figure, or a dash where the run did not measure it (a store measured with --store has
+    no import)."""
+    try:
+        return cell(figures)
+    except KeyError:
+        return "—"
 
 
 def report(results: dict, filter_names: list, args) -> str:
@@ -314,7 +340,7 @@ def report(results: dict, filter_names: list, args) -> str:
 
     def table(rows, title):
         lines = [f"## {title}", "", f"| figure | {head} |", "|---" * (len(columns) + 1) + "|"]
-        lines += [f"| {name} | " + " | ".join(cell(results[c]) for c in columns) + " |" for name, cell in rows]
+        lines += [f"| {name} | " + " | ".join(_cell(cell, results[c]) for c in columns) + " |" for name, cell in rows]
         return lines + [""]
 
     def number(key, fmt="{:,.1f}"):
@@ -324,8 +350,7 @@ def report(results: dict, filter_names: list, args) -> str:
         return lambda figures: f"{fmt.format(figures[key])} / {fmt.format(figures['p95 ' + key])}"
 
     lines = ["# Benchmark results", "",
-             f"`bench/run.py --sizes {args.sizes} --repeat {args.repeat} --datasets {args.datasets} "
-             f"--backends {args.backends}` on {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}, one run. "
+             f"`bench/run.py {' '.join(sys.argv[1:])}` on {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}, one run. "
              f"Latencies are in ms of {args.repeat} requests over HTTP (uvicorn, keep-alive) after a warm-up, "
              "taken in rounds (each list filter, the floor, statistics and analytics in turn), "
              "`limit=20`: p50, or p50 / p95 where both are shown; `store` is the same call in-process (the "
@@ -353,7 +378,8 @@ def report(results: dict, filter_names: list, args) -> str:
         ("text=help, first request, in-process", number("text, first request in-process", "{:.2f}")),
         ("store on disk / its JSON Lines", lambda f: f"{f['store bytes'] / f['jsonl bytes']:.2f}× "
                                                      f"({f['store bytes'] / 1e6:,.0f} / {f['jsonl bytes'] / 1e6:,.0f} MB)"),
-        ("prune of the oldest tenth: conversations, s", lambda f: f"{f['prune conversations']:,} in {f['prune s']:.0f} s"),
+        ("prune of the oldest tenth: conversations, s", lambda f: f"{f['prune conversations']:,} in {f['prune s']:.0f} s"
+                                                                  + (" (stopped)" if f["prune stopped"] else "")),
         ("readers meanwhile: requests, p50 / p99 (ms)", lambda f: f"{f['prune reads']:,}: {f['prune reader p50']:.1f} / "
                                                                   f"{f['prune reader p99']:.1f}"),
     ], "Ingest, statistics, analytics, reads")
@@ -413,7 +439,13 @@ def main():
     parser.add_argument("--backends", default="sqlite,postgresql", help="sqlite, postgresql, or both")
     parser.add_argument("--out", default=str(ROOT / "bench" / "RESULTS.md"), help="where to write the tables")
     parser.add_argument("--data-dir", help="keep the data sets' JSON Lines here, and use those a run before kept")
+    parser.add_argument("--store", action="append", default=[],
+                        help="measure this store as it is instead (a path or postgresql:// URL; repeatable): all but "
+                             "the import, the baseline and the Kafka rate. Its prune erases its oldest tenth")
+    parser.add_argument("--prune-seconds", type=float, help="stop the prune while serving after this long")
     args = parser.parse_args()
+    if args.store:
+        return measure_stores(args)
     from bench.real_trackers import REAL_DATA_PRESENT
     datasets = [d for d in args.datasets.split(",") if d != "real" or REAL_DATA_PRESENT]
     if len(datasets) < len(args.datasets.split(",")):
@@ -431,6 +463,24 @@ def main():
                     print(f"{dataset} {size:,} {backend}: import {figures['import']:,.0f}/s, slowest filter "
                           f"{max(figures['http ' + n] for n in filter_names):.2f} ms", flush=True)
                     text = write_report(results, filter_names, args)  # after each: a long run keeps what it measured
+    print(text)
+    print(f"wrote {args.out}")
+
+
+def measure_stores(args) -> None:
+    """--store: each store as it is, one column each, named by its file or database."""
+    results, filter_names = {}, []
+    for location in args.store:
+        backend = "postgresql" if location.startswith("postgresql://") else "sqlite"
+        store = Store(location)
+        (conversations,) = store.db.execute("SELECT count(*) FROM conversations").fetchone()
+        store.close()
+        name = Path(urllib.parse.urlparse(location).path).name
+        figures = results[name, conversations, backend] = measure_store(location, conversations, args.repeat,
+                                                                        args.prune_seconds)
+        filter_names = [k[len("http "):] for k in figures if k.startswith("http ")]
+        print(f"{name} {backend}: slowest filter {max(figures['http ' + n] for n in filter_names):.2f} ms", flush=True)
+        text = write_report(results, filter_names, args)
     print(text)
     print(f"wrote {args.out}")
 
