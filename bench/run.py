@@ -468,18 +468,21 @@ def main():
 
 
 def measure_stores(args) -> None:
-    """--store: each store as it is, one column each, named by its file or database."""
+    """--store: each store as it is, one column each, labelled "store", its size and backend
+    (stores a tenfold apart on one backend get a growth line), or by its file or database's name
+    where two would share a label."""
     results, filter_names = {}, []
     for location in args.store:
         backend = "postgresql" if location.startswith("postgresql://") else "sqlite"
         store = Store(location)
         (conversations,) = store.db.execute("SELECT count(*) FROM conversations").fetchone()
         store.close()
-        name = Path(urllib.parse.urlparse(location).path).name
-        figures = results[name, conversations, backend] = measure_store(location, conversations, args.repeat,
-                                                                        args.prune_seconds)
+        key = ("store", conversations, backend)
+        if key in results:
+            key = (Path(urllib.parse.urlparse(location).path).name, conversations, backend)
+        figures = results[key] = measure_store(location, conversations, args.repeat, args.prune_seconds)
         filter_names = [k[len("http "):] for k in figures if k.startswith("http ")]
-        print(f"{name} {backend}: slowest filter {max(figures['http ' + n] for n in filter_names):.2f} ms", flush=True)
+        print(f"{location}: slowest filter {max(figures['http ' + n] for n in filter_names):.2f} ms", flush=True)
         text = write_report(results, filter_names, args)
     print(text)
     print(f"wrote {args.out}")

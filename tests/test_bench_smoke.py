@@ -51,7 +51,7 @@ def test_the_benchmark_measures_a_store_as_it_is(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     rows = {row.split("|")[1].strip(): row.split("|")[2].strip() for row in out.read_text().splitlines()
             if row.startswith("| ") and "---" not in row}
-    assert rows["figure"] == rows["filters"] == "kept.db 150"  # its column: the store's name and size
+    assert rows["figure"] == rows["filters"] == "store 150"  # its column: the store's size
     assert rows["import, CLI (events/s)"] == "—" and float(rows["/statistics"].split(" / ")[0]) > 0
     pruned, seconds = rows["prune of the oldest tenth: conversations, s"].removesuffix(" s (stopped)").split(" in ")
     assert 0 <= int(pruned) <= 15, "at most the oldest tenth"
