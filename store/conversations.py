@@ -247,9 +247,10 @@ class ConversationQueries(FlagsMixin):
         adds filters with the same text, and a common word is the one list cost that grows with
         the store (`text=help`: 11k messages at 100k conversations, 4.7 ms). Messages stored
         since are searched then; a conversation only gains messages, so none stops matching
-        except by erasure, after which the kept matches lose the conversations gone (see
-        `_newest`: searched again, `prune` made every reader's text filter search the whole
-        store after each batch: 120 ms at 100k on PostgreSQL, the readers' p99)."""
+        except by erasure, after which the kept matches lose the erased conversations (`_newest`
+        says when the store is searched again instead). Searched again after every erasure,
+        `prune` cost each reader's text filter a whole search a batch: at 100k on PostgreSQL
+        120 ms, the readers' p99."""
         db, needle = self.db, text.casefold()
         known, as_of = self._kept.get(("text", needle), (None, (0, 0, 0)))
         if known is None or as_of[2] != newest[2] or newest[0] - as_of[0] > _NEW_EVENTS_SEARCHED_AT_MOST:
