@@ -2,6 +2,7 @@
 check that a conversation exists. The parts (ingest, conversations, flags, review, statistics,
 analytics) are mixins of `Store` over this base."""
 
+import threading
 from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
@@ -43,8 +44,10 @@ class StoreBase:
         # `_newest()` then): see ConversationQueries._with_text and _latest_event_between. A
         # dict's get and set are atomic for the server's threads.
         self._kept: dict[tuple, tuple[int, tuple[int, int, int]]] = {}
-        # (kind, value) → (the set decoded, the sets' version then): see ConversationQueries._set.
+        # (kind, value) → (the set decoded, the sets' version then): see ConversationQueries._set;
+        # the version this thread's request read once (`_one_sets_version`).
         self._decoded: dict[tuple[str, str], tuple[int, int]] = {}
+        self._sets_read = threading.local()
 
     @property
     def db(self) -> StoreDatabase:
