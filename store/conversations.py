@@ -438,7 +438,7 @@ class ConversationQueries(FlagsMixin):
         # A walk meets about (skip + limit) × span / candidates rows where the matches are spread
         # over the span, against reading every candidate: read them where they are fewer.
         if span and candidates.bit_count() <= max(_READ_ALL_AT_MOST + 4 * limit,
-                                                  math.isqrt((skip + limit) * span.bit_count())):
+                                                  math.isqrt((skip + limit) * span.bit_count() * _WALKED_PER_READ)):
             return self._rows(candidates, order, limit, skip)
         # Where they are not spread, the walk is cut short and the candidates read instead: the
         # top confidence band holds every CALM conversation (FlowPolicy acts with confidence 1.0),

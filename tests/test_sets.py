@@ -128,9 +128,9 @@ def assert_lists_match(world: World, now: float) -> None:
 @pytest.fixture(params=["few read at once", "pages found by the sets", "pages walked in a mark's order"])
 def paging(request, monkeypatch):
     """Small stores read their few matches at once (a time range too: looked up in their rows);
-    with that off, every page and every time range is found through the sets (a span of
-    candidates, or a walk when the span holds more than a few pages). With a review mark among
-    the filters, a page can be walked in list order through the mark's members: forced here."""
+    with that off, every page and every time range is found through the sets (a span, its
+    candidates read). Walking costing nothing, a page is walked: in list order through the
+    members of a review mark among the filters, else through the span, which the sets found."""
     if request.param != "few read at once":
         monkeypatch.setattr(conversations_module, "_READ_ALL_AT_MOST", 0)
         monkeypatch.setattr(conversations_module.ConversationQueries, "_read_all_at_most", staticmethod(lambda _: 0))
