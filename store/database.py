@@ -193,6 +193,9 @@ class Connections:
     def refresh_statistics(self) -> None:
         pass
 
+    def tidy_after_erasures(self) -> None:
+        pass
+
     def vacuum(self) -> None:
         self.db.execute("VACUUM")
         self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the rewritten pages sit in the WAL until then

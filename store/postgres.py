@@ -262,6 +262,9 @@ class PostgresConnections:
     def vacuum(self) -> None:
         self.db.execute("VACUUM ANALYZE")
 
+    def tidy_after_erasures(self) -> None:
+        self.db.execute("VACUUM sessions")
+
     def close(self) -> None:
         db = getattr(self._local, "db", None)
         if db is not None:
