@@ -181,7 +181,7 @@ class AnalyticsMixin(StoreBase):
         `end`: in one query where GROUP BY hashes (PostgreSQL); SQLite would sort every session
         of the ranges for it (at 1M, 873 bins of 6 hours: 132 ms in one query, 78 a query a
         range), and its queries cost no round trip."""
-        if self.db.dialect.groups_by_sorting:
+        if not edges or self.db.dialect.groups_by_sorting:
             return [(index, *self._sessions_in(low, high, bin_low, end)) for index, low, high, bin_low in edges]
         return self.db.execute(
             f"""

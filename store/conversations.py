@@ -151,7 +151,7 @@ def _marks_wanted(filters: ConversationFilter) -> list[tuple[str, str]]:
                                                            ("reviewed_by", filters.reviewers)) if len(values) == 1]
 
 
-def _one_sets_version(method):
+def _with_one_sets_version(method):
     """`method` reads the sets' version once (ConversationQueries._one_sets_version)."""
     @functools.wraps(method)
     def with_one_version(self, *args, **kwargs):
@@ -161,7 +161,7 @@ def _one_sets_version(method):
 
 
 class ConversationQueries(FlagsMixin):
-    @_one_sets_version
+    @_with_one_sets_version
     def conversations(self, filters: ConversationFilter, *, sort_by_confidence=True,
                       sort_by_latest_event_time=True, limit=None, offset=0, order=None) -> tuple[int, list[dict]]:
         """Return (number of matches, the page of ConversationMetadata dicts). `order` (one of
@@ -183,7 +183,7 @@ class ConversationQueries(FlagsMixin):
             return total, self._with_terms_and_flags(page)
         return total, self._with_terms_and_flags(self._page(matches, total, order, limit, offset, filters.time_range))
 
-    @_one_sets_version
+    @_with_one_sets_version
     def matching(self, filters: ConversationFilter) -> int:
         """The bitset of conversation ids (store/sets.py) that pass every filter."""
         db = self.db
