@@ -45,7 +45,7 @@ class StoreBase:
         # dict's get and set are atomic for the server's threads.
         self._kept: dict[tuple, tuple[int, tuple[int, int, int]]] = {}
         # (kind, value) → (the set decoded, the sets' version then): see ConversationQueries._set;
-        # the version this thread's request read once (`_one_sets_version`).
+        # the version this thread's request read once (`_with_one_sets_version`).
         self._decoded: dict[tuple[str, str], tuple[int, int]] = {}
         self._sets_read = threading.local()
 
