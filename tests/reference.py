@@ -274,7 +274,7 @@ def message_groups(trackers, annotated, *, intents=(), maximum_confidence=None, 
             intent = parse_data.get("intent") or {}
             confidence = intent.get("confidence") if intent.get("name") else None  # no intent: no confidence
             said = tuple(c["command"] for c in parse_data.get("commands") or [] if c.get("command"))
-            if intents and intent.get("name") not in intents or text and text.lower() not in body.lower() \
+            if intents and intent.get("name") not in intents or text and text.casefold() not in body.casefold() \
                     or maximum_confidence is not None and (confidence is None or confidence > maximum_confidence) \
                     or commands and not set(commands) & set(said):
                 continue

@@ -440,6 +440,9 @@ def inbox_trackers() -> list[dict]:
                                   "parse_data": {"intent": {"name": "greet", "confidence": 1.0}}})
         tracker["events"].append({"event": "user", "timestamp": 4_000_000_001.0 + k, "text": "hi there",
                                   "parse_data": {"intent": {"name": "greet", "confidence": 0.3 + k / 100}}})
+    for k, tracker in enumerate(trackers[:3]):  # matched by "STRASSE" and "straße" only after Unicode case folding
+        tracker["events"].append({"event": "user", "timestamp": 4_000_000_002.0 + k, "text": f"Ist die Straße {k} offen?",
+                                  "parse_data": {"intent": {"name": "ask_road", "confidence": 0.6}}})
     return trackers
 
 
@@ -468,7 +471,7 @@ def test_message_groups_equal_a_brute_force_grouping_under_change(db_path):
     half = len(trackers) // 2
     import_trackers(store, trackers[:half])
     annotated: set = set()
-    filters = [{}, {"intents": ("greet",)}, {"maximum_confidence": 0.5}, {"text": "HI"},
+    filters = [{}, {"intents": ("greet",)}, {"maximum_confidence": 0.5}, {"text": "HI"}, {"text": "THERE"}, {"text": "STRASSE"}, {"text": "straße"},
                {"commands": ("start flow",)}, {"intents": ("greet", "affirm"), "maximum_confidence": 0.8}]
     for each in filters:
         assert_groups_equal(store, trackers[:half], annotated, **each)
