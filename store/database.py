@@ -86,9 +86,11 @@ class SqliteDatabase(Database):
     def executemany(self, sql: str, rows) -> None:
         self.conn.executemany(sql, rows)
 
-    def insert_many(self, table: str, columns: str, rows, *, skip_existing: bool = False) -> None:
+    def insert_many(self, table: str, columns: str, rows, *, skip_existing: bool = False,
+                    without_nul: bool = False) -> None:
         """Add `rows` (values of `columns`, a comma-separated list) to `table`; with
-        `skip_existing`, those whose key is there already are left out."""
+        `skip_existing`, those whose key is there already are left out. (`without_nul` is
+        PostgreSQL's: SQLite stores a NUL as it is.)"""
         self.conn.executemany(f"INSERT INTO {table} ({columns}) VALUES ({', '.join('?' * len(columns.split(',')))})"
                               f"{' ON CONFLICT DO NOTHING' if skip_existing else ''}", rows)
 

@@ -104,9 +104,9 @@ EVENT_COLUMNS = "sender_id, type, timestamp, data, intent, action, policy, confi
 
 
 def insert_rows(db, rows) -> None:
-    """Add `rows` (EventRows) to the table `events` of `db`: the store's, or an import's staging
-    database (store/staging.py)."""
-    db.insert_many("events", EVENT_COLUMNS, (row[:9] for row in rows))
+    """Add `rows` (EventRows, as `storable_rows` leaves them) to the table `events` of `db`: the
+    store's, or an import's staging database (store/staging.py)."""
+    db.insert_many("events", EVENT_COLUMNS, (row[:9] for row in rows), without_nul=True)
 
 
 def last_event_id(db) -> int:

@@ -153,12 +153,15 @@ class PostgresDatabase:
             with _reachable(self.conn), self.conn.cursor() as cursor:
                 cursor.executemany(psycopg_sql(sql), rows)
 
-    def insert_many(self, table: str, columns: str, rows, *, skip_existing: bool = False) -> None:
+    def insert_many(self, table: str, columns: str, rows, *, skip_existing: bool = False,
+                    without_nul: bool = False) -> None:
         """Add `rows` (values of `columns`, a comma-separated list) to `table` with COPY: an
         import's events as rows of an INSERT were its slowest part (cProfile, 422k generated
         events: 16.4 of 51 s in `executemany`, most of it psycopg binding each row). With
         `skip_existing`, those whose key is there already are left out: COPY into a temporary
-        table of the columns, then one INSERT ... ON CONFLICT DO NOTHING from it."""
+        table of the columns, then one INSERT ... ON CONFLICT DO NOTHING from it. `without_nul`:
+        no text of `rows` holds a NUL (`storable_rows` saw to it), so psycopg's own text dumper
+        writes them, in C, instead of `_TextDumper`, in Python."""
         rows = iter(rows)
         if (first := next(rows, None)) is None:
             return
@@ -167,6 +170,8 @@ class PostgresDatabase:
             if skip_existing:
                 cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {target} ON COMMIT DELETE ROWS AS "
                                f"SELECT {columns} FROM {table} WITH NO DATA")
+            if without_nul:
+                cursor.adapters.register_dumper(str, StrDumperUnknown)
             with cursor.copy(f"COPY {target} ({columns}) FROM STDIN") as copy:
                 copy.write_row(first)
                 for row in rows:
