@@ -54,28 +54,11 @@ def replay_conversation(db, sender_id: str, *, until: float | None = None) -> Re
         [sender_id, *params]))
 
 
-def replays_of_new(rows: list, deltas: dict) -> dict:
-    """The replay of each conversation of `rows` (unique EventRows, in the order they are stored)
-    that has flow events, as `replay_conversation` would replay it were `rows` all its events: for
-    a conversation the batch makes, done where the batch was parsed. Replaying there moved 19% of
-    the storing process's time (100k generated conversations, SQLite) off it."""
-    replayed: dict = defaultdict(list)
-    for row in rows:
-        if row.type in REPLAYED_TYPES and deltas[row.sender_id].n_flow_events:
-            replayed[row.sender_id].append(row)
-    # Stored events replay by (timestamp, id): a stable sort keeps the rows' order for a tie.
-    return {sender_id: replay(json_text.loads(row.data) for row in sorted(of_sender, key=lambda row: row.timestamp))
-            for sender_id, of_sender in replayed.items()}
-
-
-def derive_flows(db, senders: list[str], *, new: set | frozenset = frozenset(), sum_days: bool = True,
-                 replays: dict | None = None) -> dict:
+def derive_flows(db, senders: list[str], *, new: set | frozenset = frozenset(), sum_days: bool = True) -> dict:
     """Derive the flows of `senders`' conversations that have flow events again; the changes to the
     sets ((kind, value) → chunk → (added, removed)) for the caller to make with its others.
     `new`: senders whose conversations this transaction made, which hold nothing derived yet.
     `sum_days=False` (m022, before m024 made the sums by day) leaves the sums unwritten.
-    `replays`: the replays of new conversations, where the import replayed them as it parsed
-    them (`replays_of_new`); the others are replayed from the stored events here.
 
     Written `_CHUNK` conversations a statement, and what a new conversation has not got is not
     looked up: a conversation's seven round trips took 6.9 ms of a PostgreSQL import's 1,512 CALM
@@ -90,8 +73,7 @@ def derive_flows(db, senders: list[str], *, new: set | frozenset = frozenset(), 
         chunk = senders[start:start + _CHUNK]
         ids = dict(db.execute(f"SELECT sender_id, id FROM conversations WHERE n_flow_events > 0 "
                               f"AND sender_id IN ({','.join('?' * len(chunk))})", chunk).fetchall())
-        states = {sender_id: replays[sender_id] if replays and sender_id in new and sender_id in replays
-                  else replay_conversation(db, sender_id) for sender_id in ids}
+        states = {sender_id: replay_conversation(db, sender_id) for sender_id in ids}
         existing = [ids[sender_id] for sender_id in ids if sender_id not in new]
         old_terms = {conversation_id: set(db.execute(
             "SELECT kind, value FROM conversation_terms WHERE conversation_id = ? "

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 
 from .errors import InvalidBackup, InvalidEvent, StoreError
 from .events import KNOWN_EVENT_TYPES, EventRow, event_row, first_of_each, row_of_line, validate_event
-from .flow_data import replays_of_new
 from .ingest import IngestResult, deltas_of, merge_deltas
 from .sessions import sessions_by_position
 from .sources import Rejected, Source, SourceReviewWork, items_of, records_of
@@ -87,26 +86,23 @@ def derive(raw_records: list) -> tuple[list, list, int, list, dict]:
 
 def staged_batches(rows: list[EventRow], batch_size: int) -> list[StagedBatch]:
     """`rows` in batches of `batch_size` for `Store.ingest_staged`, with what the storing process
-    would otherwise derive from them: which are repeats, the conversations' deltas, the sessions,
-    the flows' replays."""
+    would otherwise derive from them: which are repeats, the conversations' deltas, the sessions."""
     batches = []
     for start in range(0, len(rows), batch_size):
         given = rows[start:start + batch_size]
         unique = first_of_each(given, {})
         deltas = deltas_of(unique)
         batches.append(StagedBatch(database=serialized(unique), n_rows=len(unique), n_repeats=len(given) - len(unique),
-                                   deltas=deltas, sessions=sessions_by_position(unique, deltas),
-                                   replays=replays_of_new(unique, deltas)))
+                                   deltas=deltas, sessions=sessions_by_position(unique, deltas)))
     return batches
 
 
 def import_source(store, source: Source, summary: ImportSummary, *, on_records=lambda n: None,
-                  batch_size: int | None = None, workers: int = 0) -> None:
+                  batch_size: int = BATCH_SIZE, workers: int = 0) -> None:
     """Store every valid event of `source`; add what was stored and rejected to `summary`.
 
     `on_records(n)` is told each time n more records were read; `workers` > 0 parses in that
-    many processes; `batch_size` is BATCH_SIZE unless given."""
-    batch_size = batch_size or BATCH_SIZE
+    many processes."""
     review_work: list = []
     with store.bulk_writes():
         stored_chunks = _staged_chunks if store.stages_imports else _chunks_as_rows
@@ -164,26 +160,19 @@ def _staged_chunks(store, source: Source, batch_size: int, workers: int):
 
 def _chunks_as_rows(store, source: Source, batch_size: int, workers: int):
     """`_staged_chunks` on a store that takes rows (`Store.ingest`): the chunks' rows gathered
-    into batches of `batch_size`, with their flows' replays but of conversations that more than
-    one of a batch's chunks hold (each chunk's replay holds its own part)."""
+    into batches of `batch_size`."""
     batch: list = []
     deltas: dict = {}
-    replays: dict = {}
-    for rows, rejected, n_records, chunk_deltas, chunk_replays, review_work, unknown in _derived_chunks(
-            source, workers, _derive_rows):
+    for rows, rejected, n_records, chunk_deltas, review_work, unknown in _derived_chunks(source, workers, _derive_rows):
         batch += map(EventRow._make, rows)
-        split = chunk_deltas.keys() & deltas.keys()
-        for sender_id in split:
-            replays.pop(sender_id, None)
-        replays.update((sender_id, state) for sender_id, state in chunk_replays.items() if sender_id not in split)
         merge_deltas(deltas, chunk_deltas)
         results = []
         if len(batch) >= batch_size:
-            results.append(store.ingest(batch, deltas=deltas, replays=replays))
-            batch, deltas, replays = [], {}, {}
+            results.append(store.ingest(batch, deltas=deltas))
+            batch, deltas = [], {}
         yield results, rejected, n_records, review_work, unknown
     if batch:
-        yield [store.ingest(batch, deltas=deltas, replays=replays)], [], 0, [], {}
+        yield [store.ingest(batch, deltas=deltas)], [], 0, [], {}
 
 
 def _derived_chunks(source: Source, workers: int, work):
@@ -211,13 +200,11 @@ def _derive_staged(raw_records: list, batch_size: int) -> tuple:
 
 
 def _derive_rows(raw_records: list) -> tuple:
-    """`derive`, the rows' deltas and flows' replays, the rows as plain tuples: sent to the storing
-    process, unpickling a NamedTuple calls its Python `__new__`, which made unpickling 4.3 µs an
-    event there; plain tuples made EventRows again cost 0.9."""
+    """`derive` and the rows' deltas, the rows as plain tuples: sent to the storing process,
+    unpickling a NamedTuple calls its Python `__new__`, which made unpickling 4.3 µs an event
+    there; plain tuples made EventRows again cost 0.9."""
     rows, rejected, n_records, review_work, unknown = derive(raw_records)
-    deltas = deltas_of(rows)
-    return (list(map(tuple, rows)), rejected, n_records, deltas, replays_of_new(first_of_each(rows, {}), deltas),
-            review_work, unknown)
+    return list(map(tuple, rows)), rejected, n_records, deltas_of(rows), review_work, unknown
 
 
 def collect_rarely() -> None:

@@ -212,21 +212,20 @@ def conversation_rows(db, senders: list[str]) -> dict[str, SetRow]:
 
 class IngestMixin(StoreBase):
     def ingest(self, rows: list[EventRow], *, parked=(), position: tuple[str, int] | None = None,
-               deltas: dict | None = None, replays: dict | None = None) -> IngestResult:
+               deltas: dict | None = None) -> IngestResult:
         """Store prepared rows in one transaction; rows already stored count as duplicates.
 
         A broker consumer passes, for the same transaction, the messages it could not read
         (`parked`: (source, body, reason)) and how far it has read its source (`position`:
         (source, last id)), so that what it acknowledges or remembers is exactly what is stored.
-        An import passes `deltas_of(rows)`, computed by its workers: used when every row is new;
-        and `replays_of_new(rows, deltas)` (store/flow_data.py), for the conversations it makes.
+        An import passes `deltas_of(rows)`, computed by its workers: used when every row is new.
         """
         if (storable := self._connections.storable_rows(rows)) is not None:
-            rows, deltas, replays = storable, None, None
+            rows, deltas = storable, None
         result = IngestResult(senders={row.sender_id for row in rows})
         with self.transaction() as db:
             before = conversation_rows(db, list(result.senders))  # the conversations as they were
-            result.stored = self._store_rows(db, rows, deltas, before, replays)
+            result.stored = self._store_rows(db, rows, deltas, before)
             result.duplicates = len(rows) - result.stored
             db.executemany(
                 "INSERT INTO parked_messages (source, received_at, body, reason, fingerprint) "
@@ -261,8 +260,7 @@ class IngestMixin(StoreBase):
             last_id = last_event_id(db)
             db.execute(COPY_STAGED)
             self._derive_from_new_events(db, batch.deltas, before, last_id, batch.n_rows,
-                                         [session for session in batch.sessions if session[0] not in before],
-                                         replays=batch.replays)
+                                         [session for session in batch.sessions if session[0] not in before])
         return result
 
     def sole(self, name: str):
@@ -282,27 +280,25 @@ class IngestMixin(StoreBase):
             if old != new and db.execute("SELECT 1 FROM follow_positions WHERE source = ?", [new]).fetchone() is None:
                 db.execute("UPDATE follow_positions SET source = ? WHERE source = ?", [new, old])
 
-    def _store_rows(self, db, rows: list[EventRow], deltas: dict | None, before: dict,
-                    replays: dict | None = None) -> int:
+    def _store_rows(self, db, rows: list[EventRow], deltas: dict | None, before: dict) -> int:
         """Store the rows not stored yet (`_new_rows`) and what they change; how many they were.
-        `deltas`, `replays`: `deltas_of(rows)`, `replays_of_new` if at hand; `before`: the rows'
-        conversations as they were."""
+        `deltas`: `deltas_of(rows)` if at hand; `before`: the rows' conversations as they were."""
         new_rows = self._new_rows(db, rows, before)
         if new_rows:
             if deltas is None or len(new_rows) < len(rows):
-                deltas, replays = deltas_of(new_rows), None
+                deltas = deltas_of(new_rows)
             last_id = last_event_id(db)
             insert_rows(db, new_rows)
             self._derive_from_new_events(db, deltas, before, last_id, len(new_rows),
-                                         sessions_by_position(new_rows, deltas.keys() - before.keys()), replays)
+                                         sessions_by_position(new_rows, deltas.keys() - before.keys()))
         return len(new_rows)
 
     def _derive_from_new_events(self, db, deltas: dict, before: dict, last_id: int, n_new: int,
-                                new_sessions: list, replays: dict | None = None) -> None:
+                                new_sessions: list) -> None:
         """What `n_new` events just stored after `last_id` change beside themselves: their
         conversations and sets, the sessions (`new_sessions`: of the conversations that are new)
-        and the text index. `replays`: of the new conversations' flows (`derive_flows`)."""
-        self._update_metadata(db, deltas, before, replays)
+        and the text index."""
+        self._update_metadata(db, deltas, before)
         for sender_id in before.keys() & deltas.keys():
             refresh_sessions(db, sender_id, deltas[sender_id].earliest_event_time)
         store_new_sessions(db, new_sessions, last_id, n_new)
@@ -331,7 +327,7 @@ class IngestMixin(StoreBase):
         return first_of_each(rows, seen)
 
     @staticmethod
-    def _update_metadata(db, deltas: dict, before: dict, replays: dict | None) -> None:
+    def _update_metadata(db, deltas: dict, before: dict) -> None:
         """`before`: the conversations' set rows before this batch, by sender."""
         db.executemany(_UPSERT_CONVERSATION, [
             (sender_id, d.latest_event_time, d.latest_user_time, d.latest_input_channel,
@@ -350,7 +346,7 @@ class IngestMixin(StoreBase):
         # A CALM conversation's flows are derived again from its events (store/flow_data.py).
         flow_changes = derive_flows(db, [sender_id for sender_id, d in deltas.items()
                                          if d.n_replayed and (d.n_flow_events or sender_id in before)],
-                                    new=deltas.keys() - before.keys(), replays=replays)
+                                    new=deltas.keys() - before.keys())
         # Only a conversation that existed has review marks: new events take its review mark
         # away, and it keeps its other marks in list order.
         senders = [sender_id for sender_id in deltas if sender_id in before]

@@ -34,7 +34,6 @@ class StagedBatch:
     n_repeats: int  # rows left out of `database` as repeats of earlier rows of the batch
     deltas: dict  # `deltas_of(rows)` (store/ingest.py)
     sessions: list  # `sessions_by_position(rows, every sender)` (store/sessions.py)
-    replays: dict  # `replays_of_new(rows, deltas)` (store/flow_data.py)
 
 
 def serialized(rows: list[EventRow]) -> bytes:
