@@ -98,11 +98,12 @@ def staged_batches(rows: list[EventRow], batch_size: int) -> list[StagedBatch]:
 
 
 def import_source(store, source: Source, summary: ImportSummary, *, on_records=lambda n: None,
-                  batch_size: int = BATCH_SIZE, workers: int = 0) -> None:
+                  batch_size: int | None = None, workers: int = 0) -> None:
     """Store every valid event of `source`; add what was stored and rejected to `summary`.
 
     `on_records(n)` is told each time n more records were read; `workers` > 0 parses in that
-    many processes."""
+    many processes; `batch_size` is BATCH_SIZE unless given."""
+    batch_size = batch_size or BATCH_SIZE
     review_work: list = []
     with store.bulk_writes():
         stored_chunks = _staged_chunks if store.stages_imports else _chunks_as_rows

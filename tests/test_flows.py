@@ -164,6 +164,36 @@ def test_flow_data_stays_exact_while_events_arrive_in_pieces_out_of_order_and_co
                                 "(SELECT 1 FROM conversations c WHERE c.id = e.conversation_id)").fetchall()
 
 
+def test_an_import_derives_the_flows_of_conversations_split_between_batches_and_out_of_order(db_path, tmp_path, monkeypatch):
+    """An import's flows are those of the conversations as stored: with lines out of time order
+    within a batch, and conversations split between batches and between a batch's chunks."""
+    from rasa_messaging.store import Store, importer
+    rng = random.Random(7)
+    conversations = dict(map(CalmGenerator(seed=7).conversation, range(30)))
+    conversations.update(map(Generator(seed=7).conversation, range(5)))
+    first, later = [], []
+    for number, (sender_id, events) in enumerate(conversations.items()):
+        events = [{**event, "sender_id": sender_id} for event in events]
+        for _ in range(3):  # lines out of time order within a batch
+            k = rng.randrange(len(events) - 1)
+            events[k], events[k + 1] = events[k + 1], events[k]
+        cut = len(events) // 2 if number % 3 == 0 else len(events)  # a third continued at the end
+        first += events[:cut]
+        later += events[cut:]
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps(event) + "\n" for event in first + later))
+    # Chunks of 50 kB (about 180 lines), batches of 300 events: conversations split between
+    # batches, and on PostgreSQL, whose batches are of chunks, between the chunks of a batch.
+    monkeypatch.setattr(importer, "CHUNK_SIZE", 200)
+    monkeypatch.setattr(importer, "BATCH_SIZE", 300)
+    assert run_import(db_path, path).exit_code == 0
+    world: dict = {}
+    for event in first + later:
+        world.setdefault(event["sender_id"], []).append(event)
+    assert sum(1 for events in world.values() if any(e["event"] == "stack" for e in events)) == 30
+    assert_store_matches(Store(db_path), world)
+
+
 def test_an_abandoned_flow_completes_when_its_conversation_goes_on(store):
     sender_id, events = CalmGenerator(seed=3).conversation(0)
     cut = next(i for i, e in enumerate(events) if e["event"] == "stack" and '"op": "remove"' in e["update"]
