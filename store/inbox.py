@@ -223,7 +223,7 @@ class MessageFilter:
                    model_ids=_values("model_id", model_id), input_channels=_values("input_channel", input_channel),
                    commands=_values("command", command), start=start, until=until, text=_text(text))
 
-    def where(self, db) -> tuple[str, list]:
+    def where(self, dialect) -> tuple[str, list]:
         """The filters on each message but `text`, as SQL over `user_messages m`. `text` is on the
         text: every message of a text passes it or none does (`texts_containing`)."""
         clauses: list[str] = ["m.annotated = 0"]
@@ -234,7 +234,7 @@ class MessageFilter:
                 clauses.append(f"{column} IN ({','.join('?' * len(values))})")
                 params += values
         if self.commands:
-            clauses.append("(" + " OR ".join(f"{db.dialect.position}(m.commands, ?) > 0" for _ in self.commands) + ")")
+            clauses.append("(" + " OR ".join(f"{dialect.position}(m.commands, ?) > 0" for _ in self.commands) + ")")
             params += [f",{command}," for command in self.commands]
         for clause, value in (("m.confidence <= ?", self.maximum_confidence), ("m.timestamp >= ?", self.start),
                               ("m.timestamp <= ?", self.until)):
@@ -276,7 +276,7 @@ class InboxMixin(StoreBase):
                 f"SELECT t.id, t.n, t.example FROM message_texts t WHERE t.n > 0 ORDER BY {by} LIMIT ? OFFSET ?",
                 [limit, offset])]
         else:
-            where, params = filters.where(db)
+            where, params = filters.where(db.dialect)
             of_texts, texts = "", []
             if filters.text is not None:
                 of_texts, texts = f" AND m.text_id {db.dialect.any_id}", [db.dialect.id_list(texts_containing(db, filters.text))]
