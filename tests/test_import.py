@@ -462,6 +462,44 @@ RAW_ODD_LINES = [  # lines json.dumps does not write
 ]
 
 
+def test_every_line_with_a_number_out_of_range_goes_the_general_way_and_a_hex_id_does_not():
+    """`_maybe_out_of_range` must find every number msgspec refuses as out of range, on random
+    numbers beside hex ids, and answer as the whole-line regular expression it replaced did."""
+    import random
+    import re
+
+    import msgspec
+
+    from rasa_messaging.store.events import _DIGITS_AS_ZERO, _maybe_out_of_range
+    whole_line = re.compile(rb"(?<![0-9A-Za-z_.])-?0+(?:\.0*)?e\+?000")
+    rng = random.Random(11)
+
+    def number() -> bytes:
+        mantissa = rng.choice(["0", "1", "42", "-7", "123"]) + rng.choice(["", ".5", ".000"])
+        exponent = rng.choice(["", "e", "E"])
+        if exponent:
+            exponent += rng.choice(["", "+", "-"]) + str(rng.choice([1, 30, 307, 308, 309, 400, 999, 1200])).zfill(
+                rng.choice([1, 3, 4]))
+        return (mantissa + exponent).encode()
+
+    refused = 0
+    for _ in range(3000):
+        model_id = "".join(rng.choice("0123456789abcdef") for _ in range(32))
+        line = (b'{"event": "bot", "timestamp": 3, "sender_id": "s", "metadata": {"model_id": "' + model_id.encode()
+                + b'", "x": ' + number() + b', "y": [' + number() + b"]}}")
+        try:
+            msgspec.json.decode(line)
+        except msgspec.DecodeError as error:
+            assert "out of range" in str(error), line
+            refused += 1
+            assert _maybe_out_of_range(line), line
+        shape = line.translate(_DIGITS_AS_ZERO)
+        assert _maybe_out_of_range(line) == bool((b"0e000" in shape or b"0e+000" in shape) and whole_line.search(shape))
+    assert refused > 100
+    in_range = b'{"metadata": {"model_id": "f8861b5922cc4f588c018b18ed79e485"}, "confidence": 1e30}'  # its hex id looks like 1e485
+    assert not _maybe_out_of_range(in_range)
+
+
 def test_a_broker_event_line_is_derived_the_quick_way_exactly_as_the_general_way(trackers):
     """`row_of_line` decodes only the fields a row keeps (store/events.py); every line it takes
     must give the row the general way gives, and every line it leaves to the general way is one
