@@ -1,7 +1,7 @@
 """The review page's speed in headless Chromium on a large store: the time from navigation to the
 inbox's rows drawn, and to a 5,000-event transcript's last page drawn (median of --repeat runs,
 a fresh browser context each, so nothing is cached). Prints the figures; timings decide no test.
-With `--store`, a store imported before (a 1M import takes 16-30 minutes) is measured instead,
+With `--store`, a store imported before (a 1M import takes 16-25 minutes) is measured instead,
 with the 5,000-event conversation imported into it first (again: nothing is stored twice).
 
     .venv/bin/python bench/page.py [--conversations 100000] [--repeat 5] [--store PATH_OR_URL]

@@ -25,7 +25,7 @@ With `--backends sqlite,postgresql` each is measured on both stores: PostgreSQL 
 made for the run on RASA_MESSAGING_TEST_POSTGRES (default postgresql://postgres@127.0.0.1:5432)
 and dropped after it. The baseline stays the SQLite one the issue names.
 With `--store` (repeatable), stores already imported are measured as they are instead: all but
-the import, the baseline and the Kafka rate (a 1M import takes 22-40 minutes); `--prune-seconds`
+the import, the baseline and the Kafka rate (a 1M import takes 16-25 minutes); `--prune-seconds`
 stops the prune (which erases each store's oldest tenth) after that long.
 Writes bench/RESULTS.md (one table per kind of figure, the columns side by side) and prints it.
 Timings never decide a test.

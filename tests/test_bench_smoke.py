@@ -38,7 +38,7 @@ def test_the_benchmark_runs_end_to_end_on_a_small_store(tmp_path):
 
 @pytest.mark.slow
 def test_the_benchmark_measures_a_store_as_it_is(tmp_path):
-    """--store: a store imported before, measured without importing (1M conversations take 22-40
+    """--store: a store imported before, measured without importing (1M conversations take 16-25
     minutes to import), its prune stopped after --prune-seconds."""
     data, db, out = tmp_path / "events.jsonl", tmp_path / "kept.db", tmp_path / "RESULTS.md"
     with open(data, "w") as lines:
