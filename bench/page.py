@@ -27,18 +27,6 @@ from bench.server import running_server  # noqa: E402
 LONG = "five-thousand-events"
 
 
-def write_long_conversation(out) -> None:
-    for turn in range(1000):  # 5,000 events: user, action, bot, slot, action_listen per turn
-        t = 1_650_000_000 + turn * 30
-        out.write("".join(json.dumps({"sender_id": LONG, "timestamp": t + i, **e}) + "\n" for i, e in enumerate([
-            {"event": "user", "text": f"message {turn}", "parse_data": {"intent": {"name": "inform", "confidence": 0.9},
-                                                                        "entities": []}},
-            {"event": "action", "name": "utter_ok", "policy": "policy_1_TEDPolicy", "confidence": 0.7},
-            {"event": "bot", "text": f"reply {turn}"},
-            {"event": "slot", "name": "turn", "value": turn},
-            {"event": "action", "name": "action_listen", "policy": "policy_0_MemoizationPolicy", "confidence": 1.0}])))
-
-
 def import_into(db: str, work: Path, conversations: int = 0) -> None:
     """Import `conversations` generated conversations and the 5,000-event one into `db`."""
     events = work / "events.jsonl"
@@ -46,7 +34,15 @@ def import_into(db: str, work: Path, conversations: int = 0) -> None:
     with open(events, "w") as out:
         for number in range(conversations):
             out.write("".join(json.dumps(e) + "\n" for e in generator.conversation(number)[1]))
-        write_long_conversation(out)
+        for turn in range(1000):  # 5,000 events: user, action, bot, slot, action_listen per turn
+            t = 1_650_000_000 + turn * 30
+            out.write("".join(json.dumps({"sender_id": LONG, "timestamp": t + i, **e}) + "\n" for i, e in enumerate([
+                {"event": "user", "text": f"message {turn}", "parse_data": {"intent": {"name": "inform", "confidence": 0.9},
+                                                                            "entities": []}},
+                {"event": "action", "name": "utter_ok", "policy": "policy_1_TEDPolicy", "confidence": 0.7},
+                {"event": "bot", "text": f"reply {turn}"},
+                {"event": "slot", "name": "turn", "value": turn},
+                {"event": "action", "name": "action_listen", "policy": "policy_0_MemoizationPolicy", "confidence": 1.0}])))
     subprocess.run([sys.executable, "-m", "rasa_messaging.cli", "import", "--db", db, str(events)], check=True,
                    capture_output=True)
     events.unlink()
