@@ -36,9 +36,14 @@ CHUNK_SIZE = 40_000
 # conversations: 5.01-5.29 s against 4.65-4.95). Four times the chunk and batch of before
 # (10,000 and 12,000): a quarter of the commits, and each index page a batch changes written to the
 # write-ahead log once for four times the events. 100k conversations, one import each: generated
-# (4.24M events) 80.1 → 61.4 s on SQLite, 144.6 → 137.7 on PostgreSQL; real-shaped 80.4 → 61.7 s.
+# (4.24M events) 80.1 → 61.4 s on SQLite; real-shaped 80.4 → 61.7 s.
 # The importing process peaks at 514 MB instead of 275; chunks of 100k took 59.4 s at 786 MB.
 BATCH_SIZE = 48_000
+# A store that takes rows (PostgreSQL) stores whole chunks, each once it holds this many rows: a
+# chunk at a time, as the chunks are parsed. Gathered up to BATCH_SIZE, a file of 50k events was
+# one transaction, stored after every chunk was parsed. 100k generated conversations: 144.6 s with
+# batches of 12,000 and chunks of 10,000, 132.8 gathered up to 48,000, 126.5 a chunk at a time.
+ROW_BATCH_SIZE = 12_000
 TRACKERS_PER_CHUNK = 200
 
 
@@ -102,11 +107,11 @@ def import_source(store, source: Source, summary: ImportSummary, *, on_records=l
     """Store every valid event of `source`; add what was stored and rejected to `summary`.
 
     `on_records(n)` is told each time n more records were read; `workers` > 0 parses in that
-    many processes; `batch_size` is BATCH_SIZE unless given."""
-    batch_size = batch_size or BATCH_SIZE
+    many processes; `batch_size` is BATCH_SIZE (ROW_BATCH_SIZE) unless given."""
     review_work: list = []
     with store.bulk_writes():
         stored_chunks = _staged_chunks if store.stages_imports else _chunks_as_rows
+        batch_size = batch_size or (BATCH_SIZE if store.stages_imports else ROW_BATCH_SIZE)
         for results, rejected, n_records, chunk_review_work, unknown in stored_chunks(store, source, batch_size, workers):
             for result in results:
                 summary.result.add(result)

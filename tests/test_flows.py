@@ -186,6 +186,7 @@ def test_an_import_derives_the_flows_of_conversations_split_between_batches_and_
     # batches, and on PostgreSQL, whose batches are of chunks, between the chunks of a batch.
     monkeypatch.setattr(importer, "CHUNK_SIZE", 200)
     monkeypatch.setattr(importer, "BATCH_SIZE", 300)
+    monkeypatch.setattr(importer, "ROW_BATCH_SIZE", 300)
     assert run_import(db_path, path).exit_code == 0
     world: dict = {}
     for event in first + later:
