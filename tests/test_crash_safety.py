@@ -17,7 +17,7 @@ from . import reference
 from .conftest import REAL_TRACKER_FILES, count_events, ingest_trackers, load_tracker
 from .story_trackers import generated_trackers
 
-COPIES = 45  # ≈ 50,000 events: PostgreSQL's batches take 12,000 rows, so its second one is stored while it is killed after its first (60 copies took 40-60 s)
+COPIES = 45  # ≈ 50,000 events: two chunks (store/importer.py), a transaction each, so the second is parsed or stored while it is killed after the first (60 copies took 40-60 s)
 
 
 def big_import_file(path):
