@@ -544,10 +544,19 @@ def copy(source, destination, batch_size):
 @db_option(creates=False)
 def vacuum(db_path):
     """Give the space of erased conversations back to the file system (SQLite: rewrites the file;
-    PostgreSQL: VACUUM ANALYZE, which also refreshes the planner's statistics)."""
+    PostgreSQL: VACUUM ANALYZE, which also refreshes the planner's statistics). First, the events
+    a store made by a version before 2026-12 holds as plain JSON are packed, as newer ones are
+    (a tenth of the space; 50,000 events a transaction, while the store is in use)."""
     store = open_store(db_path, create=False)
     before = store.size()
-    store.vacuum()
+    packed = []
+
+    def report(n: int) -> None:
+        packed.append(n)
+        if n:
+            click.echo(f"packed {sum(packed)} events", err=True)
+
+    store.vacuum(on_packed=report)
     what = "the file and its write-ahead log" if store.db.dialect.name == "sqlite" else "the database"
     click.echo(f"{before} → {store.size()} bytes ({what})")
 

@@ -11,6 +11,7 @@ from .dialects import NO_LIMIT
 from .errors import InvalidEvent, MessageNotFound
 from .flags import FlagsMixin
 from .inbox import refresh_annotated_messages
+from .packing import event_of
 from .team import COMMAND_LINE, Actor, record
 
 # What Rasa takes as an intent name: no white space, no control characters (a YAML reader refuses
@@ -74,7 +75,9 @@ class AnnotationsMixin(FlagsMixin):
             " AND e.type = 'user' ORDER BY e.id LIMIT 1) "
             f"FROM annotations a WHERE {clause} ORDER BY a.annotated_at DESC, a.sender_id, a.timestamp LIMIT ? OFFSET ?",
             [*params, NO_LIMIT if limit is None else limit, offset]).fetchall()
-        return total, [_annotation(*row) for row in rows]
+        return total, [_annotation(sender, timestamp, intent, entities, annotated_at, annotated_by,
+                                   event_of(self.db, data) if data is not None else {})
+                       for sender, timestamp, intent, entities, annotated_at, annotated_by, data in rows]
 
     def _user_message(self, db, sender_id: str, timestamp: float) -> tuple[float, str]:
         """(exact timestamp, text) of the user message at `timestamp` (as flags find messages)."""
@@ -95,8 +98,7 @@ def _checked_entities(entities: list, text: str) -> list[dict]:
             for entity in spans]
 
 
-def _annotation(sender_id, timestamp, intent, entities, annotated_at, annotated_by, data) -> dict:
-    event = json.loads(data) if data else {}
+def _annotation(sender_id, timestamp, intent, entities, annotated_at, annotated_by, event: dict) -> dict:
     parse_data: dict = event["parse_data"] if isinstance(event.get("parse_data"), dict) else {}
     predicted: dict = parse_data["intent"] if isinstance(parse_data.get("intent"), dict) else {}
     return {"sender_id": sender_id, "timestamp": timestamp, "text": event.get("text"),

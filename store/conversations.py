@@ -5,13 +5,14 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass
 
-from . import json_text, sets
+from . import sets
 from .dialects import NO_LIMIT
 from .errors import InvalidParameter
 from .events import MESSAGE_TYPES, normalise_policy
 from .flags import FlagsMixin
 from .flow_data import episode_term
 from .flows import FLOW_STATUSES
+from .packing import event_of
 from .search import text_index_query
 from .tracker import tracker_state
 
@@ -643,7 +644,7 @@ class ConversationQueries(FlagsMixin):
         flagged = set(self.flagged_timestamps(sender_id))
         events = []
         for kind, data, timestamp in reversed(rows):
-            event = json_text.loads(data)
+            event = event_of(self.db, data)
             if kind in MESSAGE_TYPES:
                 event["is_flagged"] = timestamp in flagged
             events.append(event)

@@ -103,10 +103,11 @@ def validate_event(event, *, received_at=None) -> dict:
 EVENT_COLUMNS = "sender_id, type, timestamp, data, intent, action, policy, confidence, search_text"
 
 
-def insert_rows(db, rows) -> None:
+def insert_rows(db, rows, pack) -> None:
     """Add `rows` (EventRows, as `storable_rows` leaves them) to the table `events` of `db`: the
-    store's, or an import's staging database (store/staging.py)."""
-    db.insert_many("events", EVENT_COLUMNS, (row[:9] for row in rows), without_nul=True)
+    store's, or an import's staging database (store/staging.py). `pack` makes a JSON text the
+    `data` kept on disk (store/packing.py `packer`)."""
+    db.insert_many("events", EVENT_COLUMNS, ((*row[:3], pack(row[3]), *row[4:9]) for row in rows), without_nul=True)
 
 
 def last_event_id(db) -> int:

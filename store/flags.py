@@ -6,6 +6,7 @@ from . import sets
 from .base import StoreBase
 from .errors import MessageNotFound
 from .events import MESSAGE_TYPES
+from .packing import text_of
 from .team import COMMAND_LINE, Actor, record
 
 # Rasa X showed flagged timestamps cut to 4 decimals; a timestamp that close still names the message.
@@ -72,4 +73,4 @@ class FlagsMixin(StoreBase):
         ).fetchone()
         if row is None:
             raise MessageNotFound(sender_id, timestamp, what=" or ".join(types) + " message")
-        return row[0], row[1]
+        return row[0], text_of(db, row[1])

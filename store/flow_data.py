@@ -22,6 +22,7 @@ from collections import Counter, defaultdict
 from . import json_text, sets
 from .flow_days import STORED_COLUMNS, FlowDays
 from .flows import FLOW_EVENT_TYPES, REPLAYED_TYPES, Replay, replay
+from .packing import event_of, text_of
 
 # The terms derived by the replay (the others are derived event by event, store/ingest.py).
 FLOW_TERM_KINDS = ("flow", "flow_status", "flow_episode", "pattern")
@@ -49,7 +50,7 @@ def terms_of(state: Replay) -> set[tuple[str, str]]:
 def replay_conversation(db, sender_id: str, *, until: float | None = None) -> Replay:
     """The replay of `sender_id`'s stored events (those up to `until`), in the transcript's order."""
     clause, params = ("AND timestamp <= ?", [until]) if until is not None else ("", [])
-    return replay(json_text.loads(data) for (data,) in db.execute(
+    return replay(event_of(db, data) for (data,) in db.execute(
         f"SELECT data FROM events WHERE sender_id = ? AND type IN ({_REPLAYED}) {clause} ORDER BY timestamp, id",
         [sender_id, *params]))
 
@@ -134,10 +135,10 @@ def derive_event_terms(db, batch: int = 20_000) -> None:
     last = 0
     while rows := db.execute(
             "SELECT e.id, c.id, e.sender_id, e.data FROM events e JOIN conversations c ON c.sender_id = e.sender_id "
-            "WHERE e.id > ? AND (e.type = 'user' OR e.data LIKE '%\"model_id\"%') ORDER BY e.id LIMIT ?",
-            [last, batch]).fetchall():
+            "WHERE e.id > ? ORDER BY e.id LIMIT ?", [last, batch]).fetchall():
         for _, conversation_id, sender_id, data in rows:
-            row = event_row(sender_id, json_text.loads(data), text=data)
+            text = text_of(db, data)  # every event read: packed, none could be picked by its text in SQL
+            row = event_row(sender_id, json_text.loads(text), text=text)
             if row.model_id is not None:
                 terms.add(("model_id", row.model_id, conversation_id))
             for command in row.commands:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from .errors import InvalidBackup, InvalidEvent, StoreError
 from .events import KNOWN_EVENT_TYPES, EventRow, event_row, first_of_each, row_of_line, validate_event
 from .ingest import IngestResult, deltas_of, merge_deltas
+from .packing import packer
 from .sessions import sessions_by_position
 from .sources import Rejected, Source, SourceReviewWork, items_of, records_of
 from .staging import StagedBatch, serialized
@@ -89,15 +90,19 @@ def derive(raw_records: list) -> tuple[list, list, int, list, dict]:
     return rows, rejected, n_records, review_work, unknown
 
 
-def staged_batches(rows: list[EventRow], batch_size: int) -> list[StagedBatch]:
+def staged_batches(rows: list[EventRow], batch_size: int, dictionary: tuple[int, bytes] | None = None
+                   ) -> list[StagedBatch]:
     """`rows` in batches of `batch_size` for `Store.ingest_staged`, with what the storing process
-    would otherwise derive from them: which are repeats, the conversations' deltas, the sessions."""
+    would otherwise derive from them: which are repeats, the conversations' deltas, the sessions.
+    Their JSON texts are packed with the store's `dictionary` (store/packing.py) if it has one."""
     batches = []
+    pack = packer(dictionary)
     for start in range(0, len(rows), batch_size):
         given = rows[start:start + batch_size]
         unique = first_of_each(given, {})
         deltas = deltas_of(unique)
-        batches.append(StagedBatch(database=serialized(unique), n_rows=len(unique), n_repeats=len(given) - len(unique),
+        batches.append(StagedBatch(database=serialized(unique, pack), n_rows=len(unique),
+                                   n_repeats=len(given) - len(unique), packed=dictionary is not None,
                                    deltas=deltas, sessions=sessions_by_position(unique, deltas)))
     return batches
 
@@ -159,8 +164,11 @@ def restore_review_work(store, item: SourceReviewWork, summary: ImportSummary, f
 def _staged_chunks(store, source: Source, batch_size: int, workers: int):
     """(what storing them did, rejected, number of records, the reviewers' work, unknown types) of each chunk of
     `source`, on a store that takes batches as databases (`Store.ingest_staged`)."""
+    # Each chunk is packed with the dictionary the store has when it is handed out: a new store's
+    # first chunks are stored plain, and packed once it has trained one (`Store.ingest_staged`).
     work = functools.partial(_derive_staged, batch_size=batch_size)
-    for batches, rejected, n_records, review_work, unknown in _derived_chunks(source, workers, work):
+    for batches, rejected, n_records, review_work, unknown in _derived_chunks(
+            source, workers, work, store.event_dictionary):
         yield [store.ingest_staged(batch) for batch in batches], rejected, n_records, review_work, unknown
 
 
@@ -169,7 +177,8 @@ def _chunks_as_rows(store, source: Source, batch_size: int, workers: int):
     into batches of `batch_size`."""
     batch: list = []
     deltas: dict = {}
-    for rows, rejected, n_records, chunk_deltas, review_work, unknown in _derived_chunks(source, workers, _derive_rows):
+    for rows, rejected, n_records, chunk_deltas, review_work, unknown in _derived_chunks(
+            source, workers, _derive_rows, lambda: None):
         batch += map(EventRow._make, rows)
         merge_deltas(deltas, chunk_deltas)
         results = []
@@ -181,31 +190,32 @@ def _chunks_as_rows(store, source: Source, batch_size: int, workers: int):
         yield [store.ingest(batch, deltas=deltas)], [], 0, [], {}
 
 
-def _derived_chunks(source: Source, workers: int, work):
-    """`work` done on each chunk of `source`'s raw records, in file order: here, or in `workers`
-    processes."""
+def _derived_chunks(source: Source, workers: int, work, dictionary):
+    """`work(chunk, dictionary())` done on each chunk of `source`'s raw records, in file order:
+    here, or in `workers` processes."""
     chunks = source.raw_chunks(TRACKERS_PER_CHUNK if source.kind == "json" else CHUNK_SIZE)
     if not workers:
-        yield from map(work, chunks)
+        for chunk in chunks:
+            yield work(chunk, dictionary())
         return
     # fork: the workers need nothing but this module; a few chunks in flight bound the memory.
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
                              initializer=_start_worker, initargs=(os.getpid(),)) as pool:
-        pending = deque(pool.submit(work, chunk) for chunk in itertools.islice(chunks, 2 * workers))
+        pending = deque(pool.submit(work, chunk, dictionary()) for chunk in itertools.islice(chunks, 2 * workers))
         while pending:
             done = pending.popleft().result()
             chunk = next(chunks, None)
             if chunk is not None:
-                pending.append(pool.submit(work, chunk))
+                pending.append(pool.submit(work, chunk, dictionary()))
             yield done
 
 
-def _derive_staged(raw_records: list, batch_size: int) -> tuple:
+def _derive_staged(raw_records: list, dictionary: tuple[int, bytes] | None, batch_size: int) -> tuple:
     rows, rejected, n_records, review_work, unknown = derive(raw_records)
-    return staged_batches(rows, batch_size), rejected, n_records, review_work, unknown
+    return staged_batches(rows, batch_size, dictionary), rejected, n_records, review_work, unknown
 
 
-def _derive_rows(raw_records: list) -> tuple:
+def _derive_rows(raw_records: list, dictionary: None) -> tuple:
     """`derive` and the rows' deltas, the rows as plain tuples: sent to the storing process,
     unpickling a NamedTuple calls its Python `__new__`, which made unpickling 4.3 µs an event
     there; plain tuples made EventRows again cost 0.9."""

@@ -24,6 +24,7 @@ from .dialects import NO_LIMIT
 from .errors import StoreError
 from .events import event_row
 from .json_text import loads
+from .packing import text_of
 from .team import COMMAND_LINE, Actor, record
 
 # The rank of a message with no confidence (no intent predicted, as CALM's command generator
@@ -99,8 +100,9 @@ def index_messages_after(db, event_id: int, batch: int = 20_000) -> None:
 def _index(db, rows) -> None:
     messages = []
     for event_id, conversation_id, sender_id, timestamp, data in rows:
-        event = loads(data)
-        if isinstance(event, dict) and (message := _message(sender_id, event, data)) is not None:
+        text = text_of(db, data)
+        event = loads(text)
+        if isinstance(event, dict) and (message := _message(sender_id, event, text)) is not None:
             messages.append((event_id, conversation_id, sender_id, timestamp, *message))
     if not messages:
         return

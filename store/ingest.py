@@ -5,7 +5,7 @@ import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from . import sets
+from . import packing, sets
 from .base import StoreBase
 from .errors import InvalidEvent
 from .events import (
@@ -244,6 +244,10 @@ class IngestMixin(StoreBase):
         """Whether an import hands its batches to `ingest_staged` (SQLite) or to `ingest`."""
         return self._connections.stages_imports
 
+    def event_dictionary(self) -> tuple[int, bytes] | None:
+        """The dictionary an import's workers pack events with (store/packing.py), if any yet."""
+        return packing.current_dictionary(self.db)
+
     def ingest_staged(self, batch: StagedBatch) -> IngestResult:
         """Store an import's batch (store/staging.py) in one transaction, as `ingest` stores its
         rows. Its events are copied as they are unless one of a conversation that exists shares
@@ -259,6 +263,7 @@ class IngestMixin(StoreBase):
                 return result
             last_id = last_event_id(db)
             db.execute(COPY_STAGED)
+            packing.settle(db, last_id, packed=batch.packed)
             self._derive_from_new_events(db, batch.deltas, before, last_id, batch.n_rows,
                                          [session for session in batch.sessions if session[0] not in before])
         return result
@@ -288,7 +293,9 @@ class IngestMixin(StoreBase):
             if deltas is None or len(new_rows) < len(rows):
                 deltas = deltas_of(new_rows)
             last_id = last_event_id(db)
-            insert_rows(db, new_rows)
+            dictionary = packing.current_dictionary(db)
+            insert_rows(db, new_rows, packing.packer(dictionary))
+            packing.settle(db, last_id, packed=dictionary is not None)
             self._derive_from_new_events(db, deltas, before, last_id, len(new_rows),
                                          sessions_by_position(new_rows, deltas.keys() - before.keys()))
         return len(new_rows)
@@ -323,7 +330,7 @@ class IngestMixin(StoreBase):
                     f"SELECT timestamp, type, data FROM events WHERE sender_id = ? "
                     f"AND timestamp IN ({','.join('?' * len(chunk))})", [sender_id, *chunk],
                 ):
-                    seen.setdefault((sender_id, kind, timestamp), []).append(data)
+                    seen.setdefault((sender_id, kind, timestamp), []).append(packing.text_of(db, data))
         return first_of_each(rows, seen)
 
     @staticmethod

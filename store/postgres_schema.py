@@ -9,11 +9,12 @@ get a migration here and one in store/schema.py.
 from .flow_data import derive_event_terms, rederive_all
 from .flow_days import FLOW_DAY_TABLES, fill_flow_days
 from .inbox import inbox_tables, index_messages_after
+from .packing import DICTIONARY_TABLE_POSTGRESQL, train_if_due
 from .schema import (
     CONFIDENCE_WALK_INDEX,
     FLOW_TABLES,
-    INPUT_CHANNEL_TERMS_POSTGRESQL,
     POSTGRESQL_SERIAL,
+    input_channel_terms,
     terms_by_conversation,
 )
 from .session_hours import POSTGRESQL as SESSION_HOURS_POSTGRESQL
@@ -96,7 +97,7 @@ MIGRATIONS: list[tuple[str, list]] = [  # each a statement, or a function of the
     ("p006_events_without_fingerprints", ["ALTER TABLE events DROP COLUMN fingerprint"]),
     # m020: the input channels of a conversation's user messages, as terms and sets.
     ("p007_input_channels_as_terms", [
-        INPUT_CHANNEL_TERMS_POSTGRESQL,
+        input_channel_terms,
         lambda db: add_term_sets(db, "input_channel")]),
     # m021: a resolved flag stays, marked done.
     ("p008_flags_resolved", ["ALTER TABLE flags ADD COLUMN resolved_at DOUBLE PRECISION"]),
@@ -111,4 +112,9 @@ MIGRATIONS: list[tuple[str, list]] = [  # each a statement, or a function of the
     ("p011_flow_days", [*FLOW_DAY_TABLES, fill_flow_days]),
     # m025: the sessions' sums by hour, kept by triggers.
     ("p012_session_hours", SESSION_HOURS_POSTGRESQL),
+    # m026: events' JSON packed (store/packing.py), which PostgreSQL keeps as bytes; those stored
+    # before are their UTF-8 text until `rasa-messaging vacuum` (rewrites the table once).
+    ("p013_packed_events", [DICTIONARY_TABLE_POSTGRESQL,
+                            "ALTER TABLE events ALTER COLUMN data TYPE BYTEA USING convert_to(data, 'UTF8')",
+                            train_if_due]),
 ]

@@ -1,21 +1,21 @@
 """The review workflow: reviewed marks, tags, the flag queue, erasure and retention, export."""
 
-import json
 import math
 import re
 import time
 from collections import Counter
 
-from . import sets
+from . import packing, sets
 from .annotations import AnnotationsMixin
 from .conversations import ConversationQueries
 from .dialects import NO_LIMIT
 from .errors import ConversationNotFound, InvalidBackup
-from .events import event_row
+from .events import event_row, last_event_id
 from .flow_data import forget_flows, update_statistics
 from .flow_days import FlowDays
 from .inbox import forget_messages
 from .ingest import deltas_of
+from .packing import event_of
 from .search import unindex_conversation
 from .team import COMMAND_LINE, Actor, record
 
@@ -163,7 +163,7 @@ class ReviewMixin(ConversationQueries, AnnotationsMixin):
             [*params, NO_LIMIT if limit is None else limit, offset]).fetchall()
         queue = []
         for sender_id, timestamp, note, flagged_at, resolved_at, flagged_by, data in rows:
-            event = json.loads(data) if data else {}
+            event = event_of(self.db, data) if data is not None else {}
             intent = ((event.get("parse_data") or {}).get("intent") or {}) if event.get("event") == "user" else {}
             queue.append({"sender_id": sender_id, "timestamp": timestamp, "event": event.get("event"),
                           "text": event.get("text"), "intent": intent.get("name") if isinstance(intent, dict) else None,
@@ -204,7 +204,7 @@ class ReviewMixin(ConversationQueries, AnnotationsMixin):
             # PostgreSQL's 4.1 ms a conversation, pruning 600 of 5k generated); their events a
             # conversation a query, by the index (see store/flow_data.py `derive_flows`).
             for sender_id in erased:
-                rows = [event_row(sender_id, json.loads(data))
+                rows = [event_row(sender_id, event_of(db, data))
                         for (data,) in db.execute("SELECT data FROM events WHERE sender_id = ?", [sender_id])]
                 erased[sender_id] = len(rows)
                 counts.update(deltas_of(rows)[sender_id].counts if rows else {})
@@ -242,9 +242,28 @@ class ReviewMixin(ConversationQueries, AnnotationsMixin):
         looked up by walking another index). SQLite keeps none, unless told to."""
         self._connections.refresh_statistics()
 
-    def vacuum(self) -> None:
-        """Give the space of erased conversations back to the file system."""
+    def vacuum(self, on_packed=lambda n: None) -> None:
+        """Pack the events kept plain (`pack_events`), then give the space of erased conversations
+        and of the plain texts back to the file system."""
+        self.pack_events(on_packed)
         self._connections.vacuum()
+
+    def pack_events(self, on_packed=lambda n: None, window: int = 50_000) -> int:
+        """Pack the events a store made before events were packed holds plain (store/packing.py),
+        `window` ids a transaction, so that readers and writers go on meanwhile; `on_packed(n)` is
+        told after each. How many were packed."""
+        with self.transaction() as db:
+            dictionary = packing.current_dictionary(db) or packing.train_if_due(db)
+            last_id = last_event_id(db)
+        if dictionary is None:
+            return 0
+        n_packed = 0
+        for start in range(0, last_id, window):
+            with self.transaction() as db:
+                n = packing.pack_stored(db, dictionary, after_id=start, through_id=start + window)
+            n_packed += n
+            on_packed(n)
+        return n_packed
 
     def tidy_after_erasures(self) -> None:
         """After many erasures (`prune`), while readers read: PostgreSQL's `/analytics` counts

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from . import json_text
 from .database import SqliteDatabase
 from .events import EVENT_COLUMNS, EventRow, event_row, insert_rows
+from .packing import text_of
 
 # Without types: each value keeps the storage class it was bound with, as `events` would store it.
 _CREATE = f"CREATE TABLE events ({EVENT_COLUMNS})"
@@ -32,17 +33,19 @@ class StagedBatch:
     database: bytes  # `serialized(rows)`: the rows in `events`, their order in the rowids 1, 2, ...
     n_rows: int
     n_repeats: int  # rows left out of `database` as repeats of earlier rows of the batch
+    packed: bool  # whether `database`'s JSON texts are packed (store/packing.py) or plain
     deltas: dict  # `deltas_of(rows)` (store/ingest.py)
     sessions: list  # `sessions_by_position(rows, every sender)` (store/sessions.py)
 
 
-def serialized(rows: list[EventRow]) -> bytes:
-    """A database holding `rows` (their `events` columns) in the table `events`."""
+def serialized(rows: list[EventRow], pack) -> bytes:
+    """A database holding `rows` (their `events` columns, `data` made by `pack`) in the table
+    `events`."""
     db = SqliteDatabase(sqlite3.connect(":memory:"))
     try:
         db.execute(_CREATE)
         with db.conn:
-            insert_rows(db, rows)
+            insert_rows(db, rows, pack)
         return db.conn.serialize()
     finally:
         db.conn.close()
@@ -65,5 +68,8 @@ def may_repeat_stored_events(db, senders: list[str]) -> bool:
 
 def staged_rows(db) -> list[EventRow]:
     """The staged rows, derived again from their JSON texts (as stored: strict JSON, validated)."""
-    return [event_row(sender_id, json_text.loads(data), text=data)
-            for sender_id, data in db.execute("SELECT sender_id, data FROM staging.events ORDER BY rowid")]
+    rows = []
+    for sender_id, data in db.execute("SELECT sender_id, data FROM staging.events ORDER BY rowid"):
+        text = text_of(db, data)
+        rows.append(event_row(sender_id, json_text.loads(text), text=text))
+    return rows

@@ -10,6 +10,7 @@ from . import json_text, sets
 from .events import event_row, validate_event
 from .inbox import refresh_annotated_messages
 from .ingest import IngestMixin
+from .packing import text_of
 
 # The reviewers' work, table by table: how to read it, how to write it (the source's row wins),
 # and the set a row marks.
@@ -47,8 +48,8 @@ class TransferMixin(IngestMixin):
 
     def event_rows_after(self, last_id: int, limit: int) -> list[tuple[int, str, str]]:
         """(id, sender_id, event JSON) of the next `limit` events after `last_id`, in id order."""
-        return self.db.execute("SELECT id, sender_id, data FROM events WHERE id > ? ORDER BY id LIMIT ?",
-                               [last_id, limit]).fetchall()
+        return [(event_id, sender_id, text_of(self.db, data)) for event_id, sender_id, data in self.db.execute(
+            "SELECT id, sender_id, data FROM events WHERE id > ? ORDER BY id LIMIT ?", [last_id, limit])]
 
     def review_rows(self, table: str) -> list[tuple]:
         select, _, _ = REVIEW_TABLES[table]

@@ -349,9 +349,10 @@ def test_a_store_that_kept_calm_events_before_flows_were_derived_gets_them_when_
     from rasa_messaging.store import Store
 
     from .conftest import import_trackers
-    trackers = CalmGenerator(seed=22).trackers(15) + Generator(seed=22).trackers(10)
+    trackers = CalmGenerator(seed=22).trackers(45) + Generator(seed=22).trackers(30)
     store = Store(db_path)
     import_trackers(store, trackers)
+    assert store.db.execute("SELECT count(*) FROM event_dictionaries").fetchone()[0]  # events packed: read in Python
     derived = {s: store.conversation_flows(s) for s in (t["sender_id"] for t in trackers)}
     listed = store.conversations(ConversationFilter())[1]
     statistics = store.statistics(limit=50)

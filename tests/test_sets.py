@@ -489,9 +489,10 @@ def test_a_store_made_before_input_channels_were_terms_gets_them_when_opened(db_
     from rasa_messaging.store.conversations import TERM_KINDS
 
     from .conftest import import_trackers
-    trackers = Generator(seed=38).trackers(40)
+    trackers = Generator(seed=38).trackers(100)
     store = Store(db_path)
     import_trackers(store, trackers)
+    assert store.db.execute("SELECT count(*) FROM event_dictionaries").fetchone()[0]  # events packed: read in Python
     migration = "m020_input_channels_as_terms" if store.db.dialect.name == "sqlite" else "p007_input_channels_as_terms"
     table = "_sqlite_migrations" if store.db.dialect.name == "sqlite" else "rasa_messaging_migrations"
     with store.transaction() as db:  # as a store made before m020 / p007 holds it
