@@ -54,6 +54,10 @@ def unknown_types(rows) -> Counter:
 # Annotations this server adds to events it returns; stripped on the way in so that a debug
 # dump imported back is recognised as the events it came from.
 SERVER_ANNOTATIONS = frozenset({"is_flagged"})
+# Nor is a `sender_id` inside the event kept: it is the conversation's key, in its own column.
+# Broker events carry one and tracker dumps do not, so the same event is stored the same either
+# way; kept, it was 6.6 of the 54 bytes a generated event took packed (store/packing.py).
+NOT_KEPT = SERVER_ANNOTATIONS | {"sender_id"}
 
 _DATA_JSON = json_text.encoder(separators=(",", ":"))
 # The text that says whether two events are the same (`identity`): sorted keys, the default
@@ -85,8 +89,8 @@ def validate_event(event, *, received_at=None) -> dict:
         raise InvalidEvent(f"'event' {kind!r} is not an event type (lower-case letters, digits and _, "
                            "starting with a letter: user, bot, action, slot, ...)")
     stored = event  # the event itself when nothing needs changing (callers test `is`)
-    if not SERVER_ANNOTATIONS.isdisjoint(event):
-        stored = {k: v for k, v in event.items() if k not in SERVER_ANNOTATIONS}
+    if not NOT_KEPT.isdisjoint(event):
+        stored = {k: v for k, v in event.items() if k not in NOT_KEPT}
     if stored.get("timestamp") is None:
         stored = {**stored, "timestamp": time.time() if received_at is None else received_at}
     timestamp = stored["timestamp"]
@@ -99,15 +103,18 @@ def validate_event(event, *, received_at=None) -> dict:
     return stored
 
 
-# The `events` table's columns an event is stored with, in `EventRow`'s order.
-EVENT_COLUMNS = "sender_id, type, timestamp, data, intent, action, policy, confidence, search_text"
+# The `events` table's columns an event is stored with, in `EventRow`'s order. Its intent, policy
+# and confidence are derived into the sets and statistics at ingest and not kept as columns, which
+# nothing read (m027); its JSON holds them.
+EVENT_COLUMNS = "sender_id, type, timestamp, data, action, search_text"
 
 
 def insert_rows(db, rows, pack) -> None:
     """Add `rows` (EventRows, as `storable_rows` leaves them) to the table `events` of `db`: the
     store's, or an import's staging database (store/staging.py). `pack` makes a JSON text the
     `data` kept on disk (store/packing.py `packer`)."""
-    db.insert_many("events", EVENT_COLUMNS, ((*row[:3], pack(row[3]), *row[4:9]) for row in rows), without_nul=True)
+    db.insert_many("events", EVENT_COLUMNS, ((row[0], row[1], row[2], pack(row[3]), row[5], row[8]) for row in rows),
+                   without_nul=True)
 
 
 def last_event_id(db) -> int:
@@ -116,8 +123,8 @@ def last_event_id(db) -> int:
 
 
 class EventRow(NamedTuple):
-    """One event as the `events` table holds it (a tuple: an import builds millions); its first
-    nine fields are the table's columns, in `EVENT_COLUMNS`' order."""
+    """One event as the store derives it (a tuple: an import builds millions); of its first nine
+    fields, those in `EVENT_COLUMNS` are the table's columns (`insert_rows`)."""
 
     sender_id: str
     type: str
@@ -361,6 +368,32 @@ def _maybe_out_of_range(line: bytes) -> bool:
     return False
 
 
+def _without_sender(text: str, sender_id: str) -> str | None:
+    """A broker event's line without its `sender_id` (`NOT_KEPT`) where it comes first or last, as
+    Rasa's brokers write it; None elsewhere (the general way re-encodes the event then)."""
+    quoted = _DATA_JSON(sender_id)
+    rest = None
+    for key in ('"sender_id": ', '"sender_id":'):
+        first, last = f"{{{key}{quoted},", f"{key}{quoted}}}"
+        if text.startswith(first):
+            rest = "{" + text[len(first):].lstrip(" ")
+        elif text.endswith(last) and (head := text[:-len(last)].rstrip(" ")).endswith(","):
+            rest = head[:-1] + "}"
+        if rest is not None:
+            return rest if '"sender_id"' not in rest else None
+    return None
+
+
+def kept_text(text: str | None, sender_id: str, event: dict, stored: dict) -> str | None:
+    """The JSON text an event (`stored`, what `validate_event` made of `event`, which came as
+    `text`) is kept as: the text it came as, without its sender id; None to encode it anew."""
+    if text is None or stored is event:
+        return text
+    if stored == {key: value for key, value in event.items() if key != "sender_id"}:
+        return _without_sender(text, sender_id)
+    return None
+
+
 def row_of_line(line: bytes) -> EventRow | None:
     """The row of a JSON line that is a valid broker event, stored as its text, exactly as
     `items_of`, `validate_event` and `event_row` derive it; None for any other line, which then
@@ -382,6 +415,9 @@ def row_of_line(line: bytes) -> EventRow | None:
             or not -1e11 <= timestamp <= 1e11
             or event.is_flagged is not msgspec.UNSET or event.events is not msgspec.UNSET):
         return None
+    if (kept := _without_sender(text, sender_id)) is None:
+        return None
+    text = kept
     model_id = event.metadata.model_id if event.metadata is not None else None
     model_id = model_id if isinstance(model_id, str) and model_id else None
     if kind == "user":

@@ -9,6 +9,7 @@ takes each batch as a database, with its repeats, deltas and sessions worked out
 parsed (`staged_batches`, store/staging.py); PostgreSQL takes rows.
 """
 
+import contextlib
 import functools
 import gc
 import itertools
@@ -22,7 +23,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 from .errors import InvalidBackup, InvalidEvent, StoreError
-from .events import KNOWN_EVENT_TYPES, EventRow, event_row, first_of_each, row_of_line, validate_event
+from .events import KNOWN_EVENT_TYPES, EventRow, event_row, first_of_each, kept_text, row_of_line, validate_event
 from .ingest import IngestResult, deltas_of, merge_deltas
 from .packing import packer
 from .sessions import sessions_by_position
@@ -81,7 +82,7 @@ def derive(raw_records: list) -> tuple[list, list, int, list, dict]:
             try:
                 event = validate_event(item.event)
                 # An event stored as it came keeps its line as its JSON text: no second encoding.
-                rows.append(event_row(item.sender_id, event, text=item.text if event is item.event else None))
+                rows.append(event_row(item.sender_id, event, text=kept_text(item.text, item.sender_id, item.event, event)))
             except InvalidEvent as error:
                 rejected.append((item.location, error.detail))
                 continue
@@ -114,10 +115,11 @@ def import_source(store, source: Source, summary: ImportSummary, *, on_records=l
     `on_records(n)` is told each time n more records were read; `workers` > 0 parses in that
     many processes; `batch_size` is BATCH_SIZE (ROW_BATCH_SIZE) unless given."""
     review_work: list = []
-    with store.bulk_writes():
+    # The workers live until the last batch is stored (a batch of rows may wait for the end).
+    with store.bulk_writes(), _parsing_pool(workers) as pool:
         stored_chunks = _staged_chunks if store.stages_imports else _chunks_as_rows
         batch_size = batch_size or (BATCH_SIZE if store.stages_imports else ROW_BATCH_SIZE)
-        for results, rejected, n_records, chunk_review_work, unknown in stored_chunks(store, source, batch_size, workers):
+        for results, rejected, n_records, chunk_review_work, unknown in stored_chunks(store, source, batch_size, pool, workers):
             for result in results:
                 summary.result.add(result)
             summary.rejected.extend((str(source.path), location, reason) for location, reason in rejected)
@@ -161,24 +163,24 @@ def restore_review_work(store, item: SourceReviewWork, summary: ImportSummary, f
     summary.restored["review mark"] += restored["review marks"]
 
 
-def _staged_chunks(store, source: Source, batch_size: int, workers: int):
+def _staged_chunks(store, source: Source, batch_size: int, pool: ProcessPoolExecutor | None, workers: int):
     """(what storing them did, rejected, number of records, the reviewers' work, unknown types) of each chunk of
     `source`, on a store that takes batches as databases (`Store.ingest_staged`)."""
     # Each chunk is packed with the dictionary the store has when it is handed out: a new store's
     # first chunks are stored plain, and packed once it has trained one (`Store.ingest_staged`).
     work = functools.partial(_derive_staged, batch_size=batch_size)
     for batches, rejected, n_records, review_work, unknown in _derived_chunks(
-            source, workers, work, store.event_dictionary):
+            source, pool, workers, work, store.event_dictionary):
         yield [store.ingest_staged(batch) for batch in batches], rejected, n_records, review_work, unknown
 
 
-def _chunks_as_rows(store, source: Source, batch_size: int, workers: int):
+def _chunks_as_rows(store, source: Source, batch_size: int, pool: ProcessPoolExecutor | None, workers: int):
     """`_staged_chunks` on a store that takes rows (`Store.ingest`): the chunks' rows gathered
     into batches of `batch_size`."""
     batch: list = []
     deltas: dict = {}
     for rows, rejected, n_records, chunk_deltas, review_work, unknown in _derived_chunks(
-            source, workers, _derive_rows, lambda: None):
+            source, pool, workers, _derive_rows, lambda: None):
         batch += map(EventRow._make, rows)
         merge_deltas(deltas, chunk_deltas)
         results = []
@@ -190,24 +192,31 @@ def _chunks_as_rows(store, source: Source, batch_size: int, workers: int):
         yield [store.ingest(batch, deltas=deltas)], [], 0, [], {}
 
 
-def _derived_chunks(source: Source, workers: int, work, dictionary):
-    """`work(chunk, dictionary())` done on each chunk of `source`'s raw records, in file order:
-    here, or in `workers` processes."""
-    chunks = source.raw_chunks(TRACKERS_PER_CHUNK if source.kind == "json" else CHUNK_SIZE)
+def _parsing_pool(workers: int):
+    """The processes that parse an import's chunks (none: parsed here). fork: the workers need
+    nothing but this module."""
     if not workers:
+        return contextlib.nullcontext()
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                               initializer=_start_worker, initargs=(os.getpid(),))
+
+
+def _derived_chunks(source: Source, pool: ProcessPoolExecutor | None, workers: int, work, dictionary):
+    """`work(chunk, dictionary())` done on each chunk of `source`'s raw records, in file order:
+    here, or in `pool`'s `workers` processes."""
+    chunks = source.raw_chunks(TRACKERS_PER_CHUNK if source.kind == "json" else CHUNK_SIZE)
+    if pool is None:
         for chunk in chunks:
             yield work(chunk, dictionary())
         return
-    # fork: the workers need nothing but this module; a few chunks in flight bound the memory.
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
-                             initializer=_start_worker, initargs=(os.getpid(),)) as pool:
-        pending = deque(pool.submit(work, chunk, dictionary()) for chunk in itertools.islice(chunks, 2 * workers))
-        while pending:
-            done = pending.popleft().result()
-            chunk = next(chunks, None)
-            if chunk is not None:
-                pending.append(pool.submit(work, chunk, dictionary()))
-            yield done
+    # A few chunks in flight bound the memory.
+    pending = deque(pool.submit(work, chunk, dictionary()) for chunk in itertools.islice(chunks, 2 * workers))
+    while pending:
+        done = pending.popleft().result()
+        chunk = next(chunks, None)
+        if chunk is not None:
+            pending.append(pool.submit(work, chunk, dictionary()))
+        yield done
 
 
 def _derive_staged(raw_records: list, dictionary: tuple[int, bytes] | None, batch_size: int) -> tuple:

@@ -117,4 +117,7 @@ MIGRATIONS: list[tuple[str, list]] = [  # each a statement, or a function of the
     ("p013_packed_events", [DICTIONARY_TABLE_POSTGRESQL,
                             "ALTER TABLE events ALTER COLUMN data TYPE BYTEA USING convert_to(data, 'UTF8')",
                             train_if_due]),
+    # m027: an event's intent, policy and confidence, which nothing read from the table, not kept
+    # as columns (PostgreSQL drops them at once; its index keeps `id`, which orders a time's events).
+    ("p014_smaller_events", ["ALTER TABLE events DROP COLUMN intent, DROP COLUMN policy, DROP COLUMN confidence"]),
 ]
