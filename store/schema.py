@@ -390,8 +390,8 @@ def m027_smaller_events(db: Database):
     # second copy. 100k generated conversations imported: 973 -> 924 MB (0.81x -> 0.77x its JSON
     # Lines), and 59.2 -> 54.4 s.
     # SQLite rewrites the table to drop a column: minutes for a store of millions of events.
-    db.execute("DROP INDEX idx_events_sender_id_timestamp_id")
-    db.execute("CREATE INDEX events_by_sender_time ON events (sender_id, timestamp)")
+    db.execute("DROP INDEX IF EXISTS idx_events_sender_id_timestamp_id")
+    db.execute("CREATE INDEX IF NOT EXISTS events_by_sender_time ON events (sender_id, timestamp)")
     db.execute("ALTER TABLE events DROP COLUMN intent")
     db.execute("ALTER TABLE events DROP COLUMN policy")
     db.execute("ALTER TABLE events DROP COLUMN confidence")

@@ -1,13 +1,14 @@
 """GET /statistics: counters kept at ingest equal a recomputation from the raw events."""
 
 import json
-import sqlite3
 
 import pytest
 from click.testing import CliRunner
 
 from rasa_messaging.cli import cli
 from rasa_messaging.store import Store
+from rasa_messaging.store.events import event_row
+from rasa_messaging.store.packing import text_of
 
 from . import reference
 from .conftest import REAL_TRACKER_FILES, assert_problem, ingest_trackers, load_tracker
@@ -86,7 +87,18 @@ def test_a_database_from_before_the_statistics_counters_gets_them_backfilled(tmp
     path = tmp_path / "old.db"
     trackers = [load_tracker(p) for p in REAL_TRACKER_FILES] + generated_trackers()
     ingest_trackers(Store(path), trackers)
-    with sqlite3.connect(path) as conn:  # undo m002, as a database of the first version looked
-        conn.execute("DROP TABLE statistics")
-        conn.execute("DELETE FROM _sqlite_migrations WHERE name = 'm002_statistics'")
+    store = Store(path)
+    with store.transaction() as db:  # undo m002, as a database of the first version looked
+        # Its events plain, with the columns m002 counts (m026 and m027 made them what they are).
+        rows = [(text_of(db, data), row.intent, row.policy, row.confidence, event_id)
+                for event_id, sender_id, data in db.execute("SELECT id, sender_id, data FROM events").fetchall()
+                for row in [event_row(sender_id, json.loads(text_of(db, data)))]]
+        for column in ("intent TEXT", "policy TEXT", "confidence FLOAT"):
+            db.execute(f"ALTER TABLE events ADD COLUMN {column}")
+        db.executemany("UPDATE events SET data = ?, intent = ?, policy = ?, confidence = ? WHERE id = ?", rows)
+        db.execute("DROP TABLE statistics")
+        db.execute("DROP TABLE event_dictionaries")
+        db.execute("DELETE FROM _sqlite_migrations WHERE name IN ('m002_statistics', 'm026_packed_events', "
+                    "'m027_smaller_events')")
+    store.close()
     assert Store(path).statistics(limit=1000) == reference.statistics(trackers, limit=1000)
