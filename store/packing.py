@@ -8,11 +8,11 @@ events of a store, 32 kB, it makes their JSON 0.19-0.20× (100k generated conver
 bytes an event; 1.5 µs to pack one, 0.8 to read one back; training 0.06 s).
 
 A stored `data` is one of: a zstd frame (bytes starting with zstd's magic number), naming its
-dictionary in its header; or the JSON text as it came, plain: SQLite's text, or PostgreSQL's bytes
-of it (SQLite's bytes for those stored since). Plain are the events a store held before it had a dictionary: until it holds `TRAIN_AT`
-(then they are packed where the dictionary is trained), and those of a store made before this
-(packed by `rasa-messaging vacuum`). A store's first dictionary is its only one, unless two
-PostgreSQL writers trained one each at once; every frame names the one it needs.
+dictionary in its header; or the JSON text as it came, plain (UTF-8 bytes; text in a SQLite store
+made before). Plain are the events a store holds before it can train a dictionary, until it holds
+`TRAIN_AT` (then they are packed), and those of a store made before this (packed by
+`rasa-messaging vacuum`). A store trains a new dictionary when its latest events no longer fit the
+current one (another kind of bot, a new model); the older frames keep naming theirs.
 """
 
 import secrets
