@@ -148,6 +148,11 @@ class Source:
         try:
             with _read_only(self.path) as conn:
                 columns = {row[1] for row in conn.execute("PRAGMA table_info(events)")}
+                if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'event_dictionaries'").fetchone():
+                    # Its events are packed (store/packing.py), and it holds reviewers' work too.
+                    yield ("rejected", Rejected("file", "a rasa-messaging store, not Rasa's: copy it with "
+                                                        "`rasa-messaging copy --from FILE --to STORE`"))
+                    return
                 if not {"id", "sender_id", "data"} <= columns:
                     yield ("rejected", Rejected("file", "a SQLite file without Rasa's `events(id, sender_id, data)` table"))
                     return

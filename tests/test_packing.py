@@ -117,3 +117,15 @@ def test_a_store_made_before_events_were_packed_reads_them_plain_and_vacuum_pack
     assert all(packed for *_, packed in stored)
     assert [(sender_id, text) for sender_id, text, _ in stored] == _texts(trackers)
     assert {sender_id: Store(db_path).events(sender_id) for sender_id in transcripts} == transcripts
+
+
+def test_a_store_file_given_to_import_is_refused_with_what_copies_it(tmp_path):
+    """A store's `events` table looks like Rasa's SQL event broker's, but its events are packed and
+    it holds reviewers' work: `copy` moves it, an import says so instead of refusing every row."""
+    store = Store(tmp_path / "a.db")
+    ingest_trackers(store, _trackers(14, 60))
+    store.close()
+    result = CliRunner().invoke(cli, ["import", "--db", str(tmp_path / "b.db"), str(tmp_path / "a.db")])
+    assert result.exit_code == 1
+    assert "a rasa-messaging store, not Rasa's" in result.output and "rasa-messaging copy --from" in result.output
+    assert "row id" not in result.output  # not a rejection a row
