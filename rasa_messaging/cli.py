@@ -546,7 +546,7 @@ def vacuum(db_path):
     """Give the space of erased conversations back to the file system (SQLite: rewrites the file;
     PostgreSQL: VACUUM ANALYZE, which also refreshes the planner's statistics). First, the events
     a store made by a version before 2026-12 holds as plain JSON are packed, as newer ones are
-    (a tenth of the space; 50,000 events a transaction, while the store is in use)."""
+    (a fifth of the space; 50,000 events a transaction, while the store is in use)."""
     store = open_store(db_path, create=False)
     before = store.size()
     packed = []

@@ -15,7 +15,6 @@ from .flow_data import forget_flows, update_statistics
 from .flow_days import FlowDays
 from .inbox import forget_messages
 from .ingest import deltas_of
-from .packing import event_of
 from .search import unindex_conversation
 from .team import COMMAND_LINE, Actor, record
 
@@ -163,7 +162,7 @@ class ReviewMixin(ConversationQueries, AnnotationsMixin):
             [*params, NO_LIMIT if limit is None else limit, offset]).fetchall()
         queue = []
         for sender_id, timestamp, note, flagged_at, resolved_at, flagged_by, data in rows:
-            event = event_of(self.db, data) if data is not None else {}
+            event = packing.event_of(self.db, data) if data is not None else {}
             intent = ((event.get("parse_data") or {}).get("intent") or {}) if event.get("event") == "user" else {}
             queue.append({"sender_id": sender_id, "timestamp": timestamp, "event": event.get("event"),
                           "text": event.get("text"), "intent": intent.get("name") if isinstance(intent, dict) else None,
@@ -204,7 +203,7 @@ class ReviewMixin(ConversationQueries, AnnotationsMixin):
             # PostgreSQL's 4.1 ms a conversation, pruning 600 of 5k generated); their events a
             # conversation a query, by the index (see store/flow_data.py `derive_flows`).
             for sender_id in erased:
-                rows = [event_row(sender_id, event_of(db, data))
+                rows = [event_row(sender_id, packing.event_of(db, data))
                         for (data,) in db.execute("SELECT data FROM events WHERE sender_id = ?", [sender_id])]
                 erased[sender_id] = len(rows)
                 counts.update(deltas_of(rows)[sender_id].counts if rows else {})
