@@ -22,6 +22,7 @@ import time
 import zstandard
 
 from . import json_text
+from .events import last_event_id
 
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 TRAIN_AT = 2_000  # events a store holds when it trains its dictionary: 0.20× from 2,000, 0.19 from 5,000
@@ -44,10 +45,8 @@ _contexts = threading.local()
 
 def text_of(db, data) -> str:
     """The JSON text of an event's stored `data` (of `db`'s store, which holds its dictionary)."""
-    if isinstance(data, str):
-        return data
-    if data[:4] != ZSTD_MAGIC:
-        return bytes(data).decode()
+    if not _is_packed(data):
+        return data if isinstance(data, str) else bytes(data).decode()
     return _decompressor(db, zstandard.get_frame_parameters(data).dict_id).decompress(data).decode()
 
 
@@ -61,12 +60,7 @@ def packer(dictionary: tuple[int, bytes] | None):
     gives it); with None, one that keeps it plain, as bytes (PostgreSQL's column is `bytea`)."""
     if dictionary is None:
         return str.encode
-    compressors = _thread_contexts().setdefault("compressors", {})
-    compressor = compressors.get(dictionary[0])
-    if compressor is None:
-        compressor = compressors[dictionary[0]] = zstandard.ZstdCompressor(
-            level=LEVEL, dict_data=_known(*dictionary), write_checksum=False, write_content_size=True)
-    compress = compressor.compress
+    compress = _compressor(dictionary).compress
     return lambda text: compress(text.encode())
 
 
@@ -110,7 +104,7 @@ def _better_dictionary(db, current: tuple[int, bytes], last_id: int) -> tuple[in
     `TRAIN_AT` events, or a twentieth of the store's, so that a store of events that pack badly
     whatever the dictionary (long texts) pays for it once in a while (0.1 s). A conversation
     of another kind of bot (CALM after classic) made the first dictionary pack 0.71× (tests)."""
-    newest = db.execute("SELECT max(id) FROM events").fetchone()[0] or 0
+    newest = last_event_id(db)
     row = db.execute("SELECT value FROM counters WHERE name = 'dictionary_checked_through'").fetchone()
     if newest - (row[0] if row else 0) < max(TRAIN_AT, newest // 20):
         return None
@@ -145,7 +139,7 @@ def _keep(db, trained: zstandard.ZstdCompressionDict) -> tuple[int, bytes]:
 
 
 def _ratio(dictionary: tuple[int, bytes], texts: list[bytes]) -> float:
-    compress = zstandard.ZstdCompressor(level=LEVEL, dict_data=_known(*dictionary), write_checksum=False).compress
+    compress = _compressor(dictionary).compress
     return sum(len(compress(text)) for text in texts) / max(1, sum(map(len, texts)))
 
 
@@ -168,9 +162,14 @@ def pack_stored(db, dictionary: tuple[int, bytes], *, after_id: int = 0, through
 
 def _packed_with(data, dictionary_id: int | None) -> bool:
     """Whether `data` is packed (with the dictionary `dictionary_id`, unless None)."""
-    if isinstance(data, str) or data[:4] != ZSTD_MAGIC:
+    if not _is_packed(data):
         return False
     return dictionary_id is None or zstandard.get_frame_parameters(data).dict_id == dictionary_id
+
+
+def _is_packed(data) -> bool:
+    """Whether a stored `data` is a zstd frame, not plain JSON (text, or its UTF-8 bytes)."""
+    return not isinstance(data, str) and data[:4] == ZSTD_MAGIC
 
 
 def _thread_contexts() -> dict:
@@ -184,6 +183,16 @@ def _known(dictionary_id: int, data: bytes) -> zstandard.ZstdCompressionDict:
     if dictionary_id not in _dictionaries:
         _dictionaries[dictionary_id] = zstandard.ZstdCompressionDict(data, dict_type=zstandard.DICT_TYPE_FULLDICT)
     return _dictionaries[dictionary_id]
+
+
+def _compressor(dictionary: tuple[int, bytes]) -> zstandard.ZstdCompressor:
+    """This thread's compressor for `dictionary` (a candidate's too, while it is weighed)."""
+    compressors = _thread_contexts().setdefault("compressors", {})
+    compressor = compressors.get(dictionary[0])
+    if compressor is None:
+        compressor = compressors[dictionary[0]] = zstandard.ZstdCompressor(
+            level=LEVEL, dict_data=_known(*dictionary), write_checksum=False, write_content_size=True)
+    return compressor
 
 
 def _load(db, dictionary_id: int) -> None:

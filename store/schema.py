@@ -9,6 +9,7 @@ from sqlite_utils.db import Table
 from sqlite_utils.migrations import Migrations
 
 from .errors import NotOurDatabase
+from .packing import DICTIONARY_TABLE_SQLITE, event_of, train_if_due
 
 migrations = Migrations("rasa_messaging")
 
@@ -376,7 +377,6 @@ def m026_packed_events(db: Database):
     # Issue 42: events' JSON packed with zstd and a dictionary trained on the store's own events
     # (store/packing.py), 0.19× its size. A store that holds events trains its dictionary here;
     # they stay plain, readable as before, until `rasa-messaging vacuum` packs them.
-    from .packing import DICTIONARY_TABLE_SQLITE, train_if_due
     db.execute(DICTIONARY_TABLE_SQLITE)
     train_if_due(db)
 
@@ -421,7 +421,6 @@ FLOW_TABLES = [
 def input_channel_terms(db, batch: int = 20_000) -> None:
     """m020's (and p007's) terms: each distinct input channel of a conversation's user messages.
     Read in Python, not with SQL's JSON functions: the events may be packed (store/packing.py)."""
-    from .packing import event_of
     last = 0
     while rows := db.execute("SELECT e.id, c.id, e.data FROM events e JOIN conversations c ON c.sender_id = e.sender_id "
                              "WHERE e.type = 'user' AND e.id > ? ORDER BY e.id LIMIT ?", [last, batch]).fetchall():
