@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 
 from .errors import InvalidBackup, InvalidEvent, StoreError
 from .events import KNOWN_EVENT_TYPES, EventRow, event_row, first_of_each, kept_text, row_of_line, validate_event
+from .flow_data import replays_of
+from .inbox import messages_by_position
 from .ingest import IngestResult, deltas_of, merge_deltas
 from .packing import packer
 from .sessions import sessions_by_position
@@ -94,7 +96,8 @@ def derive(raw_records: list) -> tuple[list, list, int, list, dict]:
 def staged_batches(rows: list[EventRow], batch_size: int, dictionary: tuple[int, bytes] | None = None
                    ) -> list[StagedBatch]:
     """`rows` in batches of `batch_size` for `Store.ingest_staged`, with what the storing process
-    would otherwise derive from them: which are repeats, the conversations' deltas, the sessions.
+    would otherwise derive from them: which are repeats, the conversations' deltas, the sessions,
+    the inbox's messages and the replays of the conversations' flows.
     Their JSON texts are packed with the store's `dictionary` (store/packing.py) if it has one."""
     batches = []
     pack = packer(dictionary)
@@ -104,7 +107,8 @@ def staged_batches(rows: list[EventRow], batch_size: int, dictionary: tuple[int,
         deltas = deltas_of(unique)
         batches.append(StagedBatch(database=serialized(unique, pack), n_rows=len(unique),
                                    n_repeats=len(given) - len(unique), packed=dictionary is not None,
-                                   deltas=deltas, sessions=sessions_by_position(unique, deltas)))
+                                   deltas=deltas, sessions=sessions_by_position(unique, deltas),
+                                   messages=messages_by_position(unique), replays=replays_of(unique, deltas)))
     return batches
 
 
@@ -179,17 +183,20 @@ def _chunks_as_rows(store, source: Source, batch_size: int, pool: ProcessPoolExe
     into batches of `batch_size`."""
     batch: list = []
     deltas: dict = {}
-    for rows, rejected, n_records, chunk_deltas, review_work, unknown in _derived_chunks(
+    replays: dict = {}
+    for rows, rejected, n_records, chunk_deltas, chunk_replays, review_work, unknown in _derived_chunks(
             source, pool, workers, _derive_rows, lambda: None):
         batch += map(EventRow._make, rows)
+        # A conversation in two chunks is replayed where it is stored, from both.
+        replays.update({**chunk_replays, **dict.fromkeys(chunk_deltas.keys() & deltas.keys())})
         merge_deltas(deltas, chunk_deltas)
         results = []
         if len(batch) >= batch_size:
-            results.append(store.ingest(batch, deltas=deltas))
-            batch, deltas = [], {}
+            results.append(store.ingest(batch, deltas=deltas, replays=replays))
+            batch, deltas, replays = [], {}, {}
         yield results, rejected, n_records, review_work, unknown
     if batch:
-        yield [store.ingest(batch, deltas=deltas)], [], 0, [], {}
+        yield [store.ingest(batch, deltas=deltas, replays=replays)], [], 0, [], {}
 
 
 def _parsing_pool(workers: int):
@@ -225,11 +232,12 @@ def _derive_staged(raw_records: list, dictionary: tuple[int, bytes] | None, batc
 
 
 def _derive_rows(raw_records: list, dictionary: None) -> tuple:
-    """`derive` and the rows' deltas, the rows as plain tuples: sent to the storing process,
+    """`derive` and the rows' deltas and flows' replays, the rows as plain tuples: sent to the storing process,
     unpickling a NamedTuple calls its Python `__new__`, which made unpickling 4.3 µs an event
     there; plain tuples made EventRows again cost 0.9."""
     rows, rejected, n_records, review_work, unknown = derive(raw_records)
-    return list(map(tuple, rows)), rejected, n_records, deltas_of(rows), review_work, unknown
+    deltas = deltas_of(rows)
+    return list(map(tuple, rows)), rejected, n_records, deltas, replays_of(rows, deltas), review_work, unknown
 
 
 def collect_rarely() -> None:

@@ -16,11 +16,12 @@ from .events import (
     first_of_each,
     insert_rows,
     last_event_id,
+    stored_ids,
     validate_event,
 )
 from .flow_data import derive_flows
 from .flows import FLOW_EVENT_TYPES, REPLAYED_TYPES
-from .inbox import index_messages_after
+from .inbox import index_messages, messages_by_position
 from .search import index_events_after
 from .sessions import refresh_sessions, sessions_by_position, store_new_sessions
 from .sets import ROW_COLUMNS, SetRow
@@ -212,20 +213,21 @@ def conversation_rows(db, senders: list[str]) -> dict[str, SetRow]:
 
 class IngestMixin(StoreBase):
     def ingest(self, rows: list[EventRow], *, parked=(), position: tuple[str, int] | None = None,
-               deltas: dict | None = None) -> IngestResult:
+               deltas: dict | None = None, replays: dict | None = None) -> IngestResult:
         """Store prepared rows in one transaction; rows already stored count as duplicates.
 
         A broker consumer passes, for the same transaction, the messages it could not read
         (`parked`: (source, body, reason)) and how far it has read its source (`position`:
         (source, last id)), so that what it acknowledges or remembers is exactly what is stored.
-        An import passes `deltas_of(rows)`, computed by its workers: used when every row is new.
+        An import passes `deltas_of(rows)` and `replays_of(rows, deltas)` (store/flow_data.py),
+        computed by its workers: used when every row is new.
         """
         if (storable := self._connections.storable_rows(rows)) is not None:
-            rows, deltas = storable, None
+            rows, deltas, replays = storable, None, None
         result = IngestResult(senders={row.sender_id for row in rows})
         with self.transaction() as db:
             before = conversation_rows(db, list(result.senders))  # the conversations as they were
-            result.stored = self._store_rows(db, rows, deltas, before)
+            result.stored = self._store_rows(db, rows, deltas, before, replays)
             result.duplicates = len(rows) - result.stored
             db.executemany(
                 "INSERT INTO parked_messages (source, received_at, body, reason, fingerprint) "
@@ -265,7 +267,8 @@ class IngestMixin(StoreBase):
             db.execute(COPY_STAGED)
             packing.settle(db, last_id, packed=batch.packed)
             self._derive_from_new_events(db, batch.deltas, before, last_id, batch.n_rows,
-                                         [session for session in batch.sessions if session[0] not in before])
+                                         [session for session in batch.sessions if session[0] not in before],
+                                         batch.messages, batch.replays)
         return result
 
     def sole(self, name: str):
@@ -285,32 +288,38 @@ class IngestMixin(StoreBase):
             if old != new and db.execute("SELECT 1 FROM follow_positions WHERE source = ?", [new]).fetchone() is None:
                 db.execute("UPDATE follow_positions SET source = ? WHERE source = ?", [new, old])
 
-    def _store_rows(self, db, rows: list[EventRow], deltas: dict | None, before: dict) -> int:
+    def _store_rows(self, db, rows: list[EventRow], deltas: dict | None, before: dict,
+                    replays: dict | None = None) -> int:
         """Store the rows not stored yet (`_new_rows`) and what they change; how many they were.
-        `deltas`: `deltas_of(rows)` if at hand; `before`: the rows' conversations as they were."""
+        `deltas` and `replays`: `deltas_of(rows)` and `replays_of(rows)` if at hand; `before`: the
+        rows' conversations as they were."""
         new_rows = self._new_rows(db, rows, before)
         if new_rows:
             if deltas is None or len(new_rows) < len(rows):
-                deltas = deltas_of(new_rows)
+                deltas, replays = deltas_of(new_rows), None
             last_id = last_event_id(db)
             dictionary = packing.current_dictionary(db)
             insert_rows(db, new_rows, packing.packer(dictionary))
             packing.settle(db, last_id, packed=dictionary is not None)
             self._derive_from_new_events(db, deltas, before, last_id, len(new_rows),
-                                         sessions_by_position(new_rows, deltas.keys() - before.keys()))
+                                         sessions_by_position(new_rows, deltas.keys() - before.keys()),
+                                         messages_by_position(new_rows), replays)
         return len(new_rows)
 
     def _derive_from_new_events(self, db, deltas: dict, before: dict, last_id: int, n_new: int,
-                                new_sessions: list) -> None:
+                                new_sessions: list, messages: list, replays: dict | None) -> None:
         """What `n_new` events just stored after `last_id` change beside themselves: their
-        conversations and sets, the sessions (`new_sessions`: of the conversations that are new)
-        and the text index."""
-        self._update_metadata(db, deltas, before)
+        conversations and sets, the sessions (`new_sessions`: of the conversations that are new),
+        the text index and the inbox (`messages`: `messages_by_position`). `replays`: the flows of
+        some of the new conversations, replayed from these events (`replays_of`)."""
+        after = self._update_metadata(db, deltas, before, replays)
         for sender_id in before.keys() & deltas.keys():
             refresh_sessions(db, sender_id, deltas[sender_id].earliest_event_time)
-        store_new_sessions(db, new_sessions, last_id, n_new)
+        stored_id = stored_ids(db, last_id, n_new)
+        store_new_sessions(db, new_sessions, stored_id)
         index_events_after(db, last_id)
-        index_messages_after(db, last_id)
+        index_messages(db, [(stored_id(position), after[sender_id].id, sender_id, *message)
+                            for position, sender_id, *message in messages])
 
     @staticmethod
     def _new_rows(db, rows: list[EventRow], known: dict) -> list[EventRow]:
@@ -334,8 +343,8 @@ class IngestMixin(StoreBase):
         return first_of_each(rows, seen)
 
     @staticmethod
-    def _update_metadata(db, deltas: dict, before: dict) -> None:
-        """`before`: the conversations' set rows before this batch, by sender."""
+    def _update_metadata(db, deltas: dict, before: dict, replays: dict | None) -> dict[str, SetRow]:
+        """The conversations' set rows after this batch, by sender; `before`: as they were."""
         db.executemany(_UPSERT_CONVERSATION, [
             (sender_id, d.latest_event_time, d.latest_user_time, d.latest_input_channel,
              d.minimum_action_confidence, d.n_off_training_actions, d.n_user_messages, d.n_events,
@@ -353,7 +362,7 @@ class IngestMixin(StoreBase):
         # A CALM conversation's flows are derived again from its events (store/flow_data.py).
         flow_changes = derive_flows(db, [sender_id for sender_id, d in deltas.items()
                                          if d.n_replayed and (d.n_flow_events or sender_id in before)],
-                                    new=deltas.keys() - before.keys())
+                                    new=deltas.keys() - before.keys(), replays=replays)
         # Only a conversation that existed has review marks: new events take its review mark
         # away, and it keeps its other marks in list order.
         senders = [sender_id for sender_id in deltas if sender_id in before]
@@ -380,3 +389,4 @@ class IngestMixin(StoreBase):
             "ON CONFLICT (kind, name) DO UPDATE SET count = statistics.count + excluded.count",
             [(kind, name, count) for (kind, name), count in counts.items()],
         )
+        return after

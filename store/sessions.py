@@ -14,8 +14,6 @@ from collections import defaultdict
 from dataclasses import dataclass
 from operator import itemgetter
 
-from .events import last_event_id
-
 
 @dataclass
 class Session:
@@ -99,21 +97,9 @@ def sessions_by_position(rows: list, senders) -> list[tuple]:
             for session in _session_rows(sender_id, split_sessions(sorted(events, key=_BY_TIME_THEN_ID)), None)]
 
 
-def store_new_sessions(db, sessions: list[tuple], after_event_id: int, n_rows: int) -> None:
-    """Store `sessions_by_position`'s rows for the `n_rows` events just stored after
-    `after_event_id`. Their ids are not read when the largest is `after_event_id` + `n_rows`: then
-    they are exactly the ones in between (always on SQLite; PostgreSQL's sequence leaves a gap
-    where a transaction rolled back). Reading them was 74 of the storing process's 2,875 samples
-    (py-spy, 100k generated)."""
-    if not sessions:
-        return
-    if last_event_id(db) == after_event_id + n_rows:
-        def stored_id(position: int) -> int:
-            return after_event_id + position
-    else:
-        ids = [event_id for (event_id,) in db.execute("SELECT id FROM events WHERE id > ? ORDER BY id", [after_event_id])]
-        def stored_id(position: int) -> int:
-            return ids[position - 1]
+def store_new_sessions(db, sessions: list[tuple], stored_id) -> None:
+    """Store `sessions_by_position`'s rows, `stored_id(position)` (`events.stored_ids`) the id of
+    the event stored at a position."""
     db.insert_many("sessions", _COLUMNS, [(sender_id, start, stored_id(position), *rest)
                                          for sender_id, start, position, *rest in sessions])
 

@@ -36,6 +36,8 @@ class StagedBatch:
     packed: bool  # whether `database`'s JSON texts are packed (store/packing.py) or plain
     deltas: dict  # `deltas_of(rows)` (store/ingest.py)
     sessions: list  # `sessions_by_position(rows, every sender)` (store/sessions.py)
+    messages: list  # `messages_by_position(rows)` (store/inbox.py)
+    replays: dict  # `replays_of(rows, deltas)` (store/flow_data.py)
 
 
 def serialized(rows: list[EventRow], pack) -> bytes:

@@ -439,6 +439,11 @@ ODD_LINES = [  # (event, whether the quick way takes it)
                                                                    {"value": 1}, {"entity": ""}]}}, True),
     ({"event": "user", "timestamp": 1.5, "sender_id": "a\x00b", "text": None, "input_channel": None}, False),  # refused
     ({"event": "user", "timestamp": 1.5, "sender_id": "s", "parse_data": {"intent": {"name": ""}, "entities": []}}, True),
+    # The intent's confidence (the inbox ranks by it): a number's, not a flag's or a text's; none without an intent.
+    ({"event": "user", "timestamp": 1.5, "sender_id": "s", "text": "hm", "parse_data": {"intent": {"name": "a", "confidence": True}}},
+     True),
+    ({"event": "user", "timestamp": 1.5, "sender_id": "s", "parse_data": {"intent": {"name": "a", "confidence": "high"}}}, True),
+    ({"event": "user", "timestamp": 1.5, "sender_id": "s", "parse_data": {"intent": {"name": None, "confidence": 0.0}}}, True),
     ({"event": "user", "timestamp": 1.5, "sender_id": "s", "parse_data": "oops"}, False),
     ({"event": "user", "timestamp": 1.5, "sender_id": "s", "parse_data": {"intent": "greet"}}, False),
     ({"event": "user", "timestamp": 1.5, "sender_id": "s", "parse_data": {"entities": [5]}}, False),
@@ -530,7 +535,8 @@ def test_a_broker_event_line_is_derived_the_quick_way_exactly_as_the_general_way
     for line, quick in odd:
         if quick:
             assert row_of_line(line) == general_row(line), line
-    assert general_row(odd[3][0]).intent is None and general_row(odd[12][0]) is not None  # taken the general way
+    assert general_row(odd[6][0]).intent is None and general_row(odd[15][0]) is not None  # taken the general way
+    assert [row_of_line(odd[n][0]).confidence for n in (0, 3, 4, 5)] == [1.0, None, None, None]
 
 
 def test_a_new_store_has_16_kb_pages_and_one_made_with_4_kb_keeps_them_and_imports(tmp_path):
