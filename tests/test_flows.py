@@ -166,7 +166,8 @@ def test_flow_data_stays_exact_while_events_arrive_in_pieces_out_of_order_and_co
 
 def test_an_import_derives_the_flows_of_conversations_split_between_batches_and_out_of_order(db_path, tmp_path, monkeypatch):
     """An import's flows are those of the conversations as stored: with lines out of time order
-    within a batch, and conversations split between batches and between a batch's chunks."""
+    or repeated within a batch, and conversations split between batches and between a batch's
+    chunks (the workers replay a conversation a batch makes; the storing process the others)."""
     from rasa_messaging.store import Store, importer
     rng = random.Random(7)
     conversations = dict(map(CalmGenerator(seed=7).conversation, range(30)))
@@ -177,6 +178,9 @@ def test_an_import_derives_the_flows_of_conversations_split_between_batches_and_
         for _ in range(3):  # lines out of time order within a batch
             k = rng.randrange(len(events) - 1)
             events[k], events[k + 1] = events[k + 1], events[k]
+        if number % 4 == 1:  # a stack update delivered twice in a row: stored, and replayed, once
+            k = next((k for k, event in enumerate(events) if event["event"] == "stack"), 0)
+            events.insert(k, events[k])
         cut = len(events) // 2 if number % 3 == 0 else len(events)  # a third continued at the end
         first += events[:cut]
         later += events[cut:]
