@@ -145,7 +145,9 @@ class EventRow(NamedTuple):
     intent: str | None = None
     action: str | None = None
     policy: str | None = None
-    confidence: float | None = None  # an action's, or a user message's intent's (when it has one)
+    # An action's, or a user message's intent's (the inbox ranks by it) when the message has an intent:
+    # CALM's command generator writes `{"name": null, "confidence": 0.0}`, no prediction to rank by.
+    confidence: float | None = None
     search_text: str | None = None
     entities: tuple = ()
     input_channel: str | None = None
@@ -267,13 +269,12 @@ def event_row(sender_id: str, event: dict, *, text: str | None = None) -> EventR
     if kind == "user":
         parse_data = event["parse_data"] if isinstance(event.get("parse_data"), dict) else {}
         intent = parse_data["intent"] if isinstance(parse_data.get("intent"), dict) else {}
-        intent_name = intent.get("name")
+        intent_name = intent["name"] if isinstance(intent.get("name"), str) and intent["name"] else None
         entities = parse_data.get("entities")
         text = event.get("text")
         input_channel = event.get("input_channel")
         text = text if isinstance(text, str) else None
         commands = parse_data.get("commands")
-        intent_name = intent_name if isinstance(intent_name, str) and intent_name else None
         return EventRow(
             sender_id, kind, timestamp, data, intent_name,
             None, None,  # action, policy

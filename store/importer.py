@@ -232,9 +232,9 @@ def _derive_staged(raw_records: list, dictionary: tuple[int, bytes] | None, batc
 
 
 def _derive_rows(raw_records: list, dictionary: None) -> tuple:
-    """`derive` and the rows' deltas and flows' replays, the rows as plain tuples: sent to the storing process,
-    unpickling a NamedTuple calls its Python `__new__`, which made unpickling 4.3 µs an event
-    there; plain tuples made EventRows again cost 0.9."""
+    """`derive`, the rows' deltas and the replays of their flows, the rows as plain tuples: sent
+    to the storing process, unpickling a NamedTuple calls its Python `__new__`, which made
+    unpickling 4.3 µs an event there; plain tuples made EventRows again cost 0.9."""
     rows, rejected, n_records, review_work, unknown = derive(raw_records)
     deltas = deltas_of(rows)
     return list(map(tuple, rows)), rejected, n_records, deltas, replays_of(rows, deltas), review_work, unknown

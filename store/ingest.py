@@ -291,7 +291,7 @@ class IngestMixin(StoreBase):
     def _store_rows(self, db, rows: list[EventRow], deltas: dict | None, before: dict,
                     replays: dict | None = None) -> int:
         """Store the rows not stored yet (`_new_rows`) and what they change; how many they were.
-        `deltas` and `replays`: `deltas_of(rows)` and `replays_of(rows)` if at hand; `before`: the
+        `deltas` and `replays`: `deltas_of(rows)` and `replays_of(rows, deltas)` if at hand; `before`: the
         rows' conversations as they were."""
         new_rows = self._new_rows(db, rows, before)
         if new_rows:
