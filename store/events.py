@@ -292,19 +292,19 @@ def event_row(sender_id: str, event: dict, *, text: str | None = None) -> EventR
         )
     if kind == "action":
         name = event.get("name")
-        confidence = event.get("confidence")
+        confidence = _number(event.get("confidence"))
         return EventRow(
             sender_id, kind, timestamp, data, None,
             name if isinstance(name, str) and name else None,  # action
             normalise_policy(event.get("policy")),
-            float(confidence) if isinstance(confidence, (int, float)) and not isinstance(confidence, bool)
-            and math.isfinite(confidence) else None,
+            confidence if confidence is not None and math.isfinite(confidence) else None,
             model_id=_model_id(event),
         )
     return EventRow(sender_id, kind, timestamp, data, model_id=_model_id(event))
 
 
 def _number(value) -> float | None:
+    """A JSON number as a float; None for anything else (a flag is no number)."""
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
