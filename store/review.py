@@ -235,11 +235,15 @@ class ReviewMixin(ConversationQueries, AnnotationsMixin):
         """Bytes the store takes on disk."""
         return self._connections.size()
 
-    def refresh_statistics(self) -> None:
-        """After a bulk load: PostgreSQL plans from sampled statistics, which autovacuum refreshes a
-        minute or more later (meanwhile, on 100k fresh conversations, a new sender's sessions were
-        looked up by walking another index). SQLite keeps none, unless told to."""
-        self._connections.refresh_statistics()
+    def after_bulk_load(self, n_stored: int, on_rebuilding=lambda: None) -> None:
+        """After an import or a copy that stored `n_stored` events. PostgreSQL plans from sampled
+        statistics, which autovacuum refreshes a minute or more later (meanwhile, on 100k fresh
+        conversations, a new sender's sessions were looked up by walking another index): they are
+        refreshed now. Where the load made a fifth or more of the store, PostgreSQL's indexes
+        that took keys in no order are rebuilt too, while the store is in use (`on_rebuilding()`
+        is told first): half full as the load left them. SQLite keeps no statistics, unless told
+        to, and needs neither."""
+        self._connections.after_bulk_load(n_stored, on_rebuilding)
 
     def vacuum(self, on_packed=lambda n: None) -> None:
         """Pack the events kept plain (`pack_events`), then give the space of erased conversations

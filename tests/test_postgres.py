@@ -11,7 +11,7 @@ from rasa_messaging.store import NotOurDatabase, Store
 from rasa_messaging.store.postgres import psycopg_sql
 from rasa_messaging.store.postgres_schema import MIGRATIONS
 
-from .conftest import live_server, postgres_database, server_log
+from .conftest import ingest_trackers, live_server, postgres_database, server_log
 from .contract import CheckedClient
 
 
@@ -88,6 +88,61 @@ def test_an_import_leaves_the_planner_statistics_of_what_it_loaded(postgres_temp
         assert Store(url).db.execute(analyzed).fetchone() == (0,)
         assert CliRunner().invoke(cli, ["import", "--db", url, str(events)]).exit_code == 0
         assert Store(url).db.execute(analyzed).fetchone() == (1,)
+
+
+INDEX_STATE = ("SELECT c.relname, c.oid, pg_relation_size(c.oid), i.indisvalid FROM pg_index i "
+               "JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = 'events'::regclass ORDER BY c.relname")
+
+
+def test_a_bulk_import_rebuilds_the_indexes_it_left_half_full_a_small_one_does_not(postgres_template, tmp_path):
+    """The import of most of a store rebuilds the indexes whose keys came in no order: smaller
+    than the same import leaves them, the events' ids' index (in order) untouched; an import of
+    less than a fifth of the store rebuilds nothing."""
+    from click.testing import CliRunner
+
+    from rasa_messaging.cli import cli
+    from rasa_messaging.generate import Generator
+    from rasa_messaging.store.importer import ImportSummary, import_source
+    from rasa_messaging.store.sources import Source
+    trackers = Generator(seed=3).trackers(330)
+    bulk, small = tmp_path / "bulk.jsonl", tmp_path / "small.jsonl"
+    for path, part in ((bulk, trackers[:300]), (small, trackers[300:])):
+        path.write_text("".join(json.dumps({**e, "sender_id": t["sender_id"]}) + "\n" for t in part for e in t["events"]))
+    with postgres_database(postgres_template) as url, postgres_database(postgres_template) as unbuilt:
+        import_source(Store(unbuilt), Source(str(bulk)), ImportSummary())
+        left = {name: size for name, _, size, _ in Store(unbuilt).db.execute(INDEX_STATE)}
+        before = {name: oid for name, oid, _, _ in Store(url).db.execute(INDEX_STATE)}
+        result = CliRunner().invoke(cli, ["import", "--db", url, str(bulk)])
+        assert result.exit_code == 0 and "rebuilding the indexes" in result.stderr
+        rebuilt = {name: (oid, size, valid) for name, oid, size, valid in Store(url).db.execute(INDEX_STATE)}
+        assert rebuilt.keys() == before.keys() and all(valid for _, _, valid in rebuilt.values())
+        assert rebuilt["events_pkey"][0] == before["events_pkey"]
+        assert rebuilt["events_by_sender_time"][0] != before["events_by_sender_time"]
+        assert rebuilt["events_by_sender_time"][1] < left["events_by_sender_time"]
+
+        result = CliRunner().invoke(cli, ["import", "--db", url, str(small)])
+        assert result.exit_code == 0 and "rebuilding" not in result.stderr
+        assert {name: oid for name, oid, _, _ in Store(url).db.execute(INDEX_STATE)} == {
+            name: oid for name, (oid, _, _) in rebuilt.items()}
+
+
+def test_vacuum_rebuilds_the_indexes_and_drops_what_a_rebuild_cut_short_left(postgres_template, tmp_path):
+    """A rebuild stopped half-way leaves an invalid copy `…_ccnew`, which every write keeps up to
+    date for nothing and which PostgreSQL's next concurrent rebuild skips: `vacuum` drops it."""
+    from click.testing import CliRunner
+
+    from rasa_messaging.cli import cli
+    from rasa_messaging.generate import Generator
+    with postgres_database(postgres_template) as url:
+        store = Store(url)
+        ingest_trackers(store, Generator(seed=4).trackers(2))
+        with pytest.raises(psycopg.errors.UniqueViolation):  # how an interrupted build leaves an index
+            store.db.execute("CREATE UNIQUE INDEX CONCURRENTLY events_by_sender_time_ccnew ON events (sender_id)")
+        assert [valid for name, _, _, valid in store.db.execute(INDEX_STATE)
+                if name == "events_by_sender_time_ccnew"] == [False]
+        assert CliRunner().invoke(cli, ["vacuum", "--db", url]).exit_code == 0
+        assert [(name, valid) for name, _, _, valid in Store(url).db.execute(INDEX_STATE)] == [
+            ("events_by_sender_time", True), ("events_pkey", True), ("user_text", True)]
 
 
 def test_a_lost_database_connection_is_a_503_and_the_next_request_connects_again(postgres_template, contract):
