@@ -9,7 +9,7 @@ annotations on a few percent of conversations).
 import itertools
 import random
 
-from rasa_messaging.store import ConversationFilter, Store
+from rasa_messaging.store import ConversationFilter, Store, sets
 
 
 def mark_some(store: Store, seed: int = 1) -> None:
@@ -31,10 +31,11 @@ def mark_some(store: Store, seed: int = 1) -> None:
 
 def single_filters(store: Store) -> dict[str, dict]:
     """name → getConversations parameters."""
-    def most_common(kind, exclude=(), otherwise=None):
-        counts = store.db.execute("SELECT value, count(*) FROM conversation_terms WHERE kind = ? GROUP BY value "
-                                  "ORDER BY count(*) DESC, value", [kind]).fetchall()
-        return next((value for value, _ in counts if value not in exclude), otherwise)
+    def most_common(kind, exclude=(), otherwise=None):  # the value in the most conversations: its set's bits
+        values = [value for (value,) in store.db.execute(
+            "SELECT DISTINCT value FROM conversation_sets WHERE kind = ? ORDER BY value", [kind])]
+        counts = sorted((-sets.read(store.db, kind, value).bit_count(), value) for value in values)
+        return next((value for _, value in counts if value not in exclude), otherwise)
     first, last = store.db.execute("SELECT min(latest_event_time), max(latest_event_time) FROM conversations").fetchone()
     span = last - first
     return {

@@ -14,6 +14,7 @@ from .flow_data import episode_term
 from .flows import FLOW_STATUSES
 from .packing import event_of
 from .search import text_index_query
+from .terms import stored_terms
 from .tracker import tracker_state
 
 TERM_KINDS = ("intent", "entity", "action", "policy", "input_channel", "flow", "pattern", "command", "model_id")
@@ -577,11 +578,9 @@ class ConversationQueries(FlagsMixin):
         flags: dict = defaultdict(lambda: ([], []))
         if senders:
             placeholders = ",".join("?" * len(senders))
-            for kind, value, conversation_id in self.db.execute(
-                "SELECT kind, value, conversation_id FROM conversation_terms "
-                f"WHERE conversation_id IN ({placeholders}) ORDER BY kind, value", list(sender_of)
-            ):
-                terms[sender_of[conversation_id]][kind].append(value)
+            for conversation_id, held in stored_terms(self.db, sender_of).items():
+                for kind, value in sorted(held):
+                    terms[sender_of[conversation_id]][kind].append(value)
             for sender_id, timestamp, flagged in self.db.execute(
                 f"SELECT sender_id, timestamp, flagged FROM flags WHERE sender_id IN ({placeholders}) "
                 "ORDER BY timestamp", senders

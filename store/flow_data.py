@@ -72,11 +72,13 @@ def replays_of(rows: list, deltas: dict) -> dict[str, Replay]:
 
 
 def derive_flows(db, senders: list[str], *, new: set | frozenset = frozenset(), replays: dict | None = None,
-                 sum_days: bool = True) -> dict:
-    """Derive the flows of `senders`' conversations that have flow events again; the changes to the
-    sets ((kind, value) → chunk → (added, removed)) for the caller to make with its others.
+                 held: dict | None = None, sum_days: bool = True) -> tuple[dict, dict]:
+    """Derive the flows of `senders`' conversations that have flow events again: the changes to the
+    sets ((kind, value) → chunk → (added, removed)) and conversation id → its flow terms now, for
+    the caller to make and store with its others (store/terms.py).
     `new`: senders whose conversations this transaction made, which hold nothing derived yet;
-    `replays`: `replays_of` the rows of some of them (None for a sender: replayed here).
+    `replays`: `replays_of` the rows of some of them (None for a sender: replayed here);
+    `held`: conversation id → the terms it had before (`stored_terms`), of those not new.
     `sum_days=False` (m022, before m024 made the sums by day) leaves the sums unwritten.
 
     Written `_CHUNK` conversations a statement, and what a new conversation has not got is not
@@ -86,6 +88,8 @@ def derive_flows(db, senders: list[str], *, new: set | frozenset = frozenset(), 
     outgrew its table statistics."""
     added: dict = defaultdict(dict)  # term → the conversations that gained it, by chunk (sets.add_id)
     removed: dict = defaultdict(dict)
+    flow_terms: dict = {}
+    held = held or {}
     statistics: Counter = Counter()
     days = FlowDays()
     for start in range(0, len(senders), _CHUNK):
@@ -95,31 +99,22 @@ def derive_flows(db, senders: list[str], *, new: set | frozenset = frozenset(), 
         states = {sender_id: (replays.get(sender_id) if replays and sender_id in new else None)
                   or replay_conversation(db, sender_id) for sender_id in ids}
         existing = [ids[sender_id] for sender_id in ids if sender_id not in new]
-        old_terms = {conversation_id: set(db.execute(
-            "SELECT kind, value FROM conversation_terms WHERE conversation_id = ? "
-            f"AND kind IN ({','.join('?' * len(FLOW_TERM_KINDS))})", [conversation_id, *FLOW_TERM_KINDS]))
-            for conversation_id in existing}
         statistics.subtract(forget_flows(db, existing, days))
         _store(db, {ids[sender_id]: state for sender_id, state in states.items()}, days)
-        gone, gained_rows = [], []
         for sender_id, state in states.items():
             conversation_id = ids[sender_id]
             statistics.update(_counts(state))
-            new_terms, old = terms_of(state), old_terms.get(conversation_id, set())
-            gained, lost = new_terms - old, old - new_terms
-            gone += [(conversation_id, *term) for term in lost]
-            gained_rows += [(*term, conversation_id) for term in gained]
-            for terms, side in ((gained, added), (lost, removed)):
+            now = flow_terms[conversation_id] = terms_of(state)
+            old = {term for term in held.get(conversation_id, ()) if term[0] in FLOW_TERM_KINDS}
+            for terms, side in ((now - old, added), (old - now, removed)):
                 for term in terms:
                     sets.add_id(side[term], conversation_id)
-        db.executemany("DELETE FROM conversation_terms WHERE conversation_id = ? AND kind = ? AND value = ?", gone)
-        db.insert_many("conversation_terms", "kind, value, conversation_id", gained_rows)
     update_statistics(db, statistics)
     if sum_days:
         days.write(db)
     return {term: {chunk: (added[term].get(chunk, 0), removed[term].get(chunk, 0))
                    for chunk in added[term].keys() | removed[term].keys()}
-            for term in added.keys() | removed.keys()}
+            for term in added.keys() | removed.keys()}, flow_terms
 
 
 def update_statistics(db, counts: Counter) -> None:
@@ -140,7 +135,10 @@ def rederive_all(db) -> None:
     if senders:
         db.execute("UPDATE conversations SET n_flow_events = (SELECT count(*) FROM events e WHERE "
                    f"e.sender_id = conversations.sender_id AND e.type IN ({_FLOW_EVENTS}))")
-        changes = derive_flows(db, senders, sum_days=False)
+        changes, flow_terms = derive_flows(db, senders, sum_days=False)
+        # A term a row, as the terms were kept until m028 / p015 (before m022 no flow term existed).
+        db.insert_many("conversation_terms", "kind, value, conversation_id",
+                       [(*term, conversation_id) for conversation_id, terms in flow_terms.items() for term in terms])
         sets.apply_changes(db, changes)
 
 

@@ -19,13 +19,14 @@ from .events import (
     stored_ids,
     validate_event,
 )
-from .flow_data import derive_flows
+from .flow_data import FLOW_TERM_KINDS, derive_flows
 from .flows import FLOW_EVENT_TYPES, REPLAYED_TYPES
 from .inbox import index_messages, messages_by_position
 from .search import index_events_after
 from .sessions import refresh_sessions, sessions_by_position, store_new_sessions
 from .sets import ROW_COLUMNS, SetRow
 from .staging import COPY_STAGED, StagedBatch, may_repeat_stored_events, staged_rows
+from .terms import store_terms, stored_terms
 
 # Large IN lists are split so that no statement exceeds SQLite's variable limit.
 _CHUNK = 500
@@ -352,17 +353,16 @@ class IngestMixin(StoreBase):
             for sender_id, d in deltas.items()
         ])
         after = conversation_rows(db, list(deltas))
-        db.insert_many("conversation_terms", "kind, value, conversation_id",
-                       [(kind, value, after[sender_id].id) for sender_id, d in deltas.items() for kind, value in d.terms],
-                       skip_existing=True)
+        held = stored_terms(db, [after[sender_id].id for sender_id in deltas if sender_id in before])
         terms: dict = defaultdict(dict)
         for sender_id, d in deltas.items():
             for term in d.terms:
                 sets.add_id(terms[term], after[sender_id].id)
         # A CALM conversation's flows are derived again from its events (store/flow_data.py).
-        flow_changes = derive_flows(db, [sender_id for sender_id, d in deltas.items()
-                                         if d.n_replayed and (d.n_flow_events or sender_id in before)],
-                                    new=deltas.keys() - before.keys(), replays=replays)
+        flow_changes, flow_terms = derive_flows(db, [sender_id for sender_id, d in deltas.items()
+                                                     if d.n_replayed and (d.n_flow_events or sender_id in before)],
+                                                new=deltas.keys() - before.keys(), replays=replays, held=held)
+        _store_terms(db, deltas, before, after, held, flow_terms)
         # Only a conversation that existed has review marks: new events take its review mark
         # away, and it keeps its other marks in list order.
         senders = [sender_id for sender_id in deltas if sender_id in before]
@@ -390,3 +390,18 @@ class IngestMixin(StoreBase):
             [(kind, name, count) for (kind, name), count in counts.items()],
         )
         return after
+
+
+def _store_terms(db, deltas: dict, before: dict, after: dict, held: dict, flow_terms: dict) -> None:
+    """Each conversation's terms: those it `held`, those its new events bring, and the flow terms
+    of its replay (`flow_terms`) in place of those it held; written where they changed."""
+    changed = {}
+    for sender_id, d in deltas.items():
+        conversation_id = after[sender_id].id
+        old = held.get(conversation_id, set())
+        now = old | d.terms
+        if conversation_id in flow_terms:
+            now = {term for term in now if term[0] not in FLOW_TERM_KINDS} | flow_terms[conversation_id]
+        if now != old:
+            changed[conversation_id] = now
+    store_terms(db, changed, new={after[sender_id].id for sender_id in deltas if sender_id not in before})

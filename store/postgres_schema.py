@@ -15,6 +15,7 @@ from .schema import (
     FLOW_TABLES,
     POSTGRESQL_SERIAL,
     input_channel_terms,
+    terms_a_row_a_conversation,
     terms_by_conversation,
 )
 from .session_hours import POSTGRESQL as SESSION_HOURS_POSTGRESQL
@@ -120,4 +121,6 @@ MIGRATIONS: list[tuple[str, list]] = [  # each a statement, or a function of the
     # m027: an event's intent, policy and confidence, which nothing read from the table, not kept
     # as columns (PostgreSQL drops them at once; its index keeps `id`, which orders a time's events).
     ("p014_smaller_events", ["ALTER TABLE events DROP COLUMN intent, DROP COLUMN policy, DROP COLUMN confidence"]),
+    # m028: a conversation's terms in one row.
+    ("p015_terms_a_row_a_conversation", [lambda db: terms_a_row_a_conversation(db, "BIGINT PRIMARY KEY")]),
 ]

@@ -235,6 +235,24 @@ def forget_migration(db, sqlite_name: str, postgresql_name: str) -> None:
                [sqlite_name if sqlite else postgresql_name])
 
 
+def term_rows(db) -> list[tuple]:
+    """(conversation id, kind, value) of every conversation's terms, in that order."""
+    from rasa_messaging.store.terms import decode
+    return sorted((conversation_id, *term) for conversation_id, text in db.execute(
+        "SELECT conversation_id, terms FROM conversation_terms") for term in decode(text))
+
+
+def terms_a_row_a_term(db) -> None:
+    """`conversation_terms` back as a store made before m028 / p015 holds it, a row a term, with
+    that migration forgotten: for the tests of the migrations before it."""
+    rows = term_rows(db)
+    db.execute("DROP TABLE conversation_terms")
+    db.execute("CREATE TABLE conversation_terms (conversation_id BIGINT NOT NULL, kind TEXT NOT NULL, "
+               "value TEXT NOT NULL, PRIMARY KEY (conversation_id, kind, value))")
+    db.executemany("INSERT INTO conversation_terms (conversation_id, kind, value) VALUES (?, ?, ?)", rows)
+    forget_migration(db, "m028_terms_a_row_a_conversation", "p015_terms_a_row_a_conversation")
+
+
 def ingest_trackers(store, trackers) -> None:
     """One transaction a tracker, as the API stores a conversation's events."""
     for tracker in trackers:

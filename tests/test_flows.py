@@ -17,7 +17,7 @@ from rasa_messaging.generate_calm import CalmGenerator
 from rasa_messaging.store import ConversationFilter, prepare
 
 from . import reference
-from .conftest import RASA_DATA, forget_migration
+from .conftest import RASA_DATA, forget_migration, terms_a_row_a_term
 from .test_import import run_import
 
 FLOW_FILTERS = {  # name → (the list's parameters, whether a conversation's reference data matches)
@@ -362,6 +362,7 @@ def test_a_store_that_kept_calm_events_before_flows_were_derived_gets_them_when_
     statistics = store.statistics(limit=50)
     kinds = ("flow", "flow_status", "flow_episode", "pattern", "command", "model_id")
     with store.transaction() as db:  # as a store made before m022 / p009 holds it
+        terms_a_row_a_term(db)
         for kind in kinds:
             db.execute("DELETE FROM conversation_sets WHERE kind = ?", [kind])
             db.execute("DELETE FROM conversation_terms WHERE kind = ?", [kind])

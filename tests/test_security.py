@@ -116,6 +116,7 @@ def _sql_calls(tree):
 # constants, never a value a request brought (values are always bound with `?`).
 SAFE_SQL_FRAGMENTS = {"where", "order", "placeholders", "' AND '.join(clauses)", "','.join('?' * len(types))", "','.join('?' * len(chunk))",
                       "BUSY_TIMEOUT_MS", "PAGE_SIZE",  # store/database.py: constant ints (PRAGMA takes no `?`)
+                      "key",  # store/schema.py: m028's and p015's constant type of the conversation id
                       "table",  # store/review.py: each name of the constant CONVERSATION_TABLES;
                                 # store/conversations.py: the walked table, a constant name
                       "clause",  # store/annotations.py: constant conditions joined with AND

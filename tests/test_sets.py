@@ -15,6 +15,7 @@ from rasa_messaging.store import conversations as conversations_module
 from rasa_messaging.store import sets as conversation_sets
 
 from . import reference
+from .conftest import term_rows, terms_a_row_a_term
 
 DAY = 86_400.0
 
@@ -275,6 +276,7 @@ def test_rebuilding_the_sets_gives_what_ingest_and_marks_kept(tmp_path):
     query = "SELECT kind, value, chunk, bits FROM conversation_sets ORDER BY 1, 2, 3"
     kept = store.db.execute(query).fetchall()
     with store.transaction() as db:
+        terms_a_row_a_term(db)  # as m014, which rebuilt them, found the terms
         conversation_sets.rebuild(db)
     assert store.db.execute(query).fetchall() == kept
     assert {kind for kind, *_ in kept} >= {"intent", "entity", "action", "policy", "all", "training", "confidence",
@@ -290,6 +292,8 @@ def test_a_store_made_before_the_sets_gets_them_when_opened(tmp_path):
         store.ingest(prepare(*generator.conversation(number)))
     filters = ConversationFilter(text="money", policies=("TEDPolicy",), maximum_confidence=0.8)
     before = store.conversations(filters)
+    with store.transaction() as db:
+        terms_a_row_a_term(db)
     store.close()
     with sqlite3.connect(path) as conn:  # back to how m013 left it
         conn.execute("DROP TABLE conversation_sets")
@@ -457,8 +461,7 @@ def test_a_store_made_before_terms_were_keyed_by_conversation_keeps_them_when_op
         store.ingest(prepare(*generator.conversation(number)))
     store.ingest(prepare("odd_one", [{"event": "user", "timestamp": 5.0, "text": "?",
                                       "parse_data": {"intent": {"name": "only_here", "confidence": 0.4}}}]))
-    terms = "SELECT conversation_id, kind, value FROM conversation_terms ORDER BY conversation_id, kind, value"
-    kept = store.db.execute(terms).fetchall()
+    kept = term_rows(store.db)
     expected = {kind: sorted({value for _, k, value in kept if k == kind}) for kind in ("intent", "entity", "action", "policy")}
     assert "only_here" in expected["intent"] and all(expected.values())
     page = store.conversations(ConversationFilter(), limit=25)
@@ -466,6 +469,7 @@ def test_a_store_made_before_terms_were_keyed_by_conversation_keeps_them_when_op
     table, name = ("_sqlite_migrations", "m018_terms_by_conversation") if sqlite else \
         ("rasa_messaging_migrations", "p005_terms_by_conversation")
     with store.transaction() as db:  # back to the layout before m018 / p005
+        terms_a_row_a_term(db)
         db.execute("ALTER TABLE conversation_terms RENAME TO terms_before")
         db.execute("CREATE TABLE conversation_terms (kind TEXT NOT NULL, value TEXT NOT NULL, conversation_id BIGINT NOT NULL, "
                    "PRIMARY KEY (kind, value, conversation_id))")
@@ -475,12 +479,44 @@ def test_a_store_made_before_terms_were_keyed_by_conversation_keeps_them_when_op
         db.execute(f"DELETE FROM {table} WHERE name = ?", [name])
     store.close()
     reopened = Store(db_path)
-    assert reopened.db.execute(terms).fetchall() == kept
+    assert term_rows(reopened.db) == kept
     assert reopened.conversations(ConversationFilter(), limit=25) == page
     assert {kind: reopened.unique_terms(kind) for kind in expected} == expected
     reopened.erase("odd_one")
     assert "only_here" not in reopened.unique_terms("intent")
     assert reopened.unique_terms("intent") == [i for i in expected["intent"] if i != "only_here"]
+
+
+def page_of(page: tuple, sender_id: str) -> dict:
+    return next(c for c in page[1] if c["sender_id"] == sender_id)
+
+
+def test_a_store_that_kept_a_row_a_term_keeps_them_a_row_a_conversation_when_opened(db_path):
+    """m028 / p015 move a conversation's terms, flows' included, into one row of its own; the
+    list shows the same terms, and new events and erasures keep them after."""
+    from rasa_messaging.generate_calm import CalmGenerator
+    store = Store(db_path)
+    trackers = Generator(seed=28).trackers(12) + CalmGenerator(seed=28).trackers(12)
+    for tracker in trackers:
+        store.ingest(prepare(tracker["sender_id"], tracker["events"]))
+    store.erase(trackers[0]["sender_id"])
+    kept, page = term_rows(store.db), store.conversations(ConversationFilter(), limit=30)
+    assert {kind for _, kind, _ in kept} >= {"intent", "action", "policy", "flow", "flow_status", "command"}
+    with store.transaction() as db:
+        terms_a_row_a_term(db)
+        assert db.execute("SELECT count(*) FROM conversation_terms").fetchone()[0] == len(kept)
+    store.close()
+    reopened = Store(db_path)  # migrates
+    assert term_rows(reopened.db) == kept
+    assert reopened.conversations(ConversationFilter(), limit=30) == page
+    assert reopened.db.execute("SELECT count(*) FROM conversation_terms").fetchone()[0] == len(trackers) - 1
+    sender = trackers[1]["sender_id"]
+    reopened.ingest(prepare(sender, [{"event": "user", "timestamp": 2e9, "text": "?",
+                                      "parse_data": {"intent": {"name": "new_here", "confidence": 0.5}}}]))
+    (found,) = reopened.conversations(ConversationFilter(intents=("new_here",)))[1]
+    assert found["sender_id"] == sender and found["intents"] == sorted({*page_of(page, sender)["intents"], "new_here"})
+    reopened.erase(sender)
+    assert reopened.db.execute("SELECT count(*) FROM conversation_terms").fetchone()[0] == len(trackers) - 2
 
 
 def test_a_store_made_before_input_channels_were_terms_gets_them_when_opened(db_path, tmp_path):
@@ -498,6 +534,7 @@ def test_a_store_made_before_input_channels_were_terms_gets_them_when_opened(db_
     with store.transaction() as db:  # as a store made before m020 / p007 holds it
         for (value,) in db.execute("SELECT DISTINCT value FROM conversation_sets WHERE kind = 'input_channel'").fetchall():
             db.execute("DELETE FROM conversation_sets WHERE kind = 'input_channel' AND value = ?", [value])
+        terms_a_row_a_term(db)
         db.execute("DELETE FROM conversation_terms WHERE kind = 'input_channel'")
         db.execute(f"DELETE FROM {table} WHERE name = ?", [migration])
         assert db.execute("SELECT count(*) FROM conversation_sets WHERE kind = 'input_channel'").fetchone()[0] == 0
