@@ -37,6 +37,7 @@ _SECURITY_SETTINGS = {"security_protocol": "security.protocol", "sasl_mechanism"
                       "ssl_keyfile": "ssl.key.location", "client_id": "client.id"}
 # How long metadata (is there such a topic?) may take before the cluster counts as unreachable.
 METADATA_SECONDS = 10.0
+METADATA_ASKED_SECONDS = 0.5  # ... asked this long at a time, errors heard between
 # Lag is asked of the cluster (a round trip per partition) at most this often while messages
 # come, and after every read that brought none.
 LAG_SECONDS = 1.0
@@ -124,11 +125,18 @@ class KafkaConsumer:
         """Whether the cluster answered; raises `SourceUnusable` if it has no such topic."""
         from confluent_kafka import KafkaError, KafkaException
 
-        try:
-            metadata = consumer.list_topics(self.settings.topic, timeout=METADATA_SECONDS)
-        except KafkaException:
-            self._raise_if_fatal()
-            return False
+        deadline = time.monotonic() + METADATA_SECONDS
+        while True:
+            try:
+                metadata = consumer.list_topics(self.settings.topic, timeout=METADATA_ASKED_SECONDS)
+                break
+            except KafkaException:
+                # `list_topics` serves no callback: a refused handshake, known to librdkafka at
+                # once, reached `_error` only after two waits of METADATA_SECONDS (20.8 s).
+                consumer.poll(0)
+                self._raise_if_fatal()
+                if time.monotonic() >= deadline:
+                    return False
         self._raise_if_fatal()
         topic = metadata.topics.get(self.settings.topic)
         if topic is None or (topic.error is not None and topic.error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART):
