@@ -197,12 +197,11 @@ class PostgresDatabase:
             "AND table_type = 'BASE TABLE' ORDER BY table_name")]
 
 
-# The indexes an import or a prune leaves half full (`rebuild_indexes`); `events_pkey` takes its
-# ids in order and stays full.
+# The indexes an import or a prune leaves half full (`rebuild_indexes`); `events_pkey` and the
+# terms' key take their ids in order and stay full.
 _REBUILT_INDEXES = (
     "REINDEX INDEX CONCURRENTLY events_by_sender_time",
     "REINDEX INDEX CONCURRENTLY user_text",
-    "REINDEX TABLE CONCURRENTLY conversation_terms",
     "REINDEX TABLE CONCURRENTLY user_messages",
     "REINDEX TABLE CONCURRENTLY conversations",
     "REINDEX TABLE CONCURRENTLY sessions",
@@ -289,8 +288,9 @@ class PostgresConnections:
         readers and writers go on (CONCURRENTLY). A B-tree page split in the middle leaves both
         halves half full, and nothing later fills them: 100k generated conversations imported into
         a new store, 1,695 → 1,448 MB (1.41× → 1.20× their JSON Lines; events by sender and time
-        383 → 220 MB) for 7.5 s more import (88.0 → 95.5 s). A rebuild cut short leaves an invalid copy (`…_ccnew`), which writers
-        keep up to date for nothing and a later rebuild would skip: those are dropped first."""
+        383 → 220 MB) for 7.5 s more import (88.0 → 95.5 s). A rebuild cut short leaves an invalid
+        copy (`…_ccnew`), which writers keep up to date for nothing and a later rebuild would skip:
+        those are dropped first."""
         leftovers = self.db.execute(
             "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
             "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE NOT i.indisvalid "
