@@ -122,5 +122,6 @@ MIGRATIONS: list[tuple[str, list]] = [  # each a statement, or a function of the
     # as columns (PostgreSQL drops them at once; its index keeps `id`, which orders a time's events).
     ("p014_smaller_events", ["ALTER TABLE events DROP COLUMN intent, DROP COLUMN policy, DROP COLUMN confidence"]),
     # m028: a conversation's terms in one row.
-    ("p015_terms_a_row_a_conversation", [lambda db: terms_a_row_a_conversation(db, "BIGINT PRIMARY KEY")]),
+    ("p015_terms_a_row_a_conversation", [lambda db: terms_a_row_a_conversation(db, "BIGINT PRIMARY KEY"),
+                                         "ALTER INDEX term_lists_pkey RENAME TO conversation_terms_pkey"]),
 ]

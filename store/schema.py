@@ -402,7 +402,9 @@ def m027_smaller_events(db: Database):
 
 @migrations()
 def m028_terms_a_row_a_conversation(db: Database):
-    # Issue 42: a conversation's terms in one row (store/terms.py) instead of a row a term.
+    # Issue 42: a conversation's terms in one row (store/terms.py) instead of a row a term. The
+    # generated set's stores: 3.2 s at 100k conversations, 35 s at 1M (PostgreSQL's p015: 3.4 s at
+    # 100k), while the store is opened.
     terms_a_row_a_conversation(db, "INTEGER PRIMARY KEY")
 
 
