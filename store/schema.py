@@ -12,6 +12,7 @@ from sqlite_utils.migrations import Migrations
 
 from .errors import NotOurDatabase
 from .packing import DICTIONARY_TABLE_SQLITE, event_of, train_if_due
+from .terms import encode
 
 migrations = Migrations("rasa_messaging")
 
@@ -399,7 +400,6 @@ def m027_smaller_events(db: Database):
     db.execute("ALTER TABLE events DROP COLUMN confidence")
 
 
-
 @migrations()
 def m028_terms_a_row_a_conversation(db: Database):
     # Issue 42: a conversation's terms in one row (store/terms.py) instead of a row a term. The
@@ -458,8 +458,6 @@ def terms_a_row_a_conversation(db, key: str, batch: int = 20_000) -> None:
     """m028's (and p015's) move of `conversation_terms` from a row a term to a row a conversation
     (store/terms.py), `batch` conversations a statement; `key`: the conversation id's type and
     key."""
-    from .terms import encode  # terms imports nothing of this module; kept local for the migration alone
-
     db.execute(f"CREATE TABLE term_lists (conversation_id {key}, terms TEXT NOT NULL)")
     last = 0
     while ids := [i for (i,) in db.execute("SELECT id FROM conversations WHERE id > ? ORDER BY id LIMIT ?",
