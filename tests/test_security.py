@@ -116,6 +116,8 @@ def _sql_calls(tree):
 # constants, never a value a request brought (values are always bound with `?`).
 SAFE_SQL_FRAGMENTS = {"where", "order", "placeholders", "' AND '.join(clauses)", "','.join('?' * len(types))", "','.join('?' * len(chunk))",
                       "BUSY_TIMEOUT_MS", "PAGE_SIZE",  # store/database.py: constant ints (PRAGMA takes no `?`)
+                      # store/conversations.py: a page's ids, read from the dialect's constant index of sort keys
+                      "page", "self.db.dialect.sort_keys", "self.db.dialect.any_id",
                       "key",  # store/schema.py: m028's and p015's constant type of the conversation id
                       "table",  # store/review.py: each name of the constant CONVERSATION_TABLES;
                                 # store/conversations.py: the walked table, a constant name
