@@ -32,9 +32,7 @@ def mark_some(store: Store, seed: int = 1) -> None:
 def single_filters(store: Store) -> dict[str, dict]:
     """name → getConversations parameters."""
     def most_common(kind, exclude=(), otherwise=None):  # the value in the most conversations: its set's bits
-        values = [value for (value,) in store.db.execute(
-            "SELECT DISTINCT value FROM conversation_sets WHERE kind = ? ORDER BY value", [kind])]
-        counts = sorted((-sets.read(store.db, kind, value).bit_count(), value) for value in values)
+        counts = sorted((-sets.read(store.db, kind, value).bit_count(), value) for value in store.unique_terms(kind))
         return next((value for _, value in counts if value not in exclude), otherwise)
     first, last = store.db.execute("SELECT min(latest_event_time), max(latest_event_time) FROM conversations").fetchone()
     span = last - first
