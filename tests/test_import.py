@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 from rasa_messaging.cli import cli
 from rasa_messaging.generate import Generator
-from rasa_messaging.store import ConversationFilter, InvalidEvent, Store
+from rasa_messaging.store import ConversationFilter, InvalidEvent, Store, database
 from rasa_messaging.store.packing import text_of
 
 from . import reference
@@ -553,6 +553,20 @@ def test_a_new_store_has_16_kb_pages_and_one_made_with_4_kb_keeps_them_and_impor
         with sqlite3.connect(tmp_path / name) as conn:
             assert conn.execute("PRAGMA page_size").fetchone()[0] == page_size
             assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 50
+
+
+def test_a_large_stores_connections_keep_more_pages_up_to_a_bound(tmp_path):
+    """A connection caches a 128th of its store's file, at least 32 MB and at most 128 MB: the
+    list's indexes grow with the conversations (store/database.py, `page_cache_kib`)."""
+    store = Store(tmp_path / "small.db")
+    assert store.db.execute("PRAGMA cache_size").fetchone()[0] == -32 * 1024
+    store.close()
+    for gigabytes, kib in ((0.5, 32 * 1024), (8.5, int(8.5 * 2**30) // 128 // 1024), (100, 128 * 1024)):
+        large = tmp_path / f"{gigabytes}.db"
+        with open(large, "wb") as file:  # sparse: only its size is read
+            file.truncate(int(gigabytes * 2**30))
+        assert database.page_cache_kib(large) == kib
+    assert database.page_cache_kib(tmp_path / "none.db") == 32 * 1024
 
 
 @pytest.fixture
