@@ -41,6 +41,8 @@ _READ_ALL_AT_MOST = 200
 _WALKED_PER_READ = 1
 # A walk through a span goes at least this far before its matches count as clustered elsewhere.
 _WALKED_AT_LEAST = 1_000
+# A walk's first chunk reads this many rows beyond four pages' worth.
+_FIRST_CHUNK_EXTRA = 64
 _BY_IDS = "SELECT c.* FROM conversations c WHERE c.id {any_id}"
 
 
@@ -513,7 +515,7 @@ class ConversationQueries(FlagsMixin):
         # that needed 200), so each chunk is a query of its own; SQLite steps on demand, so one
         # query is read on (a chunk a query stepped past the rows walked before it again).
         # A walk that needs more reads 4× more next.
-        walked, chunk = 0, 4 * (skip + limit) + 64
+        walked, chunk = 0, 4 * (skip + limit) + _FIRST_CHUNK_EXTRA
         with contextlib.closing(self.db.execute(walk, params)) if self.db.dialect.steps_on_demand else \
                 contextlib.nullcontext() as rows:
             while len(page) < limit:

@@ -136,6 +136,9 @@ def paging(request, monkeypatch):
     if request.param != "few read at once":
         monkeypatch.setattr(conversations_module, "_READ_ALL_AT_MOST", 0)
         monkeypatch.setattr(conversations_module.ConversationQueries, "_read_all_at_most", staticmethod(lambda _: 0))
+        # Walks of several chunks (one query read on, on SQLite), and walks cut short at their bound.
+        monkeypatch.setattr(conversations_module, "_FIRST_CHUNK_EXTRA", 0)
+        monkeypatch.setattr(conversations_module, "_WALKED_AT_LEAST", 1)
     if request.param == "pages walked in a mark's order":
         monkeypatch.setattr(conversations_module, "_WALKED_PER_READ", 0)
     else:  # the sets and the rows alone
