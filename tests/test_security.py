@@ -116,6 +116,7 @@ def _sql_calls(tree):
 # constants, never a value a request brought (values are always bound with `?`).
 SAFE_SQL_FRAGMENTS = {"where", "order", "placeholders", "' AND '.join(clauses)", "','.join('?' * len(types))", "','.join('?' * len(chunk))",
                       "BUSY_TIMEOUT_MS", "PAGE_SIZE",  # store/database.py: constant ints (PRAGMA takes no `?`)
+                      "page_cache_kib(path)",  # store/database.py: an int from the store file's size
                       # store/conversations.py: a page's ids, read from the dialect's constant index of sort keys;
                       # a walk's query, of the constant `where` and `order` above
                       "page", "walk", "self.db.dialect.ids_by_sort_keys", "self.db.dialect.any_id",
