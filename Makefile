@@ -1,5 +1,5 @@
 # `make run` serves the review API on 127.0.0.1:5002 (a demo store on a fresh clone);
-# `make test` runs everything: lint, types, and the whole test suite on SQLite and PostgreSQL (4.5 to 9.5 minutes on 2 cores from a fresh clone, by the machine).
+# `make test` runs everything: lint, types, and the whole test suite on SQLite and PostgreSQL (4.5 to 12 minutes on 2 cores from a fresh clone, by the machine).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -31,7 +31,7 @@ browser-deps:
 	bash .ci/browser-deps
 
 test: lint browser-deps
-	$(BIN)/pytest -q -n 3 --durations=10  # 3 workers on 2 cores (the tests wait on servers and disks); the 10 slowest: `make test` must stay under 10 minutes (the tests alone: 8:28 on the slowest machine so far)
+	$(BIN)/pytest -q -n 3 --durations=10  # 3 workers on 2 cores (the tests wait on servers and disks); the 10 slowest: `make test` must stay under 10 minutes (the tests alone: 10:52 on the slowest machine so far, 2026-12-07, whose baseline import was half the fastest one's)
 
 screenshots: $(STAMP) browser-deps
 	$(BIN)/python docs/screenshots.py
