@@ -75,6 +75,9 @@ BUSY_TIMEOUT_MS = 30_000
 # CLI at 10k 3.63, 3.13, 2.95, 3.64 -> 2.85, 2.85, 2.81, 3.94 s. The 92 list filters and pairs,
 # analytics and a conversation's events read as fast (in-process at 100k: median 16 KB/4 KB 0.98).
 PAGE_SIZE = 16_384
+# A connection's cache of pages, in KiB, at least and at most (`page_cache_kib`).
+PAGE_CACHE_KIB = 32 * 1024
+PAGE_CACHE_AT_MOST_KIB = 128 * 1024
 
 
 class SqliteDatabase(Database):
@@ -147,10 +150,6 @@ def page_cache_kib(path) -> int:
     them again (in-process p50 in rounds: 32.5 ms with 32 MB, 24.6 with 64, 19.5 with 128)."""
     size = os.path.getsize(path) if os.path.exists(path) else 0
     return min(PAGE_CACHE_AT_MOST_KIB, max(PAGE_CACHE_KIB, size // 128 // 1024))
-
-
-PAGE_CACHE_KIB = 32 * 1024
-PAGE_CACHE_AT_MOST_KIB = 128 * 1024
 
 
 class Connections:

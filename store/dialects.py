@@ -32,10 +32,11 @@ class Dialect:
     # Whether GROUP BY sorts the rows it groups (SQLite) rather than hashing them (PostgreSQL):
     # /analytics then reads a bin at a time where that is cheaper (store/analytics.py).
     groups_by_sorting: bool
-    # The conversations of a list of ids (`id_list`'s one parameter), as a page of them is sorted:
-    # in the index that holds their sort keys (m029 / p016), which SQLite passes over for the
-    # table unless told. SQLite probes it from the list's rows, as a join: `IN (SELECT ...)`
-    # first copied the list into a temporary index (100k generated, 19.7k ids: 19.7 → 13.9 ms).
+    # The conversations of a list of distinct ids (`id_list`'s one parameter: a set's), as a page
+    # of them is sorted: in the index that holds their sort keys (m029 / p016), which SQLite
+    # passes over for the table unless told. SQLite probes it from the list's rows, as a join (a
+    # row each, so the ids must be distinct): `IN (SELECT ...)` first copied the list into a
+    # temporary index (100k generated, 19.7k ids: 19.7 → 13.9 ms).
     ids_by_sort_keys: str
     # Whether a query's rows are made as they are fetched (SQLite), so that a walk reads on in one
     # query, or sent whole when it runs (PostgreSQL), so that a walk asks for a chunk at a time.
