@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from .database import open_connections
 from .dialects import Dialect
 from .errors import ConversationNotFound
+from .order_blocks import OrderBlocks
 
 
 class StoreDatabase(Protocol):
@@ -47,6 +48,9 @@ class StoreBase:
         # (kind, value) → (the set decoded, the sets' version then): see ConversationQueries._set;
         # the version this thread's request read once (`_with_one_sets_version`).
         self._decoded: dict[tuple[str, str], tuple[int, int]] = {}
+        # The list's confidence order in blocks, read when a page first needs it (store/order_blocks.py).
+        self._confidence_order: OrderBlocks | None = None
+        self._reading_confidence_order = threading.Lock()
         self._sets_read = threading.local()
 
     @property

@@ -6,7 +6,7 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass
 
-from . import sets
+from . import order_blocks, sets
 from .dialects import NO_LIMIT
 from .errors import InvalidParameter
 from .events import MESSAGE_TYPES, normalise_policy
@@ -25,6 +25,8 @@ MESSAGE_EVENT_TYPES = ("user", "bot", "agent")
 _ORDER_BY_CONFIDENCE = "c.minimum_action_confidence DESC, c.sender_id"
 _ORDER_BY_LATEST = "c.latest_event_time DESC, c.sender_id"
 _ORDER_BY_SENDER = "c.sender_id"
+# `_ORDER_BY_CONFIDENCE`'s columns.
+_CONFIDENCE_KEY_COLUMNS = "c.minimum_action_confidence, c.sender_id"
 # The worst first: `_ORDER_BY_CONFIDENCE` exactly reversed, so that both backends walk its index
 # backwards instead of sorting (ties by sender, descending).
 _ORDER_BY_LOWEST_CONFIDENCE = "c.minimum_action_confidence ASC, c.sender_id DESC"
@@ -437,14 +439,56 @@ class ConversationQueries(FlagsMixin):
         if span and candidates.bit_count() <= max(_READ_ALL_AT_MOST + 4 * limit,
                                                   math.isqrt((skip + limit) * span.bit_count() * _WALKED_PER_READ)):
             return self._rows(candidates, order, limit, skip)
-        # Where they are not spread, the walk is cut short and the candidates read instead: the
-        # top confidence band holds every CALM conversation (FlowPolicy acts with confidence 1.0),
-        # which a filter such as an intent excludes, and policy + in_training_data=false walked
-        # 30k of them at 100k generated conversations (20 ms; 44 on PostgreSQL).
+        # Where they are not spread, the walk is cut short and the candidates read instead (in
+        # confidence order, those of the order's blocks that hold the page): the top confidence
+        # band holds every CALM conversation (FlowPolicy acts with confidence 1.0), which a
+        # filter such as an intent excludes, and policy + in_training_data=false walked 30k of
+        # them at 100k generated conversations (20 ms; 44 on PostgreSQL).
         at_most = max(_WALKED_AT_LEAST, 4 * (skip + limit) * span.bit_count()
                       // max(1, candidates.bit_count())) if span else None
         page = self._walk(matches, order, where, params, limit, skip, at_most=at_most)
-        return self._rows(candidates, order, limit, skip) if page is None else page
+        if page is not None:
+            return page
+        if order == _ORDER_BY_CONFIDENCE and (blocks := self._confidence_blocks()) is not None:
+            return self._page_from_blocks(blocks, candidates, limit, skip)
+        return self._rows(candidates, order, limit, skip)
+
+    def _confidence_blocks(self) -> order_blocks.OrderBlocks | None:
+        """The list's confidence order in blocks (store/order_blocks.py), read again after an
+        erasure of the newest conversation or event (SQLite gives its id again), or once a
+        block's worth of conversations came since. None inside a transaction."""
+        if self.db.in_transaction:
+            return None
+        erasures_of_newest = self._newest()[2]
+        with self._reading_confidence_order:
+            blocks = self._confidence_order
+            if blocks is None or blocks.as_of != erasures_of_newest or (
+                    self._set("all") & ~blocks.known).bit_count() > blocks.size:
+                blocks = self._confidence_order = order_blocks.read(
+                    self.db, _ORDER_BY_CONFIDENCE, _CONFIDENCE_KEY_COLUMNS, erasures_of_newest)
+        return blocks
+
+    def _page_from_blocks(self, blocks: order_blocks.OrderBlocks, candidates: int, limit: int, skip: int) -> list[dict]:
+        """A page in confidence order read from the candidates of the blocks that hold it, twice
+        as many blocks again while its last row ranks past them (a conversation whose confidence
+        fell since the blocks were read was counted where it ranked then)."""
+        taken = order_blocks.blocks_holding(blocks, candidates, skip + limit)
+        while True:
+            page = self._rows(order_blocks.candidates_in(blocks, candidates, taken), _ORDER_BY_CONFIDENCE, limit, skip)
+            if taken >= len(blocks.blocks) or (len(page) == limit and self._ranks_by_confidence_no_later(
+                    page[-1], blocks.last_keys[taken - 1])):
+                return page
+            taken *= 2
+
+    def _ranks_by_confidence_no_later(self, row: dict, key: tuple[float, str]) -> bool:
+        """Whether `row` ranks no later than a conversation with `key` (confidence, sender id) in
+        confidence order: sender ids compared by the store, in its collation (PostgreSQL's may
+        not be Python's)."""
+        confidence, sender_id = key
+        if row["minimum_action_confidence"] != confidence:
+            return row["minimum_action_confidence"] > confidence
+        return row["sender_id"] == sender_id or self.db.execute(
+            "SELECT CASE WHEN ? < ? THEN 1 ELSE 0 END", [row["sender_id"], sender_id]).fetchone()[0] == 1
 
     def _lowest_confidence_first(self, matches: int, total: int, limit, offset) -> list[dict]:
         """A page of `matches`, lowest action confidence first: read and sorted when few, else

@@ -120,6 +120,7 @@ SAFE_SQL_FRAGMENTS = {"where", "order", "placeholders", "' AND '.join(clauses)",
                       # store/conversations.py: a page's ids, read from the dialect's constant index of sort keys;
                       # a walk's query, of the constant `where` and `order` above
                       "page", "walk", "self.db.dialect.ids_by_sort_keys", "self.db.dialect.any_id",
+                      "order_sql", "key_columns",  # store/order_blocks.py: the list's constant confidence order, its columns
                       "key",  # store/schema.py: m028's and p015's constant type of the conversation id
                       "table",  # store/review.py: each name of the constant CONVERSATION_TABLES;
                                 # store/conversations.py: the walked table, a constant name
