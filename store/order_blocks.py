@@ -55,14 +55,27 @@ def read(db, order_sql: str, key_columns: str, as_of: int) -> OrderBlocks:
     return OrderBlocks(tuple(blocks), tuple(last_keys), known, size, as_of)
 
 
-def blocks_holding(order: OrderBlocks, candidates: int, wanted: int) -> int:
-    """How many leading blocks hold `wanted` candidates, as the blocks were read (all, if fewer)."""
-    count = 0
+def blocks_holding(order: OrderBlocks, candidates: int, wanted: int) -> tuple[int, int, int]:
+    """(the first block holding a candidate, how many leading blocks hold `wanted` candidates (all,
+    if fewer), the candidates of that first block), as the blocks were read."""
+    first, count, in_first = None, 0, 0
     for taken, block in enumerate(order.blocks, 1):
-        count += (candidates & block).bit_count()
+        inside = (candidates & block).bit_count()
+        if inside and first is None:
+            first, in_first = taken - 1, inside
+        count += inside
         if count >= wanted:
-            return taken
-    return len(order.blocks)
+            return first or 0, taken, in_first
+    return first or 0, len(order.blocks), in_first
+
+
+def tie_of(order: OrderBlocks, block: int) -> tuple | None:
+    """(sort key, the last sender id before the block, its last sender id) of a block whose
+    conversations shared one sort key (a confidence) as read and that follows another; else None.
+    Its range of sender ids is then a range of the order's index."""
+    if block == 0 or order.last_keys[block - 1][0] != order.last_keys[block][0]:
+        return None
+    return order.last_keys[block][0], order.last_keys[block - 1][1], order.last_keys[block][1]
 
 
 def candidates_in(order: OrderBlocks, candidates: int, taken: int) -> int:

@@ -25,10 +25,12 @@ def test_blocks_hold_their_candidates_and_are_counted_as_read(n, block, seed, wa
     blocks = order_blocks.OrderBlocks(
         tuple(sets.bits_of(read_order[s:s + block]) for s in range(0, len(read_order), block)),
         tuple((1.0, str(i)) for i in read_order[block - 1::block]), sets.bits_of(read_order), block, 0)
-    taken = order_blocks.blocks_holding(blocks, candidates, wanted)
+    first, taken, in_first = order_blocks.blocks_holding(blocks, candidates, wanted)
     counted = [i for i in read_order[:taken * block] if candidates >> i & 1]
     assert taken == len(blocks.blocks) or len(counted) >= wanted > len(counted) - sum(
         candidates >> i & 1 for i in read_order[(taken - 1) * block:taken * block])
+    assert in_first == sum(candidates >> i & 1 for i in read_order[first * block:(first + 1) * block])
+    assert not counted or (in_first and not any(candidates >> i & 1 for i in read_order[:first * block]))
     new = [i for i in range(n) if i not in read_order and candidates >> i & 1]
     assert sets.ids_of(order_blocks.candidates_in(blocks, candidates, taken)) == sorted(counted + new)
 
@@ -85,10 +87,11 @@ def test_pages_behind_a_run_of_other_conversations_come_from_the_leading_blocks(
     assert short_walks, "no page came from the blocks"
     read_as_of = store._confidence_order.as_of
 
-    # Events since the blocks were read: a new match ranks first, which no block holds; the
-    # first two matches fall within the band (counted where they ranked then), another falls
+    # Events since the blocks were read: a new match ranks first, within the CALM run, and no block holds it; then
+    # the first two matches fall within the band (counted where they ranked then), another falls
     # out of it. The blocks are not read again.
-    add("calm-zzz", T0 + 500, 1.0, "transfer_money")
+    add("calm-020a", T0 + 500, 1.0, "transfer_money")
+    assert_pages_exact(store)
     add("web-000", T0 + 502, 0.993, "transfer_money")
     add("web-001", T0 + 503, 0.993, "transfer_money")
     add("web-002", T0 + 504, 0.3, "transfer_money")
@@ -105,10 +108,17 @@ def test_pages_behind_a_run_of_other_conversations_come_from_the_leading_blocks(
     read_as_of = reader._confidence_order.as_of
     other_process.erase("zzz")
     del confidence["zzz"]
-    add("calm-000a", T0 + 600, 1.0, "transfer_money")
+    add("web-0005", T0 + 600, 1.0, "transfer_money")
     short_walks.clear()
     assert_pages_exact(reader)
     assert short_walks and reader._confidence_order.as_of != read_as_of
+
+    # The first match, alone in its block among the CALM run, falls within the band: that
+    # block's range of sender ids holds no match any more, and the page is found after it.
+    read = reader._confidence_order
+    add("calm-020a", T0 + 700, 0.994, "transfer_money")
+    assert_pages_exact(reader)
+    assert reader._confidence_order is read
 
 
 def test_a_row_is_ranked_against_a_blocks_last_key_as_the_store_orders_sender_ids(db_path):
