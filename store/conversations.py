@@ -485,7 +485,7 @@ class ConversationQueries(FlagsMixin):
             page = self._walk(candidates, _ORDER_BY_CONFIDENCE,
                               "c.minimum_action_confidence = ? AND c.sender_id > ? AND c.sender_id <= ?", list(tie),
                               limit, skip)
-            if len(page) == limit:
+            if page is not None and len(page) == limit:  # a walk without a bound is never None
                 return page
         while True:
             page = self._rows(order_blocks.candidates_in(blocks, candidates, taken), _ORDER_BY_CONFIDENCE, limit, skip)
