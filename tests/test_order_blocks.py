@@ -46,7 +46,7 @@ def conversation(sender_id: str, at: float, confidence: float, intent: str | Non
 @pytest.fixture
 def short_walks(monkeypatch):
     """Pages found through the sets and walked (walking costing nothing), walks cut short at once,
-    and blocks of two conversations. Yields the `wanted` of each page read from the blocks."""
+    and blocks of two conversations. Returns the `wanted` of each page counted in the blocks."""
     monkeypatch.setattr(conversations_module, "_READ_ALL_AT_MOST", 0)
     monkeypatch.setattr(conversations_module.ConversationQueries, "_read_all_at_most", staticmethod(lambda _: 0))
     monkeypatch.setattr(conversations_module, "_FIRST_CHUNK_EXTRA", 0)
@@ -87,9 +87,9 @@ def test_pages_behind_a_run_of_other_conversations_come_from_the_leading_blocks(
     assert short_walks, "no page came from the blocks"
     read_as_of = store._confidence_order.as_of
 
-    # Events since the blocks were read: a new match ranks first, within the CALM run, and no block holds it; then
-    # the first two matches fall within the band (counted where they ranked then), another falls
-    # out of it. The blocks are not read again.
+    # Events since the blocks were read: a new match ranks first, inside the CALM run, and no
+    # block holds it; then the first two matches fall within the band (counted where they ranked
+    # then), another falls out of it. The blocks are not read again.
     add("calm-020a", T0 + 500, 1.0, "transfer_money")
     assert_pages_exact(store)
     add("web-000", T0 + 502, 0.993, "transfer_money")
