@@ -477,8 +477,8 @@ class ConversationQueries(FlagsMixin):
         CALM conversations' 1.0), is walked along that block's range of sender ids instead, where
         that meets fewer rows than there are candidates to read: no candidate can rank before the
         range (none was in the blocks before it, none came since, and none moved earlier). At 1M
-        generated conversations, policy + in_training_data=false read 5.8k candidates of a block
-        (9.2 ms on SQLite)."""
+        generated conversations, policy + in_training_data=false read the 5.8k candidates of its
+        block in 7.0 ms on SQLite and 19.0 on PostgreSQL, and walks its range in 2.5 and 5.0."""
         first, taken, in_first = order_blocks.blocks_holding(blocks, candidates, skip + limit)
         if taken == first + 1 and (skip + limit) * blocks.size * _WALKED_PER_READ < in_first * in_first and \
                 not candidates & ~blocks.known and (tie := order_blocks.tie_of(blocks, first)) is not None:

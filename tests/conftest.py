@@ -16,6 +16,7 @@ from rasa_messaging.app import create_app, load_spec
 from rasa_messaging.generate import Generator
 from rasa_messaging.generate_calm import CalmGenerator
 from rasa_messaging.store import Store, prepare
+from rasa_messaging.store import conversations as conversations_module
 
 from .contract import CheckedClient, SpecContract
 
@@ -233,6 +234,17 @@ def forget_migration(db, sqlite_name: str, postgresql_name: str) -> None:
     sqlite = db.dialect.name == "sqlite"
     db.execute(f"DELETE FROM {'_sqlite_migrations' if sqlite else 'rasa_messaging_migrations'} WHERE name = ?",
                [sqlite_name if sqlite else postgresql_name])
+
+
+def pages_through_the_sets(monkeypatch, walked_per_read: float) -> None:
+    """The list finds every page through the sets (no store is small enough to read its matches
+    at once), walks in several chunks and cuts a walk short at its least bound; walking a row
+    costs `walked_per_read` reads of a match (0: a page is walked wherever it can be)."""
+    monkeypatch.setattr(conversations_module, "_READ_ALL_AT_MOST", 0)
+    monkeypatch.setattr(conversations_module.ConversationQueries, "_read_all_at_most", staticmethod(lambda _: 0))
+    monkeypatch.setattr(conversations_module, "_FIRST_CHUNK_EXTRA", 0)
+    monkeypatch.setattr(conversations_module, "_WALKED_AT_LEAST", 1)
+    monkeypatch.setattr(conversations_module, "_WALKED_PER_READ", walked_per_read)
 
 
 def term_rows(db) -> list[tuple]:

@@ -12,6 +12,8 @@ from hypothesis import strategies
 from rasa_messaging.store import ConversationFilter, Store, order_blocks, prepare, sets
 from rasa_messaging.store import conversations as conversations_module
 
+from .conftest import pages_through_the_sets
+
 T0 = 1_700_000_000.0
 MATCHES = ConversationFilter(intents=("transfer_money",), in_training_data=False)
 
@@ -47,11 +49,7 @@ def conversation(sender_id: str, at: float, confidence: float, intent: str | Non
 def short_walks(monkeypatch):
     """Pages found through the sets and walked (walking costing nothing), walks cut short at once,
     and blocks of two conversations. Returns the `wanted` of each page counted in the blocks."""
-    monkeypatch.setattr(conversations_module, "_READ_ALL_AT_MOST", 0)
-    monkeypatch.setattr(conversations_module.ConversationQueries, "_read_all_at_most", staticmethod(lambda _: 0))
-    monkeypatch.setattr(conversations_module, "_FIRST_CHUNK_EXTRA", 0)
-    monkeypatch.setattr(conversations_module, "_WALKED_AT_LEAST", 1)
-    monkeypatch.setattr(conversations_module, "_WALKED_PER_READ", 0)
+    pages_through_the_sets(monkeypatch, walked_per_read=0)
     monkeypatch.setattr(order_blocks, "BLOCK_AT_LEAST", 2)
     monkeypatch.setattr(order_blocks, "BLOCKS_AT_MOST", 10**6)
     led = []

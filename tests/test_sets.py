@@ -16,7 +16,7 @@ from rasa_messaging.store import conversations as conversations_module
 from rasa_messaging.store import sets as conversation_sets
 
 from . import reference
-from .conftest import term_rows, terms_a_row_a_term
+from .conftest import pages_through_the_sets, term_rows, terms_a_row_a_term
 
 DAY = 86_400.0
 
@@ -133,15 +133,11 @@ def paging(request, monkeypatch):
     with that off, every page and every time range is found through the sets (a span, its
     candidates read). Walking costing nothing, a page is walked: in list order through the
     members of a review mark among the filters, else through the span, which the sets found."""
-    if request.param != "few read at once":
-        monkeypatch.setattr(conversations_module, "_READ_ALL_AT_MOST", 0)
-        monkeypatch.setattr(conversations_module.ConversationQueries, "_read_all_at_most", staticmethod(lambda _: 0))
-        # Walks of several chunks (one query read on, on SQLite), and walks cut short at their bound.
-        monkeypatch.setattr(conversations_module, "_FIRST_CHUNK_EXTRA", 0)
-        monkeypatch.setattr(conversations_module, "_WALKED_AT_LEAST", 1)
     if request.param == "pages walked in a mark's order":
-        monkeypatch.setattr(conversations_module, "_WALKED_PER_READ", 0)
-    else:  # the sets and the rows alone
+        pages_through_the_sets(monkeypatch, walked_per_read=0)
+    elif request.param == "pages found by the sets":  # the sets and the rows alone
+        pages_through_the_sets(monkeypatch, walked_per_read=10**9)
+    else:
         monkeypatch.setattr(conversations_module, "_WALKED_PER_READ", 10**9)
 
 
