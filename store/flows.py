@@ -22,6 +22,7 @@ missing, a hand-written dump) is skipped and counted: the stack stays as it was.
 
 import copy
 import json
+import re
 from dataclasses import dataclass, field
 
 import jsonpatch
@@ -78,16 +79,58 @@ def stack_update(event: dict):
 
 def patched(stack: list, update: list):
     """`stack` with the JSON patch `update` applied, `stack` left as it was (also when the patch
-    fails halfway). jsonpatch's own copy is a deep one, every frame each time; Rasa's patches
-    replace a frame or a field of one ("/0/step_id"), for which a copy of the list and of its
-    frames is enough, and cheaper: replaying 422k generated events (110k read, 88k patches) took
-    the storing process of an import 9.3 s in apply_patch, 4.4 of them copying (cProfile).
-    A deeper path gets the deep copy."""
+    fails halfway). Rasa's patches add or remove a frame ("/1") or replace a field of one
+    ("/0/step_id"): those are applied here (`_applied_simply`), the rest by jsonpatch on a copy.
+    jsonpatch's own copy is a deep one, every frame each time; for a path no deeper than a frame's
+    field a copy of the list and of its frames is enough, and cheaper: replaying 422k generated
+    events (110k read, 88k patches) took the storing process of an import 9.3 s in apply_patch,
+    4.4 of them copying (cProfile). A deeper path gets the deep copy."""
+    if (simply := _applied_simply(stack, update)) is not None:
+        return simply
     shallow = all(isinstance(op, dict) and isinstance(op.get("path"), str) and op["path"].count("/") <= 2
                   and op.get("op") in ("add", "remove", "replace", "test") for op in update)
     work = [dict(frame) if isinstance(frame, dict) else frame for frame in stack] if shallow \
         else copy.deepcopy(stack)
     return jsonpatch.JsonPatch(update).apply(work, in_place=True)
+
+
+# A frame ("/1") or a frame's field ("/0/step_id"), as jsonpointer reads an index (no leading
+# zeros) and a name with no escape ("~").
+_FRAME_OR_FIELD = re.compile(r"/(0|[1-9][0-9]*)(?:/([^/~]*))?")
+
+
+def _applied_simply(stack: list, update: list) -> list | None:
+    """`patched`, where every operation of `update` is an add, remove or replace of a frame or a
+    frame's field that jsonpatch would apply without a complaint; None for any other patch, which
+    jsonpatch then applies (or refuses) itself. The stack's list and each frame an operation
+    changes are copies; the values go in as they came, since the patch was read for this replay
+    alone (jsonpatch copies them deeply). The replays of a worker's chunk of an import (40k
+    generated events, 303 CALM conversations) took 115 ms with jsonpatch, 46 ms so."""
+    work = list(stack)
+    for op in update:
+        if not isinstance(op, dict) or not isinstance(path := op.get("path"), str) \
+                or (kind := op.get("op")) not in ("add", "remove", "replace") \
+                or (kind != "remove" and "value" not in op) or (where := _FRAME_OR_FIELD.fullmatch(path)) is None:
+            return None
+        index, name = int(where[1]), where[2]
+        if name is None:  # a frame
+            if index > len(work) or (index == len(work) and kind != "add"):
+                return None
+            if kind == "add":
+                work.insert(index, op["value"])
+            elif kind == "remove":
+                del work[index]
+            else:
+                work[index] = op["value"]
+            continue
+        if index >= len(work) or not isinstance(work[index], dict) or (kind != "add" and name not in work[index]):
+            return None
+        frame = work[index] = dict(work[index])
+        if kind == "remove":
+            del frame[name]
+        else:
+            frame[name] = op["value"]
+    return work
 
 
 class Replay:

@@ -9,8 +9,10 @@ import random
 import statistics as stats
 from collections import Counter, defaultdict
 
+import hypothesis
 import pytest
 import yaml
+from hypothesis import strategies
 
 from rasa_messaging.generate import Generator
 from rasa_messaging.generate_calm import CalmGenerator
@@ -399,3 +401,42 @@ def test_a_store_made_before_the_sums_by_day_gets_them_when_opened(db_path):
         assert reopened.flows(start=start, end=end) == flows_of(references, start, end)
         assert reopened.funnel("transfer_money", start=start, end=end) == \
             funnel_of(references, "transfer_money", start, end)
+
+
+_FRAMES = strategies.one_of(
+    strategies.fixed_dictionaries({"frame_id": strategies.sampled_from(["A", "B", "C"])},
+                                  optional={"step_id": strategies.sampled_from(["0_ask", "END"]),
+                                            "nested": strategies.just({"deep": [1]})}),
+    strategies.sampled_from(["a frame that is text", 7, None, ["a", "list"]]))
+_OPERATIONS = strategies.fixed_dictionaries(
+    {}, optional={"op": strategies.sampled_from(["add", "remove", "replace", "test", "move", "copy", 3]),
+                  "path": strategies.sampled_from(["/0", "/1", "/2", "/3", "/-", "/01", "/x", "", "/0/step_id",
+                                                   "/1/step_id", "/0/", "/0/~1", "/0/a~0b", "/0/nested/deep",
+                                                   "/-/step_id", "/5/step_id", 0]),
+                  "value": _FRAMES, "from": strategies.sampled_from(["/0", "/1/step_id"])})
+
+
+@hypothesis.settings(max_examples=3_000, deadline=None)
+@hypothesis.given(strategies.lists(_FRAMES, max_size=4),
+                  strategies.lists(strategies.one_of(_OPERATIONS, strategies.just("not an operation")), max_size=4))
+def test_a_stack_is_patched_exactly_as_jsonpatch_patches_it_and_left_as_it_was(stack, update):
+    """`patched` applies the patches Rasa writes itself and leaves the rest to jsonpatch: the
+    stack it makes, or its refusal, must be jsonpatch's on any stack and patch, and the stack
+    it was given must stay as it was."""
+    import copy
+
+    import jsonpatch
+
+    from rasa_messaging.store.flows import patched
+    refused = (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError, ValueError, KeyError)
+    given = copy.deepcopy(stack)
+    try:
+        expected = jsonpatch.JsonPatch(copy.deepcopy(update)).apply(copy.deepcopy(stack))
+    except refused:
+        expected = "refused"
+    try:
+        made = patched(stack, update)
+    except refused:
+        made = "refused"
+    assert made == expected
+    assert stack == given
