@@ -23,7 +23,16 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 from .errors import InvalidBackup, InvalidEvent, StoreError
-from .events import KNOWN_EVENT_TYPES, EventRow, event_row, first_of_each, kept_text, row_of_line, validate_event
+from .events import (
+    KNOWN_EVENT_TYPES,
+    EventRow,
+    event_row,
+    first_of_each,
+    kept_text,
+    lines_maybe_out_of_range,
+    row_of_line,
+    validate_event,
+)
 from .flow_data import replays_of
 from .inbox import messages_by_position
 from .ingest import IngestResult, deltas_of, merge_deltas
@@ -67,30 +76,42 @@ def derive(raw_records: list) -> tuple[list, list, int, list, dict]:
     """(event rows, rejected (location, reason), number of records, the reviewers' work, the
     types no list knows → [how many, the first one's location]) of some raw records."""
     rows: list[EventRow] = []
-    rejected, review_work, n_records = [], [], 0
+    rejected: list = []
+    review_work: list = []
     unknown: dict = {}
-    for record in itertools.chain.from_iterable(map(records_of, raw_records)):
-        n_records += 1
-        if record[0] == "line" and (row := row_of_line(record[2])) is not None:
-            rows.append(row)
-            continue
-        for item in items_of(record):
-            if isinstance(item, Rejected):
-                rejected.append((item.location, item.reason))
+    n_records = 0
+    for raw in raw_records:
+        # A block of lines is searched for numbers out of range at once, not line by line.
+        maybe_out_of_range = lines_maybe_out_of_range(raw[2], raw[1]) if raw[0] == "lines" else None
+        for record in records_of(raw):
+            n_records += 1
+            if maybe_out_of_range is not None and record[1] not in maybe_out_of_range \
+                    and (row := row_of_line(record[2], range_checked=True)) is not None:
+                rows.append(row)
                 continue
-            if isinstance(item, SourceReviewWork):
-                review_work.append(item)
-                continue
-            try:
-                event = validate_event(item.event)
-                # An event stored as it came keeps its line as its JSON text: no second encoding.
-                rows.append(event_row(item.sender_id, event, text=kept_text(item.text, item.sender_id, item.event, event)))
-            except InvalidEvent as error:
-                rejected.append((item.location, error.detail))
-                continue
-            if event["event"] not in KNOWN_EVENT_TYPES:  # the quick way leaves these to this one
-                unknown.setdefault(event["event"], [0, item.location])[0] += 1
+            _derive_the_general_way(record, rows, rejected, review_work, unknown)
     return rows, rejected, n_records, review_work, unknown
+
+
+def _derive_the_general_way(record, rows: list, rejected: list, review_work: list, unknown: dict) -> None:
+    """`derive` of one record that is no plain broker event's line (or may hold a number out of
+    range): its items decoded whole and validated, each added where it belongs."""
+    for item in items_of(record):
+        if isinstance(item, Rejected):
+            rejected.append((item.location, item.reason))
+            continue
+        if isinstance(item, SourceReviewWork):
+            review_work.append(item)
+            continue
+        try:
+            event = validate_event(item.event)
+            # An event stored as it came keeps its line as its JSON text: no second encoding.
+            rows.append(event_row(item.sender_id, event, text=kept_text(item.text, item.sender_id, item.event, event)))
+        except InvalidEvent as error:
+            rejected.append((item.location, error.detail))
+            continue
+        if event["event"] not in KNOWN_EVENT_TYPES:  # the quick way leaves these to this one
+            unknown.setdefault(event["event"], [0, item.location])[0] += 1
 
 
 def staged_batches(rows: list[EventRow], batch_size: int, dictionary: tuple[int, bytes] | None = None

@@ -491,7 +491,8 @@ def test_every_line_with_a_number_out_of_range_goes_the_general_way_and_a_hex_id
 
     import msgspec
 
-    from rasa_messaging.store.events import _DIGITS_AS_ZERO, _maybe_out_of_range
+    from rasa_messaging.store.events import _DIGITS_AS_ZERO, _maybe_out_of_range, lines_maybe_out_of_range
+    from rasa_messaging.store.sources import records_of
     whole_line = re.compile(rb"(?<![0-9A-Za-z_.])-?0+(?:\.0*)?e\+?000")
     rng = random.Random(11)
 
@@ -503,11 +504,12 @@ def test_every_line_with_a_number_out_of_range_goes_the_general_way_and_a_hex_id
                 rng.choice([1, 3, 4]))
         return (mantissa + exponent).encode()
 
-    refused = 0
+    refused, lines = 0, []
     for _ in range(3000):
         model_id = "".join(rng.choice("0123456789abcdef") for _ in range(32))
         line = (b'{"event": "bot", "timestamp": 3, "sender_id": "s", "metadata": {"model_id": "' + model_id.encode()
                 + b'", "x": ' + number() + b', "y": [' + number() + b"]}}")
+        lines.append(line)
         try:
             msgspec.json.decode(line)
         except msgspec.DecodeError as error:
@@ -519,6 +521,12 @@ def test_every_line_with_a_number_out_of_range_goes_the_general_way_and_a_hex_id
     assert refused > 100
     in_range = b'{"metadata": {"model_id": "f8861b5922cc4f588c018b18ed79e485"}, "confidence": 1e30}'  # its hex id looks like 1e485
     assert not _maybe_out_of_range(in_range)
+    # A block of lines is searched whole: the same lines, numbered as `records_of` numbers them.
+    # Numbers at a line's either end, and 308 digits on each side of a newline, test its edges.
+    lines += [in_range, b"1e400", b"-0.e000 x", b"7" * 308, b"7" * 308, b"0" * 309 + b"1", b"ab1e400", b"", b"1e+400"]
+    block = b"\n".join(rng.sample(lines, len(lines))) + rng.choice([b"", b"\n"])
+    numbered = records_of(("lines", 17, block))
+    assert {n for _, n, line in numbered if _maybe_out_of_range(line)} == lines_maybe_out_of_range(block, 17)
 
 
 def test_a_broker_event_line_is_derived_the_quick_way_exactly_as_the_general_way(trackers):
