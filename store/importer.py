@@ -38,7 +38,7 @@ from .inbox import messages_by_position
 from .ingest import IngestResult, deltas_of, merge_deltas
 from .packing import packer
 from .sessions import sessions_by_position
-from .sources import Rejected, Source, SourceReviewWork, items_of, records_of
+from .sources import Rejected, Source, SourceReviewWork, items_of, lines_of, records_of
 from .staging import StagedBatch, serialized
 
 # Records per piece of work handed to a worker: where a record is an event (JSON Lines, event
@@ -80,7 +80,7 @@ def derive(raw_records: list) -> tuple[list, list, int, list, dict]:
     review_work: list = []
     unknown: dict = {}
     n_records = 0
-    for raw in raw_records:
+    for raw in map(lines_of, raw_records):
         # A block of lines is searched for numbers out of range at once, not line by line.
         maybe_out_of_range = lines_maybe_out_of_range(raw[2], raw[1]) if raw[0] == "lines" else None
         for record in records_of(raw):

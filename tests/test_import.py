@@ -156,17 +156,18 @@ def test_lines_keep_their_numbers_across_blocks_and_blank_lines(tmp_path, tracke
 
 
 @pytest.mark.parametrize("ending", ["\n", ""])
-def test_json_lines_are_handed_over_in_blocks_of_whole_lines_numbered_as_in_the_file(tmp_path, ending):
-    """Blocks are cut at line ends however long a line is (here five pieces read long), the last
-    line may lack its newline, and the progress total is the lines that the blocks hold."""
+def test_json_lines_are_handed_over_in_ranges_of_whole_lines_numbered_as_in_the_file(tmp_path, ending):
+    """Ranges are cut at line ends however long a line is (here five pieces read long), the last
+    line may lack its newline, and the progress total is the lines that the ranges hold; each is
+    read where it is parsed."""
     from rasa_messaging.store.sources import Source, records_of
     lines = ['{"event": "user"}', "", "  ", '{"text": "' + "x" * 5_000 + '"}', '{"a": 1}', '{"b": 2}']
     path = tmp_path / "events.jsonl"
     path.write_bytes(("\n".join(lines) + ending).encode())
     source = Source(path)
-    blocks = [raw for chunk in source.raw_chunks(4) for raw in chunk]  # about 1 kB each
-    records = [record for raw in blocks for record in records_of(raw)]
-    assert len(blocks) >= 2
+    ranges = [raw for chunk in source.raw_chunks(4) for raw in chunk]  # about 1 kB each
+    records = [record for raw in ranges for record in records_of(raw)]
+    assert len(ranges) >= 2 and {raw[0] for raw in ranges} == {"line range"}
     assert [(number, line.decode()) for _, number, line in records] == list(enumerate(lines, start=1))
     assert source.total == len(lines)
 
