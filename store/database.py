@@ -202,8 +202,6 @@ class Connections:
         """SQLite stores any text as it is (PostgreSQL: store/postgres.py)."""
         return None
 
-    stages_imports = True  # an import's batches come as databases (store/staging.py)
-
     def size(self) -> int:
         """Bytes on disk: the file and its write-ahead log."""
         return sum(os.path.getsize(path) for path in (self.path, f"{self.path}-wal") if os.path.exists(path))

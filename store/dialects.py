@@ -44,6 +44,10 @@ class Dialect:
     # Whether a query's rows are made as they are fetched (SQLite), so that a walk reads on in one
     # query, or sent whole when it runs (PostgreSQL), so that a walk asks for a chunk at a time.
     steps_on_demand: bool
+    # The table an import's staged batch is read from (store/staging.py), and its rows' order:
+    # SQLite's attached database's, PostgreSQL's temporary table's.
+    staged_events: str
+    staged_order: str
 
     def id_list(self, ids: list[int]) -> str:
         """`ids` as `any_id`'s one parameter: a JSON array, or PostgreSQL's text of an array (psycopg
@@ -53,11 +57,12 @@ class Dialect:
 
 SQLITE = Dialect("sqlite", json_rows="json_each(?)", position="instr", floor="CAST({} AS INTEGER)", least="min",
                  any_id="IN (SELECT value FROM json_each(?))", walk_skips_time_range=True,
-                 groups_by_sorting=True, steps_on_demand=True,
+                 groups_by_sorting=True, steps_on_demand=True, staged_events="staging.events", staged_order="rowid",
                  ids_by_sort_keys="json_each(?) j CROSS JOIN conversations c INDEXED BY conversations_sort_keys "
                                   "WHERE c.id = j.value")
 POSTGRESQL = Dialect("postgresql", json_rows="jsonb_array_elements(CAST(? AS jsonb))", position="strpos",
                      floor="CAST(floor({}) AS BIGINT)", least="least", any_id="= ANY(CAST(? AS BIGINT[]))",
                      walk_skips_time_range=False, groups_by_sorting=False, steps_on_demand=False,
+                     staged_events="pg_temp.staged_events", staged_order="position",
                      ids_by_sort_keys="(SELECT id, minimum_action_confidence, sender_id, latest_event_time "
                                       "FROM conversations WHERE id = ANY(CAST(? AS BIGINT[])) OFFSET 0) c")

@@ -4,9 +4,10 @@ A batch is stored whole or not at all, and storing is idempotent, so an import t
 half-way is finished by running the same import again.
 
 Parsing and deriving an event costs more than storing it, so with `workers` the records are
-parsed in worker processes while this process stores the batches, in file order. A SQLite store
-takes each batch as a database, with its repeats, deltas and sessions worked out where it was
-parsed (`staged_batches`, store/staging.py); PostgreSQL takes rows.
+parsed in worker processes while this process stores the batches, in file order. The store takes
+each batch as a table to copy from (a SQLite database, or rows in COPY's format for PostgreSQL),
+with its repeats, deltas, sessions, messages and flows worked out where it was parsed
+(`staged_batches`, store/staging.py).
 """
 
 import contextlib
@@ -35,11 +36,11 @@ from .events import (
 )
 from .flow_data import replays_of
 from .inbox import messages_by_position
-from .ingest import IngestResult, deltas_of, merge_deltas
+from .ingest import IngestResult, deltas_of
 from .packing import packer
 from .sessions import sessions_by_position
 from .sources import Rejected, Source, SourceReviewWork, items_of, lines_of, records_of
-from .staging import StagedBatch, serialized
+from .staging import StagedBatch, staged_database, storable_rows
 
 # Records per piece of work handed to a worker: where a record is an event (JSON Lines, event
 # tables), about a batch; a tracker dump holds tens of events.
@@ -52,11 +53,6 @@ CHUNK_SIZE = 40_000
 # (4.24M events) 80.1 → 61.4 s on SQLite; real-shaped 80.4 → 61.7 s.
 # The importing process peaks at 514 MB instead of 275; chunks of 100k took 59.4 s at 786 MB.
 BATCH_SIZE = 48_000
-# A store that takes rows (PostgreSQL) stores whole chunks, each once it holds this many rows: a
-# chunk at a time, as the chunks are parsed. Gathered up to BATCH_SIZE, a file of 50k events was
-# one transaction, stored after every chunk was parsed. 100k generated conversations: 144.6 s with
-# batches of 12,000 and chunks of 10,000, 132.8 gathered up to 48,000, 126.5 a chunk at a time.
-ROW_BATCH_SIZE = 12_000
 TRACKERS_PER_CHUNK = 200
 
 
@@ -114,19 +110,21 @@ def _derive_the_general_way(record, rows: list, rejected: list, review_work: lis
             unknown.setdefault(event["event"], [0, item.location])[0] += 1
 
 
-def staged_batches(rows: list[EventRow], batch_size: int, dictionary: tuple[int, bytes] | None = None
-                   ) -> list[StagedBatch]:
-    """`rows` in batches of `batch_size` for `Store.ingest_staged`, with what the storing process
-    would otherwise derive from them: which are repeats, the conversations' deltas, the sessions,
-    the inbox's messages and the replays of the conversations' flows.
-    Their JSON texts are packed with the store's `dictionary` (store/packing.py) if it has one."""
+def staged_batches(rows: list[EventRow], batch_size: int, dictionary: tuple[int, bytes] | None = None,
+                   dialect: str = "sqlite") -> list[StagedBatch]:
+    """`rows` in batches of `batch_size` for `Store.ingest_staged` on a store of `dialect`, with
+    what the storing process would otherwise derive from them: which are repeats, the
+    conversations' deltas, the sessions, the inbox's messages and the replays of the
+    conversations' flows. Their JSON texts are packed with the store's `dictionary`
+    (store/packing.py) if it has one."""
     batches = []
     pack = packer(dictionary)
+    rows = storable_rows(dialect, rows)
     for start in range(0, len(rows), batch_size):
         given = rows[start:start + batch_size]
         unique = first_of_each(given, {})
         deltas = deltas_of(unique)
-        batches.append(StagedBatch(database=serialized(unique, pack), n_rows=len(unique),
+        batches.append(StagedBatch(database=staged_database(dialect, unique, pack), n_rows=len(unique),
                                    n_repeats=len(given) - len(unique), packed=dictionary is not None,
                                    deltas=deltas, sessions=sessions_by_position(unique, deltas),
                                    messages=messages_by_position(unique), replays=replays_of(unique, deltas)))
@@ -134,19 +132,21 @@ def staged_batches(rows: list[EventRow], batch_size: int, dictionary: tuple[int,
 
 
 def import_source(store, source: Source, summary: ImportSummary, *, on_records=lambda n: None,
-                  batch_size: int | None = None, workers: int = 0) -> None:
+                  batch_size: int = BATCH_SIZE, workers: int = 0) -> None:
     """Store every valid event of `source`; add what was stored and rejected to `summary`.
 
     `on_records(n)` is told each time n more records were read; `workers` > 0 parses in that
-    many processes; `batch_size` is BATCH_SIZE (ROW_BATCH_SIZE) unless given."""
+    many processes."""
     review_work: list = []
-    # The workers live until the last batch is stored (a batch of rows may wait for the end).
+    # Each chunk is packed with the dictionary the store has when it is handed out: a new store's
+    # first chunks are stored plain, and packed once it has trained one (`Store.ingest_staged`).
+    work = functools.partial(_derive_staged, batch_size=batch_size, dialect=store.db.dialect.name)
+    # The workers live until the last batch is stored.
     with store.bulk_writes(), _parsing_pool(workers) as pool:
-        stored_chunks = _staged_chunks if store.stages_imports else _chunks_as_rows
-        batch_size = batch_size or (BATCH_SIZE if store.stages_imports else ROW_BATCH_SIZE)
-        for results, rejected, n_records, chunk_review_work, unknown in stored_chunks(store, source, batch_size, pool, workers):
-            for result in results:
-                summary.result.add(result)
+        for batches, rejected, n_records, chunk_review_work, unknown in _derived_chunks(
+                source, pool, workers, work, store.event_dictionary):
+            for batch in batches:
+                summary.result.add(store.ingest_staged(batch))
             summary.rejected.extend((str(source.path), location, reason) for location, reason in rejected)
             for kind, (count, location) in unknown.items():
                 summary.unknown.setdefault(kind, [0, f"{source.path}: {location}"])[0] += count
@@ -188,38 +188,6 @@ def restore_review_work(store, item: SourceReviewWork, summary: ImportSummary, f
     summary.restored["review mark"] += restored["review marks"]
 
 
-def _staged_chunks(store, source: Source, batch_size: int, pool: ProcessPoolExecutor | None, workers: int):
-    """(what storing them did, rejected, number of records, the reviewers' work, unknown types) of each chunk of
-    `source`, on a store that takes batches as databases (`Store.ingest_staged`)."""
-    # Each chunk is packed with the dictionary the store has when it is handed out: a new store's
-    # first chunks are stored plain, and packed once it has trained one (`Store.ingest_staged`).
-    work = functools.partial(_derive_staged, batch_size=batch_size)
-    for batches, rejected, n_records, review_work, unknown in _derived_chunks(
-            source, pool, workers, work, store.event_dictionary):
-        yield [store.ingest_staged(batch) for batch in batches], rejected, n_records, review_work, unknown
-
-
-def _chunks_as_rows(store, source: Source, batch_size: int, pool: ProcessPoolExecutor | None, workers: int):
-    """`_staged_chunks` on a store that takes rows (`Store.ingest`): the chunks' rows gathered
-    into batches of `batch_size`."""
-    batch: list = []
-    deltas: dict = {}
-    replays: dict = {}
-    for rows, rejected, n_records, chunk_deltas, chunk_replays, review_work, unknown in _derived_chunks(
-            source, pool, workers, _derive_rows, lambda: None):
-        batch += map(EventRow._make, rows)
-        # A conversation in two chunks is replayed where it is stored, from both.
-        replays.update({**chunk_replays, **dict.fromkeys(chunk_deltas.keys() & deltas.keys())})
-        merge_deltas(deltas, chunk_deltas)
-        results = []
-        if len(batch) >= batch_size:
-            results.append(store.ingest(batch, deltas=deltas, replays=replays))
-            batch, deltas, replays = [], {}, {}
-        yield results, rejected, n_records, review_work, unknown
-    if batch:
-        yield [store.ingest(batch, deltas=deltas, replays=replays)], [], 0, [], {}
-
-
 def _parsing_pool(workers: int):
     """The processes that parse an import's chunks (none: parsed here). fork: the workers need
     nothing but this module."""
@@ -229,14 +197,27 @@ def _parsing_pool(workers: int):
                                initializer=_start_worker, initargs=(os.getpid(),))
 
 
+def chunks_of(source: Source):
+    """`source`'s raw records in the chunks an import hands out (`_derived_chunks`)."""
+    size = TRACKERS_PER_CHUNK if source.kind == "json" else CHUNK_SIZE
+    return source.raw_chunks(size, first=max(1, size // 16))
+
+
 def _derived_chunks(source: Source, pool: ProcessPoolExecutor | None, workers: int, work, dictionary):
     """`work(chunk, dictionary())` done on each chunk of `source`'s raw records, in file order:
-    here, or in `pool`'s `workers` processes."""
-    chunks = source.raw_chunks(TRACKERS_PER_CHUNK if source.kind == "json" else CHUNK_SIZE)
+    here, or in `pool`'s `workers` processes. The first chunk, a sixteenth of the others, is
+    stored before the rest are handed out: a new store trains its dictionary on it
+    (store/packing.py), and the rest come packed. Handed out together, the chunks in flight came
+    plain and were packed once stored, and PostgreSQL kept their first versions as dead rows: 41
+    MB of a store of 1,347 (100k generated)."""
+    chunks = chunks_of(source)
     if pool is None:
         for chunk in chunks:
             yield work(chunk, dictionary())
         return
+    if (first := next(chunks, None)) is None:
+        return
+    yield pool.submit(work, first, dictionary()).result()
     # A few chunks in flight bound the memory.
     pending = deque(pool.submit(work, chunk, dictionary()) for chunk in itertools.islice(chunks, 2 * workers))
     while pending:
@@ -247,18 +228,9 @@ def _derived_chunks(source: Source, pool: ProcessPoolExecutor | None, workers: i
         yield done
 
 
-def _derive_staged(raw_records: list, dictionary: tuple[int, bytes] | None, batch_size: int) -> tuple:
+def _derive_staged(raw_records: list, dictionary: tuple[int, bytes] | None, batch_size: int, dialect: str) -> tuple:
     rows, rejected, n_records, review_work, unknown = derive(raw_records)
-    return staged_batches(rows, batch_size, dictionary), rejected, n_records, review_work, unknown
-
-
-def _derive_rows(raw_records: list, dictionary: None) -> tuple:
-    """`derive`, the rows' deltas and the replays of their flows, the rows as plain tuples: sent
-    to the storing process, unpickling a NamedTuple calls its Python `__new__`, which made
-    unpickling 4.3 µs an event there; plain tuples made EventRows again cost 0.9."""
-    rows, rejected, n_records, review_work, unknown = derive(raw_records)
-    deltas = deltas_of(rows)
-    return list(map(tuple, rows)), rejected, n_records, deltas, replays_of(rows, deltas), review_work, unknown
+    return staged_batches(rows, batch_size, dictionary, dialect), rejected, n_records, review_work, unknown
 
 
 def collect_rarely() -> None:

@@ -25,7 +25,7 @@ from .inbox import index_messages, messages_by_position
 from .search import index_events_after
 from .sessions import refresh_sessions, sessions_by_position, store_new_sessions
 from .sets import ROW_COLUMNS, SetRow
-from .staging import COPY_STAGED, StagedBatch, may_repeat_stored_events, staged_rows
+from .staging import StagedBatch, copy_staged, may_repeat_stored_events, staged_rows
 from .terms import store_terms, stored_terms
 
 # Large IN lists are split so that no statement exceeds SQLite's variable limit.
@@ -115,34 +115,6 @@ class _Delta:
                 self.counts["policy", row.policy] += 1
                 if row.policy not in MEMORISING_POLICIES:
                     self.n_off_training_actions += 1
-
-    def merge(self, other: "_Delta") -> None:
-        """Add what `other`, the rows that came after this delta's, adds."""
-        self.n_events += other.n_events
-        self.latest_event_time = max(self.latest_event_time, other.latest_event_time)
-        self.earliest_event_time = min(self.earliest_event_time, other.earliest_event_time)
-        if other.latest_user_time is not None and (
-                self.latest_user_time is None or other.latest_user_time >= self.latest_user_time):
-            self.latest_user_time = other.latest_user_time
-            self.latest_input_channel = other.latest_input_channel
-            self.latest_message = other.latest_message
-        self.minimum_action_confidence = min(self.minimum_action_confidence, other.minimum_action_confidence)
-        self.n_off_training_actions += other.n_off_training_actions
-        self.n_scored_actions += other.n_scored_actions
-        self.n_predicted_actions += other.n_predicted_actions
-        self.n_user_messages += other.n_user_messages
-        self.n_flow_events += other.n_flow_events
-        self.n_replayed += other.n_replayed
-        self.terms |= other.terms
-        self.counts.update(other.counts)
-
-
-def merge_deltas(deltas: dict, later: dict) -> None:
-    for sender_id, delta in later.items():
-        if sender_id in deltas:
-            deltas[sender_id].merge(delta)
-        else:
-            deltas[sender_id] = delta
 
 
 _UPSERT_CONVERSATION = """
@@ -242,11 +214,6 @@ class IngestMixin(StoreBase):
                            "ON CONFLICT (source) DO UPDATE SET last_id = excluded.last_id", list(position))
         return result
 
-    @property
-    def stages_imports(self) -> bool:
-        """Whether an import hands its batches to `ingest_staged` (SQLite) or to `ingest`."""
-        return self._connections.stages_imports
-
     def event_dictionary(self) -> tuple[int, bytes] | None:
         """The dictionary an import's workers pack events with (store/packing.py), if any yet."""
         return packing.current_dictionary(self.db)
@@ -265,7 +232,7 @@ class IngestMixin(StoreBase):
                 result.duplicates += batch.n_rows - result.stored
                 return result
             last_id = last_event_id(db)
-            db.execute(COPY_STAGED)
+            copy_staged(db)
             packing.settle(db, last_id, packed=batch.packed)
             self._derive_from_new_events(db, batch.deltas, before, last_id, batch.n_rows,
                                          [session for session in batch.sessions if session[0] not in before],

@@ -29,6 +29,7 @@ from psycopg.types.string import StrBinaryDumper, StrDumperUnknown
 from .database import without_password
 from .dialects import POSTGRESQL
 from .errors import NotOurDatabase, StoreFull, StoreUnavailable
+from .events import EVENT_COLUMNS
 from .postgres_schema import MIGRATIONS, MIGRATIONS_TABLE
 
 # Arbitrary constants, the same in every process of this program (pg_advisory_lock takes a bigint).
@@ -187,6 +188,11 @@ class PostgresDatabase:
                 cursor.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {target} ON CONFLICT DO NOTHING")
                 cursor.execute(f"DELETE FROM {target}")
 
+    def copy_binary(self, sql: str, data: bytes) -> None:
+        """Send `data`, rows in COPY's binary format, to the `COPY ... FROM STDIN` of `sql`."""
+        with _reachable(self.conn), self.conn.cursor() as cursor, cursor.copy(sql) as copy:
+            copy.write(data)
+
     def query(self, sql: str, params=None):
         with _reachable(self.conn), self.conn.cursor(row_factory=dict_row) as cursor:
             cursor.execute(psycopg_sql(sql) if params is not None else sql, params)
@@ -247,16 +253,28 @@ class PostgresConnections:
                 raise StoreFull(str(error).strip()) from error
             raise
 
-    @staticmethod
-    def bulk_writes():
-        """PostgreSQL's checkpoints are the server's own (SQLite: store/database.py)."""
-        return contextlib.nullcontext()
+    @contextlib.contextmanager
+    def bulk_writes(self):
+        """PostgreSQL's checkpoints are the server's own (SQLite: store/database.py); an
+        import's last staged batch is dropped with its table."""
+        try:
+            yield
+        finally:
+            self.db.execute("DROP TABLE IF EXISTS pg_temp.staged_events")
+
+    def load_staging(self, database: bytes) -> None:
+        """Put the staged batch `database` (COPY's binary format, store/staging.py) in this
+        connection's temporary table `staged_events`, the last one's rows gone. Outside a
+        transaction, as SQLite's: a temporary table is written to no log."""
+        db = self.db
+        db.execute("CREATE TEMPORARY TABLE IF NOT EXISTS staged_events AS "
+                   f"SELECT CAST(0 AS BIGINT) AS position, {EVENT_COLUMNS} FROM events WITH NO DATA")
+        db.execute("TRUNCATE pg_temp.staged_events")
+        db.copy_binary(f"COPY pg_temp.staged_events (position, {EVENT_COLUMNS}) FROM STDIN (FORMAT BINARY)", database)
 
     @staticmethod
     def storable_rows(rows: list) -> list | None:
         return storable_rows(rows)
-
-    stages_imports = False  # store/staging.py is SQLite's
 
     def sole(self, name: str) -> "AdvisoryLock":
         return AdvisoryLock(self.url, name)

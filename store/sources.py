@@ -72,10 +72,10 @@ class Source:
             self._document = self._load_document()
             self.total = len(self._document) if isinstance(self._document, list) else 1
 
-    def raw_chunks(self, size: int):
-        """Yield the file's records as read, before parsing, in lists of about `size`: small
-        picklable tuples that `records_of` and `items_of` turn into items, so that an import can
-        parse in worker processes. A JSON Lines file's list is one range of whole lines, about
+    def raw_chunks(self, size: int, first: int | None = None):
+        """Yield the file's records as read, before parsing, in lists of about `size` (the first
+        of about `first`, if given): small picklable tuples that `records_of` and `items_of` turn
+        into items, so that an import can parse in worker processes. A JSON Lines file's list is one range of whole lines, about
         `size` × 256 bytes (a generated event's line is 223 bytes, a real-shaped one 380), read
         where it is parsed (`lines_of`): here only its line ends are found and counted. Handed
         over as the bytes themselves, reading, copying and sending them took the importing
@@ -83,7 +83,7 @@ class Source:
         if self.kind == "jsonl":
             with open(self.path, "rb") as f:
                 offset, number = 0, 1
-                while piece := f.read(size * 256):
+                while piece := f.read((first if offset == 0 and first else size) * 256):
                     end = piece.rfind(b"\n") + 1
                     while not end:  # a line longer than a piece: on to its end, or the file's
                         more = f.read(size * 256)
@@ -95,6 +95,8 @@ class Source:
                     f.seek(offset)
             return
         records = self._sqlite_rows() if self.kind == "sqlite" else self._json_documents()
+        if first and (chunk := list(itertools.islice(records, first))):
+            yield chunk
         while chunk := list(itertools.islice(records, size)):
             yield chunk
 

@@ -189,10 +189,9 @@ def test_an_import_derives_the_flows_of_conversations_split_between_batches_and_
     path = tmp_path / "events.jsonl"
     path.write_text("".join(json.dumps(event) + "\n" for event in first + later))
     # Chunks of 50 kB (about 180 lines), batches of 300 events: conversations split between
-    # batches, and on PostgreSQL, whose batches are of chunks, between the chunks of a batch.
+    # batches.
     monkeypatch.setattr(importer, "CHUNK_SIZE", 200)
     monkeypatch.setattr(importer, "BATCH_SIZE", 300)
-    monkeypatch.setattr(importer, "ROW_BATCH_SIZE", 300)
     assert run_import(db_path, path).exit_code == 0
     world: dict = {}
     for event in first + later:

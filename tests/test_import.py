@@ -1,7 +1,9 @@
 """`rasa-messaging import`: every file format Rasa users have, idempotent, nothing dropped silently."""
 
+import contextlib
 import json
 import sqlite3
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -165,10 +167,11 @@ def test_json_lines_are_handed_over_in_ranges_of_whole_lines_numbered_as_in_the_
     path = tmp_path / "events.jsonl"
     path.write_bytes(("\n".join(lines) + ending).encode())
     source = Source(path)
-    ranges = [raw for chunk in source.raw_chunks(4) for raw in chunk]  # about 1 kB each
-    records = [record for raw in ranges for record in records_of(raw)]
-    assert len(ranges) >= 2 and {raw[0] for raw in ranges} == {"line range"}
-    assert [(number, line.decode()) for _, number, line in records] == list(enumerate(lines, start=1))
+    for first in (None, 1):  # the first range of about 256 bytes, or as long as the others
+        ranges = [raw for chunk in source.raw_chunks(4, first=first) for raw in chunk]  # about 1 kB each
+        records = [record for raw in ranges for record in records_of(raw)]
+        assert len(ranges) >= 2 and {raw[0] for raw in ranges} == {"line range"}
+        assert [(number, line.decode()) for _, number, line in records] == list(enumerate(lines, start=1))
     assert source.total == len(lines)
 
 
@@ -357,19 +360,22 @@ def test_an_import_checkpoints_the_log_as_before_once_it_ends_or_fails(tmp_path,
     assert pages_between_checkpoints() == 1000
 
 
-def test_batches_handed_over_as_databases_store_exactly_what_rows_do(tmp_path, monkeypatch):
-    """A SQLite store takes an import's batches as serialized databases and copies them in SQL
-    (store/staging.py); PostgreSQL, HTTP and the brokers store rows (`Store.ingest`). Both must
-    leave the same tables and counts: for a first import whose conversations span batches and
-    which repeats a line within a batch, and for a second file that overlaps the first (its
-    repeats of stored events and an event that only shares its time with one are compared,
-    event by event, in the staged batches of conversations that exist)."""
+def test_staged_batches_store_exactly_what_rows_do(db_path, tmp_path, monkeypatch, request):
+    """An import hands its batches over as tables to copy from (store/staging.py: a serialized
+    SQLite database, or rows in PostgreSQL's binary COPY format); HTTP and the brokers store rows
+    (`Store.ingest`). Both must leave the same tables and counts: for a first import whose
+    conversations span batches and which repeats a line within a batch, and for a second file
+    that overlaps the first (its repeats of stored events and an event that only shares its time
+    with one are compared, event by event, in the staged batches of conversations that exist)."""
     from rasa_messaging.store import importer, staging
-    from rasa_messaging.store.importer import ImportSummary, import_source
+    from rasa_messaging.store.importer import ImportSummary, derive, import_source
     from rasa_messaging.store.sources import Source
 
     conversations = [Generator(seed=23).conversation(number) for number in range(12)]
     conversations[6] = ("with\x01control", conversations[6][1])  # senders are bound one by one, not as JSON
+    # PostgreSQL's texts hold no NUL (store/postgres.py): staged, a message's NUL goes as it goes in rows.
+    said = next(e for e in conversations[7][1] if e["event"] == "user")
+    said.update(text="where is my card\x00 now", parse_data={**said["parse_data"], "text": "where is my card\x00 now"})
     def lines(numbers, extra=()):
         events = [{**e, "sender_id": conversations[n][0]} for n in numbers for e in conversations[n][1]]
         events[30:30] = [events[29]]  # the same line twice in a row: a repeat within one batch
@@ -387,30 +393,74 @@ def test_batches_handed_over_as_databases_store_exactly_what_rows_do(tmp_path, m
         return staging_rows(db)
     staging_rows = staging.staged_rows
     monkeypatch.setattr("rasa_messaging.store.ingest.staged_rows", counted)
-    monkeypatch.setattr(importer, "CHUNK_SIZE", 40)  # chunks of 40 lines, each one batch either way
-    staged, rows = Store(tmp_path / "staged.db"), Store(tmp_path / "rows.db")
-    monkeypatch.setattr(rows._connections, "stages_imports", False)
-    results, compared = {}, []
-    for store in (staged, rows):
+    # Chunks of about 40 lines (10 kB; the first 2), each one batch either way: PostgreSQL's conversation ids
+    # have gaps where an upsert found its row, so batches cut otherwise give other ids.
+    monkeypatch.setattr(importer, "CHUNK_SIZE", 40)
+    with contextlib.ExitStack() as stack:
+        if str(db_path).startswith("postgresql://"):
+            rows_at = stack.enter_context(postgres_database(request.getfixturevalue("postgres_template")))
+        else:
+            rows_at = tmp_path / "rows.db"
+        staged, rows = Store(db_path), Store(rows_at)
+        results, compared = {}, []
         for path in (first, second):
             summary, already = ImportSummary(), len(compared_one_by_one)
-            import_source(store, Source(path), summary, batch_size=40)
-            results.setdefault(store, []).append((summary.result.stored, summary.result.duplicates,
-                                                  len(summary.result.senders)))
+            import_source(staged, Source(path), summary, batch_size=1_000)
+            results.setdefault("staged", []).append((summary.result.stored, summary.result.duplicates,
+                                                     len(summary.result.senders)))
             compared.append(len(compared_one_by_one) - already)
-    n_batches = len(second.read_text().splitlines()) // 40 + 1
-    assert compared[0] == 0 and 0 < compared[1] < n_batches and compared[2:] == [0, 0]
-    assert results[staged] == results[rows]
-    assert results[staged][0][:2] == (sum(len(e) for _, e in conversations[:8]), 1)
-    assert results[staged][1][:2] == (sum(len(e) for _, e in conversations[8:]) + 1,
-                                      sum(len(e) for _, e in conversations[5:8]) + 2)
-    # The sets' version and the text index's segments count writes, which differ where batches
-    # end (a staged batch is cut from a chunk; rows are gathered from chunks): every other table,
-    # the text index's documents (`user_text_docsize`) among them, is the same.
-    for table in set(staged.db.table_names()) - {"_sqlite_migrations", "counters", "user_text_data", "user_text_idx"}:
-        assert staged.db.execute(f"SELECT * FROM {table}").fetchall() == \
-            rows.db.execute(f"SELECT * FROM {table}").fetchall(), table
-    assert "staging" not in [name for _, name, _ in staged.db.execute("PRAGMA database_list")]
+            stored = [rows.ingest(derive(chunk)[0]) for chunk in importer.chunks_of(Source(path))]
+            results.setdefault("rows", []).append((sum(r.stored for r in stored), sum(r.duplicates for r in stored),
+                                                   len(set().union(*(r.senders for r in stored)))))
+        n_batches = len(list(importer.chunks_of(Source(second))))
+        assert compared[0] == 0 and 0 < compared[1] < n_batches
+        assert results["staged"] == results["rows"]
+        assert results["staged"][0][:2] == (sum(len(e) for _, e in conversations[:8]), 1)
+        assert results["staged"][1][:2] == (sum(len(e) for _, e in conversations[8:]) + 1,
+                                            sum(len(e) for _, e in conversations[5:8]) + 2)
+        # The sets' version and the text index's segments count writes, which differ where batches
+        # end: every other table, the text index's documents (`user_text_docsize`) among them, is
+        # the same.
+        for table in set(staged.db.table_names()) - {"_sqlite_migrations", "rasa_messaging_migrations", "counters",
+                                                      "user_text_data", "user_text_idx"}:
+            assert sorted(map(repr, staged.db.execute(f"SELECT * FROM {table}").fetchall())) == \
+                sorted(map(repr, rows.db.execute(f"SELECT * FROM {table}").fetchall())), table
+        assert staged.db.execute("SELECT count(*) FROM events WHERE search_text LIKE 'where is my card%'").fetchone()[0] == 1
+        if isinstance(db_path, Path):
+            assert "staging" not in [name for _, name, _ in staged.db.execute("PRAGMA database_list")]
+        else:
+            assert staged.db.execute("SELECT to_regclass('pg_temp.staged_events')").fetchone()[0] is None
+        staged.close()
+        rows.close()
+
+
+def test_an_import_into_a_new_store_packs_its_events_as_it_stores_them_but_the_first_few(db_path, tmp_path, monkeypatch):
+    """A new store trains its packing dictionary on its first events (store/packing.py); the
+    workers pack what they are handed out after that. The first chunk is stored before the others
+    are handed out, so that only its events are stored plain and packed afterwards: packed once
+    stored, an event leaves its first version behind on PostgreSQL, a dead row."""
+    from rasa_messaging.store import importer, packing
+    from rasa_messaging.store.importer import ImportSummary, import_source
+    from rasa_messaging.store.sources import Source, records_of
+    events = broker_events(Generator(seed=4).trackers(500))
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in events))
+    repacked = []
+    def counted(db, dictionary, **kwargs):
+        repacked.append(pack_stored(db, dictionary, **kwargs))
+        return repacked[-1]
+    pack_stored = packing.pack_stored
+    monkeypatch.setattr(packing, "pack_stored", counted)
+    # Chunks as an import cuts them: the first of about 2,500 lines (640 kB), then 10 MB.
+    assert importer.CHUNK_SIZE // 16 > packing.TRAIN_AT
+    store = Store(db_path)
+    summary = ImportSummary()
+    import_source(store, Source(path), summary, workers=2)
+    assert summary.result.stored == len(events) > 10_000
+    [first_chunk] = next(importer.chunks_of(Source(path)))
+    assert packing.TRAIN_AT <= sum(repacked) == len(records_of(first_chunk)) < len(events) // 3
+    assert all(packing._is_packed(data) for (data,) in store.db.execute("SELECT data FROM events"))
+    store.close()
 
 
 def general_row(line: bytes):

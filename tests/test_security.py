@@ -127,6 +127,9 @@ SAFE_SQL_FRAGMENTS = {"where", "order", "placeholders", "' AND '.join(clauses)",
                       "clause",  # store/annotations.py: constant conditions joined with AND
                       "version",  # store/__init__.py: the file's own user_version, an int (PRAGMA takes no `?`)
                       "ROW_COLUMNS",  # store/sets.py: the constant column list a set is derived from
+                      # store/staging.py, store/postgres.py: the events' constant columns, and the
+                      # dialect's constant table and order of an import's staged batch
+                      "EVENT_COLUMNS", "d.staged_events", "d.staged_order", "db.dialect.staged_events",
                       "_MARKED_COLUMNS", "_MARKED_VALUES",  # store/sets.py: a mark's constant columns and values
                       "_ROWID",  # store/search.py: the constant expression of a message's rowid
                       "self._by_ids",  # store/conversations.py: the constant query of rows by a bound id list
