@@ -45,11 +45,14 @@ def conversation(sender_id: str, at: float, confidence: float, intent: str | Non
              "confidence": confidence}]
 
 
-@pytest.fixture
-def short_walks(monkeypatch):
+@pytest.fixture(params=[0, 10**6], ids=["walked", "read"])
+def short_walks(monkeypatch, request):
     """Pages found through the sets and walked (walking costing nothing), walks cut short at once,
-    and blocks of two conversations. Returns the `wanted` of each page counted in the blocks."""
-    pages_through_the_sets(monkeypatch, walked_per_read=0)
+    and blocks of two conversations; or (walking costing a million reads) a page's candidates
+    read, and from the blocks that hold it. Returns the `wanted` of each page counted in the
+    blocks."""
+    pages_through_the_sets(monkeypatch, walked_per_read=request.param)
+    monkeypatch.setattr(conversations_module, "_READ_FROM_BLOCKS_ABOVE", 0)
     monkeypatch.setattr(order_blocks, "BLOCK_AT_LEAST", 2)
     monkeypatch.setattr(order_blocks, "BLOCKS_AT_MOST", 10**6)
     led = []
