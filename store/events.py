@@ -375,7 +375,7 @@ def _maybe_out_of_range(line: bytes) -> bool:
 def lines_maybe_out_of_range(block: bytes, first: int) -> set[int]:
     """The numbers of the lines of `block` (the first numbered `first`, as `sources.records_of`
     numbers them) for which `_maybe_out_of_range` holds: the block translated and searched once,
-    not line by line. A worker's chunk of 40k generated lines: 61 → 17 ms."""
+    not line by line. A worker's chunk of 40k generated lines: 45 → 32 ms."""
     return {first + block.count(b"\n", 0, at) for at in _maybe_out_of_range_at(block.translate(_DIGITS_AS_ZERO))}
 
 

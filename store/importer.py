@@ -139,7 +139,7 @@ def import_source(store, source: Source, summary: ImportSummary, *, on_records=l
     many processes."""
     review_work: list = []
     # Each chunk is packed with the dictionary the store has when it is handed out: a new store's
-    # first chunks are stored plain, and packed once it has trained one (`Store.ingest_staged`).
+    # first chunk is stored plain, and packed once the store has trained one (`_derived_chunks`).
     work = functools.partial(_derive_staged, batch_size=batch_size, dialect=store.db.dialect.name)
     # The workers live until the last batch is stored.
     with store.bulk_writes(), _parsing_pool(workers) as pool:

@@ -185,22 +185,19 @@ def conversation_rows(db, senders: list[str]) -> dict[str, SetRow]:
 
 
 class IngestMixin(StoreBase):
-    def ingest(self, rows: list[EventRow], *, parked=(), position: tuple[str, int] | None = None,
-               deltas: dict | None = None, replays: dict | None = None) -> IngestResult:
+    def ingest(self, rows: list[EventRow], *, parked=(), position: tuple[str, int] | None = None) -> IngestResult:
         """Store prepared rows in one transaction; rows already stored count as duplicates.
 
         A broker consumer passes, for the same transaction, the messages it could not read
         (`parked`: (source, body, reason)) and how far it has read its source (`position`:
         (source, last id)), so that what it acknowledges or remembers is exactly what is stored.
-        An import passes `deltas_of(rows)` and `replays_of(rows, deltas)` (store/flow_data.py),
-        computed by its workers: used when every row is new.
+        An import's batches come staged (`ingest_staged`).
         """
-        if (storable := self._connections.storable_rows(rows)) is not None:
-            rows, deltas, replays = storable, None, None
+        rows = self._connections.storable_rows(rows) or rows
         result = IngestResult(senders={row.sender_id for row in rows})
         with self.transaction() as db:
             before = conversation_rows(db, list(result.senders))  # the conversations as they were
-            result.stored = self._store_rows(db, rows, deltas, before, replays)
+            result.stored = self._store_rows(db, rows, before)
             result.duplicates = len(rows) - result.stored
             db.executemany(
                 "INSERT INTO parked_messages (source, received_at, body, reason, fingerprint) "
@@ -228,7 +225,7 @@ class IngestMixin(StoreBase):
         with self.transaction() as db:
             before = conversation_rows(db, senders)
             if before and may_repeat_stored_events(db, list(before)):
-                result.stored = self._store_rows(db, staged_rows(db), None, before)
+                result.stored = self._store_rows(db, staged_rows(db), before)
                 result.duplicates += batch.n_rows - result.stored
                 return result
             last_id = last_event_id(db)
@@ -256,22 +253,19 @@ class IngestMixin(StoreBase):
             if old != new and db.execute("SELECT 1 FROM follow_positions WHERE source = ?", [new]).fetchone() is None:
                 db.execute("UPDATE follow_positions SET source = ? WHERE source = ?", [new, old])
 
-    def _store_rows(self, db, rows: list[EventRow], deltas: dict | None, before: dict,
-                    replays: dict | None = None) -> int:
+    def _store_rows(self, db, rows: list[EventRow], before: dict) -> int:
         """Store the rows not stored yet (`_new_rows`) and what they change; how many they were.
-        `deltas` and `replays`: `deltas_of(rows)` and `replays_of(rows, deltas)` if at hand; `before`: the
-        rows' conversations as they were."""
+        `before`: the rows' conversations as they were."""
         new_rows = self._new_rows(db, rows, before)
         if new_rows:
-            if deltas is None or len(new_rows) < len(rows):
-                deltas, replays = deltas_of(new_rows), None
+            deltas = deltas_of(new_rows)
             last_id = last_event_id(db)
             dictionary = packing.current_dictionary(db)
             insert_rows(db, new_rows, packing.packer(dictionary))
             packing.settle(db, last_id, packed=dictionary is not None)
             self._derive_from_new_events(db, deltas, before, last_id, len(new_rows),
                                          sessions_by_position(new_rows, deltas.keys() - before.keys()),
-                                         messages_by_position(new_rows), replays)
+                                         messages_by_position(new_rows), None)
         return len(new_rows)
 
     def _derive_from_new_events(self, db, deltas: dict, before: dict, last_id: int, n_new: int,

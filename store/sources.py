@@ -75,11 +75,12 @@ class Source:
     def raw_chunks(self, size: int, first: int | None = None):
         """Yield the file's records as read, before parsing, in lists of about `size` (the first
         of about `first`, if given): small picklable tuples that `records_of` and `items_of` turn
-        into items, so that an import can parse in worker processes. A JSON Lines file's list is one range of whole lines, about
-        `size` × 256 bytes (a generated event's line is 223 bytes, a real-shaped one 380), read
-        where it is parsed (`lines_of`): here only its line ends are found and counted. Handed
-        over as the bytes themselves, reading, copying and sending them took the importing
-        process 2.3 s and 1.6 s of the 100k generated set's 44 (py-spy)."""
+        into items, so that an import can parse in worker processes. A JSON Lines file's list is
+        one range of whole lines, about `size` × 256 bytes (a generated event's line is 223
+        bytes, a real-shaped one 380), read where it is parsed (`lines_of`): here only its line
+        ends are found and counted. Handed over as the bytes themselves, reading, copying and
+        sending them took the importing process 2.3 s and 1.6 s of the 100k generated set's 44
+        (py-spy)."""
         if self.kind == "jsonl":
             with open(self.path, "rb") as f:
                 offset, number = 0, 1
