@@ -225,7 +225,8 @@ class IngestMixin(StoreBase):
         with self.transaction() as db:
             before = conversation_rows(db, senders)
             if before and may_repeat_stored_events(db, list(before)):
-                result.stored = self._store_rows(db, staged_rows(db), before)
+                rows = staged_rows(db)  # read back from their texts: PostgreSQL's NULs again
+                result.stored = self._store_rows(db, self._connections.storable_rows(rows) or rows, before)
                 result.duplicates += batch.n_rows - result.stored
                 return result
             last_id = last_event_id(db)

@@ -384,8 +384,10 @@ def test_staged_batches_store_exactly_what_rows_do(db_path, tmp_path, monkeypatc
     first.write_text(lines(range(8)))
     sender_id, events = conversations[6]
     action = {**next(e for e in events if e["event"] == "action" and e.get("confidence")), "sender_id": sender_id}
-    # At the end, in a batch of new conversations: an event stored before, and one at its time that is not it.
-    second.write_text(lines(range(5, 12), [action, {**action, "confidence": action["confidence"] / 2}]))
+    # At the end, in a batch of new conversations: an event stored before, one at its time that is
+    # not it, and a new message with a NUL (compared one by one, as the staged rows read back).
+    said_again = {**said, "sender_id": conversations[7][0], "timestamp": said["timestamp"] + 0.5}
+    second.write_text(lines(range(5, 12), [action, {**action, "confidence": action["confidence"] / 2}, said_again]))
 
     compared_one_by_one = []
     def counted(db):
@@ -416,7 +418,7 @@ def test_staged_batches_store_exactly_what_rows_do(db_path, tmp_path, monkeypatc
         assert compared[0] == 0 and 0 < compared[1] < n_batches
         assert results["staged"] == results["rows"]
         assert results["staged"][0][:2] == (sum(len(e) for _, e in conversations[:8]), 1)
-        assert results["staged"][1][:2] == (sum(len(e) for _, e in conversations[8:]) + 1,
+        assert results["staged"][1][:2] == (sum(len(e) for _, e in conversations[8:]) + 2,
                                             sum(len(e) for _, e in conversations[5:8]) + 2)
         # The sets' version and the text index's segments count writes, which differ where batches
         # end: every other table, the text index's documents (`user_text_docsize`) among them, is
@@ -425,7 +427,7 @@ def test_staged_batches_store_exactly_what_rows_do(db_path, tmp_path, monkeypatc
                                                       "user_text_data", "user_text_idx"}:
             assert sorted(map(repr, staged.db.execute(f"SELECT * FROM {table}").fetchall())) == \
                 sorted(map(repr, rows.db.execute(f"SELECT * FROM {table}").fetchall())), table
-        assert staged.db.execute("SELECT count(*) FROM events WHERE search_text LIKE 'where is my card%'").fetchone()[0] == 1
+        assert staged.db.execute("SELECT count(*) FROM events WHERE search_text LIKE 'where is my card%'").fetchone()[0] == 2
         if isinstance(db_path, Path):
             assert "staging" not in [name for _, name, _ in staged.db.execute("PRAGMA database_list")]
         else:
