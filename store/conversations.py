@@ -445,7 +445,9 @@ class ConversationQueries(FlagsMixin):
                                                   math.isqrt((skip + limit) * span.bit_count() * _WALKED_PER_READ)):
             if order == _ORDER_BY_CONFIDENCE and candidates.bit_count() > _READ_FROM_BLOCKS_ABOVE \
                     and (blocks := self._confidence_blocks()) is not None:
-                return self._page_from_blocks(blocks, candidates, limit, skip)
+                page = self._page_from_blocks(blocks, candidates, limit, skip)
+                assert page is not None, "a page from the blocks without a bound is never None"
+                return page
             return self._rows(candidates, order, limit, skip)
         # Where they are not spread, the walk is cut short and the candidates read instead (in
         # confidence order, those of the order's blocks that hold the page): the top confidence
@@ -463,14 +465,15 @@ class ConversationQueries(FlagsMixin):
             # quarter took some walks that were not cut short to the blocks, and slower
             # (in_training_data=false + an abandoned flow, 11th page: 4.6 → 7.0 ms); asking the
             # blocks costs 1.6 ms at 1M, more than most walks of fewer rows.
-            _, taken, _ = order_blocks.blocks_holding(blocks, candidates, skip + limit)
-            if 8 * order_blocks.candidates_in(blocks, candidates, taken).bit_count() <= at_most:
-                return self._page_from_blocks(blocks, candidates, limit, skip)
+            if (page := self._page_from_blocks(blocks, candidates, limit, skip, read_at_most=at_most // 8)) is not None:
+                return page
         page = self._walk(matches, order, where, params, limit, skip, at_most=at_most)
         if page is not None:
             return page
         if order == _ORDER_BY_CONFIDENCE and (blocks := self._confidence_blocks()) is not None:
-            return self._page_from_blocks(blocks, candidates, limit, skip)
+            page = self._page_from_blocks(blocks, candidates, limit, skip)
+            assert page is not None, "a page from the blocks without a bound is never None"
+            return page
         return self._rows(candidates, order, limit, skip)
 
     def _confidence_blocks(self) -> order_blocks.OrderBlocks | None:
@@ -488,10 +491,12 @@ class ConversationQueries(FlagsMixin):
                     self.db, _ORDER_BY_CONFIDENCE, _CONFIDENCE_KEY_COLUMNS, erasures_of_newest)
         return blocks
 
-    def _page_from_blocks(self, blocks: order_blocks.OrderBlocks, candidates: int, limit: int, skip: int) -> list[dict]:
+    def _page_from_blocks(self, blocks: order_blocks.OrderBlocks, candidates: int, limit: int, skip: int,
+                          read_at_most: int | None = None) -> list[dict] | None:
         """A page in confidence order read from the candidates of the blocks that hold it, twice
         as many blocks again while its last row ranks past them (a conversation whose confidence
-        fell since the blocks were read was counted where it ranked then).
+        fell since the blocks were read was counted where it ranked then). None, with
+        `read_at_most`, where those blocks hold more candidates than that (never without it).
 
         A page inside the first block holding any candidate, one of a tie of confidences (the
         CALM conversations' 1.0), is walked along that block's range of sender ids instead, where
@@ -500,6 +505,11 @@ class ConversationQueries(FlagsMixin):
         generated conversations, policy + in_training_data=false read the 5.8k candidates of its
         block in 7.0 ms on SQLite and 19.0 on PostgreSQL, and walks its range in 2.5 and 5.0."""
         first, taken, in_first = order_blocks.blocks_holding(blocks, candidates, skip + limit)
+        held = None  # the candidates of the first `taken` blocks, once counted
+        if read_at_most is not None:
+            held = order_blocks.candidates_in(blocks, candidates, taken)
+            if held.bit_count() > read_at_most:
+                return None
         if taken == first + 1 and (skip + limit) * blocks.size * _WALKED_PER_READ < in_first * in_first and \
                 not candidates & ~blocks.known and (tie := order_blocks.tie_of(blocks, first)) is not None:
             page = self._walk(candidates, _ORDER_BY_CONFIDENCE,
@@ -508,11 +518,13 @@ class ConversationQueries(FlagsMixin):
             if page is not None and len(page) == limit:  # a walk without a bound is never None
                 return page
         while True:
-            page = self._rows(order_blocks.candidates_in(blocks, candidates, taken), _ORDER_BY_CONFIDENCE, limit, skip)
+            if held is None:
+                held = order_blocks.candidates_in(blocks, candidates, taken)
+            page = self._rows(held, _ORDER_BY_CONFIDENCE, limit, skip)
             if taken >= len(blocks.blocks) or (len(page) == limit and self._ranks_by_confidence_no_later(
                     page[-1], blocks.last_keys[taken - 1])):
                 return page
-            taken *= 2
+            taken, held = taken * 2, None
 
     def _ranks_by_confidence_no_later(self, row: dict, key: tuple[float, str]) -> bool:
         """Whether `row` ranks no later than a conversation with `key` (confidence, sender id) in
