@@ -212,7 +212,7 @@ class PostgresDatabase:
 # The indexes an import or a prune leaves half full (`rebuild_indexes`); `events_pkey` and the
 # terms' key take their ids in order and stay full.
 _REBUILT_INDEXES = (
-    "REINDEX INDEX CONCURRENTLY events_by_sender_time",
+    "REINDEX INDEX CONCURRENTLY events_by_sender",
     "REINDEX INDEX CONCURRENTLY user_text",
     "REINDEX TABLE CONCURRENTLY user_messages",
     "REINDEX TABLE CONCURRENTLY conversations",

@@ -127,4 +127,12 @@ MIGRATIONS: list[tuple[str, list]] = [  # each a statement, or a function of the
                                          "ALTER INDEX term_lists_pkey RENAME TO conversation_terms_pkey"]),
     # m029: the list's sort keys by conversation id, read by index-only scans.
     ("p016_conversations_sort_keys", [SORT_KEYS_POSTGRESQL]),
+    # A conversation's events found by its sender alone: an index without keys that differ event
+    # by event keeps each sender once with the list of its rows (B-tree deduplication), 30 MB
+    # instead of 210 for the 4.2M events of 100k generated conversations (17% of the store). Its
+    # reads sort the conversation's rows: a 5,160-event conversation's last 50, 0.2 → 1.1 ms, one
+    # event found by its time 0.13 → 0.55; conversations of the generated set's median 27 events
+    # and its longest, 430, read as fast as before. SQLite keeps its index by sender and time
+    # (it has no deduplication, and its store is within the size it should be).
+    ("p017_events_by_sender", ["DROP INDEX events_by_sender_time", "CREATE INDEX events_by_sender ON events (sender_id)"]),
 ]
