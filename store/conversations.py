@@ -416,6 +416,13 @@ class ConversationQueries(FlagsMixin):
             for block in sets.time_blocks(end_day, start_day):
                 span |= self._set(*block)
             where, params = "c.latest_event_time < ?", [(start_day + 1) * sets.DAY]
+            if time_range is not None:
+                # From the range's end, not its last day's: at 1M generated conversations (2.7k a
+                # day) the walk met the day's later conversations first, more than its bound, and
+                # the day's 1,024 candidates were read instead. `time range` in-process at 1M:
+                # PostgreSQL 8.5 → 2.9 ms, SQLite 3.4 → 1.6 (2026-12-07).
+                where += " AND c.latest_event_time <= ?"
+                params.append(time_range[1])
         elif order == _ORDER_BY_CONFIDENCE:
             (high, before), (low, _) = (self._level_of_rank(matches, total, offset, counted),
                                         self._level_of_rank(matches, total, last, counted))

@@ -399,6 +399,33 @@ def test_pages_inside_crowded_days_are_walked_from_the_right_place(tmp_path, pag
             assert [c["sender_id"] for c in page] == expected[offset:offset + 3], (filters, offset)
 
 
+
+def test_a_time_ranges_page_is_walked_from_the_ranges_end_not_from_its_crowded_days_end(tmp_path, monkeypatch):
+    """A range that ends early in a crowded day: the walk for its page starts at the range's end.
+    From the day's end it met the day's later conversations first, none of them a match, and at
+    more than its bound it gave up and read every candidate of the day (at 1M generated
+    conversations, 2.7k a day: 1,024 candidates read, 4.9 ms on PostgreSQL in-process)."""
+    pages_through_the_sets(monkeypatch, walked_per_read=0)
+    store = Store(tmp_path / "rasa.db")
+    world = World(store)
+    generator = Generator(seed=22)
+    day_start = (1_700_000_000 // DAY) * DAY
+    for number in range(60):
+        sender_id, events = generator.conversation(number)
+        shift = day_start + 3_600 + number * 60 - events[-1]["timestamp"]
+        world.add(sender_id, [{**e, "timestamp": e["timestamp"] + shift} for e in events])
+    filters = ConversationFilter(start=day_start, until=day_start + 3_600 + 9 * 60)  # the day's first ten
+    read_whole = []
+    rows = conversations_module.ConversationQueries._rows
+    monkeypatch.setattr(conversations_module.ConversationQueries, "_rows",
+                        lambda self, ids, *rest: read_whole.append(ids.bit_count()) or rows(self, ids, *rest))
+    expected = in_list_order(filters, world.expected(filters))
+    assert len(expected) == 10
+    for offset in range(10):
+        _, page = store.conversations(filters, limit=1, offset=offset)
+        assert [c["sender_id"] for c in page] == expected[offset:offset + 1], offset
+    assert read_whole == []
+
 def test_only_the_latest_texts_are_kept(tmp_path):
     store = Store(tmp_path / "rasa.db")
     store.ingest(prepare("ann", [{"event": "user", "timestamp": 1.0, "text": "word0 word1 word2"}]))
