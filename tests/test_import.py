@@ -17,57 +17,6 @@ from . import reference
 from .conftest import REAL_TRACKER_FILES, import_trackers, load_tracker, postgres_database
 
 
-
-def test_an_import_into_a_new_sqlite_store_makes_the_inboxs_value_keyed_indexes_at_its_end(tmp_path, monkeypatch):
-    """Their keys come in no order, so an import into a new store drops them and makes them once
-    it ends (store/database.py, `bulk_writes`), also when it fails; an import into a store with
-    events keeps them throughout; and a store whose import was stopped before its end (the
-    process killed) has them again when it is next opened."""
-    from rasa_messaging.store.errors import StoreFull
-    from rasa_messaging.store.importer import ImportSummary, import_source
-    from rasa_messaging.store.inbox import VALUE_KEYED_INDEXES
-    from rasa_messaging.store.sources import Source
-
-    def lines(first):
-        return "".join(json.dumps({"event": "user", "timestamp": float(n), "text": f"hi {n % 4}", "sender_id": f"s{n % 3}",
-                                   "parse_data": {"intent": {"name": "greet", "confidence": 0.5 + n / 100}}}) + "\n"
-                       for n in range(first, first + 30))
-    first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
-    first.write_text(lines(0))
-    second.write_text(lines(30))
-    path = tmp_path / "rasa.db"
-    store = Store(path)
-
-    def value_keyed_indexes():
-        return dict(store.db.execute("SELECT name, sql FROM sqlite_master WHERE name IN "
-                                     f"({','.join('?' * len(VALUE_KEYED_INDEXES))})", list(VALUE_KEYED_INDEXES)).fetchall())
-    stored, during = store.ingest_staged, []
-    def ingest_staged(batch):
-        during.append(sorted(value_keyed_indexes()))
-        return stored(batch)
-    monkeypatch.setattr(store, "ingest_staged", ingest_staged)
-    import_source(store, Source(first), ImportSummary(), batch_size=10)
-    assert during == [[]] * 3 and value_keyed_indexes() == VALUE_KEYED_INDEXES
-    during.clear()
-    import_source(store, Source(second), ImportSummary(), batch_size=10)
-    assert during == [sorted(VALUE_KEYED_INDEXES)] * 3
-    from rasa_messaging.store.inbox import MessageFilter
-    total, groups = store.message_groups(MessageFilter(intents=("greet",)))
-    assert total == 4 and sorted(group["count"] for group in groups) == [15] * 4
-
-    def full(batch):
-        raise StoreFull("database or disk is full")
-    failing = Store(tmp_path / "failing.db")
-    monkeypatch.setattr(failing, "ingest_staged", full)
-    with pytest.raises(StoreFull):
-        import_source(failing, Source(first), ImportSummary(), batch_size=10)
-    assert {name for (name,) in failing.db.execute("SELECT name FROM sqlite_master")} >= set(VALUE_KEYED_INDEXES)
-
-    for name in VALUE_KEYED_INDEXES:  # as an import killed half-way leaves them
-        store.db.execute(f"DROP INDEX {name}")
-    store = Store(path)
-    assert value_keyed_indexes() == VALUE_KEYED_INDEXES
-
 def run_import(db_path, *files):
     return CliRunner().invoke(cli, ["import", "--db", str(db_path), *map(str, files)])
 
@@ -409,6 +358,57 @@ def test_an_import_checkpoints_the_log_as_before_once_it_ends_or_fails(tmp_path,
     with pytest.raises(StoreFull):
         import_source(store, Source(path), ImportSummary(), batch_size=10)
     assert pages_between_checkpoints() == 1000
+
+
+def test_an_import_into_a_new_sqlite_store_makes_the_inboxs_value_keyed_indexes_at_its_end(tmp_path, monkeypatch):
+    """Their keys come in no order, so an import into a new store drops them and makes them once
+    it ends (store/database.py, `bulk_writes`), also when it fails; an import into a store with
+    events keeps them throughout; and a store whose import was stopped before its end (the
+    process killed) has them again when it is next opened."""
+    from rasa_messaging.store.errors import StoreFull
+    from rasa_messaging.store.importer import ImportSummary, import_source
+    from rasa_messaging.store.inbox import VALUE_KEYED_INDEXES
+    from rasa_messaging.store.sources import Source
+
+    def lines(first):
+        return "".join(json.dumps({"event": "user", "timestamp": float(n), "text": f"hi {n % 4}", "sender_id": f"s{n % 3}",
+                                   "parse_data": {"intent": {"name": "greet", "confidence": 0.5 + n / 100}}}) + "\n"
+                       for n in range(first, first + 30))
+    first, second = tmp_path / "first.jsonl", tmp_path / "second.jsonl"
+    first.write_text(lines(0))
+    second.write_text(lines(30))
+    path = tmp_path / "rasa.db"
+    store = Store(path)
+
+    def value_keyed_indexes():
+        return dict(store.db.execute("SELECT name, sql FROM sqlite_master WHERE name IN "
+                                     f"({','.join('?' * len(VALUE_KEYED_INDEXES))})", list(VALUE_KEYED_INDEXES)).fetchall())
+    stored, during = store.ingest_staged, []
+    def ingest_staged(batch):
+        during.append(sorted(value_keyed_indexes()))
+        return stored(batch)
+    monkeypatch.setattr(store, "ingest_staged", ingest_staged)
+    import_source(store, Source(first), ImportSummary(), batch_size=10)
+    assert during == [[]] * 3 and value_keyed_indexes() == VALUE_KEYED_INDEXES
+    during.clear()
+    import_source(store, Source(second), ImportSummary(), batch_size=10)
+    assert during == [sorted(VALUE_KEYED_INDEXES)] * 3
+    from rasa_messaging.store.inbox import MessageFilter
+    total, groups = store.message_groups(MessageFilter(intents=("greet",)))
+    assert total == 4 and sorted(group["count"] for group in groups) == [15] * 4
+
+    def full(batch):
+        raise StoreFull("database or disk is full")
+    failing = Store(tmp_path / "failing.db")
+    monkeypatch.setattr(failing, "ingest_staged", full)
+    with pytest.raises(StoreFull):
+        import_source(failing, Source(first), ImportSummary(), batch_size=10)
+    assert {name for (name,) in failing.db.execute("SELECT name FROM sqlite_master")} >= set(VALUE_KEYED_INDEXES)
+
+    for name in VALUE_KEYED_INDEXES:  # as an import killed half-way leaves them
+        store.db.execute(f"DROP INDEX {name}")
+    store = Store(path)
+    assert value_keyed_indexes() == VALUE_KEYED_INDEXES
 
 
 def test_staged_batches_store_exactly_what_rows_do(db_path, tmp_path, monkeypatch, request):
