@@ -14,6 +14,7 @@ from urllib.parse import urlparse
 
 from sqlite_utils import Database
 
+from .deferred_indexes import drop_value_keyed_indexes, make_missing_value_keyed_indexes
 from .dialects import SQLITE
 from .errors import StoreFull, StoreUnavailable
 from .schema import migrate, migrations
@@ -156,37 +157,6 @@ def page_cache_kib(path) -> int:
     return min(PAGE_CACHE_AT_MOST_KIB, max(PAGE_CACHE_KIB, size // 128 // 1024))
 
 
-def _drop_value_keyed_indexes(db) -> None:
-    """Drop the inbox's indexes whose keys come in no order, for an import into a new store to
-    make at its end. Each batch wrote most of their pages to the log again, and more of them the
-    larger they grew (325 MB at 1M generated conversations): that import took 637 s, 230 of them
-    the kernel's, and takes 504, 119 (2026-12-07, one run each); at 100k, no difference seen."""
-    from .inbox import VALUE_KEYED_INDEXES  # the inbox's module needs the store's, which needs this one
-    _in_one_transaction(db, [f"DROP INDEX IF EXISTS {name}" for name in VALUE_KEYED_INDEXES])
-
-
-def _make_missing_indexes(db) -> None:
-    """Make the inbox's value-keyed indexes where they are missing (after an import, or one that
-    was stopped before its end): a sort of the table's rows each."""
-    from .inbox import VALUE_KEYED_INDEXES
-    present = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
-    missing = [statement for name, statement in VALUE_KEYED_INDEXES.items() if name not in present]
-    if missing:
-        _in_one_transaction(db, missing)
-
-
-def _in_one_transaction(db, statements: list[str]) -> None:
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        for statement in statements:
-            db.execute(statement)
-        db.execute("COMMIT")
-    except BaseException:
-        if db.conn.in_transaction:
-            db.conn.rollback()
-        raise
-
-
 class Connections:
     """Hands each thread its own connection: sqlite3 connections must not be shared while in use,
     and the server answers requests on a pool of threads."""
@@ -198,7 +168,7 @@ class Connections:
         first.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # a new file's; before WAL, which fixes it
         first.execute("PRAGMA journal_mode = WAL")
         migrate(first, path)
-        _make_missing_indexes(first)  # an import into a new store stopped before its end
+        make_missing_value_keyed_indexes(first)  # an import into a new store stopped before its end
         self._local.db = first
 
     @property
@@ -265,7 +235,7 @@ class Connections:
         db.execute("PRAGMA wal_autocheckpoint = 16384")
         deferred = db.execute("SELECT id FROM events LIMIT 1").fetchone() is None
         if deferred:
-            _drop_value_keyed_indexes(db)
+            drop_value_keyed_indexes(db)
         try:
             yield
         finally:
@@ -273,7 +243,7 @@ class Connections:
             if _has_staging(db):
                 db.execute("DETACH staging")  # and the last batch's memory with it
             if deferred:
-                _make_missing_indexes(db)
+                make_missing_value_keyed_indexes(db)
             # The log's last pages copied back and the log emptied: after 100k generated
             # conversations it held 328 MB (a third of the store) until the next checkpoint. A
             # reader in the middle of a transaction makes it copy what it can and return.

@@ -48,6 +48,8 @@ class Dialect:
     # SQLite's attached database's, PostgreSQL's temporary table's.
     staged_events: str
     staged_order: str
+    # The names of the store's indexes.
+    index_names: str
 
     def id_list(self, ids: list[int]) -> str:
         """`ids` as `any_id`'s one parameter: a JSON array, or PostgreSQL's text of an array (psycopg
@@ -58,11 +60,13 @@ class Dialect:
 SQLITE = Dialect("sqlite", json_rows="json_each(?)", position="instr", floor="CAST({} AS INTEGER)", least="min",
                  any_id="IN (SELECT value FROM json_each(?))", walk_skips_time_range=True,
                  groups_by_sorting=True, steps_on_demand=True, staged_events="staging.events", staged_order="rowid",
+                 index_names="SELECT name FROM sqlite_master WHERE type = 'index'",
                  ids_by_sort_keys="json_each(?) j CROSS JOIN conversations c INDEXED BY conversations_sort_keys "
                                   "WHERE c.id = j.value")
 POSTGRESQL = Dialect("postgresql", json_rows="jsonb_array_elements(CAST(? AS jsonb))", position="strpos",
                      floor="CAST(floor({}) AS BIGINT)", least="least", any_id="= ANY(CAST(? AS BIGINT[]))",
                      walk_skips_time_range=False, groups_by_sorting=False, steps_on_demand=False,
                      staged_events="pg_temp.staged_events", staged_order="position",
+                     index_names="SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()",
                      ids_by_sort_keys="(SELECT id, minimum_action_confidence, sender_id, latest_event_time "
                                       "FROM conversations WHERE id = ANY(CAST(? AS BIGINT[])) OFFSET 0) c")

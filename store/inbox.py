@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from . import sets
 from .base import StoreBase
 from .conversations import _text, _values
+from .deferred_indexes import VALUE_KEYED_INDEXES
 from .dialects import NO_LIMIT
 from .errors import StoreError
 from .events import EventRow, event_row
@@ -47,22 +48,8 @@ _INBOX_TABLES = [
     "text_id BIGINT NOT NULL, timestamp FLOAT NOT NULL, intent TEXT, confidence FLOAT, rank FLOAT NOT NULL, "
     "model_id TEXT, input_channel TEXT, commands TEXT NOT NULL, annotated INTEGER NOT NULL)",
     "CREATE INDEX user_messages_by_conversation ON user_messages (conversation_id, timestamp)",
+    *VALUE_KEYED_INDEXES.values(),
 ]
-
-# The inbox's indexes keyed by a message's text, intent or confidence: the inbox by predicted
-# intent or by a confidence bar, its commonest filters, reads only the messages that pass. 100k
-# generated conversations (434k messages), SQLite, in-process, a page of 20: intent=greet 442 →
-# 0.6 ms, maximum_confidence=0.5 464 → 8.0 ms (and text=help, its texts found first, 131 → 0.8
-# ms). A command (CALM) is still a scan: 240 ms.
-# Their keys come in no order, so each batch of an import writes most of their pages: an import
-# into a new SQLite store makes them at its end instead (`Connections.bulk_writes`).
-VALUE_KEYED_INDEXES = {
-    "user_messages_by_text": "CREATE INDEX user_messages_by_text ON user_messages (text_id, annotated, rank, event_id)",
-    "user_messages_by_intent": "CREATE INDEX user_messages_by_intent ON user_messages (intent, annotated, text_id, rank)",
-    "user_messages_by_confidence":
-        "CREATE INDEX user_messages_by_confidence ON user_messages (annotated, confidence, text_id, rank)",
-}
-_INBOX_TABLES += list(VALUE_KEYED_INDEXES.values())
 
 
 def is_language(text) -> bool:

@@ -27,6 +27,7 @@ from psycopg.rows import dict_row
 from psycopg.types.string import StrBinaryDumper, StrDumperUnknown
 
 from .database import without_password
+from .deferred_indexes import drop_value_keyed_indexes, make_missing_value_keyed_indexes
 from .dialects import POSTGRESQL
 from .errors import NotOurDatabase, StoreFull, StoreUnavailable
 from .events import EVENT_COLUMNS
@@ -229,6 +230,7 @@ class PostgresConnections:
         self._local = threading.local()
         if migrate_schema:
             migrate(self.db, url)
+            make_missing_value_keyed_indexes(self.db)  # an import into a new store stopped before its end
 
     @property
     def db(self) -> PostgresDatabase:
@@ -256,11 +258,18 @@ class PostgresConnections:
     @contextlib.contextmanager
     def bulk_writes(self):
         """PostgreSQL's checkpoints are the server's own (SQLite: store/database.py); an
-        import's last staged batch is dropped with its table."""
+        import's last staged batch is dropped with its table. An import into a new store makes
+        the inbox's value-keyed indexes at its end (store/deferred_indexes.py)."""
+        db = self.db
+        deferred = db.execute("SELECT id FROM events LIMIT 1").fetchone() is None
+        if deferred:
+            drop_value_keyed_indexes(db)
         try:
             yield
         finally:
-            self.db.execute("DROP TABLE IF EXISTS pg_temp.staged_events")
+            db.execute("DROP TABLE IF EXISTS pg_temp.staged_events")
+            if deferred:
+                make_missing_value_keyed_indexes(db)
 
     def load_staging(self, database: bytes) -> None:
         """Put the staged batch `database` (COPY's binary format, store/staging.py) in this
