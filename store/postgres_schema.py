@@ -133,6 +133,6 @@ MIGRATIONS: list[tuple[str, list]] = [  # each a statement, or a function of the
     # reads sort the conversation's rows: a 5,160-event conversation's last 50, 0.2 → 1.1 ms, one
     # event found by its time 0.13 → 0.55; conversations of the generated set's median 27 events
     # and its longest, 430, read as fast as before. SQLite keeps its index by sender and time
-    # (it has no deduplication, and its store is within the size it should be).
+    # (it has no deduplication, and its store is within the size it should be). Made in 2.2 s at 100k.
     ("p017_events_by_sender", ["DROP INDEX events_by_sender_time", "CREATE INDEX events_by_sender ON events (sender_id)"]),
 ]

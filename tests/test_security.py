@@ -158,7 +158,9 @@ SAFE_SQL_FRAGMENTS = {"where", "order", "placeholders", "' AND '.join(clauses)",
 # store/postgres.py: the caller's SQL text (checked here at its call), with psycopg's placeholders.
 SAFE_SQL_CALLS = {"psycopg_sql(sql)", "psycopg_sql(sql) if params is not None else sql",
                   # ...and an index's name read from the catalog, quoted as an identifier by psycopg
-                  "psycopg.sql.SQL('DROP INDEX CONCURRENTLY IF EXISTS {}').format(psycopg.sql.Identifier(name))"}
+                  "psycopg.sql.SQL('DROP INDEX CONCURRENTLY IF EXISTS {}').format(psycopg.sql.Identifier(name))",
+                  # store/deferred_indexes.py: the dialect's constant query of the catalog's index names
+                  "db.dialect.index_names"}
 
 
 def test_no_sql_is_formatted_from_request_values():
