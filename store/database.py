@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 
 from sqlite_utils import Database
 
-from .deferred_indexes import drop_value_keyed_indexes, make_missing_value_keyed_indexes
+from .deferred_indexes import made_at_the_end_if_new, make_missing_value_keyed_indexes
 from .dialects import SQLITE
 from .errors import StoreFull, StoreUnavailable
 from .schema import migrate, migrations
@@ -230,20 +230,17 @@ class Connections:
         """Many write transactions in a row, from this thread (an import): the write-ahead log is
         copied back into the file every 64 MB instead of SQLite's 4 MB, so that an index page many
         batches change is copied, and the file synced, fewer times. Storing 100k generated
-        conversations in-process, two runs each: 64-69 -> 52-55 s."""
+        conversations in-process, two runs each: 64-69 -> 52-55 s. An import into a new store
+        makes the inbox's value-keyed indexes at its end (store/deferred_indexes.py)."""
         db = self.db
         db.execute("PRAGMA wal_autocheckpoint = 16384")
-        deferred = db.execute("SELECT id FROM events LIMIT 1").fetchone() is None
-        if deferred:
-            drop_value_keyed_indexes(db)
         try:
-            yield
+            with made_at_the_end_if_new(db):
+                yield
         finally:
             db.execute("PRAGMA wal_autocheckpoint = 1000")
             if _has_staging(db):
                 db.execute("DETACH staging")  # and the last batch's memory with it
-            if deferred:
-                make_missing_value_keyed_indexes(db)
             # The log's last pages copied back and the log emptied: after 100k generated
             # conversations it held 328 MB (a third of the store) until the next checkpoint. A
             # reader in the middle of a transaction makes it copy what it can and return.

@@ -6,6 +6,8 @@ once it ends (`Connections.bulk_writes` on both backends); a store opened after 
 was stopped before its end makes them then.
 """
 
+import contextlib
+
 # The inbox by predicted intent or by a confidence bar, its commonest filters, reads only the
 # messages that pass. 100k generated conversations (434k messages), SQLite, in-process, a page of
 # 20: intent=greet 442 → 0.6 ms, maximum_confidence=0.5 464 → 8.0 ms (and text=help, its texts
@@ -19,15 +21,22 @@ VALUE_KEYED_INDEXES = {
 _DROPPED = [f"DROP INDEX IF EXISTS {name}" for name in VALUE_KEYED_INDEXES]
 
 
-def drop_value_keyed_indexes(db) -> None:
-    """Drop the inbox's indexes whose keys come in no order, for an import into a new store to
-    make at its end (`make_missing_value_keyed_indexes`). Each batch wrote most of their pages
-    again, and more of them the larger they grew (325 MB at 1M generated conversations on
-    SQLite): that import took 637 s, 230 of them the kernel's, and takes 504, 119 (2026-12-07,
-    one run each; at 100k no difference showed). PostgreSQL at 100k: 71.3 → 67.1 s, their
-    making included."""
-    for statement in _DROPPED:
-        db.execute(statement)
+@contextlib.contextmanager
+def made_at_the_end_if_new(db):
+    """Around an import: where the store has no events, the inbox's indexes whose keys come in
+    no order are dropped, and made once the import ends or fails. Each batch wrote most of their
+    pages again, and more of them the larger they grew (325 MB at 1M generated conversations on
+    SQLite): that import took 637 s, 230 of them the kernel's, and takes 504, 119; PostgreSQL's
+    1M import 803 → 733 s (2026-12-07, one run each; SQLite at 100k: no difference)."""
+    new = db.execute("SELECT id FROM events LIMIT 1").fetchone() is None
+    if new:
+        for statement in _DROPPED:
+            db.execute(statement)
+    try:
+        yield
+    finally:
+        if new:
+            make_missing_value_keyed_indexes(db)
 
 
 def make_missing_value_keyed_indexes(db) -> None:

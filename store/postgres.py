@@ -27,7 +27,7 @@ from psycopg.rows import dict_row
 from psycopg.types.string import StrBinaryDumper, StrDumperUnknown
 
 from .database import without_password
-from .deferred_indexes import drop_value_keyed_indexes, make_missing_value_keyed_indexes
+from .deferred_indexes import made_at_the_end_if_new, make_missing_value_keyed_indexes
 from .dialects import POSTGRESQL
 from .errors import NotOurDatabase, StoreFull, StoreUnavailable
 from .events import EVENT_COLUMNS
@@ -261,15 +261,11 @@ class PostgresConnections:
         import's last staged batch is dropped with its table. An import into a new store makes
         the inbox's value-keyed indexes at its end (store/deferred_indexes.py)."""
         db = self.db
-        deferred = db.execute("SELECT id FROM events LIMIT 1").fetchone() is None
-        if deferred:
-            drop_value_keyed_indexes(db)
         try:
-            yield
+            with made_at_the_end_if_new(db):
+                yield
         finally:
             db.execute("DROP TABLE IF EXISTS pg_temp.staged_events")
-            if deferred:
-                make_missing_value_keyed_indexes(db)
 
     def load_staging(self, database: bytes) -> None:
         """Put the staged batch `database` (COPY's binary format, store/staging.py) in this
