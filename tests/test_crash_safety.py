@@ -17,7 +17,8 @@ from . import reference
 from .conftest import REAL_TRACKER_FILES, count_events, ingest_trackers, load_tracker
 from .story_trackers import generated_trackers
 
-COPIES = 45  # ≈ 50,000 events: two chunks (store/importer.py), a transaction each, so the second is parsed or stored while it is killed after the first (60 copies took 40-60 s)
+COPIES = 45  # ≈ 50,000 events: a short first chunk (store/importer.py, 2,500 lines), then 40,000 and the rest,
+# a transaction each, so the second is parsed or stored while it is killed after the first (60 copies took 40-60 s)
 
 
 def big_import_file(path):
@@ -66,7 +67,9 @@ def test_an_import_killed_half_way_is_completed_by_running_it_again(tmp_path, db
     command = [sys.executable, "-m", "rasa_messaging.cli", "import", "--workers", "2", "--db", str(db_path), str(source)]
     importer = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
-    while count_events(db_path) < before + 10_000:
+    # Killed once the first chunk is stored, while the workers parse the next: killed after 10,000,
+    # it sometimes met the import past its last batch, its workers gone (PostgreSQL, once in two runs).
+    while count_events(db_path) < before + 2_000:
         assert importer.poll() is None, "the import finished before it could be killed"
         assert time.monotonic() < deadline
         time.sleep(0.02)
