@@ -287,8 +287,9 @@ class IngestMixin(StoreBase):
     @staticmethod
     def _new_rows(db, rows: list[EventRow], known: dict) -> list[EventRow]:
         """The rows not stored yet, each once, in order (`first_of_each`). Stored events are
-        looked up by the index they are read by, (sender_id, timestamp, id), and only for senders
-        with a conversation (`known`): none of them, for most of a first import."""
+        looked up by the index they are read by (SQLite's by sender and time, PostgreSQL's by
+        sender alone, p017), and only for senders with a conversation (`known`): none of them,
+        for most of a first import."""
         times_by_sender = defaultdict(set)
         for row in rows:
             if row.sender_id in known:
