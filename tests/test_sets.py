@@ -426,6 +426,42 @@ def test_a_time_ranges_page_is_walked_from_the_ranges_end_not_from_its_crowded_d
         assert [c["sender_id"] for c in page] == expected[offset:offset + 1], offset
     assert read_whole == []
 
+
+def test_a_time_ranges_page_counts_the_matches_of_the_ranges_days_only(db_path, monkeypatch):
+    """A page in list order is found by counting matches in time blocks, newest first: with a
+    range, from the range's last day, not the store's. The blocks after the range hold no match,
+    and at 1M generated conversations each count is an AND of two 1M-bit sets (16 counted for
+    the bench's `time range` page where 1 was needed)."""
+    pages_through_the_sets(monkeypatch, walked_per_read=0)
+    store = Store(db_path)
+    world = World(store)
+    generator = Generator(seed=23)
+    first_day = 1_700_000_000 // DAY
+    for number in range(120):  # three a day over 40 days
+        sender_id, events = generator.conversation(number)
+        shift = (first_day + number // 3) * DAY + 3_600 * (1 + number % 3) - events[-1]["timestamp"]
+        world.add(sender_id, [{**e, "timestamp": e["timestamp"] + shift} for e in events])
+    counted_days = []
+    day_of_rank = conversations_module.ConversationQueries._day_of_rank
+
+    def counting(self, matches, rank, counted):
+        found = day_of_rank(self, matches, rank, counted)
+        for kind, value in (key for key in counted if key != "span"):  # every day of each block counted
+            size = 1 << dict(conversation_sets.TIME_BLOCKS)[kind]
+            counted_days.extend(range(int(value) * size, (int(value) + 1) * size))
+        return found
+    monkeypatch.setattr(conversations_module.ConversationQueries, "_day_of_rank", counting)
+    for start_day, end_day in ((first_day + 5, first_day + 20), (first_day + 30, first_day + 45)):
+        filters = ConversationFilter(start=start_day * DAY, until=end_day * DAY + 2 * 3_600)  # two of the last day
+        expected = in_list_order(filters, world.expected(filters))
+        for offset in (0, 4, 11, len(expected) - 2):
+            counted_days.clear()
+            total, page = store.conversations(filters, limit=3, offset=offset)
+            assert total == len(expected)
+            assert [c["sender_id"] for c in page] == expected[offset:offset + 3], (start_day, offset)
+            assert counted_days and max(counted_days) <= min(end_day, first_day + 39), (start_day, offset)
+
+
 def test_only_the_latest_texts_are_kept(tmp_path):
     store = Store(tmp_path / "rasa.db")
     store.ingest(prepare("ann", [{"event": "user", "timestamp": 1.0, "text": "word0 word1 word2"}]))
