@@ -23,6 +23,8 @@ import math
 from collections import defaultdict
 from typing import NamedTuple
 
+import numpy
+
 CHUNK_BITS = 1024
 CHUNK_BYTES = CHUNK_BITS // 8
 DAY = 86_400.0
@@ -378,17 +380,20 @@ def bits_of(ids) -> int:
 
 
 def ids_of(bits: int) -> list[int]:
-    """The conversation ids of a bitset, ascending. Read from its binary digits highest first, as
-    `bin` writes them: reversing them first cost more than finding the ones (a 1M-bit set, 200 ids:
-    2.7 → 1.4 ms; 7,400 ids: 4.6 → 3.6)."""
-    digits = bin(bits)
-    highest = len(digits) - 1
-    ids, position = [], digits.find("1", 2)
-    while position >= 0:
-        ids.append(highest - position)
-        position = digits.find("1", position + 1)
-    ids.reverse()
-    return ids
+    """The conversation ids of a bitset, ascending, found by numpy: the 64-bit words that hold
+    any, their bytes that hold any, those bytes' bits. Found with `bin` before, whose string of
+    every digit cost 0.6 ms for a 1M-bit set whatever it held: a page of a time range with a term
+    at 1M generated conversations reads a day's few hundred candidates, whose ids span the store
+    (0.58 of its 1.6 ms in-process). A 1M-bit set: 200 ids 0.63 → 0.17 ms, 7,400 ids 2.0 → 0.7."""
+    if not bits:
+        return []
+    words = numpy.frombuffer(bits.to_bytes((bits.bit_length() + 63) // 64 * 8, "little"), numpy.uint64)
+    held_words = numpy.flatnonzero(words)
+    octets = words[held_words].view(numpy.uint8)  # each held word's 8 bytes, lowest first
+    held_octets = numpy.flatnonzero(octets)
+    ones = numpy.flatnonzero(numpy.unpackbits(octets[held_octets], bitorder="little"))
+    octet = held_octets[ones >> 3]
+    return (held_words[octet >> 3] * 64 + (octet & 7) * 8 + (ones & 7)).tolist()
 
 
 def contains(bits: int):
