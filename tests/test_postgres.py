@@ -90,6 +90,45 @@ def test_an_import_leaves_the_planner_statistics_of_what_it_loaded(postgres_temp
         assert Store(url).db.execute(analyzed).fetchone() == (1,)
 
 
+def test_the_events_rows_made_again_keep_every_event_its_id_and_the_next_id(postgres_template):
+    """p018 rewrites a store's events whose table still holds dropped columns (as p006 and p014
+    left every store before it): only the live columns, fixed-width first, every event as it was,
+    the ids and the next one (past an erased newest conversation's) kept, the indexes made, the
+    text filter answering from its index."""
+    from rasa_messaging.generate import Generator
+    from rasa_messaging.store import ConversationFilter, prepare
+    from rasa_messaging.store.postgres_schema import MIGRATIONS_TABLE
+    columns = "id, timestamp, sender_id, type, data, action, search_text"
+    attributes = ("SELECT attname, attisdropped FROM pg_attribute WHERE attrelid = 'events'::regclass "
+                  "AND attnum > 0 ORDER BY attnum")
+    with postgres_database(postgres_template) as url:
+        store = Store(url)
+        trackers = Generator(seed=5).trackers(12)
+        ingest_trackers(store, trackers)
+        store.erase(trackers[-1]["sender_id"])  # the newest ids go with it; they are not given again
+        db = store.db
+        db.execute("ALTER TABLE events ADD COLUMN left_behind INTEGER")
+        db.execute("ALTER TABLE events DROP COLUMN left_behind")
+        db.execute(f"DELETE FROM {MIGRATIONS_TABLE} WHERE name = 'p018_events_rows_made_again'")
+        assert any(dropped for _, dropped in db.execute(attributes))
+        events = db.execute(f"SELECT {columns} FROM events ORDER BY id").fetchall()
+        next_id = db.execute("SELECT last_value + 1 FROM events_id_seq").fetchone()[0]
+        assert next_id > events[-1][0] + 1
+        needle = next(e["text"] for t in trackers[:-1] for e in t["events"] if e["event"] == "user" and e.get("text"))
+        found = store.conversations(ConversationFilter(text=needle))
+        store.close()
+
+        reopened = Store(url)  # migrates
+        db = reopened.db
+        assert db.execute(attributes).fetchall() == [(name, False) for name in columns.split(", ")]
+        assert db.execute(f"SELECT {columns} FROM events ORDER BY id").fetchall() == events
+        assert {name for (name,) in db.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'events'")} == {"events_pkey", "events_by_sender", "user_text"}
+        assert reopened.conversations(ConversationFilter(text=needle)) == found and found[0] > 0
+        reopened.ingest(prepare("newcomer", [{"event": "user", "timestamp": 1_800_000_000.0, "text": "hello"}]))
+        assert db.execute("SELECT id FROM events WHERE sender_id = 'newcomer'").fetchone()[0] == next_id
+
+
 INDEX_STATE = ("SELECT c.relname, c.oid, pg_relation_size(c.oid), i.indisvalid FROM pg_index i "
                "JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = 'events'::regclass ORDER BY c.relname")
 
