@@ -417,7 +417,7 @@ class ConversationQueries(FlagsMixin):
                 # The blocks are counted from the range's last day, not the store's: none after it
                 # holds a match, and at 1M generated conversations each count is an AND of two
                 # 1M-bit sets (the bench's range: 16 counted for its first page, now 1; `time
-                # range` in-process 1.72 → 1.17 ms, with a term 2.2-3.0 → 1.5-1.8).
+                # range` in-process 1.72 → 1.17 ms, with a term 1.9-3.0 → 1.2-1.8).
                 earliest, latest = self._time_span()
                 if earliest is not None:
                     counted["span"] = (max(earliest, time_range[0]), min(latest, time_range[1]))
