@@ -129,6 +129,40 @@ def test_the_events_rows_made_again_keep_every_event_its_id_and_the_next_id(post
         assert db.execute("SELECT id FROM events WHERE sender_id = 'newcomer'").fetchone()[0] == next_id
 
 
+def test_an_event_stored_while_the_events_rows_are_made_again_is_kept(postgres_template):
+    """p018 copies the events into a new table and drops the old one: an event another process
+    stores meanwhile waits for it and lands in the new table, instead of going with the old
+    (without the migration's lock, its DROP waited for the writer and took the event with it)."""
+    import threading
+    import time
+
+    from rasa_messaging.store.postgres_schema import MIGRATIONS_TABLE
+    with postgres_database(postgres_template) as url:
+        store = Store(url)
+        ingest_trackers(store, [{"sender_id": "ann", "events": [{"event": "user", "timestamp": 1.0, "text": "hi"}]}])
+        store.db.execute(f"DELETE FROM {MIGRATIONS_TABLE} WHERE name = 'p018_events_rows_made_again'")
+        store.close()
+        writer = psycopg.connect(url)  # another process, half-way through storing an event
+        writer.execute("INSERT INTO events (sender_id, type, timestamp, data) "
+                       "VALUES ('ann', 'bot', 2.0, convert_to('{\"event\": \"bot\"}', 'UTF8'))")
+        migrating = threading.Thread(target=lambda: Store(url).close())
+        migrating.start()
+        waiting = "SELECT count(*) FROM pg_locks WHERE relation = 'events'::regclass AND NOT granted"
+        with psycopg.connect(url, autocommit=True) as watcher:  # until the migration waits for the writer
+            for _ in range(300):
+                if watcher.execute(waiting).fetchone()[0]:
+                    break
+                time.sleep(0.1)
+            else:
+                pytest.fail("the migration never waited for the writer")
+        writer.commit()
+        writer.close()
+        migrating.join(timeout=60)
+        assert not migrating.is_alive()
+        rows = Store(url).db.execute("SELECT sender_id, type, timestamp FROM events ORDER BY id").fetchall()
+        assert rows == [("ann", "user", 1.0), ("ann", "bot", 2.0)]
+
+
 INDEX_STATE = ("SELECT c.relname, c.oid, pg_relation_size(c.oid), i.indisvalid FROM pg_index i "
                "JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = 'events'::regclass ORDER BY c.relname")
 
