@@ -444,9 +444,9 @@ def test_a_time_ranges_page_counts_the_matches_of_the_ranges_days_only(db_path, 
     counted_days = []
     day_of_rank = conversations_module.ConversationQueries._day_of_rank
 
-    def counting(self, matches, rank, counted):
-        found = day_of_rank(self, matches, rank, counted)
-        for kind, value in (key for key in counted if key != "span"):  # every day of each block counted
+    def counting(self, matches, rank, days, counted):
+        found = day_of_rank(self, matches, rank, days, counted)
+        for kind, value in counted:  # every day of each block counted
             size = 1 << dict(conversation_sets.TIME_BLOCKS)[kind]
             counted_days.extend(range(int(value) * size, (int(value) + 1) * size))
         return found
