@@ -37,6 +37,11 @@ class World:
         self.events.setdefault(sender_id, []).extend(events)
         self.reviewed.discard(sender_id)  # new events take the review mark away
 
+    def add_ending_at(self, sender_id: str, events: list, latest: float) -> None:
+        """`add` the conversation moved in time so that its last event is at `latest`."""
+        shift = latest - events[-1]["timestamp"]
+        self.add(sender_id, [{**e, "timestamp": e["timestamp"] + shift} for e in events])
+
     def erase(self, sender_id: str) -> None:
         self.store.erase(sender_id)
         del self.events[sender_id]
@@ -389,15 +394,13 @@ def test_pages_inside_crowded_days_are_walked_from_the_right_place(tmp_path, pag
     now = 1_700_000_000.0
     for number in range(90):
         sender_id, events = generator.conversation(number)
-        shift = now - (number // 30) * DAY - (number % 30) * 60 - events[-1]["timestamp"]
-        world.add(sender_id, [{**e, "timestamp": e["timestamp"] + shift} for e in events])
+        world.add_ending_at(sender_id, events, now - (number // 30) * DAY - (number % 30) * 60)
     for filters in (ConversationFilter(), ConversationFilter(policies=("TEDPolicy",)),
                     ConversationFilter(in_training_data=False), ConversationFilter(minimum_user_messages=2)):
         expected = in_list_order(filters, world.expected(filters))
         for offset in (0, 5, 29, 30, 31, 45, 61, len(expected) - 2):
             _, page = store.conversations(filters, limit=3, offset=offset)
             assert [c["sender_id"] for c in page] == expected[offset:offset + 3], (filters, offset)
-
 
 
 def test_a_time_ranges_page_is_walked_from_the_ranges_end_not_from_its_crowded_days_end(tmp_path, monkeypatch):
@@ -412,8 +415,7 @@ def test_a_time_ranges_page_is_walked_from_the_ranges_end_not_from_its_crowded_d
     day_start = (1_700_000_000 // DAY) * DAY
     for number in range(60):
         sender_id, events = generator.conversation(number)
-        shift = day_start + 3_600 + number * 60 - events[-1]["timestamp"]
-        world.add(sender_id, [{**e, "timestamp": e["timestamp"] + shift} for e in events])
+        world.add_ending_at(sender_id, events, day_start + 3_600 + number * 60)
     filters = ConversationFilter(start=day_start, until=day_start + 3_600 + 9 * 60)  # the day's first ten
     read_whole = []
     rows = conversations_module.ConversationQueries._rows
@@ -439,8 +441,7 @@ def test_a_time_ranges_page_counts_the_matches_of_the_ranges_days_only(db_path, 
     first_day = 1_700_000_000 // DAY
     for number in range(120):  # three a day over 40 days
         sender_id, events = generator.conversation(number)
-        shift = (first_day + number // 3) * DAY + 3_600 * (1 + number % 3) - events[-1]["timestamp"]
-        world.add(sender_id, [{**e, "timestamp": e["timestamp"] + shift} for e in events])
+        world.add_ending_at(sender_id, events, (first_day + number // 3) * DAY + 3_600 * (1 + number % 3))
     counted_days = []
     day_of_rank = conversations_module.ConversationQueries._day_of_rank
 
