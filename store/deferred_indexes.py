@@ -42,7 +42,12 @@ def made_at_the_end_if_new(db):
 def make_missing_value_keyed_indexes(db) -> None:
     """Make those of the inbox's value-keyed indexes that are missing: after an import, or when a
     store is opened after an import was stopped before its end. A sort of the messages each."""
-    present = {name for (name,) in db.execute(db.dialect.index_names)}
+    present = index_names(db)
     for name, statement in VALUE_KEYED_INDEXES.items():
         if name not in present:
             db.execute(statement)
+
+
+def index_names(db) -> set[str]:
+    """The names of the store's indexes."""
+    return {name for (name,) in db.execute(db.dialect.index_names)}

@@ -365,7 +365,7 @@ def test_an_import_into_a_new_store_makes_the_inboxs_value_keyed_indexes_at_its_
     them once it ends (store/deferred_indexes.py), also when it fails; an import into a store
     with events keeps them throughout; and a store whose import was stopped before its end (the
     process killed) has them again when it is next opened."""
-    from rasa_messaging.store.deferred_indexes import VALUE_KEYED_INDEXES
+    from rasa_messaging.store.deferred_indexes import VALUE_KEYED_INDEXES, index_names
     from rasa_messaging.store.errors import StoreFull
     from rasa_messaging.store.importer import ImportSummary, import_source
     from rasa_messaging.store.inbox import MessageFilter
@@ -381,7 +381,7 @@ def test_an_import_into_a_new_store_makes_the_inboxs_value_keyed_indexes_at_its_
     store = Store(db_path)
 
     def value_keyed_indexes(store):
-        return sorted(set(VALUE_KEYED_INDEXES) & {name for (name,) in store.db.execute(store.db.dialect.index_names)})
+        return sorted(set(VALUE_KEYED_INDEXES) & index_names(store.db))
     stored, during = store.ingest_staged, []
     def ingest_staged(batch):
         during.append(value_keyed_indexes(store))
