@@ -16,9 +16,12 @@ Several servers and consumers may share one database, so:
 
 import contextlib
 import functools
+import itertools
 import re
 import threading
 import time
+import zlib
+from dataclasses import dataclass
 
 import psycopg
 import psycopg.sql
@@ -128,6 +131,80 @@ def _first_line(error: Exception) -> str:
     return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
+# An executemany of fewer rows is sent row by row. Upserting statistics in a transaction, the temporary
+# table made before: 64 rows 2.9 ms either way, 512 22.2 → 15.2 ms, 4,096 141 → 73 (its first use in
+# a connection makes the table: 1.3 ms more).
+_COPIED_AT_LEAST = 64
+_INSERT = re.compile(r"\s*INSERT INTO (?P<table>\w+)(?P<alias> AS \w+)? \((?P<columns>[^()]*)\)\s*"
+                     r"VALUES \((?P<values>[?,\s]*)\)\s*(?P<rest>.*)", re.S)
+_CONFLICT_KEY = re.compile(r"ON CONFLICT \((?P<key>[^()]*)\)")
+
+
+@dataclass(frozen=True)
+class _InsertOfParameters:
+    """`INSERT INTO table [AS alias] (columns) VALUES (?, ...) [ON CONFLICT (key) ...]`, taken apart."""
+
+    table: str
+    alias: str
+    columns: str
+    rest: str  # what follows VALUES: nothing, or ON CONFLICT (key) and what it does
+    key: tuple[int, ...] | None  # the conflict key's places among the columns
+
+    def takes(self, rows: list) -> bool:
+        """Whether one INSERT ... SELECT of `rows` does what inserting them one by one does: where
+        two rows share a conflict key, the second updates the row the first made, which one
+        statement may not do (PostgreSQL: "cannot affect row a second time")."""
+        if self.key is None:
+            return True
+        keys = {tuple(_as_stored(row[i]) for i in self.key) for row in rows}
+        return len(keys) == len(rows)
+
+
+@functools.lru_cache(maxsize=256)
+def _insert_of_parameters(sql: str) -> _InsertOfParameters | None:
+    """`sql` taken apart where it inserts one row of parameters and then does nothing, or resolves
+    a conflict on named key columns; else None (sent row by row)."""
+    match = _INSERT.fullmatch(sql)
+    if match is None:
+        return None
+    columns = [column.strip() for column in match["columns"].split(",")]
+    if match["values"].count("?") != len(columns) or match["values"].replace("?", "").replace(",", "").strip():
+        return None
+    rest, key = match["rest"].strip(), None
+    if rest:
+        conflict = _CONFLICT_KEY.match(rest)
+        if conflict is None:
+            return None
+        key_columns = [column.strip() for column in conflict["key"].split(",")]
+        if not set(key_columns) <= set(columns):
+            return None
+        key = tuple(map(columns.index, key_columns))
+    return _InsertOfParameters(match["table"], match["alias"] or "", ", ".join(columns), rest, key)
+
+
+def _as_stored(value):
+    """A key's value as PostgreSQL compares it: a text's NUL is stored as U+FFFD (`_TextDumper`)."""
+    return value.replace("\x00", "\ufffd") if isinstance(value, str) else value
+
+
+def _copy_rows(cursor, table: str, columns: str, rows) -> None:
+    with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def _insert_through_temporary_table(cursor, table: str, columns: str, rows, *, alias: str = "", rest: str = "") -> None:
+    """`INSERT INTO table [alias] (columns) ... rest` of `rows` as one statement: COPY into a
+    temporary table of `table`'s `columns`, then INSERT ... SELECT from it. Inside a transaction:
+    the temporary table is emptied at each commit."""
+    incoming = f"incoming_{table}_{zlib.crc32(columns.encode()):08x}"  # a table for each list of columns
+    cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {incoming} ON COMMIT DELETE ROWS AS "
+                   f"SELECT {columns} FROM {table} WITH NO DATA")
+    _copy_rows(cursor, incoming, columns, rows)
+    cursor.execute(f"INSERT INTO {table}{alias} ({columns}) SELECT {columns} FROM {incoming} {rest}")
+    cursor.execute(f"DELETE FROM {incoming}")
+
+
 class PostgresDatabase:
     dialect = POSTGRESQL
 
@@ -157,9 +234,21 @@ class PostgresDatabase:
             yield from self.conn.cursor().stream(sql, size=chunk)
 
     def executemany(self, sql: str, rows) -> None:
+        """`sql` once for each of `rows`. Many rows of an INSERT of parameters, in a transaction,
+        go through COPY instead (`_insert_of_parameters`): an import's batches upserted their
+        conversations, sets, statistics and flow sums a row at a time, 420k statements for 100k
+        generated conversations. That import's storing process: 48 → 39 s of CPU, the server's
+        89 → 87 s; its time unchanged (150-155 s), as the parsing workers take what is freed of
+        the two cores (2026-12-07, two runs each in turns)."""
         rows = list(rows)
-        if rows:
-            with _reachable(self.conn), self.conn.cursor() as cursor:
+        if not rows:
+            return
+        with _reachable(self.conn), self.conn.cursor() as cursor:
+            insert = _insert_of_parameters(sql) if len(rows) >= _COPIED_AT_LEAST and self.in_transaction else None
+            if insert is not None and insert.takes(rows):
+                _insert_through_temporary_table(cursor, insert.table, insert.columns, rows,
+                                                alias=insert.alias, rest=insert.rest)
+            else:
                 cursor.executemany(psycopg_sql(sql), rows)
 
     def insert_many(self, table: str, columns: str, rows, *, skip_existing: bool = False,
@@ -174,20 +263,14 @@ class PostgresDatabase:
         rows = iter(rows)
         if (first := next(rows, None)) is None:
             return
-        target = f"incoming_{table}" if skip_existing else table
         with _reachable(self.conn), self.conn.cursor() as cursor:
-            if skip_existing:
-                cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {target} ON COMMIT DELETE ROWS AS "
-                               f"SELECT {columns} FROM {table} WITH NO DATA")
             if without_nul:
                 cursor.adapters.register_dumper(str, StrDumperUnknown)
-            with cursor.copy(f"COPY {target} ({columns}) FROM STDIN") as copy:
-                copy.write_row(first)
-                for row in rows:
-                    copy.write_row(row)
+            rows = itertools.chain([first], rows)
             if skip_existing:
-                cursor.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {target} ON CONFLICT DO NOTHING")
-                cursor.execute(f"DELETE FROM {target}")
+                _insert_through_temporary_table(cursor, table, columns, rows, rest="ON CONFLICT DO NOTHING")
+            else:
+                _copy_rows(cursor, table, columns, rows)
 
     def copy_binary(self, sql: str, data: bytes) -> None:
         """Send `data`, rows in COPY's binary format, to the `COPY ... FROM STDIN` of `sql`."""

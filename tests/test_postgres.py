@@ -8,7 +8,8 @@ import psycopg
 import pytest
 
 from rasa_messaging.store import NotOurDatabase, Store
-from rasa_messaging.store.postgres import psycopg_sql
+from rasa_messaging.store.ingest import _UPSERT_CONVERSATION
+from rasa_messaging.store.postgres import _insert_of_parameters, psycopg_sql
 from rasa_messaging.store.postgres_schema import MIGRATIONS
 
 from .conftest import ingest_trackers, live_server, postgres_database, server_log
@@ -26,6 +27,58 @@ from .contract import CheckedClient
 ])
 def test_sqlite_parameters_become_psycopg_ones(sqlite, postgresql):
     assert psycopg_sql(sqlite) == postgresql
+
+
+@pytest.mark.parametrize("sql, parts", [
+    (_UPSERT_CONVERSATION, ("conversations", " AS c", (0,))),
+    ("INSERT INTO flow_step_days (day, flow_id, step_id, outcome, reached) VALUES (?, ?, ?, ?, ?) "
+     "ON CONFLICT (flow_id, day, step_id, outcome) DO UPDATE SET reached = excluded.reached",
+     ("flow_step_days", "", (1, 0, 2, 3))),
+    ("INSERT INTO tags (sender_id, tag) VALUES (?,?)", ("tags", "", None)),
+    ("INSERT INTO tags (sender_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING", None),  # which key: unknown
+    ("INSERT INTO t (a, b) VALUES (?, 'x') ON CONFLICT (a) DO NOTHING", None),  # not parameters alone
+    ("INSERT INTO t (a) VALUES (?) ON CONFLICT (a, b) DO NOTHING", None),  # a key column not given
+    ("INSERT INTO t (a) VALUES (?) RETURNING a", None),
+    ("INSERT INTO t (a) SELECT ? FROM u", None),
+    ("UPDATE t SET a = ? WHERE b = ?", None),
+])
+def test_an_insert_of_parameters_is_taken_apart_to_go_through_copy(sql, parts):
+    insert = _insert_of_parameters(sql)
+    assert (insert and (insert.table, insert.alias, insert.key)) == parts
+
+
+def _statistics(db) -> dict:
+    return {(kind, name): count for kind, name, count in db.execute("SELECT kind, name, count FROM statistics")}
+
+
+_ADD_COUNTS = ("INSERT INTO statistics (kind, name, count) VALUES (?, ?, ?) "
+               "ON CONFLICT (kind, name) DO UPDATE SET count = statistics.count + excluded.count")
+_INCOMING_TABLES = ("SELECT count(*) FROM pg_class WHERE relnamespace = pg_my_temp_schema() "
+                    "AND relname LIKE 'incoming\\_statistics\\_%'")
+
+
+def test_many_upserted_rows_go_through_copy_and_end_as_upserted_one_by_one(postgres_template):
+    """Inside a transaction, many rows of an upsert are copied into a temporary table and upserted
+    from it in one statement; where two rows share a key (a NUL is stored as U+FFFD, so 'a\\0'
+    and 'a\\ufffd' do), or outside a transaction, they go one by one. Either way the table ends
+    as the rows upserted one after another leave it."""
+    first = [("intent", f"intent_{i}", i) for i in range(100)]
+    second = [("intent", f"intent_{i}", 1000) for i in range(50, 150)]  # half of them there already
+    shared_key = [*(("entity", f"e{i}", 1) for i in range(70)), ("entity", "a\x00", 2), ("entity", "a\ufffd", 3)]
+    expected = {**{key[:2]: key[2] for key in first}, **{("intent", f"intent_{i}"): 1000 for i in range(100, 150)},
+                **{("intent", f"intent_{i}"): i + 1000 for i in range(50, 100)},
+                **{key[:2]: 1 for key in shared_key[:70]}, ("entity", "a\ufffd"): 5}
+    with postgres_database(postgres_template) as url:
+        store = Store(url)
+        with store.transaction() as db:
+            db.executemany(_ADD_COUNTS, first)
+            db.executemany(_ADD_COUNTS, second)
+            assert db.execute(_INCOMING_TABLES).fetchone() == (1,)  # one table for that list of columns
+            db.executemany(_ADD_COUNTS, shared_key)
+        assert _statistics(store.db) == expected
+        outside = [("action", f"action_{i}", 1) for i in range(80)]
+        store.db.executemany(_ADD_COUNTS, outside)  # autocommit: a temporary table's rows would go at once
+        assert _statistics(Store(url).db) == {**expected, **{key[:2]: 1 for key in outside}}
 
 
 def test_a_percent_in_quoted_text_reaches_postgresql_as_one(postgres_template):
