@@ -239,7 +239,9 @@ class PostgresDatabase:
         conversations, sets, statistics and flow sums a row at a time, 420k statements for 100k
         generated conversations. That import's storing process: 48 → 39 s of CPU, the server's
         89 → 87 s; its time unchanged (150-155 s), as the parsing workers take what is freed of
-        the two cores (2026-12-07, two runs each in turns)."""
+        the two cores (2026-12-07, two runs each in turns). COPY reads each value's text as its
+        column's type, so a value must be of that type (2.0 is no integer, as a parameter's
+        assignment would take it)."""
         rows = list(rows)
         if not rows:
             return
