@@ -31,7 +31,7 @@ browser-deps:
 	bash .ci/browser-deps
 
 test: lint browser-deps
-	$(BIN)/pytest -q -n 3 --durations=10  # 3 workers on 2 cores (the tests wait on servers and disks); the 10 slowest: `make test` must stay under 10 minutes (the tests alone: 8:23-10:52 on most machines; 16:38 on the slowest so far, 2026-12-07's ninth session, whose baseline import ran at 82.6k events/s against 125k-207k elsewhere)
+	$(BIN)/pytest -q -n 3 --durations=10  # 3 workers on 2 cores (the tests wait on servers and disks); the 10 slowest: `make test` must stay under 10 minutes (the tests alone: 8:23-10:52 on most machines; 16:38 and 17:58 on the slowest so far, 2026-12-07's ninth session, whose baseline import ran at 82.6k events/s against 125k-207k elsewhere)
 
 screenshots: $(STAMP) browser-deps
 	$(BIN)/python docs/screenshots.py
