@@ -156,7 +156,7 @@ class _InsertOfParameters:
         statement may not do (PostgreSQL: "cannot affect row a second time")."""
         if self.key is None:
             return True
-        keys = {tuple(_as_stored(row[i]) for i in self.key) for row in rows}
+        keys = {tuple(_without_nul(row[i]) for i in self.key) for row in rows}  # as PostgreSQL stores them
         return len(keys) == len(rows)
 
 
@@ -180,11 +180,6 @@ def _insert_of_parameters(sql: str) -> _InsertOfParameters | None:
             return None
         key = tuple(map(columns.index, key_columns))
     return _InsertOfParameters(match["table"], match["alias"] or "", ", ".join(columns), rest, key)
-
-
-def _as_stored(value):
-    """A key's value as PostgreSQL compares it: a text's NUL is stored as U+FFFD (`_TextDumper`)."""
-    return value.replace("\x00", "\ufffd") if isinstance(value, str) else value
 
 
 def _copy_rows(cursor, table: str, columns: str, rows) -> None:
