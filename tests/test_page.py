@@ -180,6 +180,10 @@ def test_lowest_confidence_first_orders_any_list_worst_first(page, server):
     page.click("#filters button[type=submit]")
     page.wait_for_url("**/?*order=lowest_confidence*")
     expected = api(server, "/conversations", reviewed="false", order="lowest_confidence", limit=25).json()
+    # The address changes before the new list is drawn: read once its first row is there (read
+    # at once, the list was once still the one before, newest first).
+    page.wait_for_function("s => document.querySelector('#inbox tbody tr')?.dataset.sender === s",
+                           arg=expected[0]["sender_id"])
     assert inbox_senders(page) == [c["sender_id"] for c in expected]
     confidences = [c["minimum_action_confidence"] for c in expected]
     assert confidences == sorted(confidences) and confidences[0] < 0.5
