@@ -70,6 +70,15 @@ def blocks_holding(order: OrderBlocks, candidates: int, wanted: int) -> tuple[in
     return first or 0, len(order.blocks), in_first
 
 
+def none_among_first(order: OrderBlocks, candidates: int, rows: int) -> bool:
+    """Whether no candidate is among the order's first `rows` conversations: none in the blocks
+    that held them as read (a conversation ranks no earlier than its block), and none new since
+    (a new one may rank anywhere). A walk from the order's first conversation then passes at
+    least that many before its first candidate, less those erased since."""
+    return not any(candidates & block for block in order.blocks[:-(-rows // order.size)]) \
+        and not candidates & ~order.known
+
+
 def tie_of(order: OrderBlocks, block: int) -> tuple | None:
     """(sort key, the last sender id before the block, its last sender id) of a block whose
     conversations shared one sort key (a confidence) as read and that follows another; else None.

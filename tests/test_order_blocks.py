@@ -35,6 +35,10 @@ def test_blocks_hold_their_candidates_and_are_counted_as_read(n, block, seed, wa
     assert not counted or (in_first and not any(candidates >> i & 1 for i in read_order[:first * block]))
     new = [i for i in range(n) if i not in read_order and candidates >> i & 1]
     assert sets.ids_of(order_blocks.candidates_in(blocks, candidates, taken)) == sorted(counted + new)
+    # None among the first `wanted` as read, and none new: told by the blocks that hold those.
+    leading = read_order[:-(-wanted // block) * block]
+    assert order_blocks.none_among_first(blocks, candidates, wanted) == (
+        not new and not any(candidates >> i & 1 for i in leading))
 
 
 def conversation(sender_id: str, at: float, confidence: float, intent: str | None) -> list:
@@ -133,3 +137,70 @@ def test_a_row_is_ranked_against_a_blocks_last_key_as_the_store_orders_sender_id
         for other_position, other in enumerate(rows):
             key = (other["minimum_action_confidence"], other["sender_id"])
             assert store._ranks_by_confidence_no_later(row, key) == (position <= other_position)
+
+
+def test_a_page_behind_a_run_longer_than_a_walks_bound_is_taken_from_the_blocks_without_a_walk(
+        db_path, monkeypatch):
+    """Once the blocks are read, a first page whose candidates all lie past the walk's bound (the
+    CALM run at 1M: 300k conversations of confidence 1.0 before any match of an intent) comes
+    from the blocks at once, and is the same page the walk and the blocks gave before."""
+    pages_through_the_sets(monkeypatch, walked_per_read=0)
+    # A walk's bound (24 rows for the first page: 4 × 60 in the band / 10 candidates) too short
+    # for the blocks to be asked first (8 × 10), and shorter than the run (40).
+    monkeypatch.setattr(conversations_module, "_WALKED_AT_LEAST", 10)
+    monkeypatch.setattr(order_blocks, "BLOCK_AT_LEAST", 2)
+    monkeypatch.setattr(order_blocks, "BLOCKS_AT_MOST", 10**6)
+    store = Store(db_path)
+    for number in range(40):
+        store.ingest(prepare(f"calm-{number:03d}", conversation(f"calm-{number:03d}", T0 + number, 1.0, None)))
+    matches = []
+    for number in range(10):
+        store.ingest(prepare(f"web-{number:03d}", conversation(f"web-{number:03d}", T0 + 100 + number, 1.0, "transfer_money")))
+        store.ingest(prepare(f"web-{number:03d}x", conversation(f"web-{number:03d}x", T0 + 200 + number, 1.0, None)))
+        matches.append(f"web-{number:03d}")
+    walks = []
+    walk = conversations_module.ConversationQueries._walk
+    monkeypatch.setattr(conversations_module.ConversationQueries, "_walk",
+                        lambda self, *args, **kwargs: walks.append((args[2], kwargs.get("at_most"))) or walk(self, *args, **kwargs))
+
+    assert [c["sender_id"] for c in store.conversations(MATCHES, limit=1)[1]] == matches[:1]
+    # Unread, the blocks were read after a walk from the top was cut short within the run.
+    assert walks[0] == ("TRUE", 24) and store._confidence_order is not None
+    walks.clear()
+    assert [c["sender_id"] for c in store.conversations(MATCHES, limit=1)[1]] == matches[:1]
+    assert not [where for where, _ in walks if where == "TRUE"], walks
+    for offset in range(len(matches) + 1):
+        total, page = store.conversations(MATCHES, limit=1, offset=offset)
+        assert (total, [c["sender_id"] for c in page]) == (len(matches), matches[offset:offset + 1])
+
+
+@pytest.mark.sqlite_only("PostgreSQL reads a walk's chunks as queries of their own, 4× larger each")
+def test_a_walk_on_sqlite_steps_no_further_than_a_chunk_past_its_page(db_path, monkeypatch):
+    """SQLite steps a walk's one query on demand: it reads chunks of the first's size, not 4×
+    larger each, which stepped rows the walk never looked at (12.2k read to look at 3.2k, at 1M)."""
+    pages_through_the_sets(monkeypatch, walked_per_read=0)
+    store = Store(db_path)
+    for number in range(90):  # the lowest confidences, none a match: walked first
+        store.ingest(prepare(f"low-{number:03d}", conversation(f"low-{number:03d}", T0 + number, 0.1, None)))
+    for number in range(30):
+        store.ingest(prepare(f"web-{number:03d}", conversation(f"web-{number:03d}", T0 + 100 + number, 0.9, "transfer_money")))
+    fetched = []
+    execute = store.db.execute
+
+    class Counted:
+        def __init__(self, cursor):
+            self.cursor = cursor
+
+        def fetchmany(self, size):
+            rows = self.cursor.fetchmany(size)
+            fetched.append(len(rows))
+            return rows
+
+        def close(self):
+            self.cursor.close()
+
+    monkeypatch.setattr(store.db, "execute", lambda sql, params=None: Counted(execute(sql, params))
+                        if sql.startswith("SELECT c.id FROM conversations c WHERE") else execute(sql, params))
+    total, page = store.conversations(ConversationFilter(intents=("transfer_money",)), limit=1, order="lowest_confidence")
+    assert total == 30 and page[0]["sender_id"].startswith("web-")
+    assert fetched and set(fetched) == {4} and sum(fetched) <= 91 + 4, fetched  # a chunk of 4 × (limit + offset)
