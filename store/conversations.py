@@ -487,7 +487,7 @@ class ConversationQueries(FlagsMixin):
             # first candidate: the first page of in_training_data=false with the commonest intent,
             # entity or text at 1M generated conversations walked 2.3k-5.4k CALM conversations
             # (their 300k of confidence 1.0 lead the order, none a match) before the page was
-            # taken from the blocks (in-process 4.6-6.2 ms on SQLite; one block of 15.6k
+            # taken from the blocks (in-process on SQLite 4.6-6.7 → 2.8-3.1 ms; one block of 15.6k
             # conversations looked at says as much). Asked before the blocks are checked for
             # being current (two more 1M-bit operations), which a walk that goes on need not wait
             # for: the answer only chooses the way to an exact page.

@@ -164,7 +164,7 @@ def test_a_page_behind_a_run_longer_than_a_walks_bound_is_taken_from_the_blocks_
                         lambda self, *args, **kwargs: walks.append((args[2], kwargs.get("at_most"))) or walk(self, *args, **kwargs))
 
     assert [c["sender_id"] for c in store.conversations(MATCHES, limit=1)[1]] == matches[:1]
-    # Unread, the blocks were read after a walk from the top was cut short within the run.
+    # The blocks not read yet: a walk from the top was cut short within the run, then they were read.
     assert walks[0] == ("TRUE", 24) and store._confidence_order is not None
     walks.clear()
     assert [c["sender_id"] for c in store.conversations(MATCHES, limit=1)[1]] == matches[:1]
