@@ -470,9 +470,7 @@ class ConversationQueries(FlagsMixin):
         if span and (few or n_candidates <= math.isqrt((skip + limit) * n_span * _WALKED_PER_READ)):
             if order == _ORDER_BY_CONFIDENCE and n_candidates > _READ_FROM_BLOCKS_ABOVE \
                     and (blocks := self._confidence_blocks()) is not None:
-                page = self._page_from_blocks(blocks, candidates, limit, skip)
-                assert page is not None, "a page from the blocks without a bound is never None"
-                return page
+                return self._unbounded_page_from_blocks(blocks, candidates, limit, skip)
             return self._rows(candidates, order, limit, skip)
         # Where they are not spread, the walk is cut short and the candidates read instead (in
         # confidence order, those of the order's blocks that hold the page): the top confidence
@@ -491,9 +489,7 @@ class ConversationQueries(FlagsMixin):
             # conversations looked at says as much). Asked before the blocks are checked for
             # being current (two more 1M-bit operations), which a walk that goes on need not wait
             # for: the answer only chooses the way to an exact page.
-            page = self._page_from_blocks(blocks, candidates, limit, skip)
-            assert page is not None, "a page from the blocks without a bound is never None"
-            return page
+            return self._unbounded_page_from_blocks(blocks, candidates, limit, skip)
         if order == _ORDER_BY_CONFIDENCE and at_most is not None and at_most >= 8 * _WALKED_AT_LEAST \
                 and self._confidence_order is not None and (blocks := self._confidence_blocks()) is not None:
             # The blocks, once read, say how many candidates a page from them reads: where that
@@ -509,9 +505,7 @@ class ConversationQueries(FlagsMixin):
         if page is not None:
             return page
         if order == _ORDER_BY_CONFIDENCE and (blocks := self._confidence_blocks()) is not None:
-            page = self._page_from_blocks(blocks, candidates, limit, skip)
-            assert page is not None, "a page from the blocks without a bound is never None"
-            return page
+            return self._unbounded_page_from_blocks(blocks, candidates, limit, skip)
         return self._rows(candidates, order, limit, skip)
 
     def _confidence_blocks(self) -> order_blocks.OrderBlocks | None:
@@ -528,6 +522,13 @@ class ConversationQueries(FlagsMixin):
                 blocks = self._confidence_order = order_blocks.read(
                     self.db, _ORDER_BY_CONFIDENCE, _CONFIDENCE_KEY_COLUMNS, erasures_of_newest)
         return blocks
+
+    def _unbounded_page_from_blocks(self, blocks: order_blocks.OrderBlocks, candidates: int, limit: int,
+                              skip: int) -> list[dict]:
+        """`_page_from_blocks` without a bound on the candidates read: always a page."""
+        page = self._page_from_blocks(blocks, candidates, limit, skip)
+        assert page is not None, "a page from the blocks without a bound is never None"
+        return page
 
     def _page_from_blocks(self, blocks: order_blocks.OrderBlocks, candidates: int, limit: int, skip: int,
                           read_at_most: int | None = None) -> list[dict] | None:
