@@ -3,15 +3,16 @@ what is read back is what came, whichever way the events arrived and whenever th
 
 import json
 
+import zstandard
 from click.testing import CliRunner
 
 from rasa_messaging.cli import cli
 from rasa_messaging.generate import Generator
 from rasa_messaging.generate_calm import CalmGenerator
-from rasa_messaging.store import ConversationFilter, Store
+from rasa_messaging.store import ConversationFilter, Store, packing
 from rasa_messaging.store.events import validate_event
 from rasa_messaging.store.ingest import prepare
-from rasa_messaging.store.packing import TRAIN_AT, ZSTD_MAGIC, text_of
+from rasa_messaging.store.packing import TRAIN_AT, text_of
 
 from .conftest import forget_migration, ingest_trackers
 
@@ -22,7 +23,7 @@ def _trackers(seed: int, n: int) -> list[dict]:
 
 def _stored(store) -> list[tuple]:
     """(sender_id, JSON text, packed?) of every stored event, in id order."""
-    return [(sender_id, text_of(store.db, data), bytes(data[:4]) == ZSTD_MAGIC if isinstance(data, bytes) else False)
+    return [(sender_id, text_of(store.db, data), packing._is_packed(data))
             for sender_id, data in store.db.execute("SELECT sender_id, data FROM events ORDER BY id")]
 
 
@@ -47,13 +48,19 @@ def test_a_store_keeps_events_plain_until_it_can_train_then_packs_every_one_and_
     assert len(stored) > TRAIN_AT
     assert all(packed for *_, packed in stored)  # the first ones too, once the dictionary was trained
     assert [(sender_id, text) for sender_id, text, _ in stored] == _texts(trackers)
-    # The CALM conversations, after the classic ones, did not fit the first dictionary (0.71× their
-    # size): a second was trained on the latest events, and packs them to a fifth.
+    # The CALM conversations, after the classic ones, did not fit the first dictionary (0.70× their
+    # size): a second was trained on the latest events, and packs them to a sixth. A try that
+    # gains too little to keep (the latest events were still mostly classic) is not made again
+    # for `TRAIN_AT` events: the CALM events stored meanwhile stay in the first dictionary.
     assert _n_dictionaries(store) == 2
-    calm = store.db.execute("SELECT data FROM events WHERE sender_id LIKE 'calm-%'").fetchall()
-    assert sum(len(data) for (data,) in calm) < 0.25 * sum(len(text_of(store.db, data).encode()) for (data,) in calm)
-    packed_bytes = sum(len(data) for (data,) in store.db.execute("SELECT data FROM events"))
-    assert packed_bytes < 0.3 * sum(len(text.encode()) for _, text in _texts(trackers))
+    (second,) = store.db.execute("SELECT id FROM event_dictionaries ORDER BY trained_at DESC LIMIT 1").fetchone()
+    calm = [data for (data,) in store.db.execute("SELECT data FROM events WHERE sender_id LIKE 'calm-%'")]
+    in_second = [data for data in calm if packing._packed_with(data, second)]
+    longest = max(len(t["events"]) for t in trackers)
+    assert len(calm) - len(in_second) <= TRAIN_AT + longest
+    assert sum(map(len, in_second)) < 0.2 * sum(len(text_of(store.db, data).encode()) for data in in_second)
+    classic = [data for (data,) in store.db.execute("SELECT data FROM events WHERE sender_id NOT LIKE 'calm-%'")]
+    assert sum(map(len, classic)) < 0.3 * sum(len(text_of(store.db, data).encode()) for data in classic)
     # What the API reads is the events as they came (the transcript adds whether each is flagged).
     for tracker in trackers[:20] + trackers[-20:]:
         assert [{k: v for k, v in e.items() if k != "is_flagged"} for e in store.events(tracker["sender_id"])] \
@@ -117,6 +124,49 @@ def test_a_store_made_before_events_were_packed_reads_them_plain_and_vacuum_pack
     assert all(packed for *_, packed in stored)
     assert [(sender_id, text) for sender_id, text, _ in stored] == _texts(trackers)
     assert {sender_id: Store(db_path).events(sender_id) for sender_id in transcripts} == transcripts
+
+
+def test_events_packed_in_frames_with_zstds_magic_number_read_as_they_came_and_vacuum_packs_them_lean(db_path):
+    """A store packed its events in zstd's whole frames before; it now leaves out the magic
+    number, 4 bytes an event. It reads both, and `vacuum` packs the old ones lean."""
+    trackers = _trackers(14, 120)
+    store = Store(db_path)
+    ingest_trackers(store, trackers)
+    lean = store.db.execute("SELECT id, data FROM events ORDER BY id").fetchall()
+    assert all(packing._frame_format(data) == packing.LEAN for _, data in lean)
+    transcripts = {t["sender_id"]: store.events(t["sender_id"]) for t in trackers}
+    with store.transaction() as db:  # as a store packed them before
+        dictionary = zstandard.ZstdCompressionDict(packing.current_dictionary(db)[1])
+        whole_frames = zstandard.ZstdCompressor(level=packing.LEVEL, dict_data=dictionary, write_checksum=False)
+        old = [(whole_frames.compress(text_of(db, data).encode()), event_id) for event_id, data in lean]
+        db.executemany("UPDATE events SET data = ? WHERE id = ?", old)
+    assert all(bytes(data[:4]) == packing.ZSTD_MAGIC for data, _ in old)
+    assert {sender_id: store.events(sender_id) for sender_id in transcripts} == transcripts
+    store.close()
+
+    result = CliRunner().invoke(cli, ["vacuum", "--db", str(db_path)])
+    assert result.exit_code == 0, result.output
+    assert f"packed {len(old)} events" in result.stderr
+    reopened = Store(db_path)
+    repacked = reopened.db.execute("SELECT id, data FROM events ORDER BY id").fetchall()
+    assert all(packing._frame_format(data) == packing.LEAN for _, data in repacked)
+    assert sum(map(len, (data for data, _ in old))) - sum(len(data) for _, data in repacked) >= 3.5 * len(old)
+    assert {sender_id: reopened.events(sender_id) for sender_id in transcripts} == transcripts
+
+
+def test_a_stored_datas_first_byte_tells_a_lean_frame_from_a_whole_one_and_from_plain_json():
+    """An event's plain JSON text starts with `{` (or white space); a frame with the magic number
+    with 0x28; a lean frame with flags whose reserved and checksum bits are 0."""
+    compressor = zstandard.ZstdCompressor(compression_params=packing._LEAN_PARAMETERS)
+    for text in ['{"event": "user"}', ' {"event": "bot"}', '\n\t{"a": 1}', '\r\n{}']:
+        assert packing._frame_format(text) is None and packing._frame_format(text.encode()) is None
+        assert packing._frame_format(zstandard.ZstdCompressor().compress(text.encode())) == zstandard.FORMAT_ZSTD1
+    for size in (1, 2, 4):  # a dictionary id's 1, 2 or 4 bytes in the header
+        dictionary = zstandard.train_dictionary(1024, [f'{{"i": {i}, "n": "x{i % 7}"}}'.encode() for i in range(400)],
+                                                dict_id=2 ** (8 * size - 1) + 1)
+        lean = zstandard.ZstdCompressor(dict_data=dictionary, compression_params=packing._LEAN_PARAMETERS)
+        assert packing._frame_format(lean.compress(b'{"event": "user"}')) == packing.LEAN
+    assert packing._frame_format(compressor.compress(b"{}")) is None  # no dictionary named: not a frame this store writes
 
 
 def test_a_store_file_given_to_import_is_refused_with_what_copies_it(tmp_path):
