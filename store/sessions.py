@@ -14,6 +14,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from operator import itemgetter
 
+from .events import SESSION_START_ACTION
+
 
 @dataclass
 class Session:
@@ -47,7 +49,7 @@ def split_sessions(events) -> list[Session]:
 
 
 def _is_session_start_action(event) -> bool:
-    return event[1] == "action" and event[3] == "action_session_start"
+    return event[1] == "action" and event[3] == SESSION_START_ACTION
 
 
 def refresh_sessions(db, sender_id: str, earliest_new: float) -> None:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from . import json_text
 from .database import SqliteDatabase
-from .events import EVENT_COLUMNS, EventRow, event_row, insert_rows
+from .events import EVENT_COLUMNS, EventRow, event_row, insert_rows, stored_action
 from .packing import text_of
 
 # Without types: each value keeps the storage class it was bound with, as `events` would store it.
@@ -99,7 +99,7 @@ def copy_data(rows: list[EventRow], pack) -> bytes:
         append(_DOUBLE.pack(8, row[2]))
         append(struct.pack("!i", len(data)))
         append(data)
-        for text in (row[5], row[8]):  # action, search_text
+        for text in (stored_action(row), row[8]):  # action, search_text
             if text is None:
                 append(_NULL)
             else:

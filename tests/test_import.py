@@ -477,6 +477,9 @@ def test_staged_batches_store_exactly_what_rows_do(db_path, tmp_path, monkeypatc
             assert sorted(map(repr, staged.db.execute(f"SELECT * FROM {table}").fetchall())) == \
                 sorted(map(repr, rows.db.execute(f"SELECT * FROM {table}").fetchall())), table
         assert staged.db.execute("SELECT count(*) FROM events WHERE search_text LIKE 'where is my card%'").fetchone()[0] == 2
+        # The `action` column names an action only where it opens a session (store/events.py).
+        assert {name for (name,) in staged.db.execute("SELECT DISTINCT action FROM events")} == \
+            {None, "action_session_start"}
         if isinstance(db_path, Path):
             assert "staging" not in [name for _, name, _ in staged.db.execute("PRAGMA database_list")]
         else:
