@@ -160,4 +160,8 @@ MIGRATIONS: list[tuple[str, list]] = [  # each a statement, or a function of the
     # (it has no deduplication, and its store is within the size it should be). Made in 2.2 s at 100k.
     ("p017_events_by_sender", ["DROP INDEX events_by_sender_time", "CREATE INDEX events_by_sender ON events (sender_id)"]),
     ("p018_events_rows_made_again", EVENTS_ROWS_MADE_AGAIN),
+    # A conversation's terms packed as its events are (store/terms.py): bytes, as `events.data`
+    # (p013); those stored before stay their UTF-8 text until `vacuum`. 100k generated conversations:
+    # 45.0 → 17.7 MB, the store 1,006.7 → 979.5 MB (0.837× → 0.814× its JSON Lines).
+    ("p019_packed_terms", ["ALTER TABLE conversation_terms ALTER COLUMN terms TYPE BYTEA USING convert_to(terms, 'UTF8')"]),
 ]

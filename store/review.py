@@ -5,7 +5,7 @@ import re
 import time
 from collections import Counter
 
-from . import packing, sets
+from . import packing, sets, terms
 from .annotations import AnnotationsMixin
 from .conversations import ConversationQueries
 from .dialects import NO_LIMIT
@@ -254,7 +254,8 @@ class ReviewMixin(ConversationQueries, AnnotationsMixin):
     def pack_events(self, on_packed=lambda n: None, window: int = 50_000) -> int:
         """Pack the events a store made before events were packed holds plain (store/packing.py),
         `window` ids a transaction, so that readers and writers go on meanwhile; `on_packed(n)` is
-        told after each. How many were packed."""
+        told after each. How many were packed. Then the conversations' terms held plain
+        (store/terms.py), as many conversations a transaction."""
         with self.transaction() as db:
             dictionary = packing.current_dictionary(db) or packing.train_if_due(db)
             last_id = last_event_id(db)
@@ -266,6 +267,10 @@ class ReviewMixin(ConversationQueries, AnnotationsMixin):
                 n = packing.pack_stored(db, dictionary, after_id=start, through_id=start + window)
             n_packed += n
             on_packed(n)
+        (last_conversation,) = self.db.execute("SELECT coalesce(max(id), 0) FROM conversations").fetchone()
+        for start in range(0, last_conversation, window):
+            with self.transaction() as db:
+                terms.pack_plain_terms(db, dictionary, after_id=start, through_id=start + window)
         return n_packed
 
     def tidy_after_erasures(self) -> None:

@@ -1,6 +1,7 @@
 """Events' JSON packed with zstd and a dictionary trained on the store's own (store/packing.py):
 what is read back is what came, whichever way the events arrived and whenever they were packed."""
 
+import itertools
 import json
 
 import zstandard
@@ -14,7 +15,8 @@ from rasa_messaging.store.events import validate_event
 from rasa_messaging.store.ingest import prepare
 from rasa_messaging.store.packing import TRAIN_AT, text_of
 
-from .conftest import forget_migration, ingest_trackers
+from . import reference
+from .conftest import forget_migration, ingest_trackers, term_rows
 
 
 def _trackers(seed: int, n: int) -> list[dict]:
@@ -117,11 +119,15 @@ def test_a_store_made_before_events_were_packed_reads_them_plain_and_vacuum_pack
     stored = _stored(reopened)
     assert [packed for *_, packed in stored] == [False] * len(texts) + [True] * (len(stored) - len(texts))
 
+    terms_before = term_rows(reopened.db)
+    assert not all(packing._is_packed(data) for (data,) in reopened.db.execute("SELECT terms FROM conversation_terms"))
     result = CliRunner().invoke(cli, ["vacuum", "--db", str(db_path)])
     assert result.exit_code == 0, result.output
     assert f"packed {len(texts)} events" in result.stderr
     stored = _stored(Store(db_path))
     assert all(packed for *_, packed in stored)
+    assert all(packing._is_packed(data) for (data,) in Store(db_path).db.execute("SELECT terms FROM conversation_terms"))
+    assert term_rows(Store(db_path).db) == terms_before
     assert [(sender_id, text) for sender_id, text, _ in stored] == _texts(trackers)
     assert {sender_id: Store(db_path).events(sender_id) for sender_id in transcripts} == transcripts
 
@@ -152,6 +158,29 @@ def test_events_packed_in_frames_with_zstds_magic_number_read_as_they_came_and_v
     assert all(packing._frame_format(data) == packing.LEAN for _, data in repacked)
     assert sum(map(len, (data for data, _ in old))) - sum(len(data) for _, data in repacked) >= 3.5 * len(old)
     assert {sender_id: reopened.events(sender_id) for sender_id in transcripts} == transcripts
+
+
+def test_a_conversations_terms_are_packed_with_the_events_dictionary_once_the_store_has_one(store):
+    """store/terms.py: the list's terms beside each conversation, as the reference derives them,
+    from rows packed with the store's dictionary of events, or plain where they were written
+    before it had one."""
+    trackers = _trackers(15, 120)
+    ingest_trackers(store, trackers)
+    n_events = list(itertools.accumulate(len(t["events"]) for t in trackers))
+    n_before = sum(total < TRAIN_AT for total in n_events)  # the next one's ingest trains the dictionary first
+    rows = store.db.execute("SELECT c.sender_id, t.terms FROM conversation_terms t "
+                            "JOIN conversations c ON c.id = t.conversation_id").fetchall()
+    plain = {sender_id for sender_id, data in rows if not packing._is_packed(data)}
+    assert plain == {t["sender_id"] for t in trackers[:n_before]}
+    packed = [data for _, data in rows if packing._is_packed(data)]
+    assert sum(map(len, packed)) < 0.45 * sum(len(text_of(store.db, data).encode()) for data in packed)
+    expected = reference.all_metadata(trackers)
+    listed = store.conversations(ConversationFilter(), limit=len(expected))[1]
+    assert len(listed) == len(expected)
+    for conversation in listed:
+        wanted = expected[conversation["sender_id"]]
+        for field in ("intents", "entities", "actions", "policies", "input_channels", "flows", "patterns", "commands"):
+            assert conversation[field] == wanted[field], (conversation["sender_id"], field)
 
 
 def test_a_stored_datas_first_byte_tells_a_lean_frame_from_a_whole_one_and_from_plain_json():
