@@ -143,6 +143,26 @@ def test_an_import_leaves_the_planner_statistics_of_what_it_loaded(postgres_temp
         assert Store(url).db.execute(analyzed).fetchone() == (1,)
 
 
+def test_the_events_ids_index_fills_its_pages_as_the_ids_come_in_order(postgres_template, tmp_path):
+    """p020: an index whose keys only grow splits only its rightmost page, which the default
+    fill factor leaves 90% full; `events_pkey` keeps them full."""
+    from click.testing import CliRunner
+
+    from rasa_messaging.cli import cli
+    from rasa_messaging.generate import Generator
+    events = tmp_path / "events.jsonl"
+    events.write_text("".join(json.dumps({**e, "sender_id": t["sender_id"]}) + "\n"
+                              for t in Generator(seed=4).trackers(400) for e in t["events"]))
+    with postgres_database(postgres_template) as url:
+        assert CliRunner().invoke(cli, ["import", "--db", url, str(events)]).exit_code == 0
+        db = Store(url).db
+        db.execute("CREATE EXTENSION IF NOT EXISTS pgstattuple")
+        leaf_pages, density = db.execute("SELECT leaf_pages, avg_leaf_density FROM pgstatindex('events_pkey')").fetchone()
+        # 94.8% here, 86.0 with the default: the first `TRAIN_AT` events, packed once the store
+        # has trained its dictionary, are new rows, whose entries split pages among the first ids.
+        assert leaf_pages >= 20 and density > 92
+
+
 def test_the_events_rows_made_again_keep_every_event_its_id_and_the_next_id(postgres_template):
     """p018 rewrites a store's events whose table still holds dropped columns (as p006 and p014
     left every store before it): only the live columns, fixed-width first, every event as it was,
