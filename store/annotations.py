@@ -76,7 +76,7 @@ class AnnotationsMixin(FlagsMixin):
             f"FROM annotations a WHERE {clause} ORDER BY a.annotated_at DESC, a.sender_id, a.timestamp LIMIT ? OFFSET ?",
             [*params, NO_LIMIT if limit is None else limit, offset]).fetchall()
         return total, [_annotation(sender, timestamp, intent, entities, annotated_at, annotated_by,
-                                   event_of(self.db, data) if data is not None else {})
+                                   event_of(self.db, data, timestamp) if data is not None else {})
                        for sender, timestamp, intent, entities, annotated_at, annotated_by, data in rows]
 
     def _user_message(self, db, sender_id: str, timestamp: float) -> tuple[float, str]:

@@ -789,7 +789,7 @@ class ConversationQueries(FlagsMixin):
         flagged = set(self.flagged_timestamps(sender_id))
         events = []
         for kind, data, timestamp in reversed(rows):
-            event = event_of(self.db, data)
+            event = event_of(self.db, data, timestamp)
             if kind in MESSAGE_TYPES:
                 event["is_flagged"] = timestamp in flagged
             events.append(event)

@@ -123,10 +123,10 @@ def stored_action(row: "EventRow") -> str | None:
 
 def insert_rows(db, rows, pack) -> None:
     """Add `rows` (EventRows, as `storable_rows` leaves them) to the table `events` of `db`: the
-    store's, or an import's staging database (store/staging.py). `pack` makes a JSON text the
-    `data` kept on disk (store/packing.py `packer`)."""
+    store's, or an import's staging database (store/staging.py). `pack` makes a JSON text and
+    time the `data` kept on disk (store/packing.py `event_packer`)."""
     db.insert_many("events", EVENT_COLUMNS,
-                   ((row[0], row[1], row[2], pack(row[3]), stored_action(row), row[8]) for row in rows),
+                   ((row[0], row[1], row[2], pack(row[3], row[2]), stored_action(row), row[8]) for row in rows),
                    without_nul=True)
 
 

@@ -73,4 +73,4 @@ class FlagsMixin(StoreBase):
         ).fetchone()
         if row is None:
             raise MessageNotFound(sender_id, timestamp, what=" or ".join(types) + " message")
-        return row[0], text_of(db, row[1])
+        return row[0], text_of(db, row[1], row[0])

@@ -51,8 +51,8 @@ def terms_of(state: Replay) -> set[tuple[str, str]]:
 def replay_conversation(db, sender_id: str, *, until: float | None = None) -> Replay:
     """The replay of `sender_id`'s stored events (those up to `until`), in the transcript's order."""
     clause, params = ("AND timestamp <= ?", [until]) if until is not None else ("", [])
-    return replay(event_of(db, data) for (data,) in db.execute(
-        f"SELECT data FROM events WHERE sender_id = ? AND type IN ({_REPLAYED}) {clause} ORDER BY timestamp, id",
+    return replay(event_of(db, data, timestamp) for timestamp, data in db.execute(
+        f"SELECT timestamp, data FROM events WHERE sender_id = ? AND type IN ({_REPLAYED}) {clause} ORDER BY timestamp, id",
         [sender_id, *params]))
 
 
@@ -151,10 +151,10 @@ def derive_event_terms(db, batch: int = 20_000) -> None:
     counts: Counter = Counter()
     last = 0
     while rows := db.execute(
-            "SELECT e.id, c.id, e.sender_id, e.data FROM events e JOIN conversations c ON c.sender_id = e.sender_id "
-            "WHERE e.id > ? ORDER BY e.id LIMIT ?", [last, batch]).fetchall():
-        for _, conversation_id, sender_id, data in rows:
-            text = text_of(db, data)  # every event read: packed, none could be picked by its text in SQL
+            "SELECT e.id, c.id, e.sender_id, e.timestamp, e.data FROM events e JOIN conversations c "
+            "ON c.sender_id = e.sender_id WHERE e.id > ? ORDER BY e.id LIMIT ?", [last, batch]).fetchall():
+        for _, conversation_id, sender_id, timestamp, data in rows:
+            text = text_of(db, data, timestamp)  # every event read: packed, none could be picked by its text in SQL
             row = event_row(sender_id, json_text.loads(text), text=text)
             if row.model_id is not None:
                 terms.add(("model_id", row.model_id, conversation_id))

@@ -37,7 +37,7 @@ from .events import (
 from .flow_data import replays_of
 from .inbox import messages_by_position
 from .ingest import IngestResult, deltas_of
-from .packing import packer
+from .packing import event_packer
 from .sessions import sessions_by_position
 from .sources import Rejected, Source, SourceReviewWork, items_of, lines_of, records_of
 from .staging import StagedBatch, staged_database, storable_rows
@@ -118,7 +118,7 @@ def staged_batches(rows: list[EventRow], batch_size: int, dictionary: tuple[int,
     conversations' flows. Their JSON texts are packed with the store's `dictionary`
     (store/packing.py) if it has one."""
     batches = []
-    pack = packer(dictionary)
+    pack = event_packer(dictionary)
     rows = storable_rows(dialect, rows)
     for start in range(0, len(rows), batch_size):
         given = rows[start:start + batch_size]

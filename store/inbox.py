@@ -91,7 +91,7 @@ def index_messages_after(db, event_id: int, batch: int = 20_000) -> None:
             return
         messages = []
         for event_id, conversation_id, sender_id, timestamp, data in rows:
-            text = text_of(db, data)
+            text = text_of(db, data, timestamp)
             event = loads(text)
             if isinstance(event, dict) and (message := message_of(event_row(sender_id, event, text=text))) is not None:
                 messages.append((event_id, conversation_id, sender_id, timestamp, *message))

@@ -262,7 +262,7 @@ class IngestMixin(StoreBase):
             deltas = deltas_of(new_rows)
             last_id = last_event_id(db)
             dictionary = packing.current_dictionary(db)
-            insert_rows(db, new_rows, packing.packer(dictionary))
+            insert_rows(db, new_rows, packing.event_packer(dictionary))
             packing.settle(db, last_id, packed=dictionary is not None)
             self._derive_from_new_events(db, deltas, before, last_id, len(new_rows),
                                          sessions_by_position(new_rows, deltas.keys() - before.keys()),
@@ -303,7 +303,7 @@ class IngestMixin(StoreBase):
                     f"SELECT timestamp, type, data FROM events WHERE sender_id = ? "
                     f"AND timestamp IN ({','.join('?' * len(chunk))})", [sender_id, *chunk],
                 ):
-                    seen.setdefault((sender_id, kind, timestamp), []).append(packing.text_of(db, data))
+                    seen.setdefault((sender_id, kind, timestamp), []).append(packing.text_of(db, data, timestamp))
         return first_of_each(rows, seen)
 
     @staticmethod

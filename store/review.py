@@ -162,7 +162,7 @@ class ReviewMixin(ConversationQueries, AnnotationsMixin):
             [*params, NO_LIMIT if limit is None else limit, offset]).fetchall()
         queue = []
         for sender_id, timestamp, note, flagged_at, resolved_at, flagged_by, data in rows:
-            event = packing.event_of(self.db, data) if data is not None else {}
+            event = packing.event_of(self.db, data, timestamp) if data is not None else {}
             intent = ((event.get("parse_data") or {}).get("intent") or {}) if event.get("event") == "user" else {}
             queue.append({"sender_id": sender_id, "timestamp": timestamp, "event": event.get("event"),
                           "text": event.get("text"), "intent": intent.get("name") if isinstance(intent, dict) else None,
@@ -203,8 +203,8 @@ class ReviewMixin(ConversationQueries, AnnotationsMixin):
             # PostgreSQL's 4.1 ms a conversation, pruning 600 of 5k generated); their events a
             # conversation a query, by the index (see store/flow_data.py `derive_flows`).
             for sender_id in erased:
-                rows = [event_row(sender_id, packing.event_of(db, data))
-                        for (data,) in db.execute("SELECT data FROM events WHERE sender_id = ?", [sender_id])]
+                rows = [event_row(sender_id, packing.event_of(db, data, timestamp)) for timestamp, data
+                        in db.execute("SELECT timestamp, data FROM events WHERE sender_id = ?", [sender_id])]
                 erased[sender_id] = len(rows)
                 counts.update(deltas_of(rows)[sender_id].counts if rows else {})
                 unindex_conversation(db, sender_id)

@@ -446,10 +446,11 @@ def input_channel_terms(db, batch: int = 20_000) -> None:
     """m020's (and p007's) terms: each distinct input channel of a conversation's user messages.
     Read in Python, not with SQL's JSON functions: the events may be packed (store/packing.py)."""
     last = 0
-    while rows := db.execute("SELECT e.id, c.id, e.data FROM events e JOIN conversations c ON c.sender_id = e.sender_id "
-                             "WHERE e.type = 'user' AND e.id > ? ORDER BY e.id LIMIT ?", [last, batch]).fetchall():
-        terms = {(conversation_id, channel) for _, conversation_id, data in rows
-                 if isinstance(channel := event_of(db, data).get("input_channel"), str) and channel}
+    while rows := db.execute("SELECT e.id, c.id, e.timestamp, e.data FROM events e JOIN conversations c "
+                             "ON c.sender_id = e.sender_id WHERE e.type = 'user' AND e.id > ? ORDER BY e.id LIMIT ?",
+                             [last, batch]).fetchall():
+        terms = {(conversation_id, channel) for _, conversation_id, timestamp, data in rows
+                 if isinstance(channel := event_of(db, data, timestamp).get("input_channel"), str) and channel}
         db.executemany("INSERT INTO conversation_terms (conversation_id, kind, value) VALUES (?, 'input_channel', ?) "
                        "ON CONFLICT DO NOTHING", sorted(terms))
         last = rows[-1][0]

@@ -91,7 +91,7 @@ def copy_data(rows: list[EventRow], pack) -> bytes:
     parts = [_COPY_SIGNATURE]
     append = parts.append
     for position, row in enumerate(rows, start=1):
-        sender_id, kind, data = row[0].encode(), row[1].encode(), pack(row[3])
+        sender_id, kind, data = row[0].encode(), row[1].encode(), pack(row[3], row[2])
         append(_COPY_ROW.pack(7, 8, position, len(sender_id)))
         append(sender_id)
         append(struct.pack("!i", len(kind)))
@@ -129,7 +129,8 @@ def staged_rows(db) -> list[EventRow]:
     """The staged rows, derived again from their JSON texts (as stored: strict JSON, validated)."""
     rows = []
     d = db.dialect
-    for sender_id, data in db.execute(f"SELECT sender_id, data FROM {d.staged_events} ORDER BY {d.staged_order}"):
-        text = text_of(db, data)
+    for sender_id, timestamp, data in db.execute(
+            f"SELECT sender_id, timestamp, data FROM {d.staged_events} ORDER BY {d.staged_order}"):
+        text = text_of(db, data, timestamp)
         rows.append(event_row(sender_id, json_text.loads(text), text=text))
     return rows

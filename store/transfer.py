@@ -48,8 +48,9 @@ class TransferMixin(IngestMixin):
 
     def event_rows_after(self, last_id: int, limit: int) -> list[tuple[int, str, str]]:
         """(id, sender_id, event JSON) of the next `limit` events after `last_id`, in id order."""
-        return [(event_id, sender_id, text_of(self.db, data)) for event_id, sender_id, data in self.db.execute(
-            "SELECT id, sender_id, data FROM events WHERE id > ? ORDER BY id LIMIT ?", [last_id, limit])]
+        return [(event_id, sender_id, text_of(self.db, data, timestamp)) for event_id, sender_id, timestamp, data in
+                self.db.execute("SELECT id, sender_id, timestamp, data FROM events WHERE id > ? ORDER BY id LIMIT ?",
+                                [last_id, limit])]
 
     def review_rows(self, table: str) -> list[tuple]:
         select, _, _ = REVIEW_TABLES[table]

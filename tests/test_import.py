@@ -14,7 +14,7 @@ from rasa_messaging.store import ConversationFilter, InvalidEvent, Store, databa
 from rasa_messaging.store.packing import text_of
 
 from . import reference
-from .conftest import REAL_TRACKER_FILES, import_trackers, load_tracker, postgres_database
+from .conftest import REAL_TRACKER_FILES, import_trackers, load_tracker, postgres_database, term_rows
 
 
 def run_import(db_path, *files):
@@ -194,11 +194,13 @@ def test_parsing_in_worker_processes_stores_and_reports_exactly_what_parsing_her
         [line for line in workers.stderr.splitlines() if line.startswith("rejected")]
     a, b = Store(tmp_path / "a.db"), Store(tmp_path / "b.db")
     # _sqlite_migrations holds when they ran, event_dictionaries when and how each store trained
-    # its dictionary: the events are compared as the JSON texts they hold.
-    for table in set(a.db.table_names()) - {"_sqlite_migrations", "event_dictionaries", "events"}:
+    # its dictionary: the events and the conversations' terms are compared as the JSON they hold.
+    for table in set(a.db.table_names()) - {"_sqlite_migrations", "event_dictionaries", "events", "conversation_terms"}:
         assert a.db.execute(f"SELECT * FROM {table}").fetchall() == b.db.execute(f"SELECT * FROM {table}").fetchall()
+    assert term_rows(a.db) == term_rows(b.db)
     def events(store):
-        return [(*row[:4], text_of(store.db, row[4]), *row[5:]) for row in store.db.execute("SELECT * FROM events")]
+        return [(*row[:4], text_of(store.db, row[4], row[3]), *row[5:]) for row in store.db.execute(
+            "SELECT id, sender_id, type, timestamp, data, action, search_text FROM events")]
     assert events(a) == events(b)
     stored = a.db.execute("SELECT count(*) FROM events").fetchone()[0]
     assert stored > 1000 and f"{stored} events stored, {len(lines) - 2 - stored} duplicates skipped" in here.stdout
@@ -268,8 +270,9 @@ def test_an_event_is_a_duplicate_however_it_arrives_and_a_changed_one_is_not(tmp
     dump.write_text(json.dumps({"sender_id": sender_id, "events": [action, *changed]}))
     assert "3 events stored, 2 duplicates" in run_import(tmp_path / "rasa.db", dump).output
     store = Store(tmp_path / "rasa.db")
-    at_that_time = [json.loads(text_of(store.db, data))["confidence"] for (data,) in store.db.execute(
-        "SELECT data FROM events WHERE sender_id = ? AND timestamp = ? ORDER BY id", [sender_id, action["timestamp"]])]
+    at_that_time = [json.loads(text_of(store.db, data, timestamp))["confidence"] for timestamp, data in store.db.execute(
+        "SELECT timestamp, data FROM events WHERE sender_id = ? AND timestamp = ? ORDER BY id",
+        [sender_id, action["timestamp"]])]
     assert at_that_time == [action["confidence"], *(e["confidence"] for e in changed[:3])]
     assert [type(c) for c in at_that_time[2:]] == [int, float]
 
@@ -322,7 +325,7 @@ def test_an_imported_line_is_kept_as_it_came_and_nan_or_a_lone_surrogate_in_it_i
     assert "line 4" in result.output and "surrogates not allowed" in result.output
     store = Store(tmp_path / "rasa.db")
     # As it came, but for its sender id, which is the conversation's key (events.py `NOT_KEPT`).
-    assert [text_of(store.db, data) for (data,) in store.db.execute("SELECT data FROM events")] == \
+    assert [text_of(store.db, data, timestamp) for timestamp, data in store.db.execute("SELECT timestamp, data FROM events")] == \
         [line.replace('"sender_id": "ann", ', "")]
     assert store.events("ann")[0]["text"] == "café, ok?"
 

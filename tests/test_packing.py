@@ -4,8 +4,11 @@ what is read back is what came, whichever way the events arrived and whenever th
 import itertools
 import json
 
+import pytest
 import zstandard
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 
 from rasa_messaging.cli import cli
 from rasa_messaging.generate import Generator
@@ -25,13 +28,19 @@ def _trackers(seed: int, n: int) -> list[dict]:
 
 def _stored(store) -> list[tuple]:
     """(sender_id, JSON text, packed?) of every stored event, in id order."""
-    return [(sender_id, text_of(store.db, data), packing._is_packed(data))
-            for sender_id, data in store.db.execute("SELECT sender_id, data FROM events ORDER BY id")]
+    return [(sender_id, text_of(store.db, data, timestamp), packing._is_packed(data))
+            for sender_id, timestamp, data in store.db.execute("SELECT sender_id, timestamp, data FROM events ORDER BY id")]
 
 
 def _texts(trackers: list[dict]) -> list[tuple[str, str]]:
     """(sender_id, the JSON text an event is stored as) of the trackers' events, in order."""
     return [(row.sender_id, row.data) for t in trackers for row in prepare(t["sender_id"], t["events"])]
+
+
+def _packed_and_texts(store, where: str) -> list[tuple]:
+    """(stored data, JSON text) of the events `where` picks."""
+    return [(data, text_of(store.db, data, timestamp))
+            for timestamp, data in store.db.execute(f"SELECT timestamp, data FROM events WHERE {where}")]
 
 
 def _n_dictionaries(store) -> int:
@@ -50,19 +59,23 @@ def test_a_store_keeps_events_plain_until_it_can_train_then_packs_every_one_and_
     assert len(stored) > TRAIN_AT
     assert all(packed for *_, packed in stored)  # the first ones too, once the dictionary was trained
     assert [(sender_id, text) for sender_id, text, _ in stored] == _texts(trackers)
+    packed_texts = [packing._unpacked(store.db, data) for (data,) in store.db.execute("SELECT data FROM events")]
+    without_time = [text for text in packed_texts
+                    if (start := packing._time_position(text)) >= 0 and text[start:start + 1] in (",", "}")]
+    assert len(without_time) == len(packed_texts)  # every generated event as Rasa writes it
     # The CALM conversations, after the classic ones, did not fit the first dictionary (0.70× their
     # size): a second was trained on the latest events, and packs them to a sixth. A try that
     # gains too little to keep (the latest events were still mostly classic) is not made again
     # for `TRAIN_AT` events: the CALM events stored meanwhile stay in the first dictionary.
     assert _n_dictionaries(store) == 2
     (second,) = store.db.execute("SELECT id FROM event_dictionaries ORDER BY trained_at DESC LIMIT 1").fetchone()
-    calm = [data for (data,) in store.db.execute("SELECT data FROM events WHERE sender_id LIKE 'calm-%'")]
-    in_second = [data for data in calm if packing._packed_with(data, second)]
+    calm = _packed_and_texts(store, "sender_id LIKE 'calm-%'")
+    in_second = [(data, text) for data, text in calm if packing._packed_with(data, second)]
     longest = max(len(t["events"]) for t in trackers)
     assert len(calm) - len(in_second) <= TRAIN_AT + longest
-    assert sum(map(len, in_second)) < 0.2 * sum(len(text_of(store.db, data).encode()) for data in in_second)
-    classic = [data for (data,) in store.db.execute("SELECT data FROM events WHERE sender_id NOT LIKE 'calm-%'")]
-    assert sum(map(len, classic)) < 0.3 * sum(len(text_of(store.db, data).encode()) for data in classic)
+    assert sum(len(data) for data, _ in in_second) < 0.2 * sum(len(text.encode()) for _, text in in_second)
+    classic = _packed_and_texts(store, "sender_id NOT LIKE 'calm-%'")
+    assert sum(len(data) for data, _ in classic) < 0.3 * sum(len(text.encode()) for _, text in classic)
     # What the API reads is the events as they came (the transcript adds whether each is flagged).
     for tracker in trackers[:20] + trackers[-20:]:
         assert [{k: v for k, v in e.items() if k != "is_flagged"} for e in store.events(tracker["sender_id"])] \
@@ -101,7 +114,8 @@ def test_a_store_made_before_events_were_packed_reads_them_plain_and_vacuum_pack
     ingest_trackers(store, trackers[:100])
     with store.transaction() as db:  # as a store made before m026 / p013 holds its events
         sqlite = db.dialect.name == "sqlite"
-        texts = [(text_of(db, data), event_id) for event_id, data in db.execute("SELECT id, data FROM events")]
+        texts = [(text_of(db, data, timestamp), event_id)
+                 for event_id, timestamp, data in db.execute("SELECT id, timestamp, data FROM events")]
         if not sqlite:
             db.execute("ALTER TABLE events ALTER COLUMN data TYPE TEXT USING ''")
         db.executemany("UPDATE events SET data = ? WHERE id = ?", texts)
@@ -134,17 +148,19 @@ def test_a_store_made_before_events_were_packed_reads_them_plain_and_vacuum_pack
 
 def test_events_packed_in_frames_with_zstds_magic_number_read_as_they_came_and_vacuum_packs_them_lean(db_path):
     """A store packed its events in zstd's whole frames before; it now leaves out the magic
-    number, 4 bytes an event. It reads both, and `vacuum` packs the old ones lean."""
+    number, 4 bytes an event, and the event's time, which its row holds. It reads both, and
+    `vacuum` packs the old ones lean."""
     trackers = _trackers(14, 120)
     store = Store(db_path)
     ingest_trackers(store, trackers)
-    lean = store.db.execute("SELECT id, data FROM events ORDER BY id").fetchall()
-    assert all(packing._frame_format(data) == packing.LEAN for _, data in lean)
+    lean = store.db.execute("SELECT id, timestamp, data FROM events ORDER BY id").fetchall()
+    assert all(packing._frame_format(data) == packing.LEAN for _, _, data in lean)
     transcripts = {t["sender_id"]: store.events(t["sender_id"]) for t in trackers}
     with store.transaction() as db:  # as a store packed them before
         dictionary = zstandard.ZstdCompressionDict(packing.current_dictionary(db)[1])
         whole_frames = zstandard.ZstdCompressor(level=packing.LEVEL, dict_data=dictionary, write_checksum=False)
-        old = [(whole_frames.compress(text_of(db, data).encode()), event_id) for event_id, data in lean]
+        old = [(whole_frames.compress(text_of(db, data, timestamp).encode()), event_id)
+               for event_id, timestamp, data in lean]
         db.executemany("UPDATE events SET data = ? WHERE id = ?", old)
     assert all(bytes(data[:4]) == packing.ZSTD_MAGIC for data, _ in old)
     assert {sender_id: store.events(sender_id) for sender_id in transcripts} == transcripts
@@ -181,6 +197,46 @@ def test_a_conversations_terms_are_packed_with_the_events_dictionary_once_the_st
         wanted = expected[conversation["sender_id"]]
         for field in ("intents", "entities", "actions", "policies", "input_channels", "flows", "patterns", "commands"):
             assert conversation[field] == wanted[field], (conversation["sender_id"], field)
+
+
+def test_an_events_text_packed_leaves_out_its_time_only_where_rasa_writes_it_and_reads_back_whole():
+    """Packed, an event's JSON leaves out the number of its time (its row holds it) where Rasa
+    writes it, first or after the type; any other text is kept whole, and every text reads back
+    as it was."""
+    time = 1614269774.724231
+    for whole in [json.dumps({"event": "user", "timestamp": time, "text": "hi", "parse_data": {"timestamp": 3.5}}),
+                  '{"event":"user","timestamp":1614269774.724231,"text":"hi"}',
+                  '{"timestamp":1614269774.724231,"event":"action","name":"action_listen"}',
+                  '{"timestamp": 1614269774.724231, "event": "user"}',
+                  '{"event": "restart", "timestamp": 1614269774.724231}']:
+        left_out = packing._without_time(whole, time)
+        assert left_out == whole.replace("1614269774.724231", "", 1) and packing._with_time(left_out, time) == whole
+        with pytest.raises(ValueError):
+            packing._with_time(left_out, None)
+    for whole in ['{"event": "user", "timestamp": 1614269774, "text": "hi"}',  # not as the row's float writes it
+                  '{"event": "user", "timestamp": 1614269774.7242310}',
+                  '{"event": "user", "timestamp": 1614269774.7242311}',
+                  '{"event": "user",  "timestamp": 1614269774.724231}',
+                  '{"text": "hi", "event": "user", "timestamp": 1614269774.724231}',
+                  '{"event": "us\\"er", "timestamp": 1614269774.724231}',
+                  '{"action": ["action_listen"], "intent": ["greet"]}']:  # a conversation's terms
+        assert packing._without_time(whole, time) == whole and packing._with_time(whole, time) == whole
+
+
+@given(st.dictionaries(st.text(max_size=8), st.one_of(st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=8)),
+                       max_size=4),
+       st.text(max_size=12), st.floats(allow_nan=False, allow_infinity=False), st.sampled_from(["event", "time", "rest"]),
+       st.booleans())
+def test_every_event_text_reads_back_as_it_was_whether_or_not_its_time_was_left_out(rest, kind, time, first, compact):
+    event = {"event": {"event": kind, "timestamp": time, **rest}, "time": {"timestamp": time, "event": kind, **rest},
+             "rest": {**rest, "event": kind, "timestamp": time}}[first]
+    text = json.dumps(event, separators=(",", ":") if compact else None, ensure_ascii=False)
+    packed = packing._without_time(text, time)
+    assert packing._with_time(packed, time) == text
+    written, space = json.dumps(kind, ensure_ascii=False), "" if compact else " "
+    time_first = text.startswith(f'{{"timestamp":{space}{time!r},')
+    after_type = text.startswith(f'{{"event":{space}{written},{space}"timestamp":{space}{time!r}') and "\\" not in written
+    assert (len(packed) < len(text)) == (time_first or after_type)
 
 
 def test_a_stored_datas_first_byte_tells_a_lean_frame_from_a_whole_one_and_from_plain_json():

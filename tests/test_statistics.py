@@ -89,13 +89,15 @@ def test_a_database_from_before_the_statistics_counters_gets_them_backfilled(tmp
     ingest_trackers(Store(path), trackers)
     store = Store(path)
     with store.transaction() as db:  # undo m002, as a database of the first version looked
-        # Its events plain, with the columns m002 counts (m026 and m027 made them what they are).
-        rows = [(text_of(db, data), row.intent, row.policy, row.confidence, event_id)
-                for event_id, sender_id, data in db.execute("SELECT id, sender_id, data FROM events").fetchall()
-                for row in [event_row(sender_id, json.loads(text_of(db, data)))]]
+        # Its events plain, with the columns m002 counts (m026 and m027 made them what they are, and
+        # `action` names only the actions that open a session now).
+        rows = [(text, row.intent, row.action, row.policy, row.confidence, event_id)
+                for event_id, sender_id, timestamp, data in db.execute(
+                    "SELECT id, sender_id, timestamp, data FROM events").fetchall()
+                for text in [text_of(db, data, timestamp)] for row in [event_row(sender_id, json.loads(text))]]
         for column in ("intent TEXT", "policy TEXT", "confidence FLOAT"):
             db.execute(f"ALTER TABLE events ADD COLUMN {column}")
-        db.executemany("UPDATE events SET data = ?, intent = ?, policy = ?, confidence = ? WHERE id = ?", rows)
+        db.executemany("UPDATE events SET data = ?, intent = ?, action = ?, policy = ?, confidence = ? WHERE id = ?", rows)
         db.execute("DROP TABLE statistics")
         db.execute("DROP TABLE event_dictionaries")
         db.execute("DELETE FROM _sqlite_migrations WHERE name IN ('m002_statistics', 'm026_packed_events', "
