@@ -171,4 +171,11 @@ MIGRATIONS: list[tuple[str, list]] = [  # each a statement, or a function of the
     # Lines). (The other keys of ids are of rows updated anew, whose entries go in between.) A
     # store's pages split before stay as they are until a rebuild.
     ("p020_full_pages_for_the_events_ids", ["ALTER INDEX events_pkey SET (fillfactor = 100)"]),
+    # A sender's sessions in order by one key: the key (sender, first event's id) and the index
+    # (sender, start, first event's id) that finds a sender's latest were two indexes of every
+    # session, 5.6 and 6.8 MB at 100k generated conversations. The key in order serves both;
+    # (sender, first event's id) stays unique, as ids are.
+    ("p021_sessions_keyed_in_order", ["ALTER TABLE sessions DROP CONSTRAINT sessions_pkey",
+                                      "DROP INDEX sessions_by_sender",
+                                      "ALTER TABLE sessions ADD PRIMARY KEY (sender_id, start, start_event_id)"]),
 ]

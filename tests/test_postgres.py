@@ -163,6 +163,28 @@ def test_the_events_ids_index_fills_its_pages_as_the_ids_come_in_order(postgres_
         assert leaf_pages >= 20 and density > 92
 
 
+def test_a_senders_latest_session_is_found_by_the_sessions_key(postgres_template):
+    """p021: one index of sessions by sender, their key in order, finds a sender's latest session
+    (for a new sender too: without an index by sender PostgreSQL walked the analytics' index
+    backwards, 37 ms at 100k) and the sessions a late event splits again."""
+    from rasa_messaging.generate import Generator
+
+    from .conftest import ingest_trackers
+    with postgres_database(postgres_template) as url:
+        store = Store(url)
+        ingest_trackers(store, Generator(seed=5).trackers(300))
+        db = store.db
+        db.execute("ANALYZE sessions")
+        by_sender = [name for name, definition in db.execute(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'sessions'") if "(sender_id" in definition]
+        assert by_sender == ["sessions_pkey"]
+        for sender_id in ("facebook-0000007", "someone new"):
+            plan = "\n".join(line for (line,) in db.execute(
+                'EXPLAIN SELECT start_event_id, "end" FROM sessions WHERE sender_id = ? '
+                "ORDER BY start DESC, start_event_id DESC LIMIT 1", [sender_id]))
+            assert "Index Scan Backward using sessions_pkey" in plan, plan
+
+
 def test_the_events_rows_made_again_keep_every_event_its_id_and_the_next_id(postgres_template):
     """p018 rewrites a store's events whose table still holds dropped columns (as p006 and p014
     left every store before it): only the live columns, fixed-width first, every event as it was,
