@@ -1,12 +1,11 @@
 """GET /flows, /flows/{flow_id}/funnel and a conversation's flows: read from `flow_episodes`
 (store/flow_data.py) and their sums by day (store/flow_days.py), which every ingest keeps current."""
 
-import json
 from collections import Counter, defaultdict
 
 from .base import StoreBase
 from .flow_data import replay_conversation
-from .flow_days import DaySplit, edge_clause
+from .flow_days import DaySplit, edge_clause, stored_steps
 from .flows import OUTCOMES
 
 
@@ -81,7 +80,7 @@ class FlowAnalyticsMixin(StoreBase):
                 f"SELECT steps, last_step_id, outcome FROM flow_episodes WHERE flow_id = ? AND {edges}",
                 [flow_id, *edge_params]):
             outcomes[outcome] += 1
-            for position, step_id in enumerate(json.loads(steps)):
+            for position, step_id in enumerate(stored_steps(self.db, steps)):
                 reached[step_id] += 1
                 positions[step_id] += position
             if last_step_id is not None:
@@ -99,7 +98,7 @@ class FlowAnalyticsMixin(StoreBase):
         `ConversationNotFound`."""
         self._require(sender_id)
         return [{"flow_id": flow_id, "frame_id": frame_id, "started_at": started_at, "ended_at": ended_at,
-                 "outcome": outcome, "last_step_id": last_step_id, "steps": json.loads(steps),
+                 "outcome": outcome, "last_step_id": last_step_id, "steps": stored_steps(self.db, steps),
                  "interrupted": bool(interrupted), "resumed": bool(resumed), "n_user_messages": n_user_messages,
                  "session": session}
                 for flow_id, frame_id, started_at, ended_at, outcome, last_step_id, steps, interrupted, resumed,

@@ -23,7 +23,7 @@ from operator import attrgetter
 from . import json_text, sets
 from .flow_days import STORED_COLUMNS, FlowDays
 from .flows import FLOW_EVENT_TYPES, REPLAYED_TYPES, Replay, replay
-from .packing import event_of, text_of
+from .packing import current_dictionary, event_of, packer, text_of
 
 # The terms derived by the replay (the others are derived event by event, store/ingest.py).
 FLOW_TERM_KINDS = ("flow", "flow_status", "flow_episode", "pattern")
@@ -185,7 +185,7 @@ def forget_flows(db, conversation_ids: list[int], days: FlowDays) -> Counter:
     for conversation_id in conversation_ids:
         for row in db.execute(f"SELECT {STORED_COLUMNS} FROM flow_episodes WHERE conversation_id = ?",
                               [conversation_id]):
-            days.count_stored(row, -1)
+            days.count_stored(db, row, -1)
             _, flow_id, *_ = row
             counts["flow", flow_id] += 1
         for pattern, n in db.execute("SELECT pattern, count FROM conversation_patterns WHERE conversation_id = ?",
@@ -202,11 +202,12 @@ def _store(db, states: dict[int, Replay], days: FlowDays) -> None:
         for e in state.episodes:
             days.count(e.started_at, e.flow_id, e.outcome, e.interrupted, e.n_user_messages, e.steps,
                        e.last_step_id, 1)
+    pack = packer(current_dictionary(db))  # the steps as `stored_steps` reads them
     db.insert_many(
         "flow_episodes", "conversation_id, position, flow_id, frame_id, started_at, ended_at, outcome, "
         "last_step_id, steps, interrupted, resumed, n_user_messages, session",
         [(conversation_id, position, e.flow_id, e.frame_id, e.started_at, e.ended_at, e.outcome, e.last_step_id,
-          json.dumps(e.steps), int(e.interrupted), int(e.resumed), e.n_user_messages, e.session)
+          pack(json.dumps(e.steps)), int(e.interrupted), int(e.resumed), e.n_user_messages, e.session)
          for conversation_id, state in states.items() for position, e in enumerate(state.episodes)])
     db.insert_many("conversation_patterns", "conversation_id, pattern, count",
                    [(conversation_id, pattern, n) for conversation_id, state in states.items()

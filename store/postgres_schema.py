@@ -109,6 +109,14 @@ EVENTS_ROWS_MADE_AGAIN = [
     "ANALYZE events",
 ]
 
+def _steps_as_bytes(db) -> None:
+    """p022: a store that took p009 before holds the episodes' steps as text."""
+    (kind,) = db.execute("SELECT data_type FROM information_schema.columns WHERE table_schema = current_schema() "
+                         "AND table_name = 'flow_episodes' AND column_name = 'steps'").fetchone()
+    if kind == "text":
+        db.execute("ALTER TABLE flow_episodes ALTER COLUMN steps TYPE BYTEA USING convert_to(steps, 'UTF8')")
+
+
 MIGRATIONS: list[tuple[str, list]] = [  # each a statement, or a function of the database
     ("p001_schema_of_m014", _P001_TABLES),
     # m015: the confidence walk's conditions inside the walked index.
@@ -128,7 +136,9 @@ MIGRATIONS: list[tuple[str, list]] = [  # each a statement, or a function of the
     # m021: a resolved flag stays, marked done.
     ("p008_flags_resolved", ["ALTER TABLE flags ADD COLUMN resolved_at DOUBLE PRECISION"]),
     # m022: flows, patterns, commands and model ids, derived at ingest.
-    ("p009_flows", [statement.replace(" FLOAT", " DOUBLE PRECISION") for statement in FLOW_TABLES]
+    # The episodes' steps as bytes from the start (p022): the flows it derives are packed.
+    ("p009_flows", [statement.replace(" FLOAT", " DOUBLE PRECISION").replace("steps TEXT", "steps BYTEA")
+                    for statement in FLOW_TABLES]
      + [derive_event_terms, rederive_all]),
     # m023: the team, the audit, assignments and claims, and the message inbox.
     ("p010_team", [statement.replace(" FLOAT", " DOUBLE PRECISION") for statement in
@@ -178,4 +188,7 @@ MIGRATIONS: list[tuple[str, list]] = [  # each a statement, or a function of the
     ("p021_sessions_keyed_in_order", ["ALTER TABLE sessions DROP CONSTRAINT sessions_pkey",
                                       "DROP INDEX sessions_by_sender",
                                       "ALTER TABLE sessions ADD PRIMARY KEY (sender_id, start, start_event_id)"]),
+    # A flow episode's steps packed as a conversation's terms are (store/flow_days.py
+    # `stored_steps`): bytes; those written before stay their UTF-8 text.
+    ("p022_packed_steps", [_steps_as_bytes]),
 ]

@@ -372,12 +372,48 @@ def test_a_store_that_kept_calm_events_before_flows_were_derived_gets_them_when_
         db.execute("DROP TABLE conversation_patterns")
         db.execute("ALTER TABLE conversations DROP COLUMN n_flow_events")
         forget_migration(db, "m022_flows", "p009_flows")
+        if db.dialect.name == "postgresql":  # and p022, which made the episodes' steps bytes
+            forget_migration(db, "", "p022_packed_steps")
     store.close()
     reopened = Store(db_path)  # migrates
     assert {s: reopened.conversation_flows(s) for s in derived} == derived
     assert reopened.conversations(ConversationFilter())[1] == listed
     assert reopened.statistics(limit=50) == statistics
     assert reopened.conversations(ConversationFilter(flows=("transfer_money",), flow_statuses=("completed",)))[0] > 0
+
+
+def test_an_episodes_steps_are_packed_and_those_written_plain_before_read_the_same(db_path):
+    """store/flow_days.py `stored_steps`: the steps are packed with the store's dictionary of
+    events once it has one; a store that wrote them as JSON text before (p022 makes PostgreSQL's
+    column bytes) reads them the same in the transcript's flows, the funnels and an erasure's sums."""
+    from rasa_messaging.store import Store, packing
+    from rasa_messaging.store.flow_days import stored_steps
+
+    from .conftest import import_trackers
+    trackers = CalmGenerator(seed=22).trackers(60)
+    store = Store(db_path)
+    import_trackers(store, trackers)
+    stored = store.db.execute("SELECT conversation_id, position, steps FROM flow_episodes").fetchall()
+    assert sum(packing._is_packed(steps) for _, _, steps in stored) > 0.9 * len(stored)
+    flows = {t["sender_id"]: store.conversation_flows(t["sender_id"]) for t in trackers}
+    funnels = {flow_id: store.funnel(flow_id) for flow_id in {e["flow_id"] for f in flows.values() for e in f}}
+    assert sum(len(f) for f in flows.values()) == len(stored) > 30
+    with store.transaction() as db:  # as a store made before held them
+        plain = [(json.dumps(stored_steps(db, steps)), i, position) for i, position, steps in stored]
+        if db.dialect.name == "postgresql":
+            db.execute("ALTER TABLE flow_episodes ALTER COLUMN steps TYPE TEXT USING ''")
+            forget_migration(db, "", "p022_packed_steps")
+        db.executemany("UPDATE flow_episodes SET steps = ? WHERE conversation_id = ? AND position = ?", plain)
+    store.close()
+    reopened = Store(db_path)
+    assert not any(packing._is_packed(steps) for (steps,) in reopened.db.execute("SELECT steps FROM flow_episodes"))
+    assert {sender_id: reopened.conversation_flows(sender_id) for sender_id in flows} == flows
+    assert {flow_id: reopened.funnel(flow_id) for flow_id in funnels} == funnels
+    erased = trackers[0]["sender_id"]
+    reopened.erase(erased)  # takes its plain steps off the sums by day
+    rest = reference_of({t["sender_id"]: t["events"] for t in trackers[1:]})
+    assert {flow_id: reopened.funnel(flow_id) for flow_id in funnels} == {
+        flow_id: funnel_of(rest, flow_id) for flow_id in funnels}
 
 
 def test_a_store_made_before_the_sums_by_day_gets_them_when_opened(db_path):
