@@ -291,7 +291,10 @@ class PostgresDatabase:
 
 
 # The indexes an import or a prune leaves half full (`rebuild_indexes`); `events_pkey` and the
-# terms' key take their ids in order and stay full.
+# terms' key take their ids in order and stay full. The sets', the statistics' and the inbox's
+# texts' rows are updated by every batch, each update an entry in their keys: 100k generated
+# conversations, `conversation_sets_pkey` 4.5 → 2.3 MB, `statistics_top` 1.4 and the texts' two
+# indexes 2.2 MB → 0.05, the store 906.6 → 900.8 MB (0.753× → 0.749× its JSON Lines).
 _REBUILT_INDEXES = (
     "REINDEX INDEX CONCURRENTLY events_by_sender",
     "REINDEX INDEX CONCURRENTLY user_text",
@@ -299,6 +302,9 @@ _REBUILT_INDEXES = (
     "REINDEX TABLE CONCURRENTLY conversations",
     "REINDEX TABLE CONCURRENTLY sessions",
     "REINDEX TABLE CONCURRENTLY flow_episodes",
+    "REINDEX TABLE CONCURRENTLY conversation_sets",
+    "REINDEX TABLE CONCURRENTLY statistics",
+    "REINDEX TABLE CONCURRENTLY message_texts",
 )
 
 

@@ -259,7 +259,8 @@ def test_an_event_stored_while_the_events_rows_are_made_again_is_kept(postgres_t
 
 
 INDEX_STATE = ("SELECT c.relname, c.oid, pg_relation_size(c.oid), i.indisvalid FROM pg_index i "
-               "JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = 'events'::regclass ORDER BY c.relname")
+               "JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid IN ('events'::regclass, "
+               "'conversation_sets'::regclass) ORDER BY c.relname")
 
 
 def test_a_bulk_import_rebuilds_the_indexes_it_left_half_full_a_small_one_does_not(postgres_template, tmp_path):
@@ -287,6 +288,9 @@ def test_a_bulk_import_rebuilds_the_indexes_it_left_half_full_a_small_one_does_n
         assert rebuilt["events_pkey"][0] == before["events_pkey"]
         assert rebuilt["events_by_sender"][0] != before["events_by_sender"]
         assert rebuilt["events_by_sender"][1] < left["events_by_sender"]
+        # The sets' key, an entry for every update a batch made of a set's row.
+        assert rebuilt["conversation_sets_pkey"][0] != before["conversation_sets_pkey"]
+        assert rebuilt["conversation_sets_pkey"][1] < left["conversation_sets_pkey"], (rebuilt, left)
 
         result = CliRunner().invoke(cli, ["import", "--db", url, str(small)])
         assert result.exit_code == 0 and "rebuilding" not in result.stderr
@@ -310,7 +314,7 @@ def test_vacuum_rebuilds_the_indexes_and_drops_what_a_rebuild_cut_short_left(pos
                 if name == "events_by_sender_ccnew"] == [False]
         assert CliRunner().invoke(cli, ["vacuum", "--db", url]).exit_code == 0
         assert [(name, valid) for name, _, _, valid in Store(url).db.execute(INDEX_STATE)] == [
-            ("events_by_sender", True), ("events_pkey", True), ("user_text", True)]
+            ("conversation_sets_pkey", True), ("events_by_sender", True), ("events_pkey", True), ("user_text", True)]
 
 
 def test_a_lost_database_connection_is_a_503_and_the_next_request_connects_again(postgres_template, contract):
