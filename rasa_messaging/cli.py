@@ -552,8 +552,9 @@ def vacuum(db_path):
     """Give the space of erased conversations back to the file system (SQLite: rewrites the file;
     PostgreSQL: VACUUM ANALYZE, which also refreshes the planner's statistics, then rebuilds the
     indexes that erasures and imports leave half full, while the store is in use). First, the events
-    a store made by a version before 2026-12 holds as plain JSON are packed, as newer ones are
-    (a fifth of the space; 50,000 events a transaction, while the store is in use)."""
+    a store made by a version before 2026-12 holds as plain JSON, or packed in zstd frames with
+    their magic number, are packed as newer ones are (a fifth of the space; 50,000 events a
+    transaction, while the store is in use), and so are the conversations' terms held plain."""
     store = open_store(db_path, create=False)
     before = store.size()
     packed = []
