@@ -37,6 +37,7 @@ def stored_steps(db, stored) -> list:
     to 44; 6 MB of 21 at 100k conversations), or plain where written before it had one."""
     return json.loads(packing.text_of(db, stored))
 
+
 FLOW_DAY_TABLES = [
     "CREATE TABLE flow_days (day INTEGER NOT NULL, flow_id TEXT NOT NULL, outcome TEXT NOT NULL, "
     "interrupted INTEGER NOT NULL, n_user_messages INTEGER NOT NULL, episodes BIGINT NOT NULL, "

@@ -231,7 +231,7 @@ def _packed_with(data, dictionary_id: int | None) -> bool:
     return dictionary_id is None or zstandard.get_frame_parameters(data, format=LEAN).dict_id == dictionary_id
 
 
-def _is_packed(data) -> bool:
+def is_packed(data) -> bool:
     """Whether a stored `data` is a zstd frame, not plain JSON (text, or its UTF-8 bytes)."""
     return _frame_format(data) is not None
 

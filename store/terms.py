@@ -68,6 +68,6 @@ def pack_plain_terms(db, dictionary: tuple[int, bytes], *, after_id: int = 0, th
     pack = packing.packer(dictionary)
     plain = [(pack(packing.text_of(db, text)), conversation_id) for conversation_id, text in db.execute(
         "SELECT conversation_id, terms FROM conversation_terms WHERE conversation_id > ? AND conversation_id <= ?",
-        [after_id, through_id]) if not packing._is_packed(text)]
+        [after_id, through_id]) if not packing.is_packed(text)]
     db.executemany("UPDATE conversation_terms SET terms = ? WHERE conversation_id = ?", plain)
     return len(plain)

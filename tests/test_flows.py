@@ -394,7 +394,7 @@ def test_an_episodes_steps_are_packed_and_those_written_plain_before_read_the_sa
     store = Store(db_path)
     import_trackers(store, trackers)
     stored = store.db.execute("SELECT conversation_id, position, steps FROM flow_episodes").fetchall()
-    assert sum(packing._is_packed(steps) for _, _, steps in stored) > 0.9 * len(stored)
+    assert sum(packing.is_packed(steps) for _, _, steps in stored) > 0.9 * len(stored)
     flows = {t["sender_id"]: store.conversation_flows(t["sender_id"]) for t in trackers}
     funnels = {flow_id: store.funnel(flow_id) for flow_id in {e["flow_id"] for f in flows.values() for e in f}}
     assert sum(len(f) for f in flows.values()) == len(stored) > 30
@@ -406,7 +406,7 @@ def test_an_episodes_steps_are_packed_and_those_written_plain_before_read_the_sa
         db.executemany("UPDATE flow_episodes SET steps = ? WHERE conversation_id = ? AND position = ?", plain)
     store.close()
     reopened = Store(db_path)
-    assert not any(packing._is_packed(steps) for (steps,) in reopened.db.execute("SELECT steps FROM flow_episodes"))
+    assert not any(packing.is_packed(steps) for (steps,) in reopened.db.execute("SELECT steps FROM flow_episodes"))
     assert {sender_id: reopened.conversation_flows(sender_id) for sender_id in flows} == flows
     assert {flow_id: reopened.funnel(flow_id) for flow_id in funnels} == funnels
     erased = trackers[0]["sender_id"]

@@ -516,7 +516,7 @@ def test_an_import_into_a_new_store_packs_its_events_as_it_stores_them_but_the_f
     assert summary.result.stored == len(events) > 10_000
     [first_chunk] = next(importer.chunks_of(Source(path)))
     assert packing.TRAIN_AT <= sum(repacked) == len(records_of(first_chunk)) < len(events) // 3
-    assert all(packing._is_packed(data) for (data,) in store.db.execute("SELECT data FROM events"))
+    assert all(packing.is_packed(data) for (data,) in store.db.execute("SELECT data FROM events"))
     store.close()
 
 

@@ -28,7 +28,7 @@ def _trackers(seed: int, n: int) -> list[dict]:
 
 def _stored(store) -> list[tuple]:
     """(sender_id, JSON text, packed?) of every stored event, in id order."""
-    return [(sender_id, text_of(store.db, data, timestamp), packing._is_packed(data))
+    return [(sender_id, text_of(store.db, data, timestamp), packing.is_packed(data))
             for sender_id, timestamp, data in store.db.execute("SELECT sender_id, timestamp, data FROM events ORDER BY id")]
 
 
@@ -134,13 +134,13 @@ def test_a_store_made_before_events_were_packed_reads_them_plain_and_vacuum_pack
     assert [packed for *_, packed in stored] == [False] * len(texts) + [True] * (len(stored) - len(texts))
 
     terms_before = term_rows(reopened.db)
-    assert not all(packing._is_packed(data) for (data,) in reopened.db.execute("SELECT terms FROM conversation_terms"))
+    assert not all(packing.is_packed(data) for (data,) in reopened.db.execute("SELECT terms FROM conversation_terms"))
     result = CliRunner().invoke(cli, ["vacuum", "--db", str(db_path)])
     assert result.exit_code == 0, result.output
     assert f"packed {len(texts)} events" in result.stderr
     stored = _stored(Store(db_path))
     assert all(packed for *_, packed in stored)
-    assert all(packing._is_packed(data) for (data,) in Store(db_path).db.execute("SELECT terms FROM conversation_terms"))
+    assert all(packing.is_packed(data) for (data,) in Store(db_path).db.execute("SELECT terms FROM conversation_terms"))
     assert term_rows(Store(db_path).db) == terms_before
     assert [(sender_id, text) for sender_id, text, _ in stored] == _texts(trackers)
     assert {sender_id: Store(db_path).events(sender_id) for sender_id in transcripts} == transcripts
@@ -186,9 +186,9 @@ def test_a_conversations_terms_are_packed_with_the_events_dictionary_once_the_st
     n_before = sum(total < TRAIN_AT for total in n_events)  # the next one's ingest trains the dictionary first
     rows = store.db.execute("SELECT c.sender_id, t.terms FROM conversation_terms t "
                             "JOIN conversations c ON c.id = t.conversation_id").fetchall()
-    plain = {sender_id for sender_id, data in rows if not packing._is_packed(data)}
+    plain = {sender_id for sender_id, data in rows if not packing.is_packed(data)}
     assert plain == {t["sender_id"] for t in trackers[:n_before]}
-    packed = [data for _, data in rows if packing._is_packed(data)]
+    packed = [data for _, data in rows if packing.is_packed(data)]
     assert sum(map(len, packed)) < 0.45 * sum(len(text_of(store.db, data).encode()) for data in packed)
     expected = reference.all_metadata(trackers)
     listed = store.conversations(ConversationFilter(), limit=len(expected))[1]
