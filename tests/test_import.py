@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from rasa_messaging.cli import cli
 from rasa_messaging.generate import Generator
 from rasa_messaging.store import ConversationFilter, InvalidEvent, Store, database
+from rasa_messaging.store.flow_days import stored_steps
 from rasa_messaging.store.packing import text_of
 
 from . import reference
@@ -194,10 +195,17 @@ def test_parsing_in_worker_processes_stores_and_reports_exactly_what_parsing_her
         [line for line in workers.stderr.splitlines() if line.startswith("rejected")]
     a, b = Store(tmp_path / "a.db"), Store(tmp_path / "b.db")
     # _sqlite_migrations holds when they ran, event_dictionaries when and how each store trained
-    # its dictionary: the events and the conversations' terms are compared as the JSON they hold.
-    for table in set(a.db.table_names()) - {"_sqlite_migrations", "event_dictionaries", "events", "conversation_terms"}:
+    # its dictionary: the events, the conversations' terms and the flows' steps are compared as
+    # the JSON they hold.
+    for table in set(a.db.table_names()) - {"_sqlite_migrations", "event_dictionaries", "events", "conversation_terms",
+                                            "flow_episodes"}:
         assert a.db.execute(f"SELECT * FROM {table}").fetchall() == b.db.execute(f"SELECT * FROM {table}").fetchall()
     assert term_rows(a.db) == term_rows(b.db)
+    def episodes(store):
+        return [(*row[:-1], stored_steps(store.db, row[-1])) for row in store.db.execute(
+            "SELECT conversation_id, position, flow_id, frame_id, started_at, ended_at, outcome, last_step_id, "
+            "interrupted, resumed, n_user_messages, session, steps FROM flow_episodes ORDER BY conversation_id, position")]
+    assert episodes(a) == episodes(b)
     def events(store):
         return [(*row[:4], text_of(store.db, row[4], row[3]), *row[5:]) for row in store.db.execute(
             "SELECT id, sender_id, type, timestamp, data, action, search_text FROM events")]
