@@ -524,7 +524,7 @@ class ConversationQueries(FlagsMixin):
         return blocks
 
     def _unbounded_page_from_blocks(self, blocks: order_blocks.OrderBlocks, candidates: int, limit: int,
-                              skip: int) -> list[dict]:
+                                    skip: int) -> list[dict]:
         """`_page_from_blocks` without a bound on the candidates read: always a page."""
         page = self._page_from_blocks(blocks, candidates, limit, skip)
         assert page is not None, "a page from the blocks without a bound is never None"

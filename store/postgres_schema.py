@@ -109,6 +109,7 @@ EVENTS_ROWS_MADE_AGAIN = [
     "ANALYZE events",
 ]
 
+
 def _steps_as_bytes(db) -> None:
     """p022: a store that took p009 before holds the episodes' steps as text."""
     (kind,) = db.execute("SELECT data_type FROM information_schema.columns WHERE table_schema = current_schema() "
