@@ -2,6 +2,7 @@
 
 import math
 import re
+import sqlite3
 from datetime import UTC, datetime
 
 import pytest
@@ -14,7 +15,14 @@ from rasa_messaging.store.analytics import READINGS
 from rasa_messaging.store.session_hours import HOUR, hour_of
 
 from . import reference
-from .conftest import REAL_TRACKER_FILES, assert_problem, forget_migration, ingest_trackers, load_tracker
+from .conftest import (
+    REAL_TRACKER_FILES,
+    assert_problem,
+    forget_migration,
+    import_trackers,
+    ingest_trackers,
+    load_tracker,
+)
 from .story_trackers import generated_trackers
 
 T0 = 1_600_000_000.0
@@ -279,6 +287,24 @@ def test_whole_hours_read_from_their_sums_equal_a_brute_force_computation_as_ses
     erased = [t["sender_id"] for t in trackers[::9]]
     store.erase_many(erased)
     trackers = [t for t in trackers if t["sender_id"] not in erased]
+    assert_hour_sums_equal_the_sessions(store)
+    assert_readings_agree(store, trackers)
+
+
+def test_sqlite_stores_a_batchs_sessions_many_rows_a_statement_and_the_sums_still_hold(tmp_path):
+    """Inside a transaction SQLite journals the pages a statement changes when its trigger (the
+    sums by hour's) may fail it half-way, so a batch's sessions go as many rows to a statement as
+    the statement can bind (store/database.py `insert_many`): 62 here, SQLite's limit lowered to
+    the 500 values the store's other statements bind at most."""
+    store = Store(tmp_path / "rasa-messaging.db")
+    store.db.conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 500)  # a session's row binds 8
+    inserts = []
+    store.db.conn.set_trace_callback(lambda sql: inserts.append(sql) if sql.startswith("INSERT INTO sessions") else None)
+    trackers = hour_edge_trackers()
+    import_trackers(store, trackers, per_transaction=len(trackers))
+    n_sessions = store.db.execute("SELECT count(*) FROM sessions").fetchone()[0]
+    # Python traces a statement again each time its trigger runs: the statements are the texts.
+    assert n_sessions > 2 * 62 and len(set(inserts)) == math.ceil(n_sessions / 62)
     assert_hour_sums_equal_the_sessions(store)
     assert_readings_agree(store, trackers)
 
