@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 
 from sqlite_utils import Database
 
-from .deferred_indexes import made_at_the_end_if_new, make_missing_value_keyed_indexes
+from .deferred_indexes import made_at_the_end_if_new, make_missing_indexes
 from .dialects import SQLITE
 from .errors import StoreFull, StoreUnavailable
 from .schema import migrate, migrations
@@ -190,7 +190,7 @@ class Connections:
         first.execute(f"PRAGMA page_size = {PAGE_SIZE}")  # a new file's; before WAL, which fixes it
         first.execute("PRAGMA journal_mode = WAL")
         migrate(first, path)
-        make_missing_value_keyed_indexes(first)  # an import into a new store stopped before its end
+        make_missing_indexes(first)  # an import into a new store stopped before its end
         self._local.db = first
 
     @property
@@ -253,7 +253,7 @@ class Connections:
         copied back into the file every 64 MB instead of SQLite's 4 MB, so that an index page many
         batches change is copied, and the file synced, fewer times. Storing 100k generated
         conversations in-process, two runs each: 64-69 -> 52-55 s. An import into a new store
-        makes the inbox's value-keyed indexes at its end (store/deferred_indexes.py)."""
+        makes the indexes whose keys come in no order at its end (store/deferred_indexes.py)."""
         db = self.db
         db.execute("PRAGMA wal_autocheckpoint = 16384")
         try:

@@ -1,12 +1,22 @@
 """Indexes an import into a new store makes at its end instead of batch by batch.
 
-The inbox's indexes keyed by a message's text, intent or confidence take each batch's messages
-all over their pages. An import into a store with no events drops them first and makes them
-once it ends (`Connections.bulk_writes` on both backends); a store opened after such an import
-was stopped before its end makes them then.
+The inbox's indexes keyed by a message's text, intent or confidence, and the indexes of
+conversations, sessions and flow episodes by time or confidence, take each batch's rows all over
+their pages. An import into a store with no events drops them first and makes them once it ends
+(`Connections.bulk_writes` on both backends); a store opened after such an import was stopped
+before its end makes them then.
 """
 
 import contextlib
+
+from .schema import (
+    CONFIDENCE_WALK_INDEX,
+    CONVERSATIONS_BY_LATEST,
+    FLOW_EPISODES_BY_FLOW,
+    FLOW_EPISODES_FOR_ANALYTICS,
+    SESSIONS_FOR_ANALYTICS,
+)
+from .session_hours import RETURNING_INDEX
 
 # The inbox by predicted intent or by a confidence bar, its commonest filters, reads only the
 # messages that pass. 100k generated conversations (434k messages), SQLite, in-process, a page of
@@ -18,16 +28,30 @@ VALUE_KEYED_INDEXES = {
     "user_messages_by_confidence":
         "CREATE INDEX user_messages_by_confidence ON user_messages (annotated, confidence, text_id, rank)",
 }
-_DROPPED = [f"DROP INDEX IF EXISTS {name}" for name in VALUE_KEYED_INDEXES]
+# Keyed by a time or a confidence, which the conversations of a file do not come in the order of:
+# a batch of 48k events (1,100 conversations) changed most of their pages once they had grown. 50k
+# generated conversations more into a store of 1M wrote 3.6 GB of them to SQLite's log, against
+# 0.6 GB of the events and their index by sender (2026-12-07, the log's frames counted by page).
+TIME_KEYED_INDEXES = {
+    "conversations_by_latest": CONVERSATIONS_BY_LATEST,
+    "conversations_by_confidence": CONFIDENCE_WALK_INDEX,
+    "sessions_for_analytics": SESSIONS_FOR_ANALYTICS,
+    "sessions_returning": RETURNING_INDEX,
+    "flow_episodes_for_analytics": FLOW_EPISODES_FOR_ANALYTICS,
+    "flow_episodes_by_flow": FLOW_EPISODES_BY_FLOW,
+}
+MADE_AT_THE_END = {**VALUE_KEYED_INDEXES, **TIME_KEYED_INDEXES}
+_DROPPED = [f"DROP INDEX IF EXISTS {name}" for name in MADE_AT_THE_END]
 
 
 @contextlib.contextmanager
 def made_at_the_end_if_new(db):
-    """Around an import: where the store has no events, the inbox's indexes whose keys come in
-    no order are dropped, and made once the import ends or fails. Each batch wrote most of their
-    pages again, and more of them the larger they grew (325 MB at 1M generated conversations on
-    SQLite): that import took 637 s, 230 of them the kernel's, and takes 504, 119; PostgreSQL's
-    1M import 803 → 733 s (2026-12-07, one run each; SQLite at 100k: no difference)."""
+    """Around an import: where the store has no events, the indexes whose keys come in no order
+    (`MADE_AT_THE_END`) are dropped, and made once the import ends or fails. Each batch wrote
+    most of their pages again, and more of them the larger they grew. The inbox's (325 MB at 1M
+    generated conversations on SQLite): that import took 637 s, 230 of them the kernel's, and
+    took 504, 119; PostgreSQL's 1M import 803 → 733 s (2026-12-07, one run each; SQLite at
+    100k: no difference)."""
     new = db.execute("SELECT id FROM events LIMIT 1").fetchone() is None
     if new:
         for statement in _DROPPED:
@@ -36,14 +60,14 @@ def made_at_the_end_if_new(db):
         yield
     finally:
         if new:
-            make_missing_value_keyed_indexes(db)
+            make_missing_indexes(db)
 
 
-def make_missing_value_keyed_indexes(db) -> None:
-    """Make those of the inbox's value-keyed indexes that are missing: after an import, or when a
-    store is opened after an import was stopped before its end. A sort of the messages each."""
+def make_missing_indexes(db) -> None:
+    """Make those of the indexes an import drops (`MADE_AT_THE_END`) that are missing: after an
+    import, or when a store is opened after an import was stopped before its end. A sort each."""
     present = index_names(db)
-    for name, statement in VALUE_KEYED_INDEXES.items():
+    for name, statement in MADE_AT_THE_END.items():
         if name not in present:
             db.execute(statement)
 

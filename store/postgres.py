@@ -30,7 +30,7 @@ from psycopg.rows import dict_row
 from psycopg.types.string import StrBinaryDumper, StrDumperUnknown
 
 from .database import without_password
-from .deferred_indexes import made_at_the_end_if_new, make_missing_value_keyed_indexes
+from .deferred_indexes import made_at_the_end_if_new, make_missing_indexes
 from .dialects import POSTGRESQL
 from .errors import NotOurDatabase, StoreFull, StoreUnavailable
 from .events import EVENT_COLUMNS
@@ -316,7 +316,7 @@ class PostgresConnections:
         self._local = threading.local()
         if migrate_schema:
             migrate(self.db, url)
-            make_missing_value_keyed_indexes(self.db)  # an import into a new store stopped before its end
+            make_missing_indexes(self.db)  # an import into a new store stopped before its end
 
     @property
     def db(self) -> PostgresDatabase:
@@ -345,7 +345,7 @@ class PostgresConnections:
     def bulk_writes(self):
         """PostgreSQL's checkpoints are the server's own (SQLite: store/database.py); an
         import's last staged batch is dropped with its table. An import into a new store makes
-        the inbox's value-keyed indexes at its end (store/deferred_indexes.py)."""
+        the indexes whose keys come in no order at its end (store/deferred_indexes.py)."""
         db = self.db
         try:
             with made_at_the_end_if_new(db):

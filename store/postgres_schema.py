@@ -12,8 +12,10 @@ from .inbox import inbox_tables, index_messages_after
 from .packing import DICTIONARY_TABLE_POSTGRESQL, train_if_due
 from .schema import (
     CONFIDENCE_WALK_INDEX,
+    CONVERSATIONS_BY_LATEST,
     FLOW_TABLES,
     POSTGRESQL_SERIAL,
+    SESSIONS_FOR_ANALYTICS,
     SORT_KEYS_POSTGRESQL,
     input_channel_terms,
     terms_a_row_a_conversation,
@@ -47,8 +49,7 @@ _P001_TABLES = [
         sender_id TEXT, start DOUBLE PRECISION NOT NULL, start_event_id BIGINT, "end" DOUBLE PRECISION NOT NULL,
         n_user_messages BIGINT NOT NULL, n_bot_messages BIGINT NOT NULL, is_new_user INTEGER NOT NULL,
         previous_start DOUBLE PRECISION, PRIMARY KEY (sender_id, start_event_id))""",
-    'CREATE INDEX sessions_for_analytics ON sessions (start, previous_start, is_new_user, n_user_messages, '
-    'n_bot_messages, "end")',
+    SESSIONS_FOR_ANALYTICS,
     # A sender's latest session, in order: without it PostgreSQL walked sessions_for_analytics
     # backwards for a new sender's (none), 37 ms at 100k conversations (SQLite sorts the few rows).
     "CREATE INDEX sessions_by_sender ON sessions (sender_id, start, start_event_id)",
@@ -66,7 +67,7 @@ _P001_TABLES = [
         minimum_action_confidence DOUBLE PRECISION NOT NULL, n_off_training_actions BIGINT NOT NULL,
         n_user_messages BIGINT NOT NULL, n_events BIGINT NOT NULL, n_scored_actions BIGINT NOT NULL DEFAULT 0,
         n_predicted_actions BIGINT NOT NULL DEFAULT 0, latest_message TEXT)""",
-    "CREATE INDEX conversations_by_latest ON conversations (latest_event_time DESC, sender_id)",
+    CONVERSATIONS_BY_LATEST,
     "CREATE INDEX conversations_by_confidence ON conversations (minimum_action_confidence DESC, sender_id)",
     "CREATE INDEX conversations_by_training ON conversations (n_off_training_actions)",
     "CREATE INDEX conversations_by_user_messages ON conversations (n_user_messages)",

@@ -371,12 +371,13 @@ def test_an_import_checkpoints_the_log_as_before_once_it_ends_or_fails(tmp_path,
     assert pages_between_checkpoints() == 1000
 
 
-def test_an_import_into_a_new_store_makes_the_inboxs_value_keyed_indexes_at_its_end(db_path, tmp_path, monkeypatch):
-    """Their keys come in no order, so an import into a store without events drops them and makes
+def test_an_import_into_a_new_store_makes_the_indexes_whose_keys_come_in_no_order_at_its_end(db_path, tmp_path, monkeypatch):
+    """The inbox's by text, intent and confidence; the conversations', sessions' and flow
+    episodes' by time or confidence: an import into a store without events drops them and makes
     them once it ends (store/deferred_indexes.py), also when it fails; an import into a store
     with events keeps them throughout; and a store whose import was stopped before its end (the
     process killed) has them again when it is next opened."""
-    from rasa_messaging.store.deferred_indexes import VALUE_KEYED_INDEXES, index_names
+    from rasa_messaging.store.deferred_indexes import MADE_AT_THE_END, index_names
     from rasa_messaging.store.errors import StoreFull
     from rasa_messaging.store.importer import ImportSummary, import_source
     from rasa_messaging.store.inbox import MessageFilter
@@ -391,24 +392,24 @@ def test_an_import_into_a_new_store_makes_the_inboxs_value_keyed_indexes_at_its_
     second.write_text(lines(30))
     store = Store(db_path)
 
-    def value_keyed_indexes(store):
-        return sorted(set(VALUE_KEYED_INDEXES) & index_names(store.db))
+    def deferred_indexes(store):
+        return sorted(set(MADE_AT_THE_END) & index_names(store.db))
     stored, during = store.ingest_staged, []
     def ingest_staged(batch):
-        during.append(value_keyed_indexes(store))
+        during.append(deferred_indexes(store))
         return stored(batch)
     monkeypatch.setattr(store, "ingest_staged", ingest_staged)
     import_source(store, Source(first), ImportSummary(), batch_size=10)
-    assert during == [[]] * 3 and value_keyed_indexes(store) == sorted(VALUE_KEYED_INDEXES)
+    assert during == [[]] * 3 and deferred_indexes(store) == sorted(MADE_AT_THE_END)
     during.clear()
     import_source(store, Source(second), ImportSummary(), batch_size=10)
-    assert during == [sorted(VALUE_KEYED_INDEXES)] * 3
+    assert during == [sorted(MADE_AT_THE_END)] * 3
     total, groups = store.message_groups(MessageFilter(intents=("greet",)))
     assert total == 4 and sorted(group["count"] for group in groups) == [15] * 4
 
-    for name in VALUE_KEYED_INDEXES:  # as an import killed half-way leaves them
+    for name in MADE_AT_THE_END:  # as an import killed half-way leaves them
         store.db.execute(f"DROP INDEX {name}")
-    assert value_keyed_indexes(Store(db_path)) == sorted(VALUE_KEYED_INDEXES)
+    assert deferred_indexes(Store(db_path)) == sorted(MADE_AT_THE_END)
 
     for sender_id in ("s0", "s1", "s2"):  # a store without events again, whose next import fails
         store.erase(sender_id)
@@ -417,7 +418,7 @@ def test_an_import_into_a_new_store_makes_the_inboxs_value_keyed_indexes_at_its_
     monkeypatch.setattr(store, "ingest_staged", full)
     with pytest.raises(StoreFull):
         import_source(store, Source(first), ImportSummary(), batch_size=10)
-    assert value_keyed_indexes(store) == sorted(VALUE_KEYED_INDEXES)
+    assert deferred_indexes(store) == sorted(MADE_AT_THE_END)
 
 
 def test_staged_batches_store_exactly_what_rows_do(db_path, tmp_path, monkeypatch, request):
