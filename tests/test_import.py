@@ -664,6 +664,26 @@ def test_a_broker_event_line_is_derived_the_quick_way_exactly_as_the_general_way
     assert [row_of_line(odd[n][0]).confidence for n in (0, 3, 4, 5)] == [1.0, None, None, None]
 
 
+@pytest.mark.parametrize("sender_id", ["s", "calm-0000001", 'say "hi"', "a\\b", "tab\tbed", "Straße", "a/b", "🙂"])
+def test_a_lines_sender_id_is_cut_where_it_comes_first_or_last_as_the_store_would_quote_it(sender_id):
+    """`_without_sender` (store/events.py) keeps a line as it came, its sender id cut, where the
+    sender id comes first or last written as the store writes JSON (`_DATA_JSON`); a line that
+    quotes it otherwise (escaped as ASCII, with other spaces) goes the general way (None)."""
+    from rasa_messaging.store.events import _DATA_JSON, _without_sender
+    event = {"event": "bot", "timestamp": 3.5, "text": "hi"}
+    for ensure_ascii in (False, True):
+        for separators in ((", ", ": "), (",", ":")):
+            for first in (True, False):
+                items = [("sender_id", sender_id), *event.items()] if first else [*event.items(), ("sender_id", sender_id)]
+                line = json.dumps(dict(items), ensure_ascii=ensure_ascii, separators=separators)
+                cut = _without_sender(line, sender_id)
+                assert (cut is not None) == (_DATA_JSON(sender_id) in line), line
+                if cut is not None:
+                    assert json.loads(cut) == event and cut.strip("{}") in line, line
+    assert _without_sender('{"sender_id": "ab", "event": "bot"}', "a") is None
+    assert _without_sender('{"sender_id": "a", "event": "bot", "sender_id": "a"}', "a") is None
+
+
 def test_a_new_store_has_16_kb_pages_and_one_made_with_4_kb_keeps_them_and_imports(tmp_path):
     """Pages of 16 KB made an import's commits cheaper (store/database.py, PAGE_SIZE); SQLite sets
     a file's page size when the file is made, so an older store keeps its 4 KB pages."""
