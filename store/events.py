@@ -426,8 +426,8 @@ def _without_sender(text: str, sender_id: str) -> str | None:
     generated line."""
     end = len(_SENDER_FIRST) + len(sender_id)
     if text.startswith(_SENDER_FIRST) and text.startswith(sender_id, len(_SENDER_FIRST)) and text.startswith('",', end):
-        rest = "{" + text[end + 2:].lstrip(" ")
-        return rest if '"sender_id"' not in rest else None
+        cut = "{" + text[end + 2:].lstrip(" ")
+        return cut if '"sender_id"' not in cut else None
     quoted = _DATA_JSON(sender_id)
     rest = None
     for key in ('"sender_id": ', '"sender_id":'):
