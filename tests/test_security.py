@@ -149,7 +149,7 @@ SAFE_SQL_FRAGMENTS = {"where", "order", "placeholders", "' AND '.join(clauses)",
                       "days", "edges",  # store/flow_analytics.py: constant conditions on bound days and times
                       "STORED_COLUMNS",  # store/flow_days.py: the constant columns the sums read of an episode
                       # store/database.py, store/postgres.py `insert_many`: a constant table's constant columns
-                      "columns", "', '.join('?' * len(columns.split(',')))",
+                      "columns", "row_marks",  # ...and a row's placeholders
                       "', '.join([row_marks] * len(chunk))",  # ...many rows of them to a statement (SQLite)
                       "' ON CONFLICT DO NOTHING' if skip_existing else ''",  # ...with `skip_existing`: a constant clause
                       # store/postgres.py `executemany`, `insert_many`: an INSERT's table, alias, columns and
