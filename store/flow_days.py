@@ -35,7 +35,7 @@ def stored_steps(db, stored) -> list:
     """An episode's steps from its stored `steps`: JSON packed as events are with the store's
     dictionary of events, which holds the flows' step ids (a generated episode's 127 bytes pack
     to 44; 6 MB of 21 at 100k conversations), or plain where written before it had one."""
-    return json.loads(packing.text_of(db, stored))
+    return json.loads(packing.unpacked_text(db, stored))
 
 
 FLOW_DAY_TABLES = [

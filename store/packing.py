@@ -55,14 +55,15 @@ _dictionaries: dict[int, zstandard.ZstdCompressionDict] = {}
 _contexts = threading.local()
 
 
-def text_of(db, data, timestamp: float | None = None) -> str:
-    """The JSON text of an event's stored `data` (of `db`'s store, which holds its dictionary), or
-    of a conversation's terms; `timestamp`: the event's (its row's), which its packed text may
-    leave out (`_without_time`)."""
-    return _with_time(_unpacked(db, data), timestamp)
+def text_of(db, data, timestamp: float) -> str:
+    """The JSON text of an event's stored `data` (of `db`'s store, which holds its dictionary);
+    `timestamp`: the event's (its row's), which its packed text may leave out (`_without_time`)."""
+    return _with_time(unpacked_text(db, data), timestamp)
 
 
-def _unpacked(db, data) -> str:
+def unpacked_text(db, data) -> str:
+    """The JSON text of a stored `data` packed as events are, or plain: an event's as packed (its
+    time left out: `text_of` puts it back), a conversation's terms, a flow episode's steps."""
     frame_format = _frame_format(data)
     if frame_format is None:
         return data if isinstance(data, str) else bytes(data).decode()
@@ -185,7 +186,7 @@ def _better_dictionary(db, current: tuple[int, bytes], last_id: int) -> tuple[in
 
 def _texts(db, query: str, parameters: list) -> list[bytes]:
     """What is packed of the events `query` gives (timestamp, data): their texts without their times."""
-    return [_without_time(_unpacked(db, data), timestamp).encode() for timestamp, data in db.execute(query, parameters)]
+    return [_without_time(unpacked_text(db, data), timestamp).encode() for timestamp, data in db.execute(query, parameters)]
 
 
 def _trained(samples: list[bytes]) -> zstandard.ZstdCompressionDict:

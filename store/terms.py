@@ -44,7 +44,7 @@ def stored_terms(db, ids) -> dict[int, set]:
         for conversation_id, text in db.execute(
                 f"SELECT conversation_id, terms FROM conversation_terms WHERE conversation_id IN "
                 f"({','.join('?' * len(chunk))})", chunk):
-            held[conversation_id] = decode(packing.text_of(db, text))
+            held[conversation_id] = decode(packing.unpacked_text(db, text))
     return held
 
 
@@ -66,7 +66,7 @@ def pack_plain_terms(db, dictionary: tuple[int, bytes], *, after_id: int = 0, th
     """Pack with `dictionary` the plain terms of the conversations with ids in (`after_id`,
     `through_id`]; how many they were."""
     pack = packing.packer(dictionary)
-    plain = [(pack(packing.text_of(db, text)), conversation_id) for conversation_id, text in db.execute(
+    plain = [(pack(packing.unpacked_text(db, text)), conversation_id) for conversation_id, text in db.execute(
         "SELECT conversation_id, terms FROM conversation_terms WHERE conversation_id > ? AND conversation_id <= ?",
         [after_id, through_id]) if not packing.is_packed(text)]
     db.executemany("UPDATE conversation_terms SET terms = ? WHERE conversation_id = ?", plain)

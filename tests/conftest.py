@@ -249,10 +249,10 @@ def pages_through_the_sets(monkeypatch, walked_per_read: float) -> None:
 
 def term_rows(db) -> list[tuple]:
     """(conversation id, kind, value) of every conversation's terms, in that order."""
-    from rasa_messaging.store.packing import text_of
+    from rasa_messaging.store.packing import unpacked_text
     from rasa_messaging.store.terms import decode
     return sorted((conversation_id, *term) for conversation_id, text in db.execute(
-        "SELECT conversation_id, terms FROM conversation_terms") for term in decode(text_of(db, text)))
+        "SELECT conversation_id, terms FROM conversation_terms") for term in decode(unpacked_text(db, text)))
 
 
 def terms_a_row_a_term(db) -> None:

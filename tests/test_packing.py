@@ -59,7 +59,7 @@ def test_a_store_keeps_events_plain_until_it_can_train_then_packs_every_one_and_
     assert len(stored) > TRAIN_AT
     assert all(packed for *_, packed in stored)  # the first ones too, once the dictionary was trained
     assert [(sender_id, text) for sender_id, text, _ in stored] == _texts(trackers)
-    packed_texts = [packing._unpacked(store.db, data) for (data,) in store.db.execute("SELECT data FROM events")]
+    packed_texts = [packing.unpacked_text(store.db, data) for (data,) in store.db.execute("SELECT data FROM events")]
     without_time = [text for text in packed_texts
                     if (start := packing._time_position(text)) >= 0 and text[start:start + 1] in (",", "}")]
     assert len(without_time) == len(packed_texts)  # every generated event as Rasa writes it
@@ -189,7 +189,7 @@ def test_a_conversations_terms_are_packed_with_the_events_dictionary_once_the_st
     plain = {sender_id for sender_id, data in rows if not packing.is_packed(data)}
     assert plain == {t["sender_id"] for t in trackers[:n_before]}
     packed = [data for _, data in rows if packing.is_packed(data)]
-    assert sum(map(len, packed)) < 0.45 * sum(len(text_of(store.db, data).encode()) for data in packed)
+    assert sum(map(len, packed)) < 0.45 * sum(len(packing.unpacked_text(store.db, data).encode()) for data in packed)
     expected = reference.all_metadata(trackers)
     listed = store.conversations(ConversationFilter(), limit=len(expected))[1]
     assert len(listed) == len(expected)
