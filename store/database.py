@@ -269,13 +269,17 @@ class Connections:
             # reader in the middle of a transaction makes it copy what it can and return.
             db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
-    def load_staging(self, database: bytes) -> None:
-        """Open `database` (store/staging.py) as the schema `staging` of this thread's connection.
-        Outside a transaction: SQLite replaces no schema a transaction reads."""
+    @contextlib.contextmanager
+    def staged_transaction(self, database: bytes):
+        """A write transaction (`transaction`) that sees the staged batch `database`
+        (store/staging.py) as the schema `staging` of this thread's connection. Opened before the
+        transaction begins: SQLite replaces no schema a transaction reads."""
         db = self.db
         if not _has_staging(db):
             db.execute("ATTACH ':memory:' AS staging")
         db.conn.deserialize(database, name="staging")
+        with self.transaction() as db:
+            yield db
 
     @contextlib.contextmanager
     def transaction(self):

@@ -219,10 +219,9 @@ class IngestMixin(StoreBase):
         """Store an import's batch (store/staging.py) in one transaction, as `ingest` stores its
         rows. Its events are copied as they are unless one of a conversation that exists shares
         its sender, type and time with a stored event; then they are compared as `ingest` does."""
-        self._connections.load_staging(batch.database)
         senders = list(batch.deltas)
         result = IngestResult(stored=batch.n_rows, duplicates=batch.n_repeats, senders=set(senders))
-        with self.transaction() as db:
+        with self._connections.staged_transaction(batch.database) as db:
             before = conversation_rows(db, senders)
             if before and may_repeat_stored_events(db, list(before)):
                 rows = staged_rows(db)  # read back from their texts: PostgreSQL's NULs again

@@ -21,6 +21,7 @@ from .schema import (
     terms_a_row_a_conversation,
     terms_by_conversation,
 )
+from .search import CREATE_INDEX_POSTGRESQL
 from .session_hours import POSTGRESQL as SESSION_HOURS_POSTGRESQL
 from .sets import MARKED_TABLE, add_term_sets, fill_marked
 from .team import team_tables
@@ -37,7 +38,7 @@ _P001_TABLES = [
     "CREATE INDEX events_by_sender_time ON events (sender_id, timestamp, id)",
     # The `text` filter: pg_trgm answers LIKE '%needle%' from this index (SQLite: FTS5 trigram).
     "CREATE EXTENSION IF NOT EXISTS pg_trgm",
-    "CREATE INDEX user_text ON events USING gin (search_text gin_trgm_ops) WHERE type = 'user'",
+    CREATE_INDEX_POSTGRESQL,
     """CREATE TABLE flags (
         sender_id TEXT, timestamp DOUBLE PRECISION, flagged INTEGER NOT NULL, updated_at DOUBLE PRECISION NOT NULL,
         note TEXT, PRIMARY KEY (sender_id, timestamp))""",
@@ -106,7 +107,7 @@ EVENTS_ROWS_MADE_AGAIN = [
     "ALTER SEQUENCE events_made_again_id_seq RENAME TO events_id_seq",
     "ALTER TABLE events ADD CONSTRAINT events_pkey PRIMARY KEY (id)",
     "CREATE INDEX events_by_sender ON events (sender_id)",
-    "CREATE INDEX user_text ON events USING gin (search_text gin_trgm_ops) WHERE type = 'user'",
+    CREATE_INDEX_POSTGRESQL,
     "ANALYZE events",
 ]
 

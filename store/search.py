@@ -19,6 +19,7 @@ INDEXED_PREFIX = 32  # characters of a PostgreSQL needle the trigram index is as
 
 CREATE_INDEX = ("CREATE VIRTUAL TABLE user_text USING fts5(text, content='', "
                 "tokenize='trigram case_sensitive 1')")
+CREATE_INDEX_POSTGRESQL = "CREATE INDEX user_text ON events USING gin (search_text gin_trgm_ops) WHERE type = 'user'"
 
 
 _ROWID = "(c.id << 32) | e.id"

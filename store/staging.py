@@ -3,7 +3,7 @@ as a table to copy from.
 
 The parsing side writes a batch's rows into an in-memory SQLite database and hands over its bytes
 (`sqlite3.Connection.serialize`); the storing side opens them as the schema `staging` of its
-connection (`Connections.load_staging`) and copies them into `events` with one INSERT … SELECT.
+connection (`Connections.staged_transaction`) and copies them into `events` with one INSERT … SELECT.
 Handed over as Python rows, every field of every row was unpickled, made a row again and bound in
 the storing process, the bottleneck: 243,550 generated events' batches took it 1.8-2.0 s that
 way and 0.85-0.87 s this way, while the parsing side's share grew from 0.28 to 0.71 s (best of 2,
@@ -38,7 +38,7 @@ _DOUBLE = struct.Struct("!id")
 
 
 def copy_staged(db) -> None:
-    """Copy the staged batch (`load_staging`) into `events`, in its order."""
+    """Copy the staged batch (`staged_transaction`) into `events`, in its order."""
     d = db.dialect
     db.execute(f"INSERT INTO events ({EVENT_COLUMNS}) SELECT {EVENT_COLUMNS} FROM {d.staged_events} "
                f"ORDER BY {d.staged_order}")

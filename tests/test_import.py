@@ -373,11 +373,12 @@ def test_an_import_checkpoints_the_log_as_before_once_it_ends_or_fails(tmp_path,
 
 def test_an_import_into_a_new_store_makes_the_indexes_whose_keys_come_in_no_order_at_its_end(db_path, tmp_path, monkeypatch):
     """The inbox's by text, intent and confidence; the conversations', sessions' and flow
-    episodes' by time or confidence: an import into a store without events drops them and makes
-    them once it ends (store/deferred_indexes.py), also when it fails; an import into a store
+    episodes' by time or confidence, and PostgreSQL's users' texts by trigram: an import into a
+    store without events drops them and makes them once it ends (store/deferred_indexes.py), also
+    when it fails; the text filter finds the messages meanwhile; an import into a store
     with events keeps them throughout; and a store whose import was stopped before its end (the
     process killed) has them again when it is next opened."""
-    from rasa_messaging.store.deferred_indexes import MADE_AT_THE_END, index_names
+    from rasa_messaging.store.deferred_indexes import index_names, made_at_the_end
     from rasa_messaging.store.errors import StoreFull
     from rasa_messaging.store.importer import ImportSummary, import_source
     from rasa_messaging.store.inbox import MessageFilter
@@ -391,25 +392,29 @@ def test_an_import_into_a_new_store_makes_the_indexes_whose_keys_come_in_no_orde
     first.write_text(lines(0))
     second.write_text(lines(30))
     store = Store(db_path)
+    deferred = made_at_the_end(store.db.dialect)
+    assert ("user_text" in deferred) == (store.db.dialect.name == "postgresql")
 
     def deferred_indexes(store):
-        return sorted(set(MADE_AT_THE_END) & index_names(store.db))
-    stored, during = store.ingest_staged, []
+        return sorted(set(deferred) & index_names(store.db))
+    stored, during, found = store.ingest_staged, [], []
     def ingest_staged(batch):
         during.append(deferred_indexes(store))
+        found.append(store.conversations(ConversationFilter(text="hi 1"))[0])
         return stored(batch)
     monkeypatch.setattr(store, "ingest_staged", ingest_staged)
     import_source(store, Source(first), ImportSummary(), batch_size=10)
-    assert during == [[]] * 3 and deferred_indexes(store) == sorted(MADE_AT_THE_END)
+    assert during == [[]] * 3 and deferred_indexes(store) == sorted(deferred)
+    assert found == [0, 3, 3]  # before each batch: "hi 1" is n = 1, 5, 9 of s1, s2, s0, then more
     during.clear()
     import_source(store, Source(second), ImportSummary(), batch_size=10)
-    assert during == [sorted(MADE_AT_THE_END)] * 3
+    assert during == [sorted(deferred)] * 3
     total, groups = store.message_groups(MessageFilter(intents=("greet",)))
     assert total == 4 and sorted(group["count"] for group in groups) == [15] * 4
 
-    for name in MADE_AT_THE_END:  # as an import killed half-way leaves them
+    for name in deferred:  # as an import killed half-way leaves them
         store.db.execute(f"DROP INDEX {name}")
-    assert deferred_indexes(Store(db_path)) == sorted(MADE_AT_THE_END)
+    assert deferred_indexes(Store(db_path)) == sorted(deferred)
 
     for sender_id in ("s0", "s1", "s2"):  # a store without events again, whose next import fails
         store.erase(sender_id)
@@ -418,7 +423,7 @@ def test_an_import_into_a_new_store_makes_the_indexes_whose_keys_come_in_no_orde
     monkeypatch.setattr(store, "ingest_staged", full)
     with pytest.raises(StoreFull):
         import_source(store, Source(first), ImportSummary(), batch_size=10)
-    assert deferred_indexes(store) == sorted(MADE_AT_THE_END)
+    assert deferred_indexes(store) == sorted(deferred)
 
 
 def test_staged_batches_store_exactly_what_rows_do(db_path, tmp_path, monkeypatch, request):

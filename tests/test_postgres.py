@@ -265,12 +265,14 @@ INDEX_STATE = ("SELECT c.relname, c.oid, pg_relation_size(c.oid), i.indisvalid F
 
 def test_a_bulk_import_rebuilds_the_indexes_it_left_half_full_a_small_one_does_not(postgres_template, tmp_path):
     """The import of most of a store rebuilds the indexes whose keys came in no order: smaller
-    than the same import leaves them, the events' ids' index (in order) untouched; an import of
-    less than a fifth of the store rebuilds nothing."""
+    than the same import leaves them, the events' ids' index (in order) untouched, and those an
+    import into a new store made at its end (store/deferred_indexes.py) left as made; an import
+    of less than a fifth of the store rebuilds nothing."""
     from click.testing import CliRunner
 
     from rasa_messaging.cli import cli
     from rasa_messaging.generate import Generator
+    from rasa_messaging.store.deferred_indexes import made_at_the_end
     from rasa_messaging.store.importer import ImportSummary, import_source
     from rasa_messaging.store.sources import Source
     trackers = Generator(seed=3).trackers(330)
@@ -278,8 +280,17 @@ def test_a_bulk_import_rebuilds_the_indexes_it_left_half_full_a_small_one_does_n
     for path, part in ((bulk, trackers[:300]), (small, trackers[300:])):
         path.write_text("".join(json.dumps({**e, "sender_id": t["sender_id"]}) + "\n" for t in part for e in t["events"]))
     with postgres_database(postgres_template) as url, postgres_database(postgres_template) as unbuilt:
-        import_source(Store(unbuilt), Source(str(bulk)), ImportSummary())
+        unbuilt_store, summary = Store(unbuilt), ImportSummary()
+        import_source(unbuilt_store, Source(str(bulk)), summary)
         left = {name: size for name, _, size, _ in Store(unbuilt).db.execute(INDEX_STATE)}
+        every_index = "SELECT CAST(indexrelid AS regclass)::text, indexrelid FROM pg_index WHERE indexrelid >= 16384"
+        made = dict(unbuilt_store.db.execute(every_index).fetchall())
+        unbuilt_store.after_bulk_load(summary.result.stored)
+        remade = dict(unbuilt_store.db.execute(every_index).fetchall())
+        whole = made_at_the_end(unbuilt_store.db.dialect)
+        assert "user_text" in whole and {name: remade[name] for name in whole} == {name: made[name] for name in whole}
+        assert remade["events_by_sender"] != made["events_by_sender"]
+        assert remade["user_messages_pkey"] != made["user_messages_pkey"]
         before = {name: oid for name, oid, _, _ in Store(url).db.execute(INDEX_STATE)}
         result = CliRunner().invoke(cli, ["import", "--db", url, str(bulk)])
         assert result.exit_code == 0 and "rebuilding the indexes" in result.stderr
@@ -296,6 +307,33 @@ def test_a_bulk_import_rebuilds_the_indexes_it_left_half_full_a_small_one_does_n
         assert result.exit_code == 0 and "rebuilding" not in result.stderr
         assert {name: oid for name, oid, _, _ in Store(url).db.execute(INDEX_STATE)} == {
             name: oid for name, (oid, _, _) in rebuilt.items()}
+
+
+def test_an_imports_batches_commit_without_waiting_for_the_log_and_its_end_waits_for_all_of_them(postgres_template, tmp_path):
+    """During an import each batch's commit leaves the log's flush to the server (as SQLite's
+    synchronous=NORMAL), and sorts its staged events in memory; once it ends, the connection's
+    settings are the server's again and the log is on disk up to the last batch's commit."""
+    from rasa_messaging.generate import Generator
+    from rasa_messaging.store.importer import ImportSummary, import_source
+    from rasa_messaging.store.sources import Source
+    path = tmp_path / "events.jsonl"
+    path.write_text("".join(json.dumps({**e, "sender_id": t["sender_id"]}) + "\n"
+                            for t in Generator(seed=5).trackers(30) for e in t["events"]))
+    with postgres_database(postgres_template) as url:
+        store = Store(url)
+        default = store.db.execute("SELECT current_setting('synchronous_commit'), current_setting('work_mem')").fetchone()
+        stored, seen = store.ingest_staged, []
+        def ingest_staged(batch):
+            result = stored(batch)
+            seen.append(store.db.execute("SELECT current_setting('synchronous_commit'), current_setting('work_mem'), "
+                                         "pg_current_wal_insert_lsn()").fetchone())
+            return result
+        store.ingest_staged = ingest_staged
+        import_source(store, Source(str(path)), ImportSummary(), batch_size=200)
+        assert len(seen) > 3 and {settings[:2] for settings in seen} == {("off", "32MB")}
+        assert store.db.execute("SELECT current_setting('synchronous_commit'), current_setting('work_mem'), "
+                                "pg_current_wal_flush_lsn() >= ?", [seen[-1][2]]).fetchone() == (*default, True)
+        assert store.counts()["conversations"] == 30
 
 
 def test_vacuum_rebuilds_the_indexes_and_drops_what_a_rebuild_cut_short_left(postgres_template, tmp_path):

@@ -163,6 +163,7 @@ SAFE_SQL_FRAGMENTS = {"where", "order", "placeholders", "' AND '.join(clauses)",
 SAFE_SQL_CALLS = {"psycopg_sql(sql)", "psycopg_sql(sql) if params is not None else sql",
                   # ...and an index's name read from the catalog, quoted as an identifier by psycopg
                   "psycopg.sql.SQL('DROP INDEX CONCURRENTLY IF EXISTS {}').format(psycopg.sql.Identifier(name))",
+                  "psycopg.sql.SQL('REINDEX INDEX CONCURRENTLY {}').format(psycopg.sql.Identifier(name))",
                   # store/deferred_indexes.py: the dialect's constant query of the catalog's index names
                   "db.dialect.index_names"}
 
