@@ -272,14 +272,16 @@ class Connections:
     @contextlib.contextmanager
     def staged_transaction(self, database: bytes):
         """A write transaction (`transaction`) that sees the staged batch `database`
-        (store/staging.py) as the schema `staging` of this thread's connection. Opened before the
-        transaction begins: SQLite replaces no schema a transaction reads."""
+        (store/staging.py) as the schema `staging` of this thread's connection (an
+        `AttachedBatch`). Opened before the transaction begins: SQLite replaces no schema a
+        transaction reads."""
         db = self.db
         if not _has_staging(db):
             db.execute("ATTACH ':memory:' AS staging")
         db.conn.deserialize(database, name="staging")
+        from .staging import AttachedBatch  # which needs this module's SqliteDatabase
         with self.transaction() as db:
-            yield db
+            yield AttachedBatch(db)
 
     @contextlib.contextmanager
     def transaction(self):

@@ -25,7 +25,7 @@ from .inbox import index_messages, messages_by_position
 from .search import index_events_after
 from .sessions import refresh_sessions, sessions_by_position, store_new_sessions
 from .sets import ROW_COLUMNS, SetRow
-from .staging import StagedBatch, copy_staged, may_repeat_stored_events, staged_rows
+from .staging import StagedBatch, may_repeat_stored_events, staged_rows
 from .terms import store_terms, stored_terms
 
 # Large IN lists are split so that no statement exceeds SQLite's variable limit.
@@ -221,15 +221,22 @@ class IngestMixin(StoreBase):
         its sender, type and time with a stored event; then they are compared as `ingest` does."""
         senders = list(batch.deltas)
         result = IngestResult(stored=batch.n_rows, duplicates=batch.n_repeats, senders=set(senders))
-        with self._connections.staged_transaction(batch.database) as db:
+        with self._connections.staged_transaction(batch.database) as staged:
+            db = staged.db
             before = conversation_rows(db, senders)
-            if before and may_repeat_stored_events(db, list(before)):
-                rows = staged_rows(db)  # read back from their texts: PostgreSQL's NULs again
-                result.stored = self._store_rows(db, self._connections.storable_rows(rows) or rows, before)
-                result.duplicates += batch.n_rows - result.stored
-                return result
+            # An event can repeat a stored one only at or before its conversation's latest: a
+            # conversation a file's chunks cut in two continues after it.
+            overlapping = [sender_id for sender_id, row in before.items()
+                           if batch.deltas[sender_id].earliest_event_time <= row.latest_event_time]
+            if overlapping:
+                staged.readable()
+                if may_repeat_stored_events(db, overlapping):
+                    rows = staged_rows(db)  # read back from their texts: PostgreSQL's NULs again
+                    result.stored = self._store_rows(db, self._connections.storable_rows(rows) or rows, before)
+                    result.duplicates += batch.n_rows - result.stored
+                    return result
             last_id = last_event_id(db)
-            copy_staged(db)
+            staged.copy_into_events()
             packing.settle(db, last_id, packed=batch.packed)
             self._derive_from_new_events(db, batch.deltas, before, last_id, batch.n_rows,
                                          [session for session in batch.sessions if session[0] not in before],

@@ -8,9 +8,13 @@ Handed over as Python rows, every field of every row was unpickled, made a row a
 the storing process, the bottleneck: 243,550 generated events' batches took it 1.8-2.0 s that
 way and 0.85-0.87 s this way, while the parsing side's share grew from 0.28 to 0.71 s (best of 2,
 in-process). For PostgreSQL the parsing side writes the rows as COPY's binary format
-(`copy_data`), which the storing side copies into a temporary table as they are; before, it
-made each row's packed text and COPY line itself, and found the batch's repeats, sessions and
-messages: 78 s of a 94 s import of the 100k generated set (py-spy).
+(`copy_data`), which the storing side copies into `events` as they are, or into a temporary
+table where they must be read first (postgres.CopiedBatch); before, it made each row's packed
+text and COPY line itself, and found the batch's repeats, sessions and messages: 78 s of a 94 s
+import of the 100k generated set (py-spy).
+
+Either way the storing side holds a batch as an object with `db` (the transaction's), `readable()`
+(the rows readable as `db.dialect.staged_events`) and `copy_into_events()`.
 """
 
 import sqlite3
@@ -33,7 +37,7 @@ _SENDERS_A_QUERY = 500  # within SQLite's limit of bound values
 _COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)
 _COPY_END = struct.pack("!h", -1)
 _NULL = struct.pack("!i", -1)
-_COPY_ROW = struct.Struct("!hiqi")  # 7 fields; the position's length and value; the sender id's length
+_COPY_ROW = struct.Struct("!hi")  # 6 fields; the sender id's length
 _DOUBLE = struct.Struct("!id")
 
 
@@ -42,6 +46,20 @@ def copy_staged(db) -> None:
     d = db.dialect
     db.execute(f"INSERT INTO events ({EVENT_COLUMNS}) SELECT {EVENT_COLUMNS} FROM {d.staged_events} "
                f"ORDER BY {d.staged_order}")
+
+
+@dataclass
+class AttachedBatch:
+    """SQLite's staged batch in a transaction: attached before it began
+    (`SqliteConnections.staged_transaction`), and so readable throughout."""
+
+    db: SqliteDatabase
+
+    def readable(self) -> None:
+        pass
+
+    def copy_into_events(self) -> None:
+        copy_staged(self.db)
 
 
 @dataclass
@@ -86,13 +104,13 @@ def staged_database(dialect: str, rows: list[EventRow], pack) -> bytes:
 
 
 def copy_data(rows: list[EventRow], pack) -> bytes:
-    """`rows` in COPY's binary format for PostgreSQL's staged events (`position`, then the
-    `events` columns; `data` made by `pack`). Their texts hold no NUL (`postgres.storable_rows`)."""
+    """`rows` in COPY's binary format, as the `events` columns (`data` made by `pack`). Their
+    texts hold no NUL (`postgres.storable_rows`)."""
     parts = [_COPY_SIGNATURE]
     append = parts.append
-    for position, row in enumerate(rows, start=1):
+    for row in rows:
         sender_id, kind, data = row[0].encode(), row[1].encode(), pack(row[3], row[2])
-        append(_COPY_ROW.pack(7, 8, position, len(sender_id)))
+        append(_COPY_ROW.pack(6, len(sender_id)))
         append(sender_id)
         append(struct.pack("!i", len(kind)))
         append(kind)

@@ -454,6 +454,12 @@ def test_staged_batches_store_exactly_what_rows_do(db_path, tmp_path, monkeypatc
     # not it, and a new message with a NUL (compared one by one, as the staged rows read back).
     said_again = {**said, "sender_id": conversations[7][0], "timestamp": said["timestamp"] + 0.5}
     second.write_text(lines(range(5, 12), [action, {**action, "confidence": action["confidence"] / 2}, said_again]))
+    # Then events of a stored conversation before its latest which repeat none: read from the
+    # staged batch (PostgreSQL: a temporary table) to be sure, then copied from there in order.
+    late_sender, late_events = conversations[9]
+    third = tmp_path / "third.jsonl"
+    third.write_text("".join(json.dumps({"event": "bot", "text": f"late {n}", "sender_id": late_sender,
+                                         "timestamp": late_events[1]["timestamp"] + n / 10}) + "\n" for n in (3, 1, 2)))
 
     compared_one_by_one = []
     def counted(db):
@@ -471,7 +477,10 @@ def test_staged_batches_store_exactly_what_rows_do(db_path, tmp_path, monkeypatc
             rows_at = tmp_path / "rows.db"
         staged, rows = Store(db_path), Store(rows_at)
         results, compared = {}, []
-        for path in (first, second):
+        read_first, may_repeat = [], staging.may_repeat_stored_events
+        monkeypatch.setattr("rasa_messaging.store.ingest.may_repeat_stored_events",
+                            lambda db, senders: read_first.append(senders) or may_repeat(db, senders))
+        for path in (first, second, third):
             summary, already = ImportSummary(), len(compared_one_by_one)
             import_source(staged, Source(path), summary, batch_size=1_000)
             results.setdefault("staged", []).append((summary.result.stored, summary.result.duplicates,
@@ -481,8 +490,11 @@ def test_staged_batches_store_exactly_what_rows_do(db_path, tmp_path, monkeypatc
             results.setdefault("rows", []).append((sum(r.stored for r in stored), sum(r.duplicates for r in stored),
                                                    len(set().union(*(r.senders for r in stored)))))
         n_batches = len(list(importer.chunks_of(Source(second))))
-        assert compared[0] == 0 and 0 < compared[1] < n_batches
-        assert results["staged"] == results["rows"]
+        assert compared[0] == 0 and 0 < compared[1] < n_batches and compared[2] == 0
+        assert results["staged"] == results["rows"] and results["staged"][2] == (3, 0, 1)
+        # Only a batch with events at or before a stored conversation's latest is read before it
+        # is copied: none of the first file's, whose conversations continue across its batches.
+        assert read_first[-1] == [late_sender] and len(read_first) == compared[1] + 1
         assert results["staged"][0][:2] == (sum(len(e) for _, e in conversations[:8]), 1)
         assert results["staged"][1][:2] == (sum(len(e) for _, e in conversations[8:]) + 2,
                                             sum(len(e) for _, e in conversations[5:8]) + 2)
