@@ -2,9 +2,9 @@
 
 The inbox's indexes keyed by a message's text, intent or confidence, the indexes of
 conversations, sessions and flow episodes by time or confidence, and PostgreSQL's index of the
-users' texts by trigram take each batch's rows all over their pages. An import into a store with no events drops them first and makes them once it ends
-(`Connections.bulk_writes` on both backends); a store opened after such an import was stopped
-before its end makes them then.
+users' texts by trigram take each batch's rows all over their pages. An import into a store with
+no events drops them first and makes them once it ends (`Connections.bulk_writes` on both
+backends); a store opened after such an import was stopped before its end makes them then.
 """
 
 import contextlib

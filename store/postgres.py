@@ -371,9 +371,6 @@ class PostgresConnections:
         import's last staged batch is dropped with its table. An import into a new store makes
         the indexes whose keys come in no order at its end (store/deferred_indexes.py)."""
         db = self.db
-        # A batch's staged events are copied in their order: a sort of 36k rows (5.7 MB in
-        # memory), which the default 4 MB made a merge on disk, 58 ms → 46 (EXPLAIN ANALYZE).
-        db.execute("SET work_mem = '32MB'")
         # A batch's commit does not wait for the log to reach the disk: a crash of the server
         # may lose the last batches, whole (an import run again stores them), as SQLite's
         # synchronous=NORMAL may on a crash of the machine. The end waits for the log, and with
@@ -387,7 +384,6 @@ class PostgresConnections:
         finally:
             db.execute("RESET synchronous_commit")
             db.execute("SELECT pg_logical_emit_message(true, 'rasa-messaging', 'import')")
-            db.execute("RESET work_mem")
             db.execute("DROP TABLE IF EXISTS pg_temp.staged_events")
 
     @contextlib.contextmanager

@@ -51,7 +51,7 @@ def copy_staged(db) -> None:
 @dataclass
 class AttachedBatch:
     """SQLite's staged batch in a transaction: attached before it began
-    (`SqliteConnections.staged_transaction`), and so readable throughout."""
+    (`database.Connections.staged_transaction`), and so readable throughout."""
 
     db: SqliteDatabase
 
