@@ -113,8 +113,12 @@ def index_messages(db, messages: list[tuple]) -> None:
         new.append((event_id, conversation_id, ids[text], timestamp, intent, confidence,
                     UNSCORED if confidence is None else confidence, model, channel, commands,
                     int((sender_id, timestamp) in annotated)))
+    # The messages of events just stored: none is in the inbox yet (the texts' counts below take
+    # each once), so PostgreSQL copies them straight in, not through a temporary table (100k
+    # generated: its copy and INSERT were 4.0 s of the server's statements; the import 63.7, 62.8
+    # → 60.2, 62.5 s in turns, the server's CPU 31.0, 32.4 → 30.1, 30.8 s).
     db.insert_many("user_messages", "event_id, conversation_id, text_id, timestamp, intent, confidence, rank, "
-                   "model_id, input_channel, commands, annotated", new, skip_existing=True)
+                   "model_id, input_channel, commands, annotated", new)
     # Each text gains its new unannotated messages: counted on, and the lowest-ranked kept.
     gained: dict = {}
     for event_id, _, text_id, _, _, _, rank, *_, is_annotated in new:
