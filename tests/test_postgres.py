@@ -57,6 +57,11 @@ _INCOMING_TABLES = ("SELECT count(*) FROM pg_class WHERE relnamespace = pg_my_te
                     "AND relname LIKE 'incoming\\_statistics\\_%'")
 
 
+def write_broker_lines(path, trackers) -> None:
+    """`trackers`' events as the JSON Lines of Rasa's brokers, each with its sender id."""
+    path.write_text("".join(json.dumps({**e, "sender_id": t["sender_id"]}) + "\n" for t in trackers for e in t["events"]))
+
+
 def test_many_upserted_rows_go_through_copy_and_end_as_upserted_one_by_one(postgres_template):
     """Inside a transaction, many rows of an upsert are copied into a temporary table and upserted
     from it in one statement; where two rows share a key (a NUL is stored as U+FFFD, so 'a\\0'
@@ -134,8 +139,7 @@ def test_an_import_leaves_the_planner_statistics_of_what_it_loaded(postgres_temp
     from rasa_messaging.cli import cli
     from rasa_messaging.generate import Generator
     events = tmp_path / "events.jsonl"
-    events.write_text("".join(json.dumps({**e, "sender_id": t["sender_id"]}) + "\n"
-                              for t in Generator(seed=2).trackers(20) for e in t["events"]))
+    write_broker_lines(events, Generator(seed=2).trackers(20))
     with postgres_database(postgres_template) as url:
         analyzed = "SELECT count(*) FROM pg_stat_user_tables WHERE relname = 'events' AND last_analyze IS NOT NULL"
         assert Store(url).db.execute(analyzed).fetchone() == (0,)
@@ -151,8 +155,7 @@ def test_the_events_ids_index_fills_its_pages_as_the_ids_come_in_order(postgres_
     from rasa_messaging.cli import cli
     from rasa_messaging.generate import Generator
     events = tmp_path / "events.jsonl"
-    events.write_text("".join(json.dumps({**e, "sender_id": t["sender_id"]}) + "\n"
-                              for t in Generator(seed=4).trackers(400) for e in t["events"]))
+    write_broker_lines(events, Generator(seed=4).trackers(400))
     with postgres_database(postgres_template) as url:
         assert CliRunner().invoke(cli, ["import", "--db", url, str(events)]).exit_code == 0
         db = Store(url).db
@@ -278,7 +281,7 @@ def test_a_bulk_import_rebuilds_the_indexes_it_left_half_full_a_small_one_does_n
     trackers = Generator(seed=3).trackers(330)
     bulk, small = tmp_path / "bulk.jsonl", tmp_path / "small.jsonl"
     for path, part in ((bulk, trackers[:300]), (small, trackers[300:])):
-        path.write_text("".join(json.dumps({**e, "sender_id": t["sender_id"]}) + "\n" for t in part for e in t["events"]))
+        write_broker_lines(path, part)
     with postgres_database(postgres_template) as url, postgres_database(postgres_template) as unbuilt:
         unbuilt_store, summary = Store(unbuilt), ImportSummary()
         import_source(unbuilt_store, Source(str(bulk)), summary)
@@ -317,8 +320,7 @@ def test_an_imports_batches_commit_without_waiting_for_the_log_and_its_end_waits
     from rasa_messaging.store.importer import ImportSummary, import_source
     from rasa_messaging.store.sources import Source
     path = tmp_path / "events.jsonl"
-    path.write_text("".join(json.dumps({**e, "sender_id": t["sender_id"]}) + "\n"
-                            for t in Generator(seed=5).trackers(30) for e in t["events"]))
+    write_broker_lines(path, Generator(seed=5).trackers(30))
     with postgres_database(postgres_template) as url:
         store = Store(url)
         default = store.db.execute("SELECT current_setting('synchronous_commit')").fetchone()
